@@ -1,0 +1,58 @@
+//! The client credentials grant (RFC 6749 §4.4): an authenticated app asks for a token
+//! for itself. The optional `scope` narrows the app's live scopes (§3.3); asking for a
+//! scope the app does not have is `invalid_scope`.
+
+use super::client_auth::AuthenticatedClient;
+use crate::oauth_error::OAuthError;
+use crate::scope::ScopeSet;
+use crate::token::{AccessClaims, new_jti};
+use crate::view::View;
+
+/// Everything the grant needs besides the view.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantContext<'a> {
+    pub issuer: &'a str,
+    pub now: i64,
+    /// The surface's default lifetime, used when the app has none of its own.
+    pub default_ttl: u32,
+}
+
+/// Decide the claims of the token to mint. Signing is the caller's (it holds the key).
+pub fn grant(
+    view: &View,
+    client: &AuthenticatedClient,
+    requested_scope: Option<&str>,
+    ctx: GrantContext<'_>,
+) -> Result<AccessClaims, OAuthError> {
+    let app = &client.entry.app;
+    let granted = view.effective_scopes(app);
+    let scope = match requested_scope {
+        None => granted,
+        Some(text) => {
+            let asked = ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let missing = asked.missing_from(&granted);
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+                return Err(OAuthError::invalid_scope(format!(
+                    "The application is not granted the scope(s) '{}'. Its scopes are '{}'; ask an administrator of its organization to add the missing ones to the app or its permission group.",
+                    names.join(" "),
+                    granted.to_text()
+                )));
+            }
+            asked
+        }
+    };
+    let ttl = app.token_ttl_seconds.unwrap_or(ctx.default_ttl) as i64;
+    Ok(AccessClaims {
+        iss: ctx.issuer.to_owned(),
+        sub: app.technical_account_id.to_string(),
+        aud: ctx.issuer.to_owned(),
+        client_id: app.client_id.to_string(),
+        org: app.org_id.to_string(),
+        scope: scope.to_text(),
+        iat: ctx.now,
+        exp: ctx.now + ttl,
+        jti: new_jti(),
+        cred: Some(client.secret_id.to_string()),
+    })
+}

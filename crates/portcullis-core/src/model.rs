@@ -1,0 +1,167 @@
+//! The records an operator manages. These are also the store's document format, so a
+//! field added here needs `#[serde(default)]` to keep old rows readable.
+
+use crate::ids::{ClientId, OrgId, RecordId, TechAccountId};
+use crate::scope::ScopeSet;
+use crate::secret::SecretHash;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgStatus {
+    Active,
+    Disabled,
+}
+
+/// A tenant: holds product entitlements and sandboxes; its apps and users act in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub status: OrgStatus,
+    /// Products the org is entitled to; an app can only be added to these.
+    #[serde(default)]
+    pub products: BTreeSet<String>,
+    /// Isolated environments (`prod`, `dev`); apps get read or write access per sandbox.
+    #[serde(default)]
+    pub sandboxes: BTreeSet<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppStatus {
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxAccess {
+    Read,
+    Write,
+}
+
+/// The thing that calls APIs. Its client id is its public API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub client_id: ClientId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub status: AppStatus,
+    /// The `sub` of its tokens.
+    pub technical_account_id: TechAccountId,
+    #[serde(default)]
+    pub products: BTreeSet<String>,
+    /// The app's own scopes; empty when it takes them from a permission group.
+    #[serde(default)]
+    pub scopes: ScopeSet,
+    /// A permission group whose scopes the app has, live. Exclusive with `scopes`.
+    #[serde(default)]
+    pub group_id: Option<RecordId>,
+    #[serde(default)]
+    pub sandboxes: BTreeMap<String, SandboxAccess>,
+    /// Token lifetime override, in seconds (else the surface's default).
+    #[serde(default)]
+    pub token_ttl_seconds: Option<u32>,
+    pub created_at: i64,
+}
+
+/// A client secret as stored: its keyed hash, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRecord {
+    pub id: RecordId,
+    pub client_id: ClientId,
+    /// The non-secret beginning of the secret, to tell secrets apart in listings.
+    pub prefix: String,
+    #[serde(with = "hash_hex")]
+    pub hash: SecretHash,
+    pub created_at: i64,
+    /// After this instant the secret no longer authenticates (rotation with overlap).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// A named, org-wide set of scopes. Apps in the group have its scopes, live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: RecordId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages the org's apps, users and groups.
+    Admin,
+    /// Creates and manages apps and their credentials.
+    Developer,
+    /// Receives notifications; no admin API rights.
+    Subscriber,
+}
+
+/// A person. The password hash is stored beside the record, never in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: RecordId,
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub roles: BTreeMap<OrgId, Role>,
+    pub created_at: i64,
+}
+
+/// A revoked access token, remembered until it would have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    pub jti: String,
+    pub client_id: ClientId,
+    pub exp: i64,
+}
+
+/// A signing key's place in its life: published ahead of use, in use, kept for
+/// verification of tokens it already signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Next,
+    Current,
+    Retired,
+}
+
+/// A Portcullis signing key as stored: the public JWK and the PKCS#8 private key
+/// encrypted under the master key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: crate::token::Alg,
+    pub state: KeyState,
+    /// The public half as a JWK (with `kid`, `alg`, `use`).
+    pub public_jwk: serde_json::Value,
+    /// `nonce ‖ AES-256-GCM(pkcs8)`, base64.
+    pub encrypted_private_key: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub activated_at: Option<i64>,
+    /// A retired key leaves the JWKS after this instant (its last token has expired).
+    #[serde(default)]
+    pub retired_until: Option<i64>,
+}
+
+mod hash_hex {
+    use crate::secret::SecretHash;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &SecretHash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&h.to_hex())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretHash, D::Error> {
+        let s = String::deserialize(d)?;
+        SecretHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("bad secret hash"))
+    }
+}

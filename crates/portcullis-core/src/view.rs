@@ -1,0 +1,130 @@
+//! The in-memory view: everything a hot path (token grants, introspection, the gateway)
+//! needs, as an immutable snapshot.
+//!
+//! The maps are persistent (`imbl`): cloning a view is O(1) and an update copies only the
+//! path to the changed entry, so the server applies each change from the store's change
+//! feed to a clone and swaps it in atomically, without reloading the whole store and
+//! without blocking readers.
+
+use crate::ids::{ClientId, OrgId, RecordId};
+use crate::model::{App, Group, Org, SecretRecord};
+use crate::scope::ScopeSet;
+use crate::secret::HashKey;
+use crate::token::{Signer, VerifyKey};
+use imbl::HashMap;
+use std::sync::Arc;
+
+/// An app with the hashes of its client secrets.
+#[derive(Debug, Clone)]
+pub struct AppEntry {
+    pub app: App,
+    pub secrets: Vec<SecretRecord>,
+}
+
+/// The immutable snapshot. Build one with [`View::default`] and the `upsert_*` methods.
+#[derive(Clone, Default)]
+pub struct View {
+    orgs: HashMap<OrgId, Arc<Org>>,
+    apps: HashMap<ClientId, Arc<AppEntry>>,
+    groups: HashMap<RecordId, Arc<Group>>,
+    /// Revoked token ids and the `exp` after which they can be forgotten.
+    revoked: HashMap<Arc<str>, i64>,
+    /// Published verifying keys by kid: the current, the next and retired ones.
+    keys: HashMap<Arc<str>, Arc<VerifyKey>>,
+    /// The key that signs new tokens.
+    signer: Option<Arc<Signer>>,
+    /// The key of the client-secret hash.
+    hash_key: Option<HashKey>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("orgs", &self.orgs.len())
+            .field("apps", &self.apps.len())
+            .field("groups", &self.groups.len())
+            .field("revoked", &self.revoked.len())
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl View {
+    pub fn org(&self, id: &str) -> Option<&Arc<Org>> {
+        self.orgs.get(id)
+    }
+    pub fn app(&self, client_id: &str) -> Option<&Arc<AppEntry>> {
+        self.apps.get(client_id)
+    }
+    pub fn group(&self, id: &str) -> Option<&Arc<Group>> {
+        self.groups.get(id)
+    }
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked.contains_key(jti)
+    }
+    pub fn key(&self, kid: &str) -> Option<&VerifyKey> {
+        self.keys.get(kid).map(|k| &**k)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<VerifyKey>> {
+        self.keys.values()
+    }
+    pub fn signer(&self) -> Option<&Arc<Signer>> {
+        self.signer.as_ref()
+    }
+    pub fn hash_key(&self) -> Option<&HashKey> {
+        self.hash_key.as_ref()
+    }
+    pub fn counts(&self) -> (usize, usize) {
+        (self.orgs.len(), self.apps.len())
+    }
+
+    /// The app's scopes as they are now: its permission group's, if it is in one.
+    /// A group that no longer exists grants nothing.
+    pub fn effective_scopes(&self, app: &App) -> ScopeSet {
+        match &app.group_id {
+            Some(g) => self
+                .groups
+                .get(g.as_str())
+                .map(|g| g.scopes.clone())
+                .unwrap_or_default(),
+            None => app.scopes.clone(),
+        }
+    }
+
+    pub fn upsert_org(&mut self, org: Org) {
+        self.orgs.insert(org.id.clone(), Arc::new(org));
+    }
+    pub fn remove_org(&mut self, id: &str) {
+        self.orgs.remove(id);
+    }
+    pub fn upsert_app(&mut self, entry: AppEntry) {
+        self.apps
+            .insert(entry.app.client_id.clone(), Arc::new(entry));
+    }
+    pub fn remove_app(&mut self, client_id: &str) {
+        self.apps.remove(client_id);
+    }
+    pub fn upsert_group(&mut self, group: Group) {
+        self.groups.insert(group.id.clone(), Arc::new(group));
+    }
+    pub fn remove_group(&mut self, id: &str) {
+        self.groups.remove(id);
+    }
+    pub fn revoke(&mut self, jti: &str, exp: i64) {
+        self.revoked.insert(Arc::from(jti), exp);
+    }
+    /// Forget revocations of tokens that have expired anyway.
+    pub fn prune_revoked(&mut self, now: i64) {
+        self.revoked.retain(|_, exp| *exp > now);
+    }
+    pub fn set_keys(&mut self, keys: Vec<VerifyKey>, signer: Option<Signer>) {
+        self.keys = keys
+            .into_iter()
+            .map(|k| (k.kid.clone(), Arc::new(k)))
+            .collect();
+        self.signer = signer.map(Arc::new);
+    }
+    pub fn set_hash_key(&mut self, key: HashKey) {
+        self.hash_key = Some(key);
+    }
+}

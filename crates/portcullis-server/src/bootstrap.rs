@@ -1,0 +1,141 @@
+//! Opening the data directory: the store, the master key, and on first start the
+//! secret-hash key, the bootstrap admin token and the signing keys. Shared by
+//! `portcullis serve` and the CLI commands that work on a data directory.
+
+use crate::keys::{KeyOpError, ensure_keys};
+use crate::live_view::{SETTING_ADMIN_TOKEN, SETTING_HASH_KEY};
+use crate::master_key::{MasterKey, MasterKeyError};
+use portcullis_core::secret::{HashKey, Secret, SecretKind};
+use portcullis_core::token::Alg;
+use portcullis_store::sqlite::SqliteStore;
+use portcullis_store::{Store, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create the data directory {path}: {err}")]
+    DataDir { path: String, err: std::io::Error },
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyOpError),
+    #[error(
+        "the database URL '{0}' is not supported yet: use sqlite://<path>, or leave it unset for <data-dir>/portcullis.db (PostgreSQL support is planned)"
+    )]
+    UnsupportedDatabase(String),
+    #[error("PORTCULLIS_ADMIN_TOKEN must be at least 32 characters long")]
+    WeakAdminToken,
+}
+
+/// Where the pieces of a data directory live.
+pub struct Locations {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl Locations {
+    fn key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+fn sqlite_path(loc: &Locations) -> Result<PathBuf, OpenError> {
+    match loc.database_url.as_deref() {
+        None => Ok(loc.data_dir.join("portcullis.db")),
+        Some(url) => url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .map(PathBuf::from)
+            .ok_or_else(|| OpenError::UnsupportedDatabase(url.to_owned())),
+    }
+}
+
+/// Open the store and master key. `create` makes the data directory and key file if
+/// missing (the server); the CLI passes `false` so it never invents a key of its own.
+pub async fn open(loc: &Locations, create: bool) -> Result<(Arc<dyn Store>, Arc<MasterKey>), OpenError> {
+    if create {
+        std::fs::create_dir_all(&loc.data_dir).map_err(|err| OpenError::DataDir {
+            path: loc.data_dir.display().to_string(),
+            err,
+        })?;
+    }
+    let master = match &loc.master_key {
+        Some(b64) => MasterKey::from_base64(b64)?,
+        None if create => {
+            let (k, created) = MasterKey::load_or_create(&loc.key_file())?;
+            if created {
+                tracing::info!(path = %loc.key_file().display(), "created a new master key (mode 0600); back it up: without it the signing keys cannot be decrypted");
+            }
+            k
+        }
+        None => MasterKey::load(&loc.key_file())?,
+    };
+    let path = sqlite_path(loc)?;
+    if !create && !path.exists() {
+        return Err(OpenError::Store(StoreError::Backend(format!(
+            "no database at {}; start the server once with this data directory first",
+            path.display()
+        ))));
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
+    Ok((store, Arc::new(master)))
+}
+
+/// First-start initialisation. Returns a newly generated admin token, to print once.
+pub async fn initialise(
+    store: &dyn Store,
+    master: &MasterKey,
+    admin_token: Option<&str>,
+    alg: Alg,
+    now: i64,
+) -> Result<Option<Secret>, OpenError> {
+    let fresh = portcullis_core::random_bytes::<32>();
+    store
+        .init_setting(SETTING_HASH_KEY, &master.seal(SETTING_HASH_KEY, &fresh))
+        .await?;
+    let sealed = store
+        .setting(SETTING_HASH_KEY)
+        .await?
+        .ok_or_else(|| StoreError::Backend("the secret-hash key vanished".into()))?;
+    let raw = master.open(SETTING_HASH_KEY, &sealed)?;
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| StoreError::Backend("the secret-hash key has the wrong length".into()))?;
+    let hash_key = HashKey::from_bytes(&bytes);
+
+    let mut generated = None;
+    match admin_token {
+        Some(t) => {
+            if t.len() < 32 {
+                return Err(OpenError::WeakAdminToken);
+            }
+            let h = hash_key.hash_text(t).to_hex();
+            if store.setting(SETTING_ADMIN_TOKEN).await?.as_deref() != Some(h.as_str()) {
+                store.set_setting(SETTING_ADMIN_TOKEN, &h).await?;
+            }
+        }
+        None => {
+            let token = Secret::generate(SecretKind::AdminToken);
+            if store
+                .init_setting(SETTING_ADMIN_TOKEN, &token.hash(&hash_key).to_hex())
+                .await?
+            {
+                generated = Some(token);
+            }
+        }
+    }
+    ensure_keys(store, master, alg, now).await?;
+    Ok(generated)
+}
+
+/// Whether `path` looks like a data directory the server has initialised.
+pub fn is_initialised(data_dir: &Path) -> bool {
+    data_dir.join("portcullis.db").exists()
+}

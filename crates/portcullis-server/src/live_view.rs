@@ -1,0 +1,224 @@
+//! Keeps the in-memory [`View`] in step with the store.
+//!
+//! Readers take the current snapshot with one atomic load ([`LiveView::get`]) and never
+//! wait. Writers (the admin API) write to the store, then call [`LiveView::refresh`],
+//! which reads the change feed from where it left off, reloads only the records named,
+//! applies them to a clone of the view (cheap: persistent maps) and swaps it in. A poller
+//! does the same every 250 ms, so writes made by another process (the CLI on the same
+//! data directory) arrive within a second.
+
+use crate::keys::{KeyOpError, key_material};
+use crate::master_key::MasterKey;
+use arc_swap::ArcSwap;
+use portcullis_core::clock::Clock;
+use portcullis_core::ids::{ClientId, OrgId, RecordId};
+use portcullis_core::secret::{HashKey, SecretHash};
+use portcullis_core::view::{AppEntry, View};
+use portcullis_store::{Change, Store, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Setting names in the store.
+pub const SETTING_HASH_KEY: &str = "secret_hash_key";
+pub const SETTING_ADMIN_TOKEN: &str = "admin_token_hash";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyOpError),
+    #[error("the store has no secret-hash key; the server has not been initialised")]
+    NoHashKey,
+}
+
+/// Server-wide values that are not on the hot path's `View` but change at run time.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    pub admin_token_hash: Option<SecretHash>,
+}
+
+pub struct LiveView {
+    current: ArcSwap<View>,
+    settings: ArcSwap<Settings>,
+    /// The change sequence the current view includes; the lock serialises refreshes.
+    seq: tokio::sync::Mutex<i64>,
+    store: Arc<dyn Store>,
+    master: Arc<MasterKey>,
+    clock: Arc<dyn Clock>,
+}
+
+impl LiveView {
+    /// Build the view from a snapshot of the store.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        master: Arc<MasterKey>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ViewError> {
+        let snap = store.snapshot().await?;
+        let now = clock.now();
+        let mut view = View::default();
+        for o in snap.orgs {
+            view.upsert_org(o);
+        }
+        for g in snap.groups {
+            view.upsert_group(g);
+        }
+        let mut secrets: HashMap<ClientId, Vec<_>> = HashMap::new();
+        for s in snap.secrets {
+            secrets.entry(s.client_id.clone()).or_default().push(s);
+        }
+        for app in snap.apps {
+            let secrets = secrets.remove(&app.client_id).unwrap_or_default();
+            view.upsert_app(AppEntry { app, secrets });
+        }
+        for r in snap.revocations {
+            if r.exp > now {
+                view.revoke(&r.jti, r.exp);
+            }
+        }
+        let (keys, signer) = key_material(&snap.signing_keys, &master, now)?;
+        view.set_keys(keys, signer);
+        let this = Self {
+            current: ArcSwap::from_pointee(view),
+            settings: ArcSwap::from_pointee(Settings::default()),
+            seq: tokio::sync::Mutex::new(snap.seq),
+            store,
+            master,
+            clock,
+        };
+        this.reload_settings().await?;
+        Ok(this)
+    }
+
+    /// The current snapshot. Never blocks.
+    pub fn get(&self) -> Arc<View> {
+        self.current.load_full()
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    async fn reload_settings(&self) -> Result<(), ViewError> {
+        let sealed = self
+            .store
+            .setting(SETTING_HASH_KEY)
+            .await?
+            .ok_or(ViewError::NoHashKey)?;
+        let raw = self
+            .master
+            .open(SETTING_HASH_KEY, &sealed)
+            .map_err(|e| ViewError::Keys(e.into()))?;
+        let bytes: [u8; 32] = raw.try_into().map_err(|_| ViewError::NoHashKey)?;
+        let admin = self
+            .store
+            .setting(SETTING_ADMIN_TOKEN)
+            .await?
+            .and_then(|h| SecretHash::from_hex(&h));
+        let mut view = (*self.get()).clone();
+        view.set_hash_key(HashKey::from_bytes(&bytes));
+        self.current.store(Arc::new(view));
+        self.settings.store(Arc::new(Settings {
+            admin_token_hash: admin,
+        }));
+        Ok(())
+    }
+
+    /// Apply every change committed since the last refresh. Returns how many were applied.
+    pub async fn refresh(&self) -> Result<usize, ViewError> {
+        let mut seq = self.seq.lock().await;
+        let mut applied = 0;
+        loop {
+            let changes = self.store.changes_since(*seq, 10_000).await?;
+            let Some(&(last, _)) = changes.last() else {
+                break;
+            };
+            // A record changed several times in the batch is reloaded once.
+            let mut seen = HashSet::new();
+            let mut view = (*self.get()).clone();
+            let mut settings_changed = false;
+            for (_, change) in changes {
+                if !seen.insert(change.clone()) {
+                    continue;
+                }
+                applied += 1;
+                match change {
+                    Change::Settings => settings_changed = true,
+                    other => self.apply(&mut view, other).await?,
+                }
+            }
+            view.prune_revoked(self.clock.now());
+            self.current.store(Arc::new(view));
+            if settings_changed {
+                self.reload_settings().await?;
+            }
+            *seq = last;
+        }
+        Ok(applied)
+    }
+
+    async fn apply(&self, view: &mut View, change: Change) -> Result<(), ViewError> {
+        match change {
+            Change::Org(id) => match OrgId::parse(&id) {
+                Ok(id) => match self.store.org(&id).await? {
+                    Some(org) => view.upsert_org(org),
+                    None => view.remove_org(id.as_str()),
+                },
+                Err(_) => tracing::warn!(%id, "change feed names a malformed org id"),
+            },
+            Change::App(id) => match ClientId::parse(&id) {
+                Ok(id) => match self.store.app(&id).await? {
+                    Some(app) => {
+                        let secrets = self
+                            .store
+                            .secrets(&id)
+                            .await?
+                            .into_iter()
+                            .map(|(s, _)| s)
+                            .collect();
+                        view.upsert_app(AppEntry { app, secrets });
+                    }
+                    None => view.remove_app(id.as_str()),
+                },
+                Err(_) => tracing::warn!(%id, "change feed names a malformed client id"),
+            },
+            Change::Group(id) => match RecordId::parse(&id) {
+                Ok(id) => match self.store.group(&id).await? {
+                    Some(g) => view.upsert_group(g),
+                    None => view.remove_group(id.as_str()),
+                },
+                Err(_) => tracing::warn!(%id, "change feed names a malformed group id"),
+            },
+            Change::Revocation(jti) => {
+                if let Some(r) = self.store.revocation(&jti).await? {
+                    view.revoke(&r.jti, r.exp);
+                }
+            }
+            Change::SigningKeys => {
+                let records = self.store.signing_keys().await?;
+                let (keys, signer) = key_material(&records, &self.master, self.clock.now())?;
+                view.set_keys(keys, signer);
+            }
+            Change::Settings => {}
+        }
+        Ok(())
+    }
+
+    /// Poll the change feed until `shutdown` resolves, so writes by other processes
+    /// reach this view. Errors are logged and retried; the last good view keeps serving.
+    pub async fn follow(self: Arc<Self>, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "refreshing the view failed; serving the last one");
+            }
+        }
+    }
+}

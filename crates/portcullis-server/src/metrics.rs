@@ -1,0 +1,119 @@
+//! Prometheus metrics, served at `/metrics` in the text format. The registry is a value
+//! owned by the server (no global recorder), so several servers in one test process
+//! keep separate counts.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route pattern (`/admin/v1/apps/{client_id}`), never the raw path.
+    pub route: String,
+    pub method: String,
+    /// `2xx`, `4xx`, …
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GrantLabels {
+    pub grant: String,
+    pub outcome: String,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<HttpLabels, Counter>,
+    latency: HistogramFamily,
+    pub grants: Family<GrantLabels, Counter>,
+    pub view_apps: Gauge,
+    pub view_orgs: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let requests = Family::<HttpLabels, Counter>::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let grants = Family::<GrantLabels, Counter>::default();
+        let view_apps = Gauge::default();
+        let view_orgs = Gauge::default();
+        registry.register("http_requests", "HTTP requests by route and outcome", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and outcome",
+            latency.clone(),
+        );
+        registry.register("token_grants", "Token requests by grant and outcome", grants.clone());
+        registry.register("view_apps", "Applications in the in-memory view", view_apps.clone());
+        registry.register("view_orgs", "Organizations in the in-memory view", view_orgs.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            grants,
+            view_apps,
+            view_orgs,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn grant(&self, grant: &str, ok: bool) {
+        self.grants
+            .get_or_create(&GrantLabels {
+                grant: grant.to_owned(),
+                outcome: if ok { "issued" } else { "refused" }.to_owned(),
+            })
+            .inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: count and time every request by route pattern and status class.
+pub async fn track(State(state): State<crate::state::AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    let labels = HttpLabels {
+        route,
+        method,
+        outcome: format!("{}xx", res.status().as_u16() / 100),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    res
+}

@@ -1,0 +1,64 @@
+//! `POST /oauth/introspect` (RFC 7662). The caller is an app with the `introspect` scope
+//! and answers only for tokens of its own org; anything else is `{"active": false}`.
+
+use super::client_auth::authenticate_request;
+use super::form::OAuthForm;
+use crate::problem::OAuthResponseError;
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::introspect::check_live;
+use portcullis_core::oauth_error::OAuthError;
+use portcullis_core::token::verify_access_token;
+use serde_json::json;
+
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
+pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match answer(&state, &headers, &body) {
+        Ok(v) => {
+            let mut r = Json(v).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => OAuthResponseError(e).into_response(),
+    }
+}
+
+fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, OAuthError> {
+    let form = OAuthForm::parse(headers, body)?;
+    let view = state.view.get();
+    let now = state.now();
+    let caller = authenticate_request(&view, headers, &form, now)?;
+    if !view.effective_scopes(&caller.entry.app).contains(INTROSPECT_SCOPE) {
+        return Err(OAuthError::insufficient_scope(
+            "This application may not introspect tokens: it needs the 'introspect' scope.",
+        ));
+    }
+    let token = form.require("token")?;
+    let inactive = json!({"active": false});
+    let claims = match verify_access_token(token, |kid| view.key(kid), &state.issuer, now) {
+        Ok(c) => c,
+        Err(_) => return Ok(inactive),
+    };
+    if claims.org != caller.entry.app.org_id.as_str() || check_live(&claims, &view).is_err() {
+        return Ok(inactive);
+    }
+    Ok(json!({
+        "active": true,
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "token_type": "Bearer",
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "jti": claims.jti,
+        "org": claims.org,
+    }))
+}

@@ -1,0 +1,76 @@
+//! What every handler shares: the live view, the store, the clock, key material.
+
+use crate::live_view::LiveView;
+use crate::master_key::MasterKey;
+use crate::metrics::Metrics;
+use portcullis_core::clock::Clock;
+use portcullis_core::ids::RecordId;
+use portcullis_store::Store;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    /// The in-memory view hot paths read. Never the store.
+    pub view: Arc<LiveView>,
+    /// Writes (admin API) and cold reads (listings).
+    pub store: Arc<dyn Store>,
+    pub master: Arc<MasterKey>,
+    /// Injected so tests can control expiry exactly.
+    pub clock: Arc<dyn Clock>,
+    /// `iss` of every token, and the base of the endpoint URLs in discovery.
+    pub issuer: String,
+    /// `Cache-Control: max-age` of the JWKS, and how long a next key must be published
+    /// before it may sign.
+    pub jwks_max_age: u64,
+    pub metrics: Metrics,
+    /// Secret last-use times, batched here and flushed to the store off the hot path.
+    pub secret_usage: Mutex<HashMap<RecordId, i64>>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Note a secret's use (flushed by [`AppState::flush_secret_usage`]).
+    pub fn note_secret_use(&self, id: &RecordId, at: i64) {
+        if let Ok(mut m) = self.secret_usage.lock() {
+            m.insert(id.clone(), at);
+        }
+    }
+
+    pub async fn flush_secret_usage(&self) {
+        let batch: Vec<(RecordId, i64)> = match self.secret_usage.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return,
+        };
+        if let Err(e) = self.store.touch_secrets(&batch).await {
+            tracing::warn!(error = %e, "recording secret last-use failed");
+        }
+    }
+
+    /// After a write: bring the view up to date before answering, so the caller's next
+    /// request (a token with the new secret, say) sees the change.
+    pub async fn refreshed(&self) -> Result<(), crate::problem::Problem> {
+        self.view
+            .refresh()
+            .await
+            .map(|_| ())
+            .map_err(|e| crate::problem::Problem::internal(&e))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,166 @@
+//! # portcullis-store
+//!
+//! Persistence behind one trait, [`Store`]. The SQLite implementation ([`sqlite`]) is the
+//! embedded default; a PostgreSQL implementation fills the same trait without touching
+//! core or the server.
+//!
+//! Every write appends to a **change feed** in the same transaction: `(seq, kind, key)`.
+//! The server's in-memory view follows it, reloading only the records named, so writes by
+//! this process and by another one (the CLI on the same data directory) both reach it.
+
+use async_trait::async_trait;
+use portcullis_core::ids::{ClientId, OrgId, RecordId};
+use portcullis_core::model::{
+    App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User,
+};
+
+pub mod sqlite;
+
+/// Errors in backend-neutral terms (a unique violation is `Conflict` on every backend).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("store unavailable: {0}")]
+    Backend(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Cursor pagination: records after `after` in id order, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// What changed; the key names the record. The view reloads that record (an app's
+/// change covers its secrets too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    Org(String),
+    App(String),
+    Group(String),
+    Revocation(String),
+    SigningKeys,
+    Settings,
+}
+
+impl Change {
+    fn kind(&self) -> &'static str {
+        match self {
+            Change::Org(_) => "org",
+            Change::App(_) => "app",
+            Change::Group(_) => "group",
+            Change::Revocation(_) => "revocation",
+            Change::SigningKeys => "keys",
+            Change::Settings => "settings",
+        }
+    }
+    fn key(&self) -> &str {
+        match self {
+            Change::Org(k) | Change::App(k) | Change::Group(k) | Change::Revocation(k) => k,
+            Change::SigningKeys | Change::Settings => "",
+        }
+    }
+    fn from_row(kind: &str, key: String) -> Option<Self> {
+        Some(match kind {
+            "org" => Change::Org(key),
+            "app" => Change::App(key),
+            "group" => Change::Group(key),
+            "revocation" => Change::Revocation(key),
+            "keys" => Change::SigningKeys,
+            "settings" => Change::Settings,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything the view is built from, read at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The change sequence the snapshot is consistent with.
+    pub seq: i64,
+    pub orgs: Vec<Org>,
+    pub apps: Vec<App>,
+    pub secrets: Vec<SecretRecord>,
+    pub groups: Vec<Group>,
+    pub revocations: Vec<Revocation>,
+    pub signing_keys: Vec<SigningKeyRecord>,
+}
+
+/// The persistence contract. Methods that write append to the change feed in the same
+/// transaction; methods that read never do.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// Cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+
+    // --- change feed and snapshot ---
+    async fn last_change(&self) -> Result<i64>;
+    /// Changes with `seq > after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>>;
+    async fn snapshot(&self) -> Result<Snapshot>;
+
+    // --- settings ---
+    async fn setting(&self, name: &str) -> Result<Option<String>>;
+    /// Sets `name` unless it exists; returns whether it was set.
+    async fn init_setting(&self, name: &str, value: &str) -> Result<bool>;
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+
+    // --- signing keys ---
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+    /// Make `keys` the whole set of signing keys, atomically.
+    async fn replace_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<()>;
+
+    // --- orgs ---
+    async fn insert_org(&self, org: &Org) -> Result<()>;
+    async fn org(&self, id: &OrgId) -> Result<Option<Org>>;
+    async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>>;
+    async fn update_org(&self, org: &Org) -> Result<()>;
+    /// Deletes the org with its apps, their secrets, and its groups.
+    async fn delete_org(&self, id: &OrgId) -> Result<()>;
+
+    // --- permission groups ---
+    async fn insert_group(&self, group: &Group) -> Result<()>;
+    async fn group(&self, id: &RecordId) -> Result<Option<Group>>;
+    async fn groups(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Group>>;
+    async fn update_group(&self, group: &Group) -> Result<()>;
+    /// `Conflict` while apps are in the group.
+    async fn delete_group(&self, id: &RecordId) -> Result<()>;
+
+    // --- apps and their secrets ---
+    async fn insert_app(&self, app: &App) -> Result<()>;
+    async fn app(&self, client_id: &ClientId) -> Result<Option<App>>;
+    async fn apps(&self, org: Option<&OrgId>, page: &PageRequest) -> Result<Vec<App>>;
+    async fn update_app(&self, app: &App) -> Result<()>;
+    async fn delete_app(&self, client_id: &ClientId) -> Result<()>;
+    async fn insert_secret(&self, secret: &SecretRecord) -> Result<()>;
+    /// The app's secrets with their last-used time.
+    async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>>;
+    async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
+    /// Record last use, in a batch; does not feed the view.
+    async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()>;
+
+    // --- users and sessions ---
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;
+    async fn user(&self, id: &RecordId) -> Result<Option<User>>;
+    /// The user and their password hash.
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+    async fn users(&self, page: &PageRequest) -> Result<Vec<User>>;
+    async fn update_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
+    async fn delete_user(&self, id: &RecordId) -> Result<()>;
+    async fn insert_session(&self, hash: &str, user: &RecordId, expires_at: i64) -> Result<()>;
+    /// The user of a live session.
+    async fn session(&self, hash: &str, now: i64) -> Result<Option<RecordId>>;
+    async fn delete_session(&self, hash: &str) -> Result<()>;
+
+    // --- revocations ---
+    /// Idempotent.
+    async fn revoke(&self, r: &Revocation) -> Result<()>;
+    async fn revocation(&self, jti: &str) -> Result<Option<Revocation>>;
+}

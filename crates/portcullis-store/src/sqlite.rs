@@ -1,0 +1,670 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! Writes go through transactions begun with `BEGIN IMMEDIATE`, so a writer takes the
+//! write lock before reading and never fails half-way with a busy snapshot when another
+//! process (the CLI) writes at the same time; `busy_timeout` makes the other wait.
+
+use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
+use async_trait::async_trait;
+use portcullis_core::ids::{ClientId, OrgId, RecordId};
+use portcullis_core::model::{
+    App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_owned());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
+}
+
+fn from_doc<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("decoding a record: {e}")))
+}
+
+fn limit(p: &PageRequest) -> i64 {
+    p.limit.clamp(1, 1000) as i64
+}
+
+async fn record(tx: &mut Transaction<'static, Sqlite>, change: Change) -> Result<()> {
+    sqlx::query("INSERT INTO changes (kind, key) VALUES (?, ?)")
+        .bind(change.kind())
+        .bind(change.key())
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+fn expect_one(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if missing) the database file at `path` and run migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a write acknowledged to a client survives a crash of the machine.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("running migrations: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+    }
+
+    async fn docs<T: DeserializeOwned>(
+        &self,
+        q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<Vec<T>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| from_doc(r.get::<&str, _>("doc")))
+            .collect()
+    }
+
+    async fn doc<T: DeserializeOwned>(
+        &self,
+        q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> Result<Option<T>> {
+        let row = q.fetch_optional(&self.pool).await.map_err(backend)?;
+        row.map(|r| from_doc(r.get::<&str, _>("doc"))).transpose()
+    }
+
+    /// Run one statement that changes one record, plus its change row.
+    async fn write_one(
+        &self,
+        q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+        change: Change,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = q.execute(&mut *tx).await.map_err(backend)?.rows_affected();
+        expect_one(n)?;
+        record(&mut tx, change).await?;
+        tx.commit().await.map_err(backend)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn last_change(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("seq"))
+    }
+
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>> {
+        let rows = sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let seq: i64 = r.get("seq");
+                Change::from_row(r.get::<&str, _>("kind"), r.get("key")).map(|c| (seq, c))
+            })
+            .collect())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        // One read transaction, so the snapshot and its seq agree.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        macro_rules! all {
+            ($sql:literal) => {{
+                let rows = sqlx::query($sql).fetch_all(&mut *tx).await.map_err(backend)?;
+                rows.iter()
+                    .map(|r| from_doc(r.get::<&str, _>("doc")))
+                    .collect::<Result<Vec<_>>>()?
+            }};
+        }
+        let seq_row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let seq: i64 = seq_row.get("seq");
+        let orgs = all!("SELECT doc FROM orgs");
+        let apps = all!("SELECT doc FROM apps");
+        let secrets = all!("SELECT doc FROM secrets");
+        let groups = all!("SELECT doc FROM permission_groups");
+        let signing_keys = all!("SELECT doc FROM signing_keys");
+        let rows = sqlx::query("SELECT jti, client_id, exp FROM revocations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revocations = rows
+            .iter()
+            .filter_map(|r| {
+                Some(Revocation {
+                    jti: r.get("jti"),
+                    client_id: ClientId::parse(r.get::<&str, _>("client_id")).ok()?,
+                    exp: r.get("exp"),
+                })
+            })
+            .collect();
+        tx.commit().await.map_err(backend)?;
+        Ok(Snapshot {
+            seq,
+            orgs,
+            apps,
+            secrets,
+            groups,
+            revocations,
+            signing_keys,
+        })
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get("value")))
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if n > 0 {
+            record(&mut tx, Change::Settings).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        record(&mut tx, Change::Settings).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.docs(sqlx::query("SELECT doc FROM signing_keys ORDER BY kid"))
+            .await
+    }
+
+    async fn replace_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM signing_keys")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for k in keys {
+            sqlx::query("INSERT INTO signing_keys (kid, doc) VALUES (?, ?)")
+                .bind(&k.kid)
+                .bind(to_doc(k)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        record(&mut tx, Change::SigningKeys).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        self.write_one(
+            sqlx::query("INSERT INTO orgs (id, doc) VALUES (?, ?)")
+                .bind(org.id.as_str())
+                .bind(doc),
+            Change::Org(org.id.to_string()),
+        )
+        .await
+    }
+
+    async fn org(&self, id: &OrgId) -> Result<Option<Org>> {
+        self.doc(sqlx::query("SELECT doc FROM orgs WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM orgs WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        self.write_one(
+            sqlx::query("UPDATE orgs SET doc = ? WHERE id = ?")
+                .bind(doc)
+                .bind(org.id.as_str()),
+            Change::Org(org.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_org(&self, id: &OrgId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let apps: Vec<String> = sqlx::query("SELECT client_id FROM apps WHERE org_id = ?")
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.get("client_id"))
+            .collect();
+        let groups: Vec<String> = sqlx::query("SELECT id FROM permission_groups WHERE org_id = ?")
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect();
+        sqlx::query("DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = ?)")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM apps WHERE org_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("DELETE FROM permission_groups WHERE org_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let n = sqlx::query("DELETE FROM orgs WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        for a in apps {
+            record(&mut tx, Change::App(a)).await?;
+        }
+        for g in groups {
+            record(&mut tx, Change::Group(g)).await?;
+        }
+        record(&mut tx, Change::Org(id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_group(&self, group: &Group) -> Result<()> {
+        let doc = to_doc(group)?;
+        self.write_one(
+            sqlx::query("INSERT INTO permission_groups (id, org_id, doc) VALUES (?, ?, ?)")
+                .bind(group.id.as_str())
+                .bind(group.org_id.as_str())
+                .bind(doc),
+            Change::Group(group.id.to_string()),
+        )
+        .await
+    }
+
+    async fn group(&self, id: &RecordId) -> Result<Option<Group>> {
+        self.doc(sqlx::query("SELECT doc FROM permission_groups WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn groups(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Group>> {
+        self.docs(
+            sqlx::query(
+                "SELECT doc FROM permission_groups WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+            )
+            .bind(org.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_group(&self, group: &Group) -> Result<()> {
+        let doc = to_doc(group)?;
+        self.write_one(
+            sqlx::query("UPDATE permission_groups SET doc = ? WHERE id = ?")
+                .bind(doc)
+                .bind(group.id.as_str()),
+            Change::Group(group.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_group(&self, id: &RecordId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let in_use: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM apps WHERE json_extract(doc, '$.group_id') = ?",
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .get("n");
+        if in_use > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{in_use} application(s) are in this permission group; move them out first"
+            )));
+        }
+        let n = sqlx::query("DELETE FROM permission_groups WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        record(&mut tx, Change::Group(id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<()> {
+        let doc = to_doc(app)?;
+        self.write_one(
+            sqlx::query("INSERT INTO apps (client_id, org_id, doc) VALUES (?, ?, ?)")
+                .bind(app.client_id.as_str())
+                .bind(app.org_id.as_str())
+                .bind(doc),
+            Change::App(app.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn app(&self, client_id: &ClientId) -> Result<Option<App>> {
+        self.doc(sqlx::query("SELECT doc FROM apps WHERE client_id = ?").bind(client_id.as_str()))
+            .await
+    }
+
+    async fn apps(&self, org: Option<&OrgId>, page: &PageRequest) -> Result<Vec<App>> {
+        let after = page.after.as_deref().unwrap_or("");
+        match org {
+            Some(org) => {
+                self.docs(
+                    sqlx::query(
+                        "SELECT doc FROM apps WHERE org_id = ? AND client_id > ? ORDER BY client_id LIMIT ?",
+                    )
+                    .bind(org.as_str())
+                    .bind(after)
+                    .bind(limit(page)),
+                )
+                .await
+            }
+            None => {
+                self.docs(
+                    sqlx::query("SELECT doc FROM apps WHERE client_id > ? ORDER BY client_id LIMIT ?")
+                        .bind(after)
+                        .bind(limit(page)),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn update_app(&self, app: &App) -> Result<()> {
+        let doc = to_doc(app)?;
+        self.write_one(
+            sqlx::query("UPDATE apps SET doc = ? WHERE client_id = ?")
+                .bind(doc)
+                .bind(app.client_id.as_str()),
+            Change::App(app.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_app(&self, client_id: &ClientId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM secrets WHERE client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let n = sqlx::query("DELETE FROM apps WHERE client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        record(&mut tx, Change::App(client_id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_secret(&self, secret: &SecretRecord) -> Result<()> {
+        let doc = to_doc(secret)?;
+        self.write_one(
+            sqlx::query("INSERT INTO secrets (id, client_id, doc) VALUES (?, ?, ?)")
+                .bind(secret.id.as_str())
+                .bind(secret.client_id.as_str())
+                .bind(doc),
+            Change::App(secret.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>> {
+        let rows = sqlx::query("SELECT doc, last_used_at FROM secrets WHERE client_id = ? ORDER BY id")
+            .bind(client_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| Ok((from_doc(r.get::<&str, _>("doc"))?, r.get("last_used_at"))))
+            .collect()
+    }
+
+    async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM secrets WHERE id = ? AND client_id = ?")
+                .bind(id.as_str())
+                .bind(client_id.as_str()),
+            Change::App(client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for (id, at) in used {
+            sqlx::query("UPDATE secrets SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")
+                .bind(at)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()> {
+        let doc = to_doc(user)?;
+        sqlx::query("INSERT INTO users (id, email, doc, password_hash) VALUES (?, ?, ?, ?)")
+            .bind(user.id.as_str())
+            .bind(&user.email)
+            .bind(doc)
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &RecordId) -> Result<Option<User>> {
+        self.doc(sqlx::query("SELECT doc FROM users WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query("SELECT doc, password_hash FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| Ok((from_doc(r.get::<&str, _>("doc"))?, r.get("password_hash"))))
+            .transpose()
+    }
+
+    async fn users(&self, page: &PageRequest) -> Result<Vec<User>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM users WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        let doc = to_doc(user)?;
+        let n = sqlx::query(
+            "UPDATE users SET email = ?, doc = ?, password_hash = COALESCE(?, password_hash) WHERE id = ?",
+        )
+        .bind(&user.email)
+        .bind(doc)
+        .bind(password_hash)
+        .bind(user.id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        expect_one(n)
+    }
+
+    async fn delete_user(&self, id: &RecordId) -> Result<()> {
+        let n = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn insert_session(&self, hash: &str, user: &RecordId, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (hash, user_id, expires_at) VALUES (?, ?, ?)")
+            .bind(hash)
+            .bind(user.as_str())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn session(&self, hash: &str, now: i64) -> Result<Option<RecordId>> {
+        let row = sqlx::query("SELECT user_id FROM sessions WHERE hash = ? AND expires_at > ?")
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.and_then(|r| RecordId::parse(r.get::<&str, _>("user_id")).ok()))
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = ?")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, r: &Revocation) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO revocations (jti, client_id, exp) VALUES (?, ?, ?) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&r.jti)
+        .bind(r.client_id.as_str())
+        .bind(r.exp)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if n > 0 {
+            record(&mut tx, Change::Revocation(r.jti.clone())).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn revocation(&self, jti: &str) -> Result<Option<Revocation>> {
+        let row = sqlx::query("SELECT jti, client_id, exp FROM revocations WHERE jti = ?")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.and_then(|r| {
+            Some(Revocation {
+                jti: r.get("jti"),
+                client_id: ClientId::parse(r.get::<&str, _>("client_id")).ok()?,
+                exp: r.get("exp"),
+            })
+        }))
+    }
+}
