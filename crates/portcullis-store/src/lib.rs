@@ -142,6 +142,8 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_secret(&self, secret: &SecretRecord) -> Result<()>;
     /// The app's secrets with their last-used time.
     async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>>;
+    /// Replace a secret's record (its expiry); the hash never changes.
+    async fn update_secret(&self, secret: &SecretRecord) -> Result<()>;
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
     /// Record last use, in a batch; does not feed the view.
     async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()>;

@@ -516,6 +516,18 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn update_secret(&self, secret: &SecretRecord) -> Result<()> {
+        let doc = to_doc(secret)?;
+        self.write_one(
+            sqlx::query("UPDATE secrets SET doc = ? WHERE id = ? AND client_id = ?")
+                .bind(doc)
+                .bind(secret.id.as_str())
+                .bind(secret.client_id.as_str()),
+            Change::App(secret.client_id.to_string()),
+        )
+        .await
+    }
+
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
         self.write_one(
             sqlx::query("DELETE FROM secrets WHERE id = ? AND client_id = ?")

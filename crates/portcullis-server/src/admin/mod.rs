@@ -1,7 +1,120 @@
-//! The admin API (API.md §4), JSON under `/admin/v1`.
+//! The admin API (API.md §4): JSON under `/admin/v1`, problem+json errors, an OpenAPI 3.1
+//! document at `/admin/v1/openapi.json` generated from these handlers.
+//!
+//! Every handler has the same shape: authorise the [`auth::Principal`], parse the body at
+//! the edge into core types, write to the store, refresh the view (so the caller's next
+//! request sees the change), answer.
+
+pub mod apps;
+pub mod auth;
+pub mod extract;
+pub mod groups;
+pub mod keys;
+pub mod openapi;
+pub mod orgs;
+pub mod password;
+pub mod secrets;
+pub mod sessions;
+pub mod users;
+
+use crate::problem::Problem;
 use crate::state::AppState;
 use axum::Router;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let api = Router::new()
+        .route("/orgs", post(orgs::create).get(orgs::list))
+        .route("/orgs/{org_id}", get(orgs::read).patch(orgs::update).delete(orgs::delete))
+        .route("/orgs/{org_id}/groups", post(groups::create).get(groups::list))
+        .route(
+            "/orgs/{org_id}/groups/{group_id}",
+            get(groups::read).patch(groups::update).delete(groups::delete),
+        )
+        .route("/apps", post(apps::create).get(apps::list))
+        .route(
+            "/apps/{client_id}",
+            get(apps::read).patch(apps::update).delete(apps::delete),
+        )
+        .route("/apps/{client_id}/secrets", post(secrets::create).get(secrets::list))
+        .route(
+            "/apps/{client_id}/secrets/{secret_id}",
+            get(secrets::read).patch(secrets::update).delete(secrets::delete),
+        )
+        .route("/users", post(users::create).get(users::list))
+        .route(
+            "/users/{user_id}",
+            get(users::read).patch(users::update).delete(users::delete),
+        )
+        .route("/sessions", post(sessions::login))
+        .route("/sessions/current", axum::routing::delete(sessions::logout))
+        .route("/keys", get(keys::list))
+        .route("/keys/rotate", post(keys::rotate))
+        .route("/openapi.json", get(openapi::serve))
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                405,
+                "method-not-allowed",
+                "PCS-0405-405",
+                "Method not allowed",
+                "This endpoint does not support this HTTP method; see /admin/v1/openapi.json.",
+            )
+        });
+    Router::new().nest("/admin/v1", api)
+}
+
+/// Pagination query: `?limit=` (1–1000, default 50) and `?after=` (the `next` cursor of
+/// the previous page).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+    /// Only for `GET /apps`: the organization whose apps to list.
+    pub org: Option<String>,
+}
+
+impl PageQuery {
+    pub fn request(&self) -> Result<portcullis_store::PageRequest, Problem> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(Problem::bad_request("'limit' must be between 1 and 1000."));
+        }
+        Ok(portcullis_store::PageRequest {
+            after: self.after.clone(),
+            limit,
+        })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `?after=` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `key` gives the cursor of an item.
+    pub fn of(items: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
+        let next = if items.len() as u32 >= limit {
+            items.last().map(&key)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+/// Deserialize a field that distinguishes "absent" (`None`) from `null` (`Some(None)`),
+/// for PATCH bodies.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }

@@ -1,0 +1,102 @@
+//! `/admin/v1/sessions`: a user signs in with email and password and gets a session
+//! token (`pcsu_…`, 12 hours) for the admin API; the console uses the same API.
+
+use super::extract::ApiJson;
+use super::password;
+use super::users::{UserBody, normalise_email};
+use crate::problem::Problem;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_core::secret::{Secret, SecretKind};
+use serde::{Deserialize, Serialize};
+
+pub const SESSION_TTL: i64 = 12 * 3600;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionBody {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: i64,
+    pub user: UserBody,
+}
+
+fn refused() -> Problem {
+    Problem::unauthorized("The email or password is wrong.")
+}
+
+#[utoipa::path(post, path = "/admin/v1/sessions", request_body = Login, tag = "sessions",
+    responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
+pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response, Problem> {
+    let email = normalise_email(&body.email).map_err(|_| refused())?;
+    if body.password.len() > 1024 {
+        return Err(refused());
+    }
+    let found = state.store.user_by_email(&email).await?;
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), Some(h)),
+        None => (None, None),
+    };
+    // Verify even when the user does not exist (against a dummy hash): same time either way.
+    let ok = password::verify(body.password, hash).await;
+    let user = match (ok, user) {
+        (true, Some(u)) => u,
+        _ => {
+            tracing::info!("admin sign-in refused");
+            return Err(refused());
+        }
+    };
+    let token = Secret::generate(SecretKind::UserSession);
+    let hash_key = state
+        .view
+        .get()
+        .hash_key()
+        .cloned()
+        .ok_or_else(|| Problem::internal(&"no hash key"))?;
+    let expires_at = state.now() + SESSION_TTL;
+    state
+        .store
+        .insert_session(&token.hash(&hash_key).to_hex(), &user.id, expires_at)
+        .await?;
+    tracing::info!(user = %user.id, "signed in");
+    let mut res = (
+        StatusCode::CREATED,
+        axum::Json(SessionBody {
+            token: token.expose().to_owned(),
+            expires_at,
+            user: UserBody::from(&user),
+        }),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
+    responses((status = 204), (status = "4XX", body = Problem)))]
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Problem::unauthorized("Send the session token as 'Authorization: Bearer <token>'."))?;
+    let secret = Secret::parse(SecretKind::UserSession, token.trim())
+        .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
+    let hash_key = state
+        .view
+        .get()
+        .hash_key()
+        .cloned()
+        .ok_or_else(|| Problem::internal(&"no hash key"))?;
+    state.store.delete_session(&secret.hash(&hash_key).to_hex()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

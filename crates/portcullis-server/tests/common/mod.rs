@@ -1,0 +1,206 @@
+//! Test harness: the real application on `127.0.0.1:0` with a fresh data directory, and
+//! one method per endpoint so tests read as user stories.
+#![allow(dead_code)]
+
+use portcullis_core::clock::{Clock, ManualClock, SystemClock};
+use portcullis_server::Application;
+use portcullis_server::config::ServerConfig;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub http: Client,
+    pub data_dir: tempfile::TempDir,
+    pub clock: Option<Arc<ManualClock>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct Options {
+    pub manual_clock: bool,
+    pub jwks_max_age: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            manual_clock: false,
+            jwks_max_age: 3600,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServerConfig::new(data_dir.path().join("data"));
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some(ADMIN_TOKEN.to_owned());
+        config.jwks_max_age = opts.jwks_max_age;
+        let manual = opts.manual_clock.then(|| Arc::new(ManualClock::new(SystemClock.now())));
+        if let Some(c) = &manual {
+            config.clock = c.clone();
+        }
+        let app = Application::build(config).await.expect("the app builds");
+        let addr = app.local_addr();
+        let issuer = app.issuer().to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            issuer,
+            http: Client::new(),
+            data_dir,
+            clock: manual,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stop the server and wait until it has drained.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        self.admin_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    pub async fn admin_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn create_org(&self, products: &[&str], sandboxes: &[&str]) -> Value {
+        let r = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/orgs",
+                Some(json!({"name": "Acme", "products": products, "sandboxes": sandboxes})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
+    pub async fn create_app(&self, org_id: &str, scopes: &[&str]) -> Value {
+        let r = self
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/apps",
+                Some(json!({"org_id": org_id, "name": "Partner app", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
+    /// A fresh secret of the app: `(secret id, secret)`.
+    pub async fn create_secret(&self, client_id: &str) -> (String, String) {
+        let r = self
+            .admin(reqwest::Method::POST, &format!("/admin/v1/apps/{client_id}/secrets"), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        (v["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+    }
+
+    /// An org, an app with `scopes`, and a secret: `(client_id, secret, org_id)`.
+    pub async fn client(&self, scopes: &[&str]) -> (String, String, String) {
+        let org = self.create_org(&[], &["prod"]).await;
+        let org_id = org["id"].as_str().unwrap().to_owned();
+        let app = self.create_app(&org_id, scopes).await;
+        let client_id = app["client_id"].as_str().unwrap().to_owned();
+        let (_, secret) = self.create_secret(&client_id).await;
+        (client_id, secret, org_id)
+    }
+
+    /// `POST /oauth/token` with client_secret_basic.
+    pub async fn token(&self, client_id: &str, secret: &str, scope: Option<&str>) -> Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn access_token(&self, client_id: &str, secret: &str, scope: Option<&str>) -> String {
+        let r = self.token(client_id, secret, scope).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = r.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn introspect(&self, client_id: &str, secret: &str, token: &str) -> Response {
+        self.http
+            .post(self.url("/oauth/introspect"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn revoke(&self, client_id: &str, secret: &str, token: &str) -> Response {
+        self.http
+            .post(self.url("/oauth/revoke"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn assert_ready(&self) {
+        let r = self.http.get(self.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "server not ready");
+    }
+}
+
+/// Decode a JWT's payload without verifying (for looking at claims in tests).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+pub fn header(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').next().expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
