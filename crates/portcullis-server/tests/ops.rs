@@ -1,0 +1,69 @@
+//! Operations endpoints: health, readiness, metrics, and clean shutdown.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["store"], "sqlite");
+    assert_eq!(v["view"]["apps"], 0);
+    app.client(&["read"]).await;
+    let v: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v["view"]["apps"], 1, "the view counts the new app");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_outcome() {
+    let app = TestApp::spawn().await;
+    let (cid, secret, _) = app.client(&["read"]).await;
+    for _ in 0..3 {
+        app.access_token(&cid, &secret, None).await;
+    }
+    let bad = app.token(&cid, "pcss_nope", None).await;
+    assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no metric line starting with {needle} in:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(
+        line(r#"portcullis_http_requests_total{route="/oauth/token",method="POST",outcome="2xx"}"#),
+        3.0
+    );
+    assert_eq!(
+        line(r#"portcullis_http_requests_total{route="/oauth/token",method="POST",outcome="4xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        line(r#"portcullis_token_grants_total{grant="client_credentials",outcome="issued"}"#),
+        3.0
+    );
+    assert!(text.contains("portcullis_http_request_duration_seconds_bucket{"));
+    assert_eq!(line("portcullis_view_apps "), 1.0);
+}
+
+#[tokio::test]
+async fn stop_drains_and_returns_cleanly() {
+    let app = TestApp::spawn().await;
+    app.assert_ready().await;
+    let base = app.base.clone();
+    // `stop` panics unless the server task ends with Ok.
+    app.stop().await;
+    let after = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
+    assert!(after.is_err(), "the listener is closed after stop");
+}
