@@ -1,1 +1,28 @@
-fn main() {}
+//! # portcullis
+//!
+//! The one binary operators run. `main` only parses the command line and turns the outcome
+//! into an exit code: 0 when the command succeeded, 2 for a usage or configuration error
+//! (clap exits with 2 on its own for bad flags), 1 when the work itself failed. Each failure
+//! is one `error: …` line on stderr.
+//!
+//! - [`cli`]: the flags and subcommands (clap), and their help text.
+//! - [`config_file`]: the optional TOML file and its generated reference.
+//! - [`settings`]: merging flags, environment, file and defaults into one set of values.
+//! - [`logging`]: the `tracing` subscriber (text or JSON on stderr).
+//! - [`commands`]: what each subcommand does.
+
+mod cli;
+mod commands;
+mod config_file;
+mod logging;
+mod settings;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}

@@ -1,0 +1,325 @@
+//! The command line: subcommands, flags, their environment twins and their help text.
+//!
+//! Flags are `Option`s with no clap default, so that "not given" is visible and the config
+//! file can fill it in (see [`crate::settings`]). The defaults still show in `--help`:
+//! [`command`] appends them from [`crate::config_file::SETTINGS`], the same table the
+//! config file reference and the built-in defaults come from. Parse with [`parse`], not
+//! `Cli::parse`, to get that help.
+
+use crate::config_file::SETTINGS;
+use crate::settings::{Layer, LogFormat, SigningAlg};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Portcullis, an API access server: issues API credentials, trades them for short-lived tokens.",
+    long_about = "Portcullis, an API access server: issues API credentials to applications and \
+trades them for short-lived OAuth 2.0 access tokens.\n\n\
+Start with `portcullis serve`. Every flag has a PORTCULLIS_* environment twin, and \
+`portcullis config default` prints a config file with every setting.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server until SIGTERM or Ctrl-C
+    #[command(after_long_help = SERVE_AFTER_HELP, after_help = SERVE_AFTER_HELP)]
+    Serve(ServeArgs),
+    /// Manage the keys Portcullis signs tokens with, directly in the data directory
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Work with the config file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Secrets are read only from the environment, never from flags or the config file:
+  PORTCULLIS_MASTER_KEY   Base64 of the 32-byte master key that encrypts the signing keys;
+                          replaces the key file. All nodes of a cluster and the CLI share it.
+  PORTCULLIS_ADMIN_TOKEN  The bootstrap admin token (at least 32 characters). When unset, one
+                          is generated on first start and printed once to the terminal.
+
+Precedence: flag > PORTCULLIS_* variable > config file > default.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// Address and port to listen on. Use 0.0.0.0 to accept connections from other machines,
+    /// port 0 to pick any free port
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Public base URL of this server, as clients reach it: the `iss` of its tokens and the
+    /// base of its discovery document. Set it in production, e.g. https://auth.example.com
+    #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// Algorithm of the signing keys created on first start (to change it later, use
+    /// `portcullis keys rotate --alg`)
+    #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
+    pub signing_alg: Option<SigningAlg>,
+
+    #[command(flatten)]
+    pub jwks: JwksArg,
+
+    // Sets the help heading of the flags after it: keep the un-headed flags above.
+    #[command(flatten)]
+    pub data: DataArgs,
+
+    /// Log format on stderr
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOG_FORMAT",
+        value_name = "FORMAT",
+        help_heading = "Logging"
+    )]
+    pub log_format: Option<LogFormat>,
+
+    /// Which logs to show: a level (error, warn, info, debug, trace) or a filter such as
+    /// `info,portcullis_server=debug`. When neither this flag nor its variable is set,
+    /// RUST_LOG is used
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOG_LEVEL",
+        value_name = "FILTER",
+        help_heading = "Logging"
+    )]
+    pub log_level: Option<String>,
+}
+
+impl ServeArgs {
+    /// What the flags and their environment twins say.
+    pub fn layer(&self) -> Layer {
+        Layer {
+            listen: self.listen,
+            issuer: self.issuer.clone(),
+            signing_alg: self.signing_alg,
+            jwks_max_age: self.jwks.jwks_max_age,
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+            ..self.data.layer()
+        }
+    }
+}
+
+/// `--config`, shared by every command that reads settings.
+#[derive(Debug, Args)]
+pub struct ConfigFileArg {
+    /// Read settings from this TOML file (`portcullis config default` prints one with every
+    /// key). Flags and PORTCULLIS_* variables override it
+    #[arg(long, env = "PORTCULLIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the data lives; shared by `serve` and the commands that work on its data.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Data")]
+pub struct DataArgs {
+    /// Directory of the SQLite database (portcullis.db) and the master key (master.key).
+    /// The server creates it on first start
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database to use instead of the one in the data directory, as sqlite://<path>
+    #[arg(
+        long,
+        env = "PORTCULLIS_DATABASE_URL",
+        value_name = "URL",
+        // A database URL may hold a password: never print it in --help.
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// File holding the master key (base64 of 32 bytes) that encrypts the signing keys; back
+    /// it up. Not used when PORTCULLIS_MASTER_KEY is set
+    #[arg(long, env = "PORTCULLIS_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl DataArgs {
+    pub fn layer(&self) -> Layer {
+        Layer {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            master_key_file: self.master_key_file.clone(),
+            ..Layer::default()
+        }
+    }
+}
+
+/// `--jwks-max-age`, shared by `serve` (which publishes the JWKS) and `keys rotate` (which
+/// must not use a key before verifiers can have fetched it).
+#[derive(Debug, Args)]
+pub struct JwksArg {
+    /// How long, in seconds, verifiers may cache the JWKS (its Cache-Control max-age). A new
+    /// signing key is published at least this long before it signs tokens
+    #[arg(long, env = "PORTCULLIS_JWKS_MAX_AGE", value_name = "SECONDS")]
+    pub jwks_max_age: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the signing keys: id, algorithm, state and when each state began
+    List(KeysListArgs),
+    /// Start signing with the next key, retire the current one and publish a fresh next key
+    #[command(long_about = ROTATE_ABOUT)]
+    Rotate(KeysRotateArgs),
+}
+
+const ROTATE_ABOUT: &str = "\
+Start signing with the next key, retire the current one and publish a fresh next key.
+
+A key is published in the JWKS as `next` before it signs anything, so that verifiers caching \
+the JWKS already know it; rotation refuses until the next key has been published for the JWKS \
+max-age, unless --force. The retired key stays published until the last token it signed has \
+expired. A running server picks up the change within a second.";
+
+#[derive(Debug, Args)]
+pub struct KeysListArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysRotateArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// Algorithm of the keys from now on (default: the algorithm of the next key). A change
+    /// publishes a next key of the new algorithm first; rotate again after the JWKS max-age
+    #[arg(long, value_name = "ALG")]
+    pub alg: Option<SigningAlg>,
+
+    /// Rotate now even if the next key was published less than the JWKS max-age ago.
+    /// Verifiers holding an older copy of the JWKS reject new tokens until they refetch it
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub jwks: JwksArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+impl KeysRotateArgs {
+    pub fn layer(&self) -> Layer {
+        Layer {
+            jwks_max_age: self.jwks.jwks_max_age,
+            ..self.data.layer()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a config file listing every key, its environment variable and its default
+    Default,
+}
+
+/// The clap command, with each setting's default added to its help.
+pub fn command() -> clap::Command {
+    with_defaults(Cli::command())
+}
+
+fn with_defaults(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let Some(setting) = SETTINGS.iter().find(|s| arg.get_id() == s.key) else {
+                return arg;
+            };
+            let suffix = format!("[default: {}]", setting.default.shown());
+            let help = arg.get_help().map(|h| format!("{h} {suffix}"));
+            let long = arg.get_long_help().map(|h| format!("{h}\n\n{suffix}"));
+            let arg = match help {
+                Some(help) => arg.help(help),
+                None => arg.help(suffix),
+            };
+            match long {
+                Some(long) => arg.long_help(long),
+                None => arg,
+            }
+        })
+        .mut_subcommands(with_defaults)
+}
+
+/// Parse the process's arguments; on a usage error, print it and exit with 2.
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{ADMIN_TOKEN_ENV, MASTER_KEY_ENV};
+
+    #[test]
+    fn the_command_is_well_formed() {
+        command().debug_assert();
+    }
+
+    fn render_help(path: &[&str]) -> String {
+        let mut cmd = command();
+        let mut cmd = &mut cmd;
+        for name in path {
+            cmd = cmd.find_subcommand_mut(name).expect("subcommand");
+        }
+        // Unwrapped, so that a default is never split across lines.
+        cmd.clone()
+            .term_width(10_000)
+            .render_long_help()
+            .to_string()
+    }
+
+    #[test]
+    fn help_shows_each_default_once() {
+        let help = render_help(&["serve"]);
+        for setting in SETTINGS {
+            let shown = format!("[default: {}]", setting.default.shown());
+            assert_eq!(help.matches(&shown).count(), 1, "{shown} in\n{help}");
+        }
+    }
+
+    #[test]
+    fn help_names_the_secret_variables() {
+        let help = render_help(&["serve"]);
+        assert!(help.contains(MASTER_KEY_ENV) && help.contains(ADMIN_TOKEN_ENV));
+    }
+
+    #[test]
+    fn keys_commands_share_the_data_flags() {
+        for path in [["keys", "list"], ["keys", "rotate"]] {
+            let help = render_help(&path);
+            for flag in [
+                "--config",
+                "--data-dir",
+                "--database-url",
+                "--master-key-file",
+            ] {
+                assert!(help.contains(flag), "{flag} missing from {path:?}");
+            }
+        }
+        assert!(render_help(&["keys", "rotate"]).contains("--jwks-max-age"));
+    }
+
+    #[test]
+    fn a_bad_signing_alg_is_a_usage_error() {
+        let err =
+            Cli::try_parse_from(["portcullis", "serve", "--signing-alg", "HS256"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.exit_code(), 2);
+    }
+}

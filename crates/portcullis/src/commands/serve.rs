@@ -1,0 +1,167 @@
+//! `portcullis serve`: resolve the settings, set up logging, build the server, show the
+//! bootstrap admin token if this start generated one, and serve until SIGTERM or Ctrl-C.
+
+use super::Failure;
+use crate::cli::ServeArgs;
+use crate::logging;
+use crate::settings::{EnvSecrets, MASTER_KEY_ENV};
+use portcullis_server::bootstrap::OpenError;
+use portcullis_server::master_key::MasterKeyError;
+use portcullis_server::{Application, StartError};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use tokio::signal::unix::{SignalKind, signal};
+
+pub async fn run(args: ServeArgs) -> Result<(), Failure> {
+    let settings = super::settings(args.layer(), &args.config)?;
+    logging::init(settings.log_format, &settings.log_level).map_err(Failure::Config)?;
+    let secrets = EnvSecrets::from_env().map_err(Failure::Config)?;
+    // Before building, so that a failure here cannot leave a server nobody can stop.
+    let shutdown = shutdown_signal()
+        .map_err(|e| Failure::Runtime(format!("cannot listen for SIGTERM and SIGINT: {e}")))?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %settings.data_dir.display(),
+        signing_alg = settings.signing_alg.alg().as_str(),
+        "starting"
+    );
+    let app = Application::build(settings.server_config(&secrets))
+        .await
+        .map_err(start_failure)?;
+    if let Some(token) = &app.generated_admin_token {
+        // Straight to the terminal, once: log lines are kept and shipped, this must not be.
+        eprint!("{}", banner(token.expose(), app.local_addr()));
+    }
+    // The server logs "listening" with the bound address and the issuer.
+    app.run(shutdown)
+        .await
+        .map_err(|e| Failure::Runtime(format!("the server stopped with an error: {e}")))
+}
+
+/// Resolves at the first SIGTERM or SIGINT (Ctrl-C); the server then drains in-flight
+/// requests. A second signal stops at once, for an operator who will not wait.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("error: second signal: stopping without waiting for in-flight requests");
+            std::process::exit(1);
+        });
+    })
+}
+
+/// Settings the operator must fix exit with 2; everything else with 1.
+fn start_failure(e: StartError) -> Failure {
+    match e {
+        StartError::Open(OpenError::UnsupportedDatabase(url)) => Failure::Config(format!(
+            "the database URL '{}' is not supported yet: use sqlite://<path>, or leave it unset for <data-dir>/portcullis.db",
+            redact_password(&url)
+        )),
+        StartError::Open(OpenError::MasterKey(MasterKeyError::Format(why))) => {
+            Failure::Config(format!(
+                "the master key (from {MASTER_KEY_ENV} or the key file) must be base64 of exactly 32 bytes ({why})"
+            ))
+        }
+        StartError::Open(OpenError::WeakAdminToken) => Failure::Config(e.to_string()),
+        other => Failure::runtime(other),
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced, for error messages.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// The one-time display of a generated bootstrap admin token, with how to use it.
+fn banner(token: &str, addr: SocketAddr) -> String {
+    const TITLE: &str = "Bootstrap admin token (shown once, store it now):";
+    let width = TITLE.len().max(token.chars().count()).max(76);
+    let rule = "─".repeat(width + 2);
+    // A server listening on every interface is reachable on loopback too.
+    let host = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let base = SocketAddr::new(host, addr.port());
+    format!(
+        "┌{rule}┐\n│ {TITLE:<width$} │\n│ {token:<width$} │\n└{rule}┘\n\
+         Use it as: curl -H \"Authorization: Bearer <token>\" http://{base}/admin/v1/orgs\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_is_a_box_around_the_token() {
+        let token = "pcsa_5Hh3ExampleExampleExampleExampleExampleExample";
+        let text = banner(token, "0.0.0.0:8080".parse().unwrap());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[1].contains("shown once, store it now"));
+        assert!(lines[2].contains(token));
+        let widths: Vec<usize> = lines[..4].iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|w| *w == 80), "{widths:?}\n{text}");
+        assert!(
+            lines[4].contains("http://127.0.0.1:8080/admin/v1/orgs"),
+            "{text}"
+        );
+        assert!(lines[4].contains("Bearer <token>"));
+    }
+
+    #[test]
+    fn a_long_token_widens_the_box() {
+        let token = "pcsa_".to_owned() + &"x".repeat(100);
+        let text = banner(&token, "[::]:9000".parse().unwrap());
+        assert!(
+            text.lines().take(4).all(|l| l.chars().count() == 109),
+            "{text}"
+        );
+        assert!(text.contains("http://[::1]:9000/"), "{text}");
+    }
+
+    #[test]
+    fn passwords_in_database_urls_are_not_echoed() {
+        assert_eq!(
+            redact_password("postgres://app:s3cret@db:5432/portcullis"),
+            "postgres://app:***@db:5432/portcullis"
+        );
+        assert_eq!(redact_password("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact_password("mysql://u@h/x"), "mysql://u@h/x");
+    }
+
+    #[test]
+    fn bad_settings_exit_with_2() {
+        let e = StartError::Open(OpenError::UnsupportedDatabase("postgres://a:pw@h/d".into()));
+        let Failure::Config(message) = start_failure(e) else {
+            panic!("not a config failure")
+        };
+        assert!(!message.contains("pw@"), "{message}");
+        assert!(matches!(
+            start_failure(StartError::Open(OpenError::WeakAdminToken)),
+            Failure::Config(_)
+        ));
+    }
+}

@@ -1,0 +1,336 @@
+//! One set of values from four sources. A setting given as a flag wins over its
+//! `PORTCULLIS_*` environment variable (clap does that part), which wins over the config
+//! file, which wins over the built-in default.
+//!
+//! Every source is read into the same shape, a [`Layer`] where each key is optional, so
+//! merging is one `or` per key and cannot treat two sources differently. Secrets are not
+//! settings: they come only from the environment ([`EnvSecrets`]) and never pass through a
+//! layer, a log line or a message.
+
+use crate::config_file;
+use clap::ValueEnum;
+use portcullis_core::token::Alg;
+use portcullis_server::bootstrap::Locations;
+use portcullis_server::config::ServerConfig;
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The algorithm of Portcullis's token-signing keys, as flags and the file spell it
+/// (the JOSE names, case-sensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+pub enum SigningAlg {
+    /// ECDSA with P-256: small keys and signatures, supported by every JWT library
+    #[value(name = "ES256")]
+    #[serde(rename = "ES256")]
+    Es256,
+    /// Ed25519: small and fast, but not every verifier supports it yet
+    #[value(name = "EdDSA")]
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// RSA with SHA-256: for verifiers that only know RSA; larger tokens
+    #[value(name = "RS256")]
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl SigningAlg {
+    pub fn alg(self) -> Alg {
+        match self {
+            SigningAlg::Es256 => Alg::ES256,
+            SigningAlg::EdDsa => Alg::EdDSA,
+            SigningAlg::Rs256 => Alg::RS256,
+        }
+    }
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// one readable line per event, for people
+    Text,
+    /// one JSON object per line, for log collectors
+    Json,
+}
+
+/// What one source says about each setting; `None` leaves the key to the next source.
+/// It is also the schema of the config file, so an unknown key there is an error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<SocketAddr>,
+    pub issuer: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub signing_alg: Option<SigningAlg>,
+    pub jwks_max_age: Option<u64>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+impl Layer {
+    /// Each key from `self` when it has one, else from `lower`.
+    pub fn or(self, lower: Layer) -> Layer {
+        Layer {
+            listen: self.listen.or(lower.listen),
+            issuer: self.issuer.or(lower.issuer),
+            data_dir: self.data_dir.or(lower.data_dir),
+            database_url: self.database_url.or(lower.database_url),
+            master_key_file: self.master_key_file.or(lower.master_key_file),
+            signing_alg: self.signing_alg.or(lower.signing_alg),
+            jwks_max_age: self.jwks_max_age.or(lower.jwks_max_age),
+            log_format: self.log_format.or(lower.log_format),
+            log_level: self.log_level.or(lower.log_level),
+        }
+    }
+
+    /// `RUST_LOG`, the conventional variable of Rust programs, as a layer of its own: it
+    /// sits below `--log-level` / `PORTCULLIS_LOG_LEVEL` and above the config file.
+    pub fn from_rust_log(value: Option<String>) -> Layer {
+        Layer {
+            log_level: value.filter(|v| !v.trim().is_empty()),
+            ..Layer::default()
+        }
+    }
+}
+
+/// The merged settings, every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// `None`: the server uses `http://<bound address>`.
+    pub issuer: Option<String>,
+    pub data_dir: PathBuf,
+    /// `None`: `<data-dir>/portcullis.db`.
+    pub database_url: Option<String>,
+    /// `None`: `<data-dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    pub signing_alg: SigningAlg,
+    pub jwks_max_age: u64,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Settings {
+    /// Merge `layers`, highest precedence first, over the built-in defaults.
+    /// Errors are written for the operator.
+    pub fn resolve(layers: impl IntoIterator<Item = Layer>) -> Result<Settings, String> {
+        let merged = layers
+            .into_iter()
+            .fold(Layer::default(), Layer::or)
+            .or(config_file::defaults());
+        let issuer = merged.issuer.map(|i| i.trim().to_owned());
+        if let Some(issuer) = &issuer
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            return Err(format!(
+                "the issuer '{issuer}' is not a URL: give the base URL clients use, e.g. https://auth.example.com"
+            ));
+        }
+        Ok(Settings {
+            listen: required("listen", merged.listen)?,
+            issuer,
+            data_dir: required("data_dir", merged.data_dir)?,
+            database_url: merged.database_url,
+            master_key_file: merged.master_key_file,
+            signing_alg: required("signing_alg", merged.signing_alg)?,
+            jwks_max_age: required("jwks_max_age", merged.jwks_max_age)?,
+            log_format: required("log_format", merged.log_format)?,
+            log_level: required("log_level", merged.log_level)?,
+        })
+    }
+
+    /// Where the data directory's pieces are, for the server and the CLI commands alike.
+    pub fn locations(&self, secrets: &EnvSecrets) -> Locations {
+        Locations {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            master_key: secrets.master_key.clone(),
+            master_key_file: self.master_key_file.clone(),
+        }
+    }
+
+    pub fn server_config(&self, secrets: &EnvSecrets) -> ServerConfig {
+        let mut config = ServerConfig::new(self.data_dir.clone());
+        config.listen = self.listen;
+        config.issuer = self.issuer.clone();
+        config.database_url = self.database_url.clone();
+        config.master_key = secrets.master_key.clone();
+        config.master_key_file = self.master_key_file.clone();
+        config.admin_token = secrets.admin_token.clone();
+        config.signing_alg = self.signing_alg.alg();
+        config.jwks_max_age = self.jwks_max_age;
+        config
+    }
+}
+
+/// A key every complete set of defaults has; missing only if the defaults table is wrong,
+/// which the tests of `config_file` rule out.
+fn required<T>(key: &str, value: Option<T>) -> Result<T, String> {
+    value.ok_or_else(|| format!("internal error: the setting '{key}' has no default"))
+}
+
+/// The two secrets, read only from the environment: never flags (other users can read a
+/// process's arguments), never the config file (it gets copied and checked in).
+#[derive(Default)]
+pub struct EnvSecrets {
+    /// `PORTCULLIS_MASTER_KEY`: base64 of the 32-byte master key.
+    pub master_key: Option<String>,
+    /// `PORTCULLIS_ADMIN_TOKEN`: an operator-chosen bootstrap admin token.
+    pub admin_token: Option<String>,
+}
+
+pub const MASTER_KEY_ENV: &str = "PORTCULLIS_MASTER_KEY";
+pub const ADMIN_TOKEN_ENV: &str = "PORTCULLIS_ADMIN_TOKEN";
+
+impl EnvSecrets {
+    pub fn from_env() -> Result<EnvSecrets, String> {
+        Ok(EnvSecrets {
+            master_key: env_secret(MASTER_KEY_ENV)?,
+            admin_token: env_secret(ADMIN_TOKEN_ENV)?,
+        })
+    }
+}
+
+impl fmt::Debug for EnvSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |v: &Option<String>| {
+            if v.is_some() {
+                "set (redacted)"
+            } else {
+                "unset"
+            }
+        };
+        f.debug_struct("EnvSecrets")
+            .field("master_key", &shown(&self.master_key))
+            .field("admin_token", &shown(&self.admin_token))
+            .finish()
+    }
+}
+
+/// The variable's value; the message on error names the variable, never its value.
+fn env_secret(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{name} is not valid UTF-8")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn serve_flags(args: &[&str]) -> Layer {
+        let argv = ["portcullis", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv).expect("valid flags").command {
+            Command::Serve(serve) => serve.layer(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn file(text: &str) -> Layer {
+        config_file::parse(text).expect("valid file")
+    }
+
+    #[test]
+    fn defaults_alone_are_the_documented_defaults() {
+        let s = Settings::resolve([]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.issuer, None);
+        assert_eq!(s.data_dir, PathBuf::from("./portcullis-data"));
+        assert_eq!(s.database_url, None);
+        assert_eq!(s.master_key_file, None);
+        assert_eq!(s.signing_alg, SigningAlg::Es256);
+        assert_eq!(s.jwks_max_age, 3600);
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert_eq!(s.log_level, "info");
+    }
+
+    #[test]
+    fn the_file_beats_the_defaults() {
+        let s = Settings::resolve([file(
+            "listen = \"0.0.0.0:9000\"\nsigning_alg = \"EdDSA\"\njwks_max_age = 60\nlog_format = \"json\"",
+        )])
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(s.signing_alg, SigningAlg::EdDsa);
+        assert_eq!(s.jwks_max_age, 60);
+        assert_eq!(s.log_format, LogFormat::Json);
+        // Keys the file leaves out keep their defaults.
+        assert_eq!(s.data_dir, PathBuf::from("./portcullis-data"));
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let flags = serve_flags(&[
+            "--listen",
+            "127.0.0.1:7000",
+            "--data-dir",
+            "/flag/dir",
+            "--signing-alg",
+            "RS256",
+        ]);
+        let from_file = file(
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/file/dir\"\nsigning_alg = \"EdDSA\"\nissuer = \"https://file.example\"",
+        );
+        let s = Settings::resolve([flags, from_file]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("/flag/dir"));
+        assert_eq!(s.signing_alg, SigningAlg::Rs256);
+        // A key only the file gives still comes from the file.
+        assert_eq!(s.issuer.as_deref(), Some("https://file.example"));
+    }
+
+    #[test]
+    fn rust_log_sits_between_the_log_level_flag_and_the_file() {
+        let from_file = || file("log_level = \"warn\"");
+        let rust_log = || Layer::from_rust_log(Some("debug".into()));
+
+        let s = Settings::resolve([Layer::default(), rust_log(), from_file()]).unwrap();
+        assert_eq!(s.log_level, "debug");
+
+        let flags = serve_flags(&["--log-level", "error"]);
+        let s = Settings::resolve([flags, rust_log(), from_file()]).unwrap();
+        assert_eq!(s.log_level, "error");
+
+        let s = Settings::resolve([Layer::from_rust_log(Some(" ".into())), from_file()]).unwrap();
+        assert_eq!(s.log_level, "warn", "an empty RUST_LOG is no setting");
+    }
+
+    #[test]
+    fn an_issuer_must_be_a_url() {
+        let err = Settings::resolve([file("issuer = \"auth.example.com\"")]).unwrap_err();
+        assert!(
+            err.contains("auth.example.com") && err.contains("https://"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn signing_alg_names_are_the_core_names() {
+        for alg in SigningAlg::value_variants() {
+            let name = alg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Alg::parse(&name), Some(alg.alg()));
+            assert_eq!(alg.alg().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let secrets = EnvSecrets {
+            master_key: Some("c2VjcmV0".into()),
+            admin_token: Some("pcsa_not-for-logs".into()),
+        };
+        let shown = format!("{secrets:?}");
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("pcsa_"),
+            "{shown}"
+        );
+    }
+}

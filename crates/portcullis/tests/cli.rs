@@ -1,0 +1,574 @@
+//! Black-box tests of the `portcullis` binary as an operator meets it: its help, its config
+//! file reference, its exit codes and messages, the precedence of its settings, and one
+//! whole life of `serve` (first start, bootstrap token, `keys` commands beside it, SIGTERM,
+//! second start). The HTTP API itself is tested in `portcullis-server`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+const SETTINGS: [&str; 9] = [
+    "listen",
+    "issuer",
+    "data_dir",
+    "database_url",
+    "master_key_file",
+    "signing_alg",
+    "jwks_max_age",
+    "log_format",
+    "log_level",
+];
+
+/// The binary, with none of the test runner's own PORTCULLIS_* or RUST_LOG variables.
+fn portcullis() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("PORTCULLIS_") || key == "RUST_LOG" {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+#[test]
+fn serve_help_mentions_every_flag_and_its_variable() {
+    let out = run(portcullis().args(["serve", "--help"]));
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for key in SETTINGS.iter().chain(&["config"]) {
+        assert!(help.contains(&flag(key)), "{} missing:\n{help}", flag(key));
+        let env = format!("PORTCULLIS_{}", key.to_uppercase());
+        assert!(help.contains(&env), "{env} missing:\n{help}");
+    }
+    for secret in ["PORTCULLIS_MASTER_KEY ", "PORTCULLIS_ADMIN_TOKEN"] {
+        assert!(help.contains(secret), "{secret} missing:\n{help}");
+    }
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+}
+
+/// `config default` with every `# key = value` line made live.
+fn uncommented_reference() -> String {
+    let out = run(portcullis().args(["config", "default"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if SETTINGS
+                    .iter()
+                    .any(|k| rest.starts_with(&format!("{k} = "))) =>
+            {
+                rest
+            }
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn config_default_is_a_valid_config_file_with_every_key() {
+    let text = uncommented_reference();
+    let table: toml::Table = toml::from_str(&text).expect("the reference parses as TOML");
+    let mut keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = SETTINGS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+
+    // The binary accepts it: the command gets past the settings to the missing data (exit 1,
+    // not 2), looking where the file's example values say.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("portcullis.toml"), &text).unwrap();
+    let out = run(portcullis().current_dir(dir.path()).args([
+        "keys",
+        "list",
+        "--config",
+        "portcullis.toml",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/etc/portcullis/master.key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn keys_list_without_data_fails_with_1_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let out = run(portcullis()
+        .args(["keys", "list", "--data-dir"])
+        .arg(&missing));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&*missing.to_string_lossy()), "{err}");
+    assert!(
+        err.contains("--data-dir") && err.contains("portcullis serve"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_bad_signing_alg_exits_with_2_from_any_source() {
+    let out = run(portcullis().args(["serve", "--signing-alg", "HS256"]));
+    assert_eq!(out.status.code(), Some(2), "flag: {}", stderr(&out));
+    assert!(stderr(&out).contains("HS256"));
+
+    let out = run(portcullis()
+        .arg("serve")
+        .env("PORTCULLIS_SIGNING_ALG", "HS256"));
+    assert_eq!(out.status.code(), Some(2), "env: {}", stderr(&out));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "signing_alg = \"HS256\"\n").unwrap();
+    let out = run(portcullis().arg("serve").arg("--config").arg(&file));
+    assert_eq!(out.status.code(), Some(2), "file: {}", stderr(&out));
+    assert!(stderr(&out).contains("line 1") && stderr(&out).contains("HS256"));
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_exits_with_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\nlisten_port = 8080\n").unwrap();
+    let out = run(portcullis().arg("serve").arg("--config").arg(&file));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: ") && err.contains("`listen_port`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flags_beat_variables_beat_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "data_dir = \"/from/file\"\n").unwrap();
+    let keys_list = || {
+        let mut cmd = portcullis();
+        cmd.args(["keys", "list", "--config"]).arg(&file);
+        cmd
+    };
+
+    let out = run(&mut keys_list());
+    assert!(stderr(&out).contains("/from/file"), "{}", stderr(&out));
+
+    let out = run(keys_list().env("PORTCULLIS_DATA_DIR", "/from/env"));
+    assert!(stderr(&out).contains("/from/env"), "{}", stderr(&out));
+
+    let out = run(keys_list()
+        .env("PORTCULLIS_DATA_DIR", "/from/env")
+        .args(["--data-dir", "/from/flag"]));
+    assert!(stderr(&out).contains("/from/flag"), "{}", stderr(&out));
+
+    // The file itself can come from the environment.
+    let out = run(portcullis()
+        .args(["keys", "list"])
+        .env("PORTCULLIS_CONFIG", &file));
+    assert!(stderr(&out).contains("/from/file"), "{}", stderr(&out));
+}
+
+/// A running `portcullis serve`, its stderr read line by line.
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    /// Stderr up to and including the "listening" line.
+    startup: Vec<String>,
+    addr: String,
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+impl Server {
+    fn start(cmd: &mut Command) -> Server {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let mut startup = Vec::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let addr = listening_addr(&line);
+                    startup.push(line);
+                    if let Some(addr) = addr {
+                        break addr;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "no 'listening' line ({e:?}); stderr so far:\n{}",
+                        startup.join("\n")
+                    );
+                }
+            }
+        };
+        Server {
+            child,
+            lines,
+            startup,
+            addr,
+        }
+    }
+
+    /// SIGTERM, then the exit status and the rest of stderr.
+    fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("stderr stayed open"),
+            }
+        }
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bound address from the server's "listening" log line, text or JSON.
+fn listening_addr(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        let fields = &event["fields"];
+        (fields["message"] == "listening").then(|| fields["addr"].as_str().map(String::from))?
+    } else {
+        let rest = &line[line.find(" listening ")?..];
+        let addr = &rest[rest.find("addr=")? + "addr=".len()..];
+        Some(addr.split_whitespace().next()?.to_owned())
+    }
+}
+
+/// Status code of `GET path` with a bearer token, over a plain socket.
+fn get_status(addr: &str, path: &str, bearer: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"))
+}
+
+fn serve(data: &Path) -> Command {
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    cmd
+}
+
+#[test]
+fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // First start: a generated admin token, boxed on stderr, that works.
+    let server = Server::start(&mut serve(&data));
+    let startup = server.startup.join("\n");
+    let token_line = server
+        .startup
+        .iter()
+        .find(|l| l.contains("pcsa_"))
+        .unwrap_or_else(|| panic!("no token in:\n{startup}"));
+    let token = token_line
+        .trim_matches(|c: char| c == '│' || c.is_whitespace())
+        .to_owned();
+    let token = token.as_str();
+    assert!(
+        token.starts_with("pcsa_") && !token.contains(' '),
+        "{token_line}"
+    );
+    assert!(startup.contains("Bootstrap admin token (shown once, store it now):"));
+    assert!(startup.contains(&format!("http://{}/admin/v1/orgs", server.addr)));
+    assert_eq!(get_status(&server.addr, "/admin/v1/orgs", token), 200);
+    assert_eq!(
+        get_status(&server.addr, "/admin/v1/orgs", "pcsa_wrong"),
+        401
+    );
+
+    // The keys commands work on the same data directory while it runs.
+    let out = run(portcullis().args(["keys", "list", "--data-dir"]).arg(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(table.starts_with("KID"), "{table}");
+    assert!(
+        table.contains(" current ") && table.contains(" next "),
+        "{table}"
+    );
+
+    let out = run(portcullis()
+        .args(["keys", "rotate", "--data-dir"])
+        .arg(&data));
+    assert_eq!(out.status.code(), Some(1), "a fresh next key is too young");
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+
+    let out = run(portcullis()
+        .args(["keys", "rotate", "--force", "--data-dir"])
+        .arg(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("retired"), "{}", stdout(&out));
+
+    let (status, rest) = server.stop();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    let all = format!("{startup}\n{}", rest.join("\n"));
+    assert_eq!(
+        all.matches(token).count(),
+        1,
+        "the token is shown once:\n{all}"
+    );
+    let master_key = std::fs::read_to_string(data.join("master.key")).unwrap();
+    assert!(
+        !all.contains(master_key.trim()),
+        "the master key leaked:\n{all}"
+    );
+
+    // Second start: JSON logs, an operator-chosen token that is never echoed, no banner.
+    let chosen = "operator-chosen-admin-token-0123456789";
+    let server = Server::start(
+        serve(&data)
+            .args(["--log-format", "json"])
+            .env("PORTCULLIS_ADMIN_TOKEN", chosen),
+    );
+    assert_eq!(get_status(&server.addr, "/admin/v1/orgs", chosen), 200);
+    assert_eq!(get_status(&server.addr, "/admin/v1/orgs", token), 401);
+    let startup = server.startup.clone();
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    let all: Vec<String> = startup.into_iter().chain(rest).collect();
+    for line in &all {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+        assert!(
+            !line.contains(chosen) && !line.contains("pcsa_"),
+            "secret in: {line}"
+        );
+    }
+    assert!(all.iter().any(|l| l.contains("shutdown requested")));
+}
+
+/// The server's whole log (debug level, JSON) during a full flow — org, app, secret,
+/// tokens by both client auth methods, introspection, revocation, a user's sign-in, failed
+/// attempts — contains no secret, password, session token, access token or key material.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_of_a_full_flow_holds_no_secret_key_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let admin = "log-test-admin-token-0123456789abcdefghijkl";
+    let mut cmd = serve(&data);
+    cmd.args(["--log-format", "json", "--log-level", "debug"])
+        .env("PORTCULLIS_ADMIN_TOKEN", admin)
+        .env_remove("RUST_LOG");
+    let server = Server::start(&mut cmd);
+    let api = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value, bearer: &str| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+    };
+
+    let org: serde_json::Value = post("/admin/v1/orgs", serde_json::json!({"name": "Acme"}), admin)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let app: serde_json::Value = post(
+        "/admin/v1/apps",
+        serde_json::json!({"org_id": org_id, "name": "a", "scopes": ["read", "introspect"]}),
+        admin,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let cid = app["client_id"].as_str().unwrap().to_owned();
+    let created: serde_json::Value = post(
+        &format!("/admin/v1/apps/{cid}/secrets"),
+        serde_json::json!({}),
+        admin,
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+
+    let basic: serde_json::Value = http
+        .post(format!("{api}/oauth/token"))
+        .basic_auth(&cid, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = basic["access_token"].as_str().unwrap().to_owned();
+    let posted: serde_json::Value = http
+        .post(format!("{api}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &cid),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token2 = posted["access_token"].as_str().unwrap().to_owned();
+    let wrong = http
+        .post(format!("{api}/oauth/token"))
+        .basic_auth(&cid, Some(format!("{secret}x")))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    for path in ["/oauth/introspect", "/oauth/revoke", "/oauth/introspect"] {
+        let r = http
+            .post(format!("{api}{path}"))
+            .basic_auth(&cid, Some(&secret))
+            .form(&[("token", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let password = "a long user password 42";
+    let user = post(
+        "/admin/v1/users",
+        serde_json::json!({"email": "dev@example.com", "password": password, "roles": {org_id.clone(): "developer"}}),
+        admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.status(), 201);
+    let session: serde_json::Value = http
+        .post(format!("{api}/admin/v1/sessions"))
+        .json(&serde_json::json!({"email": "dev@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_token = session["token"].as_str().unwrap().to_owned();
+    let bad_login = http
+        .post(format!("{api}/admin/v1/sessions"))
+        .json(&serde_json::json!({"email": "dev@example.com", "password": "wrong password 123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_login.status(), 401);
+    assert_eq!(
+        get_status(&server.addr, "/admin/v1/orgs", &session_token),
+        200
+    );
+
+    let startup = server.startup.clone();
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    let log = [startup, rest].concat().join("\n");
+    let master = std::fs::read_to_string(data.join("master.key")).unwrap();
+    assert!(
+        log.contains("issued access token") && log.contains("client secret created"),
+        "the captured log covers the flow:\n{log}"
+    );
+    let forbidden: Vec<(&str, &str)> = vec![
+        ("admin token", admin),
+        ("client secret", &secret),
+        ("client secret body", &secret[5..]),
+        ("access token", &token),
+        ("second access token", &token2),
+        ("access token signature", token.rsplit('.').next().unwrap()),
+        ("password", password),
+        ("session token", &session_token),
+        ("master key", master.trim()),
+    ];
+    for (what, value) in forbidden {
+        assert!(!log.contains(value), "the log contains the {what}");
+    }
+    for marker in ["pcss_", "pcsu_", "pcsa_", "PRIVATE KEY"] {
+        assert!(!log.contains(marker), "the log contains '{marker}'");
+    }
+}
