@@ -87,13 +87,16 @@ fn bench(c: &mut Criterion) {
     for alg in [Alg::ES256, Alg::EdDSA, Alg::RS256] {
         let (view, client_id, secret) = view_with(1_000, alg);
         let signer = view.signer().unwrap().clone();
-        c.bench_function(&format!("client_credentials end to end, {}", alg.as_str()), |b| {
-            b.iter(|| {
-                let client = authenticate(&view, &client_id, &secret, ctx.now).unwrap();
-                let claims = grant(&view, &client, None, ctx).unwrap();
-                black_box(signer.sign(&claims))
-            })
-        });
+        c.bench_function(
+            &format!("client_credentials end to end, {}", alg.as_str()),
+            |b| {
+                b.iter(|| {
+                    let client = authenticate(&view, &client_id, &secret, ctx.now).unwrap();
+                    let claims = grant(&view, &client, None, ctx).unwrap();
+                    black_box(signer.sign(&claims))
+                })
+            },
+        );
     }
 }
 

@@ -162,7 +162,10 @@ fn truncate(s: &str) -> String {
 
 impl OrgId {
     pub fn generate() -> Self {
-        Self(Arc::from(format!("{}@Org", hex::encode_upper(crate::random_bytes::<12>()))))
+        Self(Arc::from(format!(
+            "{}@Org",
+            hex::encode_upper(crate::random_bytes::<12>())
+        )))
     }
 }
 

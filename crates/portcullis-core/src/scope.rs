@@ -12,7 +12,9 @@ pub struct Scope(Arc<str>);
 
 /// Why a scope did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a valid scope: use 1-128 printable ASCII characters without spaces, quotes or backslashes")]
+#[error(
+    "'{0}' is not a valid scope: use 1-128 printable ASCII characters without spaces, quotes or backslashes"
+)]
 pub struct ScopeError(pub String);
 
 impl Scope {
@@ -142,7 +144,11 @@ mod tests {
         let app = ScopeSet::parse("read write").unwrap();
         let asked = ScopeSet::parse("read delete").unwrap();
         assert!(!asked.is_subset(&app));
-        let missing: Vec<_> = asked.missing_from(&app).iter().map(|s| s.as_str()).collect();
+        let missing: Vec<_> = asked
+            .missing_from(&app)
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
         assert_eq!(missing, vec!["delete"]);
         assert_eq!(asked.intersection(&app).to_text(), "read");
     }

@@ -129,7 +129,10 @@ impl Secret {
     /// A non-secret hint for listings: the prefix and the first 6 characters of the body.
     /// 6 base58 characters reveal ~35 of the 256 random bits.
     pub fn display_prefix(&self) -> String {
-        self.text.chars().take(self.kind.prefix().len() + 1 + 6).collect()
+        self.text
+            .chars()
+            .take(self.kind.prefix().len() + 1 + 6)
+            .collect()
     }
 
     /// HMAC-SHA256 of the whole secret under the server's hash key.

@@ -244,7 +244,8 @@ impl VerifyKey {
             .ok_or_else(|| KeyError::BadJwk("no kid".into()))?;
         let parsed: jsonwebtoken::jwk::Jwk =
             serde_json::from_value(jwk.clone()).map_err(|e| KeyError::BadJwk(e.to_string()))?;
-        let decoding = DecodingKey::from_jwk(&parsed).map_err(|e| KeyError::BadJwk(e.to_string()))?;
+        let decoding =
+            DecodingKey::from_jwk(&parsed).map_err(|e| KeyError::BadJwk(e.to_string()))?;
         // The allow-list is exactly this key's algorithm: a token naming this kid with any
         // other `alg` (`none`, HS256 with the public key, …) is refused by `decode`.
         let mut validation = Validation::new(alg.jwt());
@@ -297,7 +298,12 @@ pub fn verify_access_token<'k>(
         return Err(TokenError::Malformed);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.typ.as_deref().map(|t| t.eq_ignore_ascii_case("at+jwt")) != Some(true) {
+    if header
+        .typ
+        .as_deref()
+        .map(|t| t.eq_ignore_ascii_case("at+jwt"))
+        != Some(true)
+    {
         return Err(TokenError::NotAccessToken);
     }
     let kid = header.kid.as_deref().ok_or(TokenError::NoKid)?;
@@ -315,7 +321,9 @@ pub fn verify_access_token<'k>(
         })?;
     let claims = data.claims;
     if claims.iss != issuer {
-        return Err(TokenError::WrongIssuer(claims.iss.chars().take(128).collect()));
+        return Err(TokenError::WrongIssuer(
+            claims.iss.chars().take(128).collect(),
+        ));
     }
     // No leeway for our own tokens (API.md §2, Time).
     if now >= claims.exp {
@@ -355,7 +363,10 @@ mod tests {
         let c = claims(200);
         let t = signer.sign(&c);
         let find = |kid: &str| (kid == "k1").then_some(&vk);
-        assert_eq!(verify_access_token(&t, find, "http://issuer", 150), Ok(c.clone()));
+        assert_eq!(
+            verify_access_token(&t, find, "http://issuer", 150),
+            Ok(c.clone())
+        );
         assert_eq!(
             verify_access_token(&t, find, "http://issuer", 200),
             Err(TokenError::Expired(200))
@@ -369,7 +380,12 @@ mod tests {
         let n = bad.len() - 3;
         bad[n] = if bad[n] == b'A' { b'B' } else { b'A' };
         assert_eq!(
-            verify_access_token(std::str::from_utf8(&bad).unwrap(), find, "http://issuer", 150),
+            verify_access_token(
+                std::str::from_utf8(&bad).unwrap(),
+                find,
+                "http://issuer",
+                150
+            ),
             Err(TokenError::BadSignature)
         );
     }

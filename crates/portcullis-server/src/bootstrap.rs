@@ -59,7 +59,10 @@ fn sqlite_path(loc: &Locations) -> Result<PathBuf, OpenError> {
 
 /// Open the store and master key. `create` makes the data directory and key file if
 /// missing (the server); the CLI passes `false` so it never invents a key of its own.
-pub async fn open(loc: &Locations, create: bool) -> Result<(Arc<dyn Store>, Arc<MasterKey>), OpenError> {
+pub async fn open(
+    loc: &Locations,
+    create: bool,
+) -> Result<(Arc<dyn Store>, Arc<MasterKey>), OpenError> {
     if create {
         std::fs::create_dir_all(&loc.data_dir).map_err(|err| OpenError::DataDir {
             path: loc.data_dir.display().to_string(),

@@ -104,7 +104,10 @@ pub async fn rotate(
 ) -> Result<Rotation, KeyOpError> {
     let mut keys = store.signing_keys().await?;
     keys.retain(|k| k.state != KeyState::Retired || k.retired_until.is_some_and(|t| t > now));
-    let next_alg = keys.iter().find(|k| k.state == KeyState::Next).map(|k| k.alg);
+    let next_alg = keys
+        .iter()
+        .find(|k| k.state == KeyState::Next)
+        .map(|k| k.alg);
     let alg = alg.or(next_alg).unwrap_or(Alg::ES256);
 
     // The next key to promote, of the right algorithm.

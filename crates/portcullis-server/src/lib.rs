@@ -35,7 +35,10 @@ use tokio::net::TcpListener;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {err}")]
-    Bind { addr: SocketAddr, err: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        err: std::io::Error,
+    },
     #[error(transparent)]
     Open(#[from] OpenError),
     #[error("loading the in-memory view failed: {0}")]
@@ -123,9 +126,17 @@ impl Application {
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests
     /// finish (up to the grace period), and flush secret last-use times.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let follower = tokio::spawn(self.state.view.clone().follow(self.poll_interval, stop_rx.clone()));
+        let follower = tokio::spawn(
+            self.state
+                .view
+                .clone()
+                .follow(self.poll_interval, stop_rx.clone()),
+        );
         let flusher = {
             let state = self.state.clone();
             let mut stop = stop_rx.clone();
@@ -189,5 +200,6 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(axum::middleware::from_fn(problem::documented_errors))
         .with_state(state)
 }

@@ -208,7 +208,11 @@ impl LiveView {
 
     /// Poll the change feed until `shutdown` resolves, so writes by other processes
     /// reach this view. Errors are logged and retried; the last good view keeps serving.
-    pub async fn follow(self: Arc<Self>, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn follow(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -52,15 +52,31 @@ impl Metrics {
         let grants = Family::<GrantLabels, Counter>::default();
         let view_apps = Gauge::default();
         let view_orgs = Gauge::default();
-        registry.register("http_requests", "HTTP requests by route and outcome", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and outcome",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route and outcome",
             latency.clone(),
         );
-        registry.register("token_grants", "Token requests by grant and outcome", grants.clone());
-        registry.register("view_apps", "Applications in the in-memory view", view_apps.clone());
-        registry.register("view_orgs", "Organizations in the in-memory view", view_orgs.clone());
+        registry.register(
+            "token_grants",
+            "Token requests by grant and outcome",
+            grants.clone(),
+        );
+        registry.register(
+            "view_apps",
+            "Applications in the in-memory view",
+            view_apps.clone(),
+        );
+        registry.register(
+            "view_orgs",
+            "Organizations in the in-memory view",
+            view_orgs.clone(),
+        );
         Self {
             registry,
             requests,
@@ -95,7 +111,11 @@ impl Default for Metrics {
 }
 
 /// Middleware: count and time every request by route pattern and status class.
-pub async fn track(State(state): State<crate::state::AppState>, req: Request, next: Next) -> Response {
+pub async fn track(
+    State(state): State<crate::state::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let route = req
         .extensions()

@@ -7,9 +7,15 @@
 //!   `{"error", "error_description"}`, with `WWW-Authenticate` on 401.
 //!
 //! A 5xx body says nothing about the cause; the cause is logged once, here.
+//!
+//! Some refusals are made before a handler runs: axum's 405 for a route without that
+//! method, its path and body rejections, tower-http's 413 for an oversized body. They come
+//! as plain text; [`documented_errors`] rewrites them into the format of the endpoint.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::oauth_error::OAuthError;
 use portcullis_store::StoreError;
@@ -49,7 +55,13 @@ impl Problem {
         Self::new(400, "bad-request", "PCS-0400-400", "Bad request", detail)
     }
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(401, "unauthorized", "PCS-0401-AUTH", "Authentication required", detail)
+        Self::new(
+            401,
+            "unauthorized",
+            "PCS-0401-AUTH",
+            "Authentication required",
+            detail,
+        )
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(403, "forbidden", "PCS-0403-ADMIN", "Not allowed", detail)
@@ -61,7 +73,13 @@ impl Problem {
         Self::new(409, "conflict", "PCS-0409-409", "Conflict", detail)
     }
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(415, "unsupported-media-type", "PCS-0415-415", "Unsupported media type", detail)
+        Self::new(
+            415,
+            "unsupported-media-type",
+            "PCS-0415-415",
+            "Unsupported media type",
+            detail,
+        )
     }
     /// A failure of ours. The body reveals nothing; `cause` goes to the log.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
@@ -105,8 +123,12 @@ impl IntoResponse for Problem {
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => Problem::not_found("No such record (it may have just been deleted)."),
-            StoreError::Conflict(what) => Problem::conflict(format!("The change conflicts with existing data: {what}.")),
+            StoreError::NotFound => {
+                Problem::not_found("No such record (it may have just been deleted).")
+            }
+            StoreError::Conflict(what) => {
+                Problem::conflict(format!("The change conflicts with existing data: {what}."))
+            }
             StoreError::Backend(_) => Problem::unavailable(&e),
         }
     }
@@ -150,4 +172,129 @@ impl IntoResponse for OAuthResponseError {
         }
         res
     }
+}
+
+/// Middleware: an error response whose body is not JSON (a rejection made outside our
+/// handlers) is rewritten as an RFC 6749 error under `/oauth/`, and as a problem
+/// everywhere else. The status and an `Allow` header are kept.
+pub async fn documented_errors(req: Request, next: Next) -> Response {
+    let oauth = req.uri().path().starts_with("/oauth/");
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
+        });
+    if is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    // axum's rejection texts explain the problem without echoing secrets; keep them.
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (slug, code, title, detail): (&str, &'static str, &'static str, String) = match status
+        .as_u16()
+    {
+        405 => (
+            "method-not-allowed",
+            "PCS-0405-405",
+            "Method not allowed",
+            "This endpoint does not support this HTTP method; see the Allow header.".into(),
+        ),
+        413 => (
+            "payload-too-large",
+            "PCS-0413-413",
+            "Payload too large",
+            "The request body is larger than 1 MiB.".into(),
+        ),
+        414 => (
+            "uri-too-long",
+            "PCS-0414-414",
+            "URI too long",
+            "The request URI is too long.".into(),
+        ),
+        415 => (
+            "unsupported-media-type",
+            "PCS-0415-415",
+            "Unsupported media type",
+            if text.is_empty() {
+                "This content type is not accepted here.".into()
+            } else {
+                text
+            },
+        ),
+        s if s >= 500 => {
+            tracing::error!(status = s, body = %text, "an error response was made outside the handlers");
+            (
+                "internal",
+                "PCS-0500-500",
+                "Internal error",
+                "The server failed to handle the request. It has been logged; try again later."
+                    .into(),
+            )
+        }
+        400 => (
+            "bad-request",
+            "PCS-0400-400",
+            "Bad request",
+            if text.is_empty() {
+                "The request is malformed.".into()
+            } else {
+                text
+            },
+        ),
+        404 => (
+            "not-found",
+            "PCS-0404-404",
+            "Not found",
+            "There is nothing at this path.".into(),
+        ),
+        422 => (
+            "unprocessable-content",
+            "PCS-0422-422",
+            "Unprocessable content",
+            if text.is_empty() {
+                "The request body does not match what this endpoint takes.".into()
+            } else {
+                text
+            },
+        ),
+        _ => (
+            "request-refused",
+            "PCS-0400-4XX",
+            "Request refused",
+            if text.is_empty() {
+                format!("The request was refused ({status}).")
+            } else {
+                text
+            },
+        ),
+    };
+    let mut out = if oauth {
+        let error = if status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request"
+        };
+        OAuthResponseError(OAuthError {
+            error,
+            description: detail.into(),
+            status: status.as_u16(),
+        })
+        .into_response()
+    } else {
+        Problem::new(status.as_u16(), slug, code, title, detail).into_response()
+    };
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
 }

@@ -28,7 +28,10 @@ async fn client_secret_basic_and_post_both_issue_tokens() {
     assert_eq!(c["iss"], app.issuer);
     assert_eq!(c["aud"], app.issuer);
     assert!(c["sub"].as_str().unwrap().ends_with("@techacct.portcullis"));
-    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        3600
+    );
 
     let post = app
         .http
@@ -43,7 +46,11 @@ async fn client_secret_basic_and_post_both_issue_tokens() {
         .unwrap();
     assert_eq!(post.status(), StatusCode::OK);
     let body: Value = post.json().await.unwrap();
-    assert_ne!(body["access_token"].as_str().unwrap(), token, "each token has its own jti");
+    assert_ne!(
+        body["access_token"].as_str().unwrap(),
+        token,
+        "each token has its own jti"
+    );
 }
 
 #[tokio::test]
@@ -53,13 +60,21 @@ async fn scope_narrows_and_unknown_scope_is_invalid_scope() {
     let r = app.token(&cid, &secret, Some("read")).await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["scope"], "read");
-    assert_eq!(claims(body["access_token"].as_str().unwrap())["scope"], "read");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["scope"],
+        "read"
+    );
 
     let r = app.token(&cid, &secret, Some("read delete")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_scope");
-    assert!(body["error_description"].as_str().unwrap().contains("delete"));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("delete")
+    );
 }
 
 #[tokio::test]
@@ -83,10 +98,15 @@ async fn bad_client_credentials_are_invalid_client_with_www_authenticate() {
     let body: Value = r.json().await.unwrap();
     let d = body["error_description"].as_str().unwrap();
     assert!(d.contains("checksum") || d.contains("base58"), "{d}");
-    assert!(!d.contains(&typo), "the description must not echo the secret");
+    assert!(
+        !d.contains(&typo),
+        "the description must not echo the secret"
+    );
 
     // Unknown client.
-    let r = app.token("0123456789abcdef0123456789abcdef", &secret, None).await;
+    let r = app
+        .token("0123456789abcdef0123456789abcdef", &secret, None)
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let _ = other_cid;
 }
@@ -117,13 +137,23 @@ async fn introspection_answers_for_own_org_and_revocation_takes_effect_at_once()
 
     // Another org's introspector sees nothing.
     let (other_cid, other_secret, _) = app.client(&["introspect"]).await;
-    let body: Value = app.introspect(&other_cid, &other_secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(&other_cid, &other_secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body, serde_json::json!({"active": false}));
 
     // Revoke: inactive at once.
     let r = app.revoke(cid, &secret, &token).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = app.introspect(caller_id, &caller_secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(caller_id, &caller_secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body, serde_json::json!({"active": false}));
 }
 
@@ -143,15 +173,32 @@ async fn deleting_the_secret_makes_its_tokens_inactive() {
     let token2 = app.access_token(cid, &second, None).await;
 
     let r = app
-        .admin(reqwest::Method::DELETE, &format!("/admin/v1/apps/{cid}/secrets/{sid}"), None)
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/apps/{cid}/secrets/{sid}"),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let body: Value = app.introspect(caller_id, &caller_secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(caller_id, &caller_secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], false);
     // The other secret (rotation with overlap) and its token still work.
-    let body: Value = app.introspect(caller_id, &caller_secret, &token2).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(caller_id, &caller_secret, &token2)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], true);
-    assert_eq!(app.token(cid, &secret, None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.token(cid, &secret, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.token(cid, &second, None).await.status(), StatusCode::OK);
 }
 
@@ -175,16 +222,29 @@ async fn an_app_cannot_revoke_another_apps_token_without_admin() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
-    let body: Value = app.introspect(admin_id, &admin_secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(admin_id, &admin_secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], true);
 
     let r = app.revoke(admin_id, &admin_secret, &token).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = app.introspect(admin_id, &admin_secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(admin_id, &admin_secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], false);
 
     // Revoking garbage is not an error (RFC 7009 §2.2).
-    assert_eq!(app.revoke(a_id, &a_secret, "not-a-token").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.revoke(a_id, &a_secret, "not-a-token").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -198,10 +258,20 @@ async fn expired_tokens_are_inactive_exactly_at_exp() {
     let token = app.access_token(&cid, &secret, None).await;
     let clock = app.clock.clone().unwrap();
     clock.advance(3599);
-    let body: Value = app.introspect(&cid, &secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(&cid, &secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], true);
     clock.advance(1);
-    let body: Value = app.introspect(&cid, &secret, &token).await.json().await.unwrap();
+    let body: Value = app
+        .introspect(&cid, &secret, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["active"], false);
 }
 
@@ -212,23 +282,48 @@ async fn key_rotation_old_tokens_verify_new_tokens_use_the_new_key() {
     let old = app.access_token(&cid, &secret, None).await;
     let old_kid = header(&old)["kid"].as_str().unwrap().to_owned();
 
-    let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     assert_eq!(kids.len(), 2, "current and next key are published");
     let next_kid = kids.iter().find(|k| **k != old_kid).unwrap().to_string();
 
     // Too early without force: the next key was only just published.
     let r = app
-        .admin(reqwest::Method::POST, "/admin/v1/keys/rotate", Some(serde_json::json!({})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/keys/rotate",
+            Some(serde_json::json!({})),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
 
     let r = app
-        .admin(reqwest::Method::POST, "/admin/v1/keys/rotate", Some(serde_json::json!({"force": true})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/keys/rotate",
+            Some(serde_json::json!({"force": true})),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let rot: Value = r.json().await.unwrap();
-    assert_eq!(rot["current"], next_kid.as_str(), "the published next key becomes current");
+    assert_eq!(
+        rot["current"],
+        next_kid.as_str(),
+        "the published next key becomes current"
+    );
     assert_eq!(rot["retired"], old_kid.as_str());
 
     let new = app.access_token(&cid, &secret, None).await;
@@ -237,18 +332,51 @@ async fn key_rotation_old_tokens_verify_new_tokens_use_the_new_key() {
         let body: Value = app.introspect(&cid, &secret, t).await.json().await.unwrap();
         assert_eq!(body["active"], true);
     }
-    let jwks: Value = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "retired, current, next");
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks["keys"].as_array().unwrap().len(),
+        3,
+        "retired, current, next"
+    );
 }
 
 #[tokio::test]
 async fn discovery_lists_the_endpoints() {
     let app = TestApp::spawn().await;
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let v: Value = app.http.get(app.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let v: Value = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["issuer"], app.issuer);
         assert_eq!(v["token_endpoint"], format!("{}/oauth/token", app.issuer));
-        assert!(v["grant_types_supported"].as_array().unwrap().contains(&"client_credentials".into()));
-        assert!(v["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"client_secret_post".into()));
+        assert!(
+            v["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"client_credentials".into())
+        );
+        assert!(
+            v["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"client_secret_post".into())
+        );
     }
 }

@@ -17,7 +17,15 @@ async fn health_and_readiness() {
     assert_eq!(v["store"], "sqlite");
     assert_eq!(v["view"]["apps"], 0);
     app.client(&["read"]).await;
-    let v: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["view"]["apps"], 1, "the view counts the new app");
 }
 
@@ -30,7 +38,15 @@ async fn metrics_count_requests_by_route_and_outcome() {
     }
     let bad = app.token(&cid, "pcss_nope", None).await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let line = |needle: &str| {
         text.lines()
             .find(|l| l.starts_with(needle))
@@ -64,6 +80,9 @@ async fn stop_drains_and_returns_cleanly() {
     let base = app.base.clone();
     // `stop` panics unless the server task ends with Ok.
     app.stop().await;
-    let after = reqwest::Client::new().get(format!("{base}/healthz")).send().await;
+    let after = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await;
     assert!(after.is_err(), "the listener is closed after stop");
 }

@@ -10,9 +10,7 @@
 
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
-use portcullis_core::model::{
-    App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User,
-};
+use portcullis_core::model::{App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User};
 
 pub mod sqlite;
 

@@ -7,9 +7,7 @@
 use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
-use portcullis_core::model::{
-    App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User,
-};
+use portcullis_core::model::{App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -90,7 +88,10 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(backend)
     }
 
     async fn docs<T: DeserializeOwned>(
@@ -148,12 +149,13 @@ impl Store for SqliteStore {
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>> {
-        let rows = sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -168,7 +170,10 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         macro_rules! all {
             ($sql:literal) => {{
-                let rows = sqlx::query($sql).fetch_all(&mut *tx).await.map_err(backend)?;
+                let rows = sqlx::query($sql)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
                 rows.iter()
                     .map(|r| from_doc(r.get::<&str, _>("doc")))
                     .collect::<Result<Vec<_>>>()?
@@ -221,13 +226,15 @@ impl Store for SqliteStore {
 
     async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+        let n = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
         if n > 0 {
             record(&mut tx, Change::Settings).await?;
         }
@@ -324,11 +331,13 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| r.get("id"))
             .collect();
-        sqlx::query("DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = ?)")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = ?)",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         sqlx::query("DELETE FROM apps WHERE org_id = ?")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -398,14 +407,13 @@ impl Store for SqliteStore {
 
     async fn delete_group(&self, id: &RecordId) -> Result<()> {
         let mut tx = self.begin().await?;
-        let in_use: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM apps WHERE json_extract(doc, '$.group_id') = ?",
-        )
-        .bind(id.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?
-        .get("n");
+        let in_use: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM apps WHERE json_extract(doc, '$.group_id') = ?")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?
+                .get("n");
         if in_use > 0 {
             return Err(StoreError::Conflict(format!(
                 "{in_use} application(s) are in this permission group; move them out first"
@@ -506,11 +514,12 @@ impl Store for SqliteStore {
     }
 
     async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>> {
-        let rows = sqlx::query("SELECT doc, last_used_at FROM secrets WHERE client_id = ? ORDER BY id")
-            .bind(client_id.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT doc, last_used_at FROM secrets WHERE client_id = ? ORDER BY id")
+                .bind(client_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         rows.iter()
             .map(|r| Ok((from_doc(r.get::<&str, _>("doc"))?, r.get("last_used_at"))))
             .collect()
@@ -544,12 +553,14 @@ impl Store for SqliteStore {
         }
         let mut tx = self.begin().await?;
         for (id, at) in used {
-            sqlx::query("UPDATE secrets SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")
-                .bind(at)
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query(
+                "UPDATE secrets SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)
     }

@@ -29,7 +29,8 @@ pub fn grant(
     let scope = match requested_scope {
         None => granted,
         Some(text) => {
-            let asked = ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+            let asked =
+                ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
             let missing = asked.missing_from(&granted);
             if !missing.is_empty() {
                 let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();

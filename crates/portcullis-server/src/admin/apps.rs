@@ -107,7 +107,9 @@ pub async fn load(state: &AppState, who: &Principal, client_id: &str) -> Result<
     let id = parse_client_id(client_id)?;
     match state.store.app(&id).await? {
         Some(a) if who.can_read(&a.org_id) => Ok(a),
-        _ => Err(Problem::not_found(format!("No application {id} that you can see."))),
+        _ => Err(Problem::not_found(format!(
+            "No application {id} that you can see."
+        ))),
     }
 }
 
@@ -140,7 +142,12 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
                     ));
                 }
             }
-            _ => return Err(Problem::bad_request(format!("No permission group {g} in {}.", org.id))),
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "No permission group {g} in {}.",
+                    org.id
+                )));
+            }
         }
     }
     if let Some(ttl) = app.token_ttl_seconds
@@ -160,9 +167,16 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
 
 #[utoipa::path(post, path = "/admin/v1/apps", request_body = CreateApp, tag = "apps",
     responses((status = 201, body = AppBody), (status = "4XX", body = Problem)))]
-pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJson<CreateApp>) -> Result<Response, Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<CreateApp>,
+) -> Result<Response, Problem> {
     let org = load_org(&state, &who, parse_org_id(&body.org_id)?.as_str()).await?;
-    who.require(who.can_manage_apps(&org.id), "create applications in this organization")?;
+    who.require(
+        who.can_manage_apps(&org.id),
+        "create applications in this organization",
+    )?;
     let app = App {
         client_id: ClientId::generate(),
         org_id: org.id.clone(),
@@ -188,7 +202,11 @@ pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body)
 
 #[utoipa::path(get, path = "/admin/v1/apps", params(PageQuery), tag = "apps",
     responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> Result<axum::Json<Page<AppBody>>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<AppBody>>, Problem> {
     let page = q.request()?;
     let apps = match (&q.org, who.is_root()) {
         (Some(org), _) => {
@@ -203,26 +221,39 @@ pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): Ap
         }
     };
     let items = apps.iter().map(|a| AppBody::new(a, &state)).collect();
-    Ok(axum::Json(Page::of(items, page.limit, |a: &AppBody| a.client_id.clone())))
+    Ok(axum::Json(Page::of(items, page.limit, |a: &AppBody| {
+        a.client_id.clone()
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}", tag = "apps",
     responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
-pub async fn read(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<axum::Json<AppBody>, Problem> {
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AppBody>, Problem> {
     let app = load(&state, &who, &id).await?;
     Ok(axum::Json(AppBody::new(&app, &state)))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", request_body = UpdateApp, tag = "apps",
     responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
-pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(body): ApiJson<UpdateApp>) -> Result<axum::Json<AppBody>, Problem> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateApp>,
+) -> Result<axum::Json<AppBody>, Problem> {
     let mut app = load(&state, &who, &id).await?;
-    who.require(who.can_manage_apps(&app.org_id), "change applications in this organization")?;
-    let org = state
-        .store
-        .org(&app.org_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("The application's organization no longer exists."))?;
+    who.require(
+        who.can_manage_apps(&app.org_id),
+        "change applications in this organization",
+    )?;
+    let org =
+        state.store.org(&app.org_id).await?.ok_or_else(|| {
+            Problem::not_found("The application's organization no longer exists.")
+        })?;
     if let Some(n) = body.name {
         app.name = check_display_name(&n)?;
     }
@@ -255,9 +286,16 @@ pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Pat
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", tag = "apps",
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let app = load(&state, &who, &id).await?;
-    who.require(who.can_manage_apps(&app.org_id), "delete applications in this organization")?;
+    who.require(
+        who.can_manage_apps(&app.org_id),
+        "delete applications in this organization",
+    )?;
     state.store.delete_app(&app.client_id).await?;
     state.refreshed().await?;
     tracing::info!(client_id = %app.client_id, by = %who.describe(), "app deleted");

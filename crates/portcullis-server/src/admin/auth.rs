@@ -108,12 +108,16 @@ impl FromRequestParts<AppState> for Principal {
             .get(header::AUTHORIZATION)
             .ok_or_else(|| Problem::unauthorized(format!("No credentials. {HOW}")))?
             .to_str()
-            .map_err(|_| Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}")))?;
+            .map_err(|_| {
+                Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
+            })?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .map(str::trim)
-            .ok_or_else(|| Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}")))?;
+            .ok_or_else(|| {
+                Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
+            })?;
         let now = state.now();
         let view = state.view.get();
 
@@ -128,19 +132,20 @@ impl FromRequestParts<AppState> for Principal {
                 .session(&secret.hash(hash_key).to_hex(), now)
                 .await?
                 .ok_or_else(|| Problem::unauthorized("The session has expired or was ended; sign in again with POST /admin/v1/sessions."))?;
-            let user = state
-                .store
-                .user(&user_id)
-                .await?
-                .ok_or_else(|| Problem::unauthorized("The account of this session no longer exists."))?;
+            let user = state.store.user(&user_id).await?.ok_or_else(|| {
+                Problem::unauthorized("The account of this session no longer exists.")
+            })?;
             return Ok(Principal::User(user));
         }
 
         if token.matches('.').count() == 2 {
             let claims = verify_access_token(token, |kid| view.key(kid), &state.issuer, now)
-                .map_err(|e| Problem::unauthorized(format!("The access token is not valid: {e}.")))?;
-            check_live(&claims, &view)
-                .map_err(|e| Problem::unauthorized(format!("The access token is no longer valid: {e}.")))?;
+                .map_err(|e| {
+                    Problem::unauthorized(format!("The access token is not valid: {e}."))
+                })?;
+            check_live(&claims, &view).map_err(|e| {
+                Problem::unauthorized(format!("The access token is no longer valid: {e}."))
+            })?;
             if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
                 return Err(Problem::forbidden(
                     "The access token lacks the 'admin' scope; request a token with scope=admin for an app granted that scope.",
@@ -159,7 +164,9 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| Problem::internal(&"no hash key in the view"))?;
         match settings.admin_token_hash {
             Some(expected) if expected.ct_eq(&hash_key.hash_text(token)) => Ok(Principal::Root),
-            _ => Err(Problem::unauthorized(format!("The token is not valid. {HOW}"))),
+            _ => Err(Problem::unauthorized(format!(
+                "The token is not valid. {HOW}"
+            ))),
         }
     }
 }

@@ -28,16 +28,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "The body is not valid JSON: {}",
                 e.body_text()
             ))),
-            Err(J::BytesRejection(_)) => Err(Problem::new(
-                413,
-                "payload-too-large",
-                "PCS-0413-413",
-                "Payload too large",
-                "The request body could not be read or is larger than 1 MiB.",
-            )),
+            Err(J::BytesRejection(_)) => Err(too_large()),
             Err(e) => Err(Problem::bad_request(e.body_text())),
         }
     }
+}
+
+fn too_large() -> Problem {
+    Problem::new(
+        413,
+        "payload-too-large",
+        "PCS-0413-413",
+        "Payload too large",
+        "The request body could not be read or is larger than 1 MiB.",
+    )
 }
 
 /// Query parameters; unknown or malformed ones are 400.
@@ -54,21 +58,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// A JSON body that may be left out entirely (an empty body means `T::default()`).
+/// A JSON body that may be left out entirely: an empty body means `T::default()`
+/// (whatever the headers say); any other body is read as [`ApiJson`], content type
+/// included, so a body is never silently ignored.
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        let empty_length = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() == b"0");
-        let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
-        if empty_length || (!has_type && !req.headers().contains_key(axum::http::header::TRANSFER_ENCODING)) {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| too_large())?;
+        if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        ApiJson::<T>::from_request(req, state).await.map(|j| Self(j.0))
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|j| Self(j.0))
     }
 }

@@ -67,15 +67,26 @@ async fn load(state: &AppState, who: &Principal, org: &str, id: &str) -> Result<
     let id = RecordId::parse(id).map_err(|e| Problem::bad_request(e.0))?;
     match state.store.group(&id).await? {
         Some(g) if g.org_id == org.id => Ok(g),
-        _ => Err(Problem::not_found(format!("No permission group {id} in {}.", org.id))),
+        _ => Err(Problem::not_found(format!(
+            "No permission group {id} in {}.",
+            org.id
+        ))),
     }
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", request_body = CreateGroup, tag = "groups",
     responses((status = 201, body = GroupBody), (status = "4XX", body = Problem)))]
-pub async fn create(State(state): State<AppState>, who: Principal, Path(org): Path<String>, ApiJson(body): ApiJson<CreateGroup>) -> Result<Response, Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    ApiJson(body): ApiJson<CreateGroup>,
+) -> Result<Response, Problem> {
     let org = load_org(&state, &who, &org).await?;
-    who.require(who.is_org_admin(&org.id), "manage permission groups of this organization")?;
+    who.require(
+        who.is_org_admin(&org.id),
+        "manage permission groups of this organization",
+    )?;
     let group = Group {
         id: RecordId::generate("grp"),
         org_id: org.id,
@@ -90,24 +101,51 @@ pub async fn create(State(state): State<AppState>, who: Principal, Path(org): Pa
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", params(PageQuery), tag = "groups",
     responses((status = 200, body = Page<GroupBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal, Path(org): Path<String>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<axum::Json<Page<GroupBody>>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<GroupBody>>, Problem> {
     let org = load_org(&state, &who, &org).await?;
     let page = q.request()?;
-    let items = state.store.groups(&org.id, &page).await?.iter().map(GroupBody::from).collect();
-    Ok(axum::Json(Page::of(items, page.limit, |g: &GroupBody| g.id.clone())))
+    let items = state
+        .store
+        .groups(&org.id, &page)
+        .await?
+        .iter()
+        .map(GroupBody::from)
+        .collect();
+    Ok(axum::Json(Page::of(items, page.limit, |g: &GroupBody| {
+        g.id.clone()
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
     responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
-pub async fn read(State(state): State<AppState>, who: Principal, Path((org, id)): Path<(String, String)>) -> Result<axum::Json<GroupBody>, Problem> {
-    Ok(axum::Json(GroupBody::from(&load(&state, &who, &org, &id).await?)))
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<axum::Json<GroupBody>, Problem> {
+    Ok(axum::Json(GroupBody::from(
+        &load(&state, &who, &org, &id).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", request_body = UpdateGroup, tag = "groups",
     responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
-pub async fn update(State(state): State<AppState>, who: Principal, Path((org, id)): Path<(String, String)>, ApiJson(body): ApiJson<UpdateGroup>) -> Result<axum::Json<GroupBody>, Problem> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((org, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateGroup>,
+) -> Result<axum::Json<GroupBody>, Problem> {
     let mut group = load(&state, &who, &org, &id).await?;
-    who.require(who.is_org_admin(&group.org_id), "manage permission groups of this organization")?;
+    who.require(
+        who.is_org_admin(&group.org_id),
+        "manage permission groups of this organization",
+    )?;
     if let Some(n) = body.name {
         group.name = check_display_name(&n)?;
     }
@@ -121,9 +159,16 @@ pub async fn update(State(state): State<AppState>, who: Principal, Path((org, id
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
     responses((status = 204), (status = 409, body = Problem, description = "apps are still in the group"), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, Path((org, id)): Path<(String, String)>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((org, id)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
     let group = load(&state, &who, &org, &id).await?;
-    who.require(who.is_org_admin(&group.org_id), "manage permission groups of this organization")?;
+    who.require(
+        who.is_org_admin(&group.org_id),
+        "manage permission groups of this organization",
+    )?;
     state.store.delete_group(&group.id).await?;
     state.refreshed().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -44,7 +44,10 @@ pub struct RotateBody {
 
 #[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
     responses((status = 200, body = super::Page<KeyBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal) -> Result<axum::Json<super::Page<KeyBody>>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<axum::Json<super::Page<KeyBody>>, Problem> {
     who.require(who.is_root(), "see signing keys")?;
     let items = state
         .store
@@ -65,20 +68,34 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> Result<axum:
 
 #[utoipa::path(post, path = "/admin/v1/keys/rotate", request_body = Option<RotateRequest>, tag = "keys",
     responses((status = 200, body = RotateBody), (status = 409, body = Problem, description = "the next key is too new; retry later or force"), (status = "4XX", body = Problem)))]
-pub async fn rotate(State(state): State<AppState>, who: Principal, OptionalJson(body): OptionalJson<RotateRequest>) -> Result<axum::Json<RotateBody>, Problem> {
+pub async fn rotate(
+    State(state): State<AppState>,
+    who: Principal,
+    OptionalJson(body): OptionalJson<RotateRequest>,
+) -> Result<axum::Json<RotateBody>, Problem> {
     who.require(who.is_root(), "rotate signing keys")?;
     let alg = body
         .alg
         .as_deref()
-        .map(|a| Alg::parse(a).ok_or_else(|| Problem::bad_request("'alg' must be ES256, EdDSA or RS256.")))
+        .map(|a| {
+            Alg::parse(a)
+                .ok_or_else(|| Problem::bad_request("'alg' must be ES256, EdDSA or RS256."))
+        })
         .transpose()?;
-    let r = rotate_keys(&*state.store, &state.master, alg, state.now(), state.jwks_max_age as i64, body.force)
-        .await
-        .map_err(|e| match e {
-            KeyOpError::TooEarly { .. } => Problem::conflict(e.to_string()),
-            KeyOpError::Store(s) => s.into(),
-            other => Problem::internal(&other),
-        })?;
+    let r = rotate_keys(
+        &*state.store,
+        &state.master,
+        alg,
+        state.now(),
+        state.jwks_max_age as i64,
+        body.force,
+    )
+    .await
+    .map_err(|e| match e {
+        KeyOpError::TooEarly { .. } => Problem::conflict(e.to_string()),
+        KeyOpError::Store(s) => s.into(),
+        other => Problem::internal(&other),
+    })?;
     state.refreshed().await?;
     tracing::info!(current = %r.current, next = %r.next, by = %who.describe(), "signing keys rotated");
     Ok(axum::Json(RotateBody {

@@ -26,21 +26,34 @@ use serde::{Deserialize, Serialize};
 pub fn router() -> Router<AppState> {
     let api = Router::new()
         .route("/orgs", post(orgs::create).get(orgs::list))
-        .route("/orgs/{org_id}", get(orgs::read).patch(orgs::update).delete(orgs::delete))
-        .route("/orgs/{org_id}/groups", post(groups::create).get(groups::list))
+        .route(
+            "/orgs/{org_id}",
+            get(orgs::read).patch(orgs::update).delete(orgs::delete),
+        )
+        .route(
+            "/orgs/{org_id}/groups",
+            post(groups::create).get(groups::list),
+        )
         .route(
             "/orgs/{org_id}/groups/{group_id}",
-            get(groups::read).patch(groups::update).delete(groups::delete),
+            get(groups::read)
+                .patch(groups::update)
+                .delete(groups::delete),
         )
         .route("/apps", post(apps::create).get(apps::list))
         .route(
             "/apps/{client_id}",
             get(apps::read).patch(apps::update).delete(apps::delete),
         )
-        .route("/apps/{client_id}/secrets", post(secrets::create).get(secrets::list))
+        .route(
+            "/apps/{client_id}/secrets",
+            post(secrets::create).get(secrets::list),
+        )
         .route(
             "/apps/{client_id}/secrets/{secret_id}",
-            get(secrets::read).patch(secrets::update).delete(secrets::delete),
+            get(secrets::read)
+                .patch(secrets::update)
+                .delete(secrets::delete),
         )
         .route("/users", post(users::create).get(users::list))
         .route(

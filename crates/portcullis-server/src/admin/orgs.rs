@@ -97,15 +97,23 @@ pub async fn load(state: &AppState, who: &Principal, id: &str) -> Result<Org, Pr
     let id = parse_org_id(id)?;
     match state.store.org(&id).await? {
         Some(o) if who.can_read(&o.id) => Ok(o),
-        _ => Err(Problem::not_found(format!("No organization {id} that you can see."))),
+        _ => Err(Problem::not_found(format!(
+            "No organization {id} that you can see."
+        ))),
     }
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs", request_body = CreateOrg, tag = "orgs",
     responses((status = 201, body = OrgBody), (status = "4XX", body = Problem)))]
-pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJson<CreateOrg>) -> Result<Response, Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<CreateOrg>,
+) -> Result<Response, Problem> {
     who.require(who.is_root(), "create organizations")?;
-    let sandboxes = body.sandboxes.unwrap_or_else(|| BTreeSet::from(["prod".to_owned()]));
+    let sandboxes = body
+        .sandboxes
+        .unwrap_or_else(|| BTreeSet::from(["prod".to_owned()]));
     check_names("product", &body.products)?;
     check_names("sandbox", &sandboxes)?;
     let org = Org {
@@ -124,7 +132,11 @@ pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body)
 
 #[utoipa::path(get, path = "/admin/v1/orgs", params(PageQuery), tag = "orgs",
     responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> Result<axum::Json<Page<OrgBody>>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<OrgBody>>, Problem> {
     let page = q.request()?;
     let orgs = match who.visible_orgs() {
         None => state.store.orgs(&page).await?,
@@ -144,18 +156,29 @@ pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): Ap
         }
     };
     let items = orgs.iter().map(OrgBody::from).collect();
-    Ok(axum::Json(Page::of(items, page.limit, |o: &OrgBody| o.id.clone())))
+    Ok(axum::Json(Page::of(items, page.limit, |o: &OrgBody| {
+        o.id.clone()
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
     responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
-pub async fn read(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<axum::Json<OrgBody>, Problem> {
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<OrgBody>, Problem> {
     Ok(axum::Json(OrgBody::from(&load(&state, &who, &id).await?)))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", request_body = UpdateOrg, tag = "orgs",
     responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
-pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(body): ApiJson<UpdateOrg>) -> Result<axum::Json<OrgBody>, Problem> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateOrg>,
+) -> Result<axum::Json<OrgBody>, Problem> {
     let mut org = load(&state, &who, &id).await?;
     who.require(who.is_root(), "change organizations")?;
     if let Some(n) = body.name {
@@ -180,7 +203,11 @@ pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Pat
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let org = load(&state, &who, &id).await?;
     who.require(who.is_root(), "delete organizations")?;
     state.store.delete_org(&org.id).await?;

@@ -5,8 +5,8 @@
 
 use super::apps::load as load_app;
 use super::auth::Principal;
-use super::extract::{ApiJson, OptionalJson};
-use super::double_option;
+use super::extract::{ApiJson, ApiQuery, OptionalJson};
+use super::{Page, PageQuery, double_option};
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -72,11 +72,18 @@ const MAX_SECRETS: usize = 10;
 
 async fn manageable(state: &AppState, who: &Principal, client_id: &str) -> Result<App, Problem> {
     let app = load_app(state, who, client_id).await?;
-    who.require(who.can_manage_apps(&app.org_id), "manage this application's credentials")?;
+    who.require(
+        who.can_manage_apps(&app.org_id),
+        "manage this application's credentials",
+    )?;
     Ok(app)
 }
 
-async fn find(state: &AppState, app: &App, id: &str) -> Result<(SecretRecord, Option<i64>), Problem> {
+async fn find(
+    state: &AppState,
+    app: &App,
+    id: &str,
+) -> Result<(SecretRecord, Option<i64>), Problem> {
     let id = RecordId::parse(id).map_err(|e| Problem::bad_request(e.0))?;
     state
         .store
@@ -84,12 +91,19 @@ async fn find(state: &AppState, app: &App, id: &str) -> Result<(SecretRecord, Op
         .await?
         .into_iter()
         .find(|(s, _)| s.id == id)
-        .ok_or_else(|| Problem::not_found(format!("No secret {id} on application {}.", app.client_id)))
+        .ok_or_else(|| {
+            Problem::not_found(format!("No secret {id} on application {}.", app.client_id))
+        })
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", request_body = Option<CreateSecret>, tag = "secrets",
     responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
-pub async fn create(State(state): State<AppState>, who: Principal, Path(client_id): Path<String>, OptionalJson(body): OptionalJson<CreateSecret>) -> Result<Response, Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(client_id): Path<String>,
+    OptionalJson(body): OptionalJson<CreateSecret>,
+) -> Result<Response, Problem> {
     let app = manageable(&state, &who, &client_id).await?;
     let existing = state.store.secrets(&app.client_id).await?;
     if existing.len() >= MAX_SECRETS {
@@ -129,23 +143,38 @@ pub async fn create(State(state): State<AppState>, who: Principal, Path(client_i
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", tag = "secrets",
-    responses((status = 200, body = super::Page<SecretBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal, Path(client_id): Path<String>) -> Result<axum::Json<super::Page<SecretBody>>, Problem> {
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", params(PageQuery), tag = "secrets",
+    responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(client_id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<SecretBody>>, Problem> {
     let app = load_app(&state, &who, &client_id).await?;
+    let page = q.request()?;
+    // An app has at most MAX_SECRETS secrets, in id order: paginate in memory.
     let items = state
         .store
         .secrets(&app.client_id)
         .await?
         .iter()
+        .filter(|(s, _)| page.after.as_deref().is_none_or(|a| s.id.as_str() > a))
+        .take(page.limit as usize)
         .map(|(s, used)| SecretBody::new(s, *used))
         .collect();
-    Ok(axum::Json(super::Page { items, next: None }))
+    Ok(axum::Json(Page::of(items, page.limit, |s: &SecretBody| {
+        s.id.clone()
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
     responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
-pub async fn read(State(state): State<AppState>, who: Principal, Path((client_id, id)): Path<(String, String)>) -> Result<axum::Json<SecretBody>, Problem> {
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((client_id, id)): Path<(String, String)>,
+) -> Result<axum::Json<SecretBody>, Problem> {
     let app = load_app(&state, &who, &client_id).await?;
     let (s, used) = find(&state, &app, &id).await?;
     Ok(axum::Json(SecretBody::new(&s, used)))
@@ -153,7 +182,12 @@ pub async fn read(State(state): State<AppState>, who: Principal, Path((client_id
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", request_body = UpdateSecret, tag = "secrets",
     responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
-pub async fn update(State(state): State<AppState>, who: Principal, Path((client_id, id)): Path<(String, String)>, ApiJson(body): ApiJson<UpdateSecret>) -> Result<axum::Json<SecretBody>, Problem> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((client_id, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateSecret>,
+) -> Result<axum::Json<SecretBody>, Problem> {
     let app = manageable(&state, &who, &client_id).await?;
     let (mut s, used) = find(&state, &app, &id).await?;
     if let Some(e) = body.expires_at {
@@ -166,7 +200,11 @@ pub async fn update(State(state): State<AppState>, who: Principal, Path((client_
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, Path((client_id, id)): Path<(String, String)>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((client_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
     let app = manageable(&state, &who, &client_id).await?;
     let (s, _) = find(&state, &app, &id).await?;
     state.store.delete_secret(&app.client_id, &s.id).await?;

@@ -35,7 +35,10 @@ fn refused() -> Problem {
 
 #[utoipa::path(post, path = "/admin/v1/sessions", request_body = Login, tag = "sessions",
     responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
-pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>) -> Result<Response, Problem> {
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Response, Problem> {
     let email = normalise_email(&body.email).map_err(|_| refused())?;
     if body.password.len() > 1024 {
         return Err(refused());
@@ -83,12 +86,17 @@ pub async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<Login>)
 
 #[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode, Problem> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Problem> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| Problem::unauthorized("Send the session token as 'Authorization: Bearer <token>'."))?;
+        .ok_or_else(|| {
+            Problem::unauthorized("Send the session token as 'Authorization: Bearer <token>'.")
+        })?;
     let secret = Secret::parse(SecretKind::UserSession, token.trim())
         .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
     let hash_key = state
@@ -97,6 +105,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result
         .hash_key()
         .cloned()
         .ok_or_else(|| Problem::internal(&"no hash key"))?;
-    state.store.delete_session(&secret.hash(&hash_key).to_hex()).await?;
+    state
+        .store
+        .delete_session(&secret.hash(&hash_key).to_hex())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -70,7 +70,8 @@ pub struct UpdateUser {
 pub fn normalise_email(e: &str) -> Result<String, Problem> {
     let e = e.trim();
     let ok = e.len() <= 254
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && e.matches('@').count() == 1
         && !e.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
@@ -96,13 +97,22 @@ async fn load(state: &AppState, who: &Principal, id: &str) -> Result<User, Probl
     let id = RecordId::parse(id).map_err(|e| Problem::bad_request(e.0))?;
     match state.store.user(&id).await? {
         Some(u) if can_see(who, &u) => Ok(u),
-        _ => Err(Problem::not_found(format!("No user {id} that you can see."))),
+        _ => Err(Problem::not_found(format!(
+            "No user {id} that you can see."
+        ))),
     }
 }
 
-async fn check_roles(state: &AppState, who: &Principal, orgs: impl Iterator<Item = &OrgId>) -> Result<(), Problem> {
+async fn check_roles(
+    state: &AppState,
+    who: &Principal,
+    orgs: impl Iterator<Item = &OrgId>,
+) -> Result<(), Problem> {
     for org in orgs {
-        who.require(who.is_org_admin(org), &format!("grant or remove roles in {org}"))?;
+        who.require(
+            who.is_org_admin(org),
+            &format!("grant or remove roles in {org}"),
+        )?;
         if state.store.org(org).await?.is_none() {
             return Err(Problem::bad_request(format!("No organization {org}.")));
         }
@@ -112,14 +122,21 @@ async fn check_roles(state: &AppState, who: &Principal, orgs: impl Iterator<Item
 
 #[utoipa::path(post, path = "/admin/v1/users", request_body = CreateUser, tag = "users",
     responses((status = 201, body = UserBody), (status = "4XX", body = Problem)))]
-pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJson<CreateUser>) -> Result<Response, Problem> {
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<Response, Problem> {
     let roles = body
         .roles
         .into_iter()
         .map(|(o, r)| Ok((parse_org_id(&o)?, r)))
         .collect::<Result<BTreeMap<_, _>, Problem>>()?;
     if roles.is_empty() {
-        who.require(who.is_root(), "create users without a role in an organization you administer")?;
+        who.require(
+            who.is_root(),
+            "create users without a role in an organization you administer",
+        )?;
     }
     check_roles(&state, &who, roles.keys()).await?;
     password::check_policy(&body.password).map_err(Problem::bad_request)?;
@@ -130,18 +147,30 @@ pub async fn create(State(state): State<AppState>, who: Principal, ApiJson(body)
         roles,
         created_at: state.now(),
     };
-    let hash = password::hash(body.password).await.map_err(|e| Problem::internal(&e))?;
-    state.store.insert_user(&user, &hash).await.map_err(|e| match e {
-        portcullis_store::StoreError::Conflict(_) => Problem::conflict("A user with this email already exists."),
-        e => e.into(),
-    })?;
+    let hash = password::hash(body.password)
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    state
+        .store
+        .insert_user(&user, &hash)
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::Conflict(_) => {
+                Problem::conflict("A user with this email already exists.")
+            }
+            e => e.into(),
+        })?;
     tracing::info!(user = %user.id, by = %who.describe(), "user created");
     Ok((StatusCode::CREATED, axum::Json(UserBody::from(&user))).into_response())
 }
 
 #[utoipa::path(get, path = "/admin/v1/users", params(PageQuery), tag = "users",
     responses((status = 200, body = Page<UserBody>), (status = "4XX", body = Problem)))]
-pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> Result<axum::Json<Page<UserBody>>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::Json<Page<UserBody>>, Problem> {
     let mut page = q.request()?;
     let limit = page.limit;
     let mut items = Vec::new();
@@ -150,28 +179,47 @@ pub async fn list(State(state): State<AppState>, who: Principal, ApiQuery(q): Ap
         let batch = state.store.users(&page).await?;
         let done = (batch.len() as u32) < page.limit;
         page.after = batch.last().map(|u| u.id.to_string());
-        items.extend(batch.iter().filter(|u| can_see(&who, u)).map(UserBody::from));
+        items.extend(
+            batch
+                .iter()
+                .filter(|u| can_see(&who, u))
+                .map(UserBody::from),
+        );
         if done || items.len() as u32 >= limit {
             break;
         }
     }
     items.truncate(limit as usize);
-    Ok(axum::Json(Page::of(items, limit, |u: &UserBody| u.id.clone())))
+    Ok(axum::Json(Page::of(items, limit, |u: &UserBody| {
+        u.id.clone()
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/users/{user_id}", tag = "users",
     responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
-pub async fn read(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<axum::Json<UserBody>, Problem> {
+pub async fn read(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<axum::Json<UserBody>, Problem> {
     Ok(axum::Json(UserBody::from(&load(&state, &who, &id).await?)))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/users/{user_id}", request_body = UpdateUser, tag = "users",
     responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
-pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Path<String>, ApiJson(body): ApiJson<UpdateUser>) -> Result<axum::Json<UserBody>, Problem> {
+pub async fn update(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> Result<axum::Json<UserBody>, Problem> {
     let mut user = load(&state, &who, &id).await?;
     let own = is_self(&who, &user);
     if body.email.is_some() || body.name.is_some() || body.password.is_some() {
-        who.require(who.is_root() || own, "change another user's email, name or password")?;
+        who.require(
+            who.is_root() || own,
+            "change another user's email, name or password",
+        )?;
     }
     if let Some(e) = body.email {
         user.email = normalise_email(&e)?;
@@ -199,19 +247,32 @@ pub async fn update(State(state): State<AppState>, who: Principal, Path(id): Pat
         }
         None => None,
     };
-    state.store.update_user(&user, hash.as_deref()).await.map_err(|e| match e {
-        portcullis_store::StoreError::Conflict(_) => Problem::conflict("A user with this email already exists."),
-        e => e.into(),
-    })?;
+    state
+        .store
+        .update_user(&user, hash.as_deref())
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::Conflict(_) => {
+                Problem::conflict("A user with this email already exists.")
+            }
+            e => e.into(),
+        })?;
     Ok(axum::Json(UserBody::from(&user)))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/users/{user_id}", tag = "users",
     responses((status = 204), (status = "4XX", body = Problem)))]
-pub async fn delete(State(state): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+pub async fn delete(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
     let user = load(&state, &who, &id).await?;
     let admin_of_all = !user.roles.is_empty() && user.roles.keys().all(|o| who.is_org_admin(o));
-    who.require(who.is_root() || admin_of_all, "delete this user (they have roles in organizations you do not administer)")?;
+    who.require(
+        who.is_root() || admin_of_all,
+        "delete this user (they have roles in organizations you do not administer)",
+    )?;
     state.store.delete_user(&user.id).await?;
     tracing::info!(user = %user.id, by = %who.describe(), "user deleted");
     Ok(StatusCode::NO_CONTENT)

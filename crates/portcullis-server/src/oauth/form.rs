@@ -27,7 +27,9 @@ impl OAuthForm {
             ));
         }
         if body.len() > MAX_FORM_BYTES {
-            return Err(OAuthError::invalid_request("The request body is too large."));
+            return Err(OAuthError::invalid_request(
+                "The request body is too large.",
+            ));
         }
         let mut map = HashMap::new();
         for (k, v) in form_urlencoded::parse(body) {
@@ -49,7 +51,8 @@ impl OAuthForm {
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("The '{name}' parameter is missing.")))
+        self.get(name).ok_or_else(|| {
+            OAuthError::invalid_request(format!("The '{name}' parameter is missing."))
+        })
     }
 }

@@ -17,7 +17,11 @@ use serde_json::json;
 
 pub const INTROSPECT_SCOPE: &str = "introspect";
 
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match answer(&state, &headers, &body) {
         Ok(v) => {
             let mut r = Json(v).into_response();
@@ -29,12 +33,19 @@ pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body:
     }
 }
 
-fn answer(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, OAuthError> {
+fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<serde_json::Value, OAuthError> {
     let form = OAuthForm::parse(headers, body)?;
     let view = state.view.get();
     let now = state.now();
     let caller = authenticate_request(&view, headers, &form, now)?;
-    if !view.effective_scopes(&caller.entry.app).contains(INTROSPECT_SCOPE) {
+    if !view
+        .effective_scopes(&caller.entry.app)
+        .contains(INTROSPECT_SCOPE)
+    {
         return Err(OAuthError::insufficient_scope(
             "This application may not introspect tokens: it needs the 'introspect' scope.",
         ));

@@ -22,6 +22,9 @@ pub fn router() -> Router<AppState> {
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
         )
-        .route("/.well-known/openid-configuration", get(discovery::metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
         .route("/.well-known/jwks.json", get(discovery::jwks))
 }

@@ -40,7 +40,11 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 
 /// What to revoke, if anything. RFC 7009 §2.2: an invalid or expired token is not an
 /// error — there is nothing left to revoke.
-fn decide(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Option<Revocation>, OAuthError> {
+fn decide(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Option<Revocation>, OAuthError> {
     let form = OAuthForm::parse(headers, body)?;
     let view = state.view.get();
     let now = state.now();
@@ -51,8 +55,8 @@ fn decide(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<Option<
     };
     let app = &caller.entry.app;
     let own = claims.client_id == app.client_id.as_str();
-    let org_admin = claims.org == app.org_id.as_str()
-        && view.effective_scopes(app).contains(ADMIN_SCOPE);
+    let org_admin =
+        claims.org == app.org_id.as_str() && view.effective_scopes(app).contains(ADMIN_SCOPE);
     if !own && !org_admin {
         return Err(OAuthError::unauthorized_client(
             "This token was issued to another application. An application can revoke its own tokens; revoking other applications' tokens of its organization needs the 'admin' scope.",

@@ -10,8 +10,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::grant::client_credentials::{GrantContext, grant};
 use portcullis_core::grant::OAUTH_DEFAULT_TTL;
+use portcullis_core::grant::client_credentials::{GrantContext, grant};
 use portcullis_core::oauth_error::OAuthError;
 use serde::Serialize;
 
@@ -95,7 +95,9 @@ fn check_resource(r: &str) -> Result<&str, OAuthError> {
     } else {
         Err(OAuthError {
             error: "invalid_target",
-            description: "The 'resource' must be an absolute http(s) URI without a fragment (RFC 8707).".into(),
+            description:
+                "The 'resource' must be an absolute http(s) URI without a fragment (RFC 8707)."
+                    .into(),
             status: 400,
         })
     }

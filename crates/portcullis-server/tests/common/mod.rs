@@ -46,7 +46,9 @@ impl TestApp {
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
-        let manual = opts.manual_clock.then(|| Arc::new(ManualClock::new(SystemClock.now())));
+        let manual = opts
+            .manual_clock
+            .then(|| Arc::new(ManualClock::new(SystemClock.now())));
         if let Some(c) = &manual {
             config.clock = c.clone();
         }
@@ -74,7 +76,9 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(h) = self.handle.take() {
-            h.await.expect("server task").expect("server stopped cleanly");
+            h.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 
@@ -82,11 +86,22 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
         self.admin_as(ADMIN_TOKEN, method, path, body).await
     }
 
-    pub async fn admin_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -121,11 +136,18 @@ impl TestApp {
     /// A fresh secret of the app: `(secret id, secret)`.
     pub async fn create_secret(&self, client_id: &str) -> (String, String) {
         let r = self
-            .admin(reqwest::Method::POST, &format!("/admin/v1/apps/{client_id}/secrets"), None)
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/v1/apps/{client_id}/secrets"),
+                None,
+            )
             .await;
         assert_eq!(r.status(), StatusCode::CREATED);
         let v: Value = r.json().await.unwrap();
-        (v["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["secret"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// An org, an app with `scopes`, and a secret: `(client_id, secret, org_id)`.
@@ -180,6 +202,95 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An admin call as the bootstrap admin: `(status, body)`; the body is `Value::Null`
+    /// when it is empty.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let r = self.admin_as(token, method, path, body).await;
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{status}: the body is not JSON ({e}): {text}"))
+        };
+        (status, v)
+    }
+
+    /// Create a user as the bootstrap admin; returns the user object.
+    pub async fn create_user(&self, email: &str, password: &str, roles: Value) -> Value {
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/users",
+                Some(json!({"email": email, "password": password, "name": "Test User", "roles": roles})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    /// `POST /admin/v1/sessions`; the raw response.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/admin/v1/sessions"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sign in and return the session token.
+    pub async fn session(&self, email: &str, password: &str) -> String {
+        let r = self.sign_in(email, password).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Walk a listing page by page (`limit` per page, following `next`) and return every
+    /// item. Panics if a page is larger than `limit` or the walk does not end.
+    pub async fn walk_pages(&self, path: &str, limit: u32) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..1000 {
+            let url = match &after {
+                Some(a) => format!("{path}{sep}limit={limit}&after={a}"),
+                None => format!("{path}{sep}limit={limit}"),
+            };
+            let (status, page) = self.call(reqwest::Method::GET, &url, None).await;
+            assert_eq!(status, StatusCode::OK, "GET {url}: {page}");
+            let batch = page["items"].as_array().expect("a page has items").clone();
+            assert!(
+                batch.len() <= limit as usize,
+                "GET {url} returned {} items",
+                batch.len()
+            );
+            items.extend(batch);
+            match page.get("next").and_then(Value::as_str) {
+                Some(n) => after = Some(n.to_owned()),
+                None => return items,
+            }
+        }
+        panic!("the listing {path} did not end after 1000 pages");
+    }
+
     pub async fn assert_ready(&self) {
         let r = self.http.get(self.url("/readyz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "server not ready");
@@ -203,4 +314,74 @@ pub fn header(token: &str) -> Value {
         .decode(part)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Check that `r` is an RFC 9457 problem in Portcullis's format with `status`; return it.
+pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status, "unexpected status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = r.text().await.unwrap();
+    assert_eq!(ct, "application/problem+json", "content type of: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    check_problem_body(&v, status);
+    v
+}
+
+/// The members every problem body has: `type` (a Portcullis URN), `status` equal to the
+/// HTTP status, a string `code`, and a `detail` for people.
+pub fn check_problem_body(v: &Value, status: StatusCode) {
+    let ty = v["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no 'type' in {v}"));
+    assert!(ty.starts_with("urn:portcullis:error:"), "type {ty} in {v}");
+    assert!(
+        ty.len() > "urn:portcullis:error:".len(),
+        "empty slug in {v}"
+    );
+    assert_eq!(
+        v["status"].as_u64(),
+        Some(status.as_u16() as u64),
+        "status member of {v}"
+    );
+    assert!(v["code"].is_string(), "code must be a string: {v}");
+    let detail = v["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no 'detail' in {v}"));
+    assert!(!detail.trim().is_empty(), "empty detail in {v}");
+}
+
+/// Check that `r` is an RFC 6749 §5.2 error with `status` and `error`; return the body.
+pub async fn assert_oauth_error(r: Response, status: StatusCode, error: &str) -> Value {
+    assert_eq!(r.status(), status, "unexpected status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = r.text().await.unwrap();
+    assert!(
+        ct.starts_with("application/json"),
+        "content type {ct} of: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v["error"], error, "{v}");
+    assert!(
+        v["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.trim().is_empty()),
+        "error_description missing in {v}"
+    );
+    v
+}
+
+/// Ids of listed items under `key`.
+pub fn ids(items: &[Value], key: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i[key].as_str().unwrap().to_owned())
+        .collect()
 }

@@ -1,0 +1,842 @@
+//! The [`Store`] contract, written once against `&dyn Store` and run on every backend.
+//!
+//! Each behaviour is a function in [`cases`] taking the store. [`store_contract!`] turns
+//! the whole list into `#[tokio::test]`s for one backend, given an async constructor that
+//! returns a fresh, empty store and a guard that keeps it alive (a temporary directory,
+//! a database schema to drop). SQLite runs here; a PostgreSQL backend adds one line:
+//! `store_contract!(postgres, open_postgres);`.
+
+use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
+use portcullis_core::model::{
+    App, AppStatus, Group, KeyState, Org, OrgStatus, Revocation, Role, SecretRecord,
+    SigningKeyRecord, User,
+};
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::secret::SecretHash;
+use portcullis_core::token::Alg;
+use portcullis_store::sqlite::SqliteStore;
+use portcullis_store::{Change, PageRequest, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Instantiate every contract case as a test of one backend.
+macro_rules! store_contract {
+    ($backend:ident, $open:ident) => {
+        store_contract!(@cases $backend, $open;
+            orgs_are_inserted_read_updated_and_deleted,
+            groups_are_inserted_read_updated_and_deleted,
+            apps_are_inserted_read_updated_and_deleted,
+            secrets_are_inserted_listed_updated_touched_and_deleted,
+            users_are_inserted_read_updated_and_deleted,
+            updating_or_deleting_a_missing_record_is_not_found,
+            inserting_a_duplicate_id_is_a_conflict,
+            a_duplicate_user_email_is_a_conflict,
+            listings_page_in_id_order_with_cursors,
+            deleting_an_org_deletes_its_apps_secrets_and_groups,
+            a_group_cannot_be_deleted_while_an_app_uses_it,
+            revoking_is_idempotent,
+            sessions_expire_by_now_and_end_on_delete,
+            every_write_appends_a_change_naming_the_record,
+            changes_since_is_ordered_and_limited,
+            a_snapshot_holds_everything_at_the_last_change,
+            init_setting_sets_a_value_only_once,
+            replacing_signing_keys_replaces_the_whole_set,
+        );
+    };
+    (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _guard) = super::$open().await;
+                    super::cases::$case(&*store).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh SQLite store in its own temporary directory.
+async fn open_sqlite() -> (Box<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteStore::open(&dir.path().join("contract.db"))
+        .await
+        .expect("the store opens");
+    (Box::new(store), dir)
+}
+
+store_contract!(sqlite, open_sqlite);
+
+// --- records -------------------------------------------------------------------------
+
+fn org() -> Org {
+    Org {
+        id: OrgId::generate(),
+        name: "Acme".into(),
+        status: OrgStatus::Active,
+        products: BTreeSet::from(["events".to_owned()]),
+        sandboxes: BTreeSet::from(["prod".to_owned(), "dev".to_owned()]),
+        created_at: 1_700_000_000,
+    }
+}
+
+fn app_in(org: &OrgId) -> App {
+    App {
+        client_id: ClientId::generate(),
+        org_id: org.clone(),
+        name: "Partner".into(),
+        status: AppStatus::Active,
+        technical_account_id: TechAccountId::generate(),
+        products: BTreeSet::from(["events".to_owned()]),
+        scopes: ScopeSet::parse("read write").unwrap(),
+        group_id: None,
+        sandboxes: BTreeMap::from([(
+            "prod".to_owned(),
+            portcullis_core::model::SandboxAccess::Read,
+        )]),
+        token_ttl_seconds: Some(600),
+        created_at: 1_700_000_001,
+    }
+}
+
+fn group_in(org: &OrgId) -> Group {
+    Group {
+        id: RecordId::generate("grp"),
+        org_id: org.clone(),
+        name: "Readers".into(),
+        scopes: ScopeSet::parse("read").unwrap(),
+        created_at: 1_700_000_002,
+    }
+}
+
+fn secret_of(app: &ClientId) -> SecretRecord {
+    SecretRecord {
+        id: RecordId::generate("sec"),
+        client_id: app.clone(),
+        prefix: "pcss_abcdef".into(),
+        hash: SecretHash(portcullis_core::random_bytes::<32>()),
+        created_at: 1_700_000_003,
+        expires_at: None,
+    }
+}
+
+fn user(email: &str) -> User {
+    User {
+        id: RecordId::generate("usr"),
+        email: email.into(),
+        name: "Someone".into(),
+        roles: BTreeMap::new(),
+        created_at: 1_700_000_004,
+    }
+}
+
+fn signing_key(kid: &str, state: KeyState) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: Alg::ES256,
+        state,
+        public_jwk: serde_json::json!({"kty": "EC", "kid": kid}),
+        encrypted_private_key: "c2VhbGVk".into(),
+        created_at: 1_700_000_005,
+        activated_at: None,
+        retired_until: None,
+    }
+}
+
+fn page(after: Option<&str>, limit: u32) -> PageRequest {
+    PageRequest {
+        after: after.map(str::to_owned),
+        limit,
+    }
+}
+
+mod cases {
+    use super::*;
+
+    /// The changes appended since `before`.
+    async fn changes_after(store: &dyn Store, before: i64) -> Vec<Change> {
+        store
+            .changes_since(before, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    fn assert_not_found<T: std::fmt::Debug>(r: portcullis_store::Result<T>, what: &str) {
+        assert!(
+            matches!(r, Err(StoreError::NotFound)),
+            "{what}: expected NotFound, got {r:?}"
+        );
+    }
+
+    fn assert_conflict<T: std::fmt::Debug>(r: portcullis_store::Result<T>, what: &str) {
+        assert!(
+            matches!(r, Err(StoreError::Conflict(_))),
+            "{what}: expected Conflict, got {r:?}"
+        );
+    }
+
+    pub async fn orgs_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let mut o = org();
+        assert_eq!(store.org(&o.id).await.unwrap(), None);
+        store.insert_org(&o).await.unwrap();
+        assert_eq!(store.org(&o.id).await.unwrap(), Some(o.clone()));
+        o.name = "Acme Corp".into();
+        o.status = OrgStatus::Disabled;
+        o.products.insert("notifications".into());
+        store.update_org(&o).await.unwrap();
+        assert_eq!(store.org(&o.id).await.unwrap(), Some(o.clone()));
+        store.delete_org(&o.id).await.unwrap();
+        assert_eq!(store.org(&o.id).await.unwrap(), None);
+    }
+
+    pub async fn groups_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let mut g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        assert_eq!(store.group(&g.id).await.unwrap(), Some(g.clone()));
+        g.name = "Writers".into();
+        g.scopes = ScopeSet::parse("write admin").unwrap();
+        store.update_group(&g).await.unwrap();
+        assert_eq!(store.group(&g.id).await.unwrap(), Some(g.clone()));
+        store.delete_group(&g.id).await.unwrap();
+        assert_eq!(store.group(&g.id).await.unwrap(), None);
+    }
+
+    pub async fn apps_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        let mut a = app_in(&o.id);
+        store.insert_app(&a).await.unwrap();
+        assert_eq!(store.app(&a.client_id).await.unwrap(), Some(a.clone()));
+        a.status = AppStatus::Suspended;
+        a.scopes = ScopeSet::default();
+        a.group_id = Some(g.id.clone());
+        a.token_ttl_seconds = None;
+        store.update_app(&a).await.unwrap();
+        assert_eq!(store.app(&a.client_id).await.unwrap(), Some(a.clone()));
+        let s = secret_of(&a.client_id);
+        store.insert_secret(&s).await.unwrap();
+        store.delete_app(&a.client_id).await.unwrap();
+        assert_eq!(store.app(&a.client_id).await.unwrap(), None);
+        assert!(
+            store.secrets(&a.client_id).await.unwrap().is_empty(),
+            "an app's secrets go with it"
+        );
+    }
+
+    pub async fn secrets_are_inserted_listed_updated_touched_and_deleted(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let a = app_in(&o.id);
+        let b = app_in(&o.id);
+        store.insert_app(&a).await.unwrap();
+        store.insert_app(&b).await.unwrap();
+        let mut s1 = secret_of(&a.client_id);
+        let s2 = secret_of(&a.client_id);
+        let other = secret_of(&b.client_id);
+        for s in [&s1, &s2, &other] {
+            store.insert_secret(s).await.unwrap();
+        }
+        let mut want = vec![(s1.clone(), None), (s2.clone(), None)];
+        want.sort_by(|x, y| x.0.id.cmp(&y.0.id));
+        assert_eq!(
+            store.secrets(&a.client_id).await.unwrap(),
+            want,
+            "an app's secrets, in id order"
+        );
+
+        s1.expires_at = Some(1_800_000_000);
+        store.update_secret(&s1).await.unwrap();
+        let listed = store.secrets(&a.client_id).await.unwrap();
+        assert_eq!(listed.iter().find(|(s, _)| s.id == s1.id).unwrap().0, s1);
+
+        // Last use only moves forward, and is not a change the view follows.
+        let before = store.last_change().await.unwrap();
+        store.touch_secrets(&[(s1.id.clone(), 500)]).await.unwrap();
+        store
+            .touch_secrets(&[(s1.id.clone(), 400), (s2.id.clone(), 450)])
+            .await
+            .unwrap();
+        store.touch_secrets(&[]).await.unwrap();
+        assert_eq!(
+            store.last_change().await.unwrap(),
+            before,
+            "touch_secrets does not feed the view"
+        );
+        let used: BTreeMap<_, _> = store
+            .secrets(&a.client_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, u)| (s.id, u))
+            .collect();
+        assert_eq!(used[&s1.id], Some(500));
+        assert_eq!(used[&s2.id], Some(450));
+
+        store.delete_secret(&a.client_id, &s1.id).await.unwrap();
+        let left: Vec<_> = store
+            .secrets(&a.client_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s.id)
+            .collect();
+        assert_eq!(left, vec![s2.id.clone()]);
+        // A secret is addressed through its own app only.
+        assert_not_found(
+            store.delete_secret(&a.client_id, &other.id).await,
+            "another app's secret",
+        );
+        assert_eq!(store.secrets(&b.client_id).await.unwrap().len(), 1);
+    }
+
+    pub async fn users_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let mut u = user("someone@example.com");
+        u.roles.insert(o.id.clone(), Role::Developer);
+        store.insert_user(&u, "hash-1").await.unwrap();
+        assert_eq!(store.user(&u.id).await.unwrap(), Some(u.clone()));
+        assert_eq!(
+            store.user_by_email("someone@example.com").await.unwrap(),
+            Some((u.clone(), "hash-1".to_owned()))
+        );
+        assert_eq!(
+            store.user_by_email("nobody@example.com").await.unwrap(),
+            None
+        );
+
+        u.email = "renamed@example.com".into();
+        u.roles.insert(o.id.clone(), Role::Admin);
+        store.update_user(&u, None).await.unwrap();
+        assert_eq!(store.user(&u.id).await.unwrap(), Some(u.clone()));
+        assert_eq!(
+            store.user_by_email("someone@example.com").await.unwrap(),
+            None,
+            "the old email is free"
+        );
+        assert_eq!(
+            store
+                .user_by_email("renamed@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some("hash-1".to_owned()),
+            "no new hash keeps the password"
+        );
+        store.update_user(&u, Some("hash-2")).await.unwrap();
+        assert_eq!(
+            store
+                .user_by_email("renamed@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some("hash-2".to_owned())
+        );
+        store.delete_user(&u.id).await.unwrap();
+        assert_eq!(store.user(&u.id).await.unwrap(), None);
+        assert_eq!(
+            store.user_by_email("renamed@example.com").await.unwrap(),
+            None
+        );
+    }
+
+    pub async fn updating_or_deleting_a_missing_record_is_not_found(store: &dyn Store) {
+        let o = org();
+        assert_not_found(store.update_org(&o).await, "update_org");
+        assert_not_found(store.delete_org(&o.id).await, "delete_org");
+        store.insert_org(&o).await.unwrap();
+        let g = group_in(&o.id);
+        assert_not_found(store.update_group(&g).await, "update_group");
+        assert_not_found(store.delete_group(&g.id).await, "delete_group");
+        let a = app_in(&o.id);
+        assert_not_found(store.update_app(&a).await, "update_app");
+        assert_not_found(store.delete_app(&a.client_id).await, "delete_app");
+        store.insert_app(&a).await.unwrap();
+        let s = secret_of(&a.client_id);
+        assert_not_found(store.update_secret(&s).await, "update_secret");
+        assert_not_found(
+            store.delete_secret(&a.client_id, &s.id).await,
+            "delete_secret",
+        );
+        let u = user("ghost@example.com");
+        assert_not_found(store.update_user(&u, None).await, "update_user");
+        assert_not_found(store.delete_user(&u.id).await, "delete_user");
+    }
+
+    pub async fn inserting_a_duplicate_id_is_a_conflict(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        assert_conflict(store.insert_org(&o).await, "org");
+        let g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        assert_conflict(store.insert_group(&g).await, "group");
+        let a = app_in(&o.id);
+        store.insert_app(&a).await.unwrap();
+        assert_conflict(store.insert_app(&a).await, "app");
+        let s = secret_of(&a.client_id);
+        store.insert_secret(&s).await.unwrap();
+        assert_conflict(store.insert_secret(&s).await, "secret");
+        let u = user("one@example.com");
+        store.insert_user(&u, "h").await.unwrap();
+        let mut same_id = u.clone();
+        same_id.email = "two@example.com".into();
+        assert_conflict(store.insert_user(&same_id, "h").await, "user id");
+        // The first records are intact.
+        assert_eq!(store.org(&o.id).await.unwrap(), Some(o));
+        assert_eq!(store.user(&u.id).await.unwrap(), Some(u));
+        assert_eq!(store.secrets(&a.client_id).await.unwrap().len(), 1);
+    }
+
+    pub async fn a_duplicate_user_email_is_a_conflict(store: &dyn Store) {
+        let first = user("taken@example.com");
+        store.insert_user(&first, "h").await.unwrap();
+        assert_conflict(
+            store.insert_user(&user("taken@example.com"), "h").await,
+            "insert",
+        );
+        let mut second = user("free@example.com");
+        store.insert_user(&second, "h").await.unwrap();
+        second.email = "taken@example.com".into();
+        assert_conflict(store.update_user(&second, None).await, "update");
+        assert_eq!(
+            store.user(&second.id).await.unwrap().unwrap().email,
+            "free@example.com",
+            "a refused update changes nothing"
+        );
+    }
+
+    /// Walk a listing with `limit`-sized pages; return the ids in the order listed.
+    async fn walk<F, Fut>(limit: u32, mut list: F) -> Vec<String>
+    where
+        F: FnMut(PageRequest) -> Fut,
+        Fut: std::future::Future<Output = Vec<String>>,
+    {
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let batch = list(page(out.last().map(String::as_str), limit)).await;
+            assert!(
+                batch.len() <= limit as usize,
+                "a page is at most `limit` long"
+            );
+            let done = batch.len() < limit as usize;
+            out.extend(batch);
+            if done {
+                return out;
+            }
+            assert!(out.len() < 10_000, "the listing does not end");
+        }
+    }
+
+    fn assert_walked(got: &[String], want: &[String], what: &str) {
+        let mut sorted = want.to_vec();
+        sorted.sort();
+        assert_eq!(
+            got,
+            sorted.as_slice(),
+            "{what}: every record once, in id order"
+        );
+    }
+
+    pub async fn listings_page_in_id_order_with_cursors(store: &dyn Store) {
+        let (o1, o2) = (org(), org());
+        let mut org_ids = vec![o1.id.to_string(), o2.id.to_string()];
+        store.insert_org(&o1).await.unwrap();
+        store.insert_org(&o2).await.unwrap();
+        for _ in 0..5 {
+            let o = org();
+            org_ids.push(o.id.to_string());
+            store.insert_org(&o).await.unwrap();
+        }
+        let (mut apps1, mut apps2, mut groups1, mut users) = (vec![], vec![], vec![], vec![]);
+        for i in 0..7 {
+            let a = app_in(if i % 3 == 0 { &o2.id } else { &o1.id });
+            let list = if i % 3 == 0 { &mut apps2 } else { &mut apps1 };
+            list.push(a.client_id.to_string());
+            store.insert_app(&a).await.unwrap();
+            let g = group_in(&o1.id);
+            groups1.push(g.id.to_string());
+            store.insert_group(&g).await.unwrap();
+            let u = user(&format!("user{i}@example.com"));
+            users.push(u.id.to_string());
+            store.insert_user(&u, "h").await.unwrap();
+        }
+        store.insert_group(&group_in(&o2.id)).await.unwrap();
+
+        let o1_id = &o1.id;
+        let got = walk(3, |p| async move {
+            store
+                .orgs(&p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| o.id.to_string())
+                .collect()
+        })
+        .await;
+        assert_walked(&got, &org_ids, "orgs");
+        let got = walk(2, |p| async move {
+            store
+                .apps(Some(o1_id), &p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a.client_id.to_string())
+                .collect()
+        })
+        .await;
+        assert_walked(&got, &apps1, "apps of one org");
+        let all_apps: Vec<String> = apps1.iter().chain(&apps2).cloned().collect();
+        let got = walk(3, |p| async move {
+            store
+                .apps(None, &p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|a| a.client_id.to_string())
+                .collect()
+        })
+        .await;
+        assert_walked(&got, &all_apps, "all apps");
+        let got = walk(3, |p| async move {
+            store
+                .groups(o1_id, &p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|g| g.id.to_string())
+                .collect()
+        })
+        .await;
+        assert_walked(&got, &groups1, "groups of one org");
+        let got = walk(2, |p| async move {
+            store
+                .users(&p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|u| u.id.to_string())
+                .collect()
+        })
+        .await;
+        assert_walked(&got, &users, "users");
+
+        // A page of exactly `limit`, and a cursor past the end.
+        assert_eq!(store.orgs(&page(None, 7)).await.unwrap().len(), 7);
+        let last = org_ids.iter().max().unwrap();
+        assert!(store.orgs(&page(Some(last), 7)).await.unwrap().is_empty());
+    }
+
+    pub async fn deleting_an_org_deletes_its_apps_secrets_and_groups(store: &dyn Store) {
+        let (doomed, kept) = (org(), org());
+        store.insert_org(&doomed).await.unwrap();
+        store.insert_org(&kept).await.unwrap();
+        let g = group_in(&doomed.id);
+        store.insert_group(&g).await.unwrap();
+        let mut in_group = app_in(&doomed.id);
+        in_group.scopes = ScopeSet::default();
+        in_group.group_id = Some(g.id.clone());
+        let plain = app_in(&doomed.id);
+        let survivor = app_in(&kept.id);
+        let kept_group = group_in(&kept.id);
+        store.insert_group(&kept_group).await.unwrap();
+        for a in [&in_group, &plain, &survivor] {
+            store.insert_app(a).await.unwrap();
+            store.insert_secret(&secret_of(&a.client_id)).await.unwrap();
+        }
+        let before = store.last_change().await.unwrap();
+
+        store.delete_org(&doomed.id).await.unwrap();
+
+        assert_eq!(store.org(&doomed.id).await.unwrap(), None);
+        for a in [&in_group, &plain] {
+            assert_eq!(store.app(&a.client_id).await.unwrap(), None);
+            assert!(store.secrets(&a.client_id).await.unwrap().is_empty());
+        }
+        assert_eq!(store.group(&g.id).await.unwrap(), None);
+        assert_eq!(store.org(&kept.id).await.unwrap(), Some(kept.clone()));
+        assert_eq!(
+            store.app(&survivor.client_id).await.unwrap(),
+            Some(survivor.clone())
+        );
+        assert_eq!(store.secrets(&survivor.client_id).await.unwrap().len(), 1);
+        assert_eq!(store.group(&kept_group.id).await.unwrap(), Some(kept_group));
+        let changes: std::collections::HashSet<_> =
+            changes_after(store, before).await.into_iter().collect();
+        for c in [
+            Change::Org(doomed.id.to_string()),
+            Change::App(in_group.client_id.to_string()),
+            Change::App(plain.client_id.to_string()),
+            Change::Group(g.id.to_string()),
+        ] {
+            assert!(changes.contains(&c), "the feed names {c:?}: {changes:?}");
+        }
+        assert!(!changes.contains(&Change::App(survivor.client_id.to_string())));
+    }
+
+    pub async fn a_group_cannot_be_deleted_while_an_app_uses_it(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        let mut a = app_in(&o.id);
+        a.scopes = ScopeSet::default();
+        a.group_id = Some(g.id.clone());
+        store.insert_app(&a).await.unwrap();
+        let before = store.last_change().await.unwrap();
+        assert_conflict(store.delete_group(&g.id).await, "a group in use");
+        assert_eq!(store.group(&g.id).await.unwrap(), Some(g.clone()));
+        assert_eq!(
+            store.last_change().await.unwrap(),
+            before,
+            "a refused delete appends nothing"
+        );
+        a.group_id = None;
+        store.update_app(&a).await.unwrap();
+        store.delete_group(&g.id).await.unwrap();
+        assert_eq!(store.group(&g.id).await.unwrap(), None);
+    }
+
+    pub async fn revoking_is_idempotent(store: &dyn Store) {
+        let r = Revocation {
+            jti: "jti-1".into(),
+            client_id: ClientId::generate(),
+            exp: 1_900_000_000,
+        };
+        assert_eq!(store.revocation(&r.jti).await.unwrap(), None);
+        let before = store.last_change().await.unwrap();
+        store.revoke(&r).await.unwrap();
+        store.revoke(&r).await.unwrap();
+        assert_eq!(store.revocation(&r.jti).await.unwrap(), Some(r.clone()));
+        assert_eq!(
+            changes_after(store, before).await,
+            vec![Change::Revocation(r.jti.clone())],
+            "revoking twice is one change"
+        );
+    }
+
+    pub async fn sessions_expire_by_now_and_end_on_delete(store: &dyn Store) {
+        let u = user("someone@example.com");
+        store.insert_user(&u, "h").await.unwrap();
+        store.insert_session("hash-a", &u.id, 1_000).await.unwrap();
+        store.insert_session("hash-b", &u.id, 2_000).await.unwrap();
+        assert_eq!(
+            store.session("hash-a", 999).await.unwrap(),
+            Some(u.id.clone())
+        );
+        assert_eq!(
+            store.session("hash-a", 1_000).await.unwrap(),
+            None,
+            "expired at expires_at"
+        );
+        assert_eq!(store.session("hash-a", 5_000).await.unwrap(), None);
+        assert_eq!(store.session("unknown", 0).await.unwrap(), None);
+
+        store.delete_session("hash-b").await.unwrap();
+        assert_eq!(store.session("hash-b", 0).await.unwrap(), None);
+        store.delete_session("hash-b").await.unwrap();
+
+        store.insert_session("hash-c", &u.id, 2_000).await.unwrap();
+        store.delete_user(&u.id).await.unwrap();
+        assert_eq!(
+            store.session("hash-c", 0).await.unwrap(),
+            None,
+            "deleting a user ends their sessions"
+        );
+    }
+
+    pub async fn every_write_appends_a_change_naming_the_record(store: &dyn Store) {
+        let o = org();
+        let g = group_in(&o.id);
+        let mut a = app_in(&o.id);
+        let mut s = secret_of(&a.client_id);
+        let mut o2 = o.clone();
+        o2.name = "Renamed".into();
+        let mut g2 = g.clone();
+        g2.name = "Renamed".into();
+        let r = Revocation {
+            jti: "jti-9".into(),
+            client_id: a.client_id.clone(),
+            exp: 2_000_000_000,
+        };
+        let org_c = Change::Org(o.id.to_string());
+        let app_c = Change::App(a.client_id.to_string());
+        let group_c = Change::Group(g.id.to_string());
+
+        let mut seen = store.last_change().await.unwrap();
+        // Run a write; expect exactly the listed changes after it.
+        macro_rules! step {
+            ($what:literal, $write:expr, [$($want:expr),*]) => {{
+                $write.unwrap_or_else(|e| panic!("{}: {e}", $what));
+                let got = changes_after(store, seen).await;
+                assert_eq!(got, vec![$($want.clone()),*], "changes after {}", $what);
+                seen = store.last_change().await.unwrap();
+            }};
+        }
+        step!("insert_org", store.insert_org(&o).await, [org_c]);
+        step!("update_org", store.update_org(&o2).await, [org_c]);
+        step!("insert_group", store.insert_group(&g).await, [group_c]);
+        step!("update_group", store.update_group(&g2).await, [group_c]);
+        step!("insert_app", store.insert_app(&a).await, [app_c]);
+        a.name = "Renamed".into();
+        step!("update_app", store.update_app(&a).await, [app_c]);
+        step!("insert_secret", store.insert_secret(&s).await, [app_c]);
+        s.expires_at = Some(1);
+        step!("update_secret", store.update_secret(&s).await, [app_c]);
+        step!(
+            "delete_secret",
+            store.delete_secret(&a.client_id, &s.id).await,
+            [app_c]
+        );
+        step!(
+            "revoke",
+            store.revoke(&r).await,
+            [Change::Revocation(r.jti.clone())]
+        );
+        step!(
+            "replace_signing_keys",
+            store
+                .replace_signing_keys(&[signing_key("k1", KeyState::Current)])
+                .await,
+            [Change::SigningKeys]
+        );
+        step!(
+            "set_setting",
+            store.set_setting("s", "v").await,
+            [Change::Settings]
+        );
+        step!(
+            "init_setting",
+            store.init_setting("t", "v").await.map(|_| ()),
+            [Change::Settings]
+        );
+        step!("delete_app", store.delete_app(&a.client_id).await, [app_c]);
+        step!("delete_group", store.delete_group(&g.id).await, [group_c]);
+        step!("delete_org", store.delete_org(&o.id).await, [org_c]);
+
+        // Reads append nothing.
+        store.org(&o.id).await.unwrap();
+        store.apps(None, &page(None, 10)).await.unwrap();
+        store.snapshot().await.unwrap();
+        store.setting("s").await.unwrap();
+        assert!(
+            changes_after(store, seen).await.is_empty(),
+            "a read appended a change"
+        );
+    }
+
+    pub async fn changes_since_is_ordered_and_limited(store: &dyn Store) {
+        assert_eq!(
+            store.last_change().await.unwrap(),
+            0,
+            "a fresh store has no changes"
+        );
+        assert!(store.changes_since(0, 10).await.unwrap().is_empty());
+        let orgs: Vec<Org> = (0..5).map(|_| org()).collect();
+        for o in &orgs {
+            store.insert_org(o).await.unwrap();
+        }
+        let all = store.changes_since(0, 100).await.unwrap();
+        assert_eq!(all.len(), 5);
+        assert!(
+            all.windows(2).all(|w| w[0].0 < w[1].0),
+            "seqs increase: {all:?}"
+        );
+        let named: Vec<Change> = all.iter().map(|(_, c)| c.clone()).collect();
+        let want: Vec<Change> = orgs.iter().map(|o| Change::Org(o.id.to_string())).collect();
+        assert_eq!(named, want, "oldest first, in commit order");
+        assert_eq!(store.last_change().await.unwrap(), all[4].0);
+
+        let two = store.changes_since(all[1].0, 2).await.unwrap();
+        assert_eq!(two, all[2..4].to_vec(), "after a seq, at most `limit`");
+        assert!(store.changes_since(all[4].0, 10).await.unwrap().is_empty());
+    }
+
+    pub async fn a_snapshot_holds_everything_at_the_last_change(store: &dyn Store) {
+        let empty = store.snapshot().await.unwrap();
+        assert_eq!(empty.seq, store.last_change().await.unwrap());
+        assert!(empty.orgs.is_empty() && empty.apps.is_empty());
+
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        let a = app_in(&o.id);
+        store.insert_app(&a).await.unwrap();
+        let s = secret_of(&a.client_id);
+        store.insert_secret(&s).await.unwrap();
+        let r = Revocation {
+            jti: "jti-snap".into(),
+            client_id: a.client_id.clone(),
+            exp: 2_000_000_000,
+        };
+        store.revoke(&r).await.unwrap();
+        let k = signing_key("k1", KeyState::Current);
+        store
+            .replace_signing_keys(std::slice::from_ref(&k))
+            .await
+            .unwrap();
+
+        let snap = store.snapshot().await.unwrap();
+        assert_eq!(snap.seq, store.last_change().await.unwrap());
+        assert!(snap.seq > empty.seq);
+        assert_eq!(snap.orgs, vec![o]);
+        assert_eq!(snap.groups, vec![g]);
+        assert_eq!(snap.apps, vec![a]);
+        assert_eq!(snap.secrets, vec![s]);
+        assert_eq!(snap.revocations, vec![r]);
+        assert_eq!(snap.signing_keys, vec![k]);
+    }
+
+    pub async fn init_setting_sets_a_value_only_once(store: &dyn Store) {
+        assert_eq!(store.setting("hash_key").await.unwrap(), None);
+        assert!(store.init_setting("hash_key", "first").await.unwrap());
+        let seq = store.last_change().await.unwrap();
+        assert!(!store.init_setting("hash_key", "second").await.unwrap());
+        assert_eq!(
+            store.setting("hash_key").await.unwrap().as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            store.last_change().await.unwrap(),
+            seq,
+            "a refused init appends nothing"
+        );
+        store.set_setting("hash_key", "third").await.unwrap();
+        assert_eq!(
+            store.setting("hash_key").await.unwrap().as_deref(),
+            Some("third")
+        );
+        assert!(!store.init_setting("hash_key", "fourth").await.unwrap());
+    }
+
+    pub async fn replacing_signing_keys_replaces_the_whole_set(store: &dyn Store) {
+        assert!(store.signing_keys().await.unwrap().is_empty());
+        let first = vec![
+            signing_key("a", KeyState::Current),
+            signing_key("b", KeyState::Next),
+        ];
+        store.replace_signing_keys(&first).await.unwrap();
+        assert_eq!(store.signing_keys().await.unwrap(), first);
+        let mut retired = signing_key("a", KeyState::Retired);
+        retired.retired_until = Some(1_900_000_000);
+        let second = vec![
+            retired,
+            signing_key("b", KeyState::Current),
+            signing_key("c", KeyState::Next),
+        ];
+        store.replace_signing_keys(&second).await.unwrap();
+        assert_eq!(store.signing_keys().await.unwrap(), second);
+        store.replace_signing_keys(&second[1..]).await.unwrap();
+        assert_eq!(
+            store.signing_keys().await.unwrap(),
+            second[1..].to_vec(),
+            "a key left out is gone"
+        );
+    }
+}
