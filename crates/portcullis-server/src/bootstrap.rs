@@ -63,11 +63,19 @@ pub async fn open(
     loc: &Locations,
     create: bool,
 ) -> Result<(Arc<dyn Store>, Arc<MasterKey>), OpenError> {
-    if create {
-        std::fs::create_dir_all(&loc.data_dir).map_err(|err| OpenError::DataDir {
+    if create && !loc.data_dir.exists() {
+        let dir_err = |err| OpenError::DataDir {
             path: loc.data_dir.display().to_string(),
             err,
-        })?;
+        };
+        std::fs::create_dir_all(&loc.data_dir).map_err(dir_err)?;
+        // The database holds secret hashes and encrypted keys: owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&loc.data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(dir_err)?;
+        }
     }
     let master = match &loc.master_key {
         Some(b64) => MasterKey::from_base64(b64)?,

@@ -4,7 +4,10 @@
 //! embedded default; a PostgreSQL implementation fills the same trait without touching
 //! core or the server.
 //!
-//! Every write appends to a **change feed** in the same transaction: `(seq, kind, key)`.
+//! Every write of something the in-memory view holds (orgs, apps and their secrets,
+//! permission groups, revocations, signing keys, settings) appends to a **change feed** in
+//! the same transaction: `(seq, kind, key)`. Users and sessions are not in the view (the
+//! admin API reads them from the store), so their writes do not feed it.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
 //! this process and by another one (the CLI on the same data directory) both reach it.
 
@@ -89,8 +92,8 @@ pub struct Snapshot {
     pub signing_keys: Vec<SigningKeyRecord>,
 }
 
-/// The persistence contract. Methods that write append to the change feed in the same
-/// transaction; methods that read never do.
+/// The persistence contract. Methods that write view data append to the change feed in
+/// the same transaction; user and session writes, and reads, never do.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for logs and `/readyz`.

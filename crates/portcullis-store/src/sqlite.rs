@@ -31,6 +31,11 @@ fn backend(e: sqlx::Error) -> StoreError {
     {
         return StoreError::Conflict(d.message().to_owned());
     }
+    if let sqlx::Error::Database(d) = &e
+        && d.is_foreign_key_violation()
+    {
+        return StoreError::Conflict("a record it refers to does not exist".to_owned());
+    }
     StoreError::Backend(e.to_string())
 }
 

@@ -356,6 +356,13 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
         get_status(&server.addr, "/admin/v1/orgs", "pcsa_wrong"),
         401
     );
+    // The data directory and the master key are the owner's only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "data directory mode");
+        assert_eq!(mode(&data.join("master.key")), 0o600, "master key mode");
+    }
 
     // The keys commands work on the same data directory while it runs.
     let out = run(portcullis().args(["keys", "list", "--data-dir"]).arg(&data));
