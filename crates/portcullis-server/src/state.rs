@@ -57,6 +57,16 @@ impl AppState {
         }
     }
 
+    /// The key of the secret hash (client secrets, session and admin tokens). Always in the
+    /// view once the server has started; its absence is our failure, not the caller's.
+    pub fn hash_key(&self) -> Result<portcullis_core::secret::HashKey, crate::problem::Problem> {
+        self.view
+            .get()
+            .hash_key()
+            .cloned()
+            .ok_or_else(|| crate::problem::Problem::internal(&"no secret-hash key in the view"))
+    }
+
     /// After a write: bring the view up to date before answering, so the caller's next
     /// request (a token with the new secret, say) sees the change.
     pub async fn refreshed(&self) -> Result<(), crate::problem::Problem> {

@@ -124,9 +124,7 @@ impl FromRequestParts<AppState> for Principal {
         if token.starts_with("pcsu_") {
             let secret = Secret::parse(SecretKind::UserSession, token)
                 .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
-            let hash_key = view
-                .hash_key()
-                .ok_or_else(|| Problem::internal(&"no hash key in the view"))?;
+            let hash_key = &state.hash_key()?;
             let user_id = state
                 .store
                 .session(&secret.hash(hash_key).to_hex(), now)
@@ -159,9 +157,7 @@ impl FromRequestParts<AppState> for Principal {
         }
 
         let settings = state.view.settings();
-        let hash_key = view
-            .hash_key()
-            .ok_or_else(|| Problem::internal(&"no hash key in the view"))?;
+        let hash_key = &state.hash_key()?;
         match settings.admin_token_hash {
             Some(expected) if expected.ct_eq(&hash_key.hash_text(token)) => Ok(Principal::Root),
             _ => Err(Problem::unauthorized(format!(

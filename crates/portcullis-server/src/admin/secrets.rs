@@ -112,12 +112,7 @@ pub async fn create(
         )));
     }
     let now = state.now();
-    let hash_key = state
-        .view
-        .get()
-        .hash_key()
-        .cloned()
-        .ok_or_else(|| Problem::internal(&"no hash key"))?;
+    let hash_key = state.hash_key()?;
     let secret = Secret::generate(SecretKind::ClientSecret);
     let record = SecretRecord {
         id: RecordId::generate("sec"),

@@ -58,12 +58,7 @@ pub async fn login(
         }
     };
     let token = Secret::generate(SecretKind::UserSession);
-    let hash_key = state
-        .view
-        .get()
-        .hash_key()
-        .cloned()
-        .ok_or_else(|| Problem::internal(&"no hash key"))?;
+    let hash_key = state.hash_key()?;
     let expires_at = state.now() + SESSION_TTL;
     state
         .store
@@ -99,12 +94,7 @@ pub async fn logout(
         })?;
     let secret = Secret::parse(SecretKind::UserSession, token.trim())
         .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
-    let hash_key = state
-        .view
-        .get()
-        .hash_key()
-        .cloned()
-        .ok_or_else(|| Problem::internal(&"no hash key"))?;
+    let hash_key = state.hash_key()?;
     state
         .store
         .delete_session(&secret.hash(&hash_key).to_hex())

@@ -84,6 +84,16 @@ pub fn normalise_email(e: &str) -> Result<String, Problem> {
     }
 }
 
+/// A unique violation on users can only be the email.
+fn email_conflict(e: portcullis_store::StoreError) -> Problem {
+    match e {
+        portcullis_store::StoreError::Conflict(_) => {
+            Problem::conflict("A user with this email already exists.")
+        }
+        e => e.into(),
+    }
+}
+
 fn is_self(who: &Principal, user: &User) -> bool {
     matches!(who, Principal::User(u) if u.id == user.id)
 }
@@ -154,12 +164,7 @@ pub async fn create(
         .store
         .insert_user(&user, &hash)
         .await
-        .map_err(|e| match e {
-            portcullis_store::StoreError::Conflict(_) => {
-                Problem::conflict("A user with this email already exists.")
-            }
-            e => e.into(),
-        })?;
+        .map_err(email_conflict)?;
     tracing::info!(user = %user.id, by = %who.describe(), "user created");
     Ok((StatusCode::CREATED, axum::Json(UserBody::from(&user))).into_response())
 }
@@ -251,12 +256,7 @@ pub async fn update(
         .store
         .update_user(&user, hash.as_deref())
         .await
-        .map_err(|e| match e {
-            portcullis_store::StoreError::Conflict(_) => {
-                Problem::conflict("A user with this email already exists.")
-            }
-            e => e.into(),
-        })?;
+        .map_err(email_conflict)?;
     Ok(axum::Json(UserBody::from(&user)))
 }
 
