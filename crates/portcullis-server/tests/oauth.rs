@@ -380,3 +380,39 @@ async fn discovery_lists_the_endpoints() {
         );
     }
 }
+
+#[tokio::test]
+async fn secret_listing_shows_last_use_and_never_the_secret() {
+    let app = TestApp::spawn().await;
+    let (cid, secret, _) = app.client(&["read"]).await;
+    let list: Value = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/apps/{cid}/secrets"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"][0]["last_used_at"],
+        Value::Null,
+        "not used yet"
+    );
+    app.access_token(&cid, &secret, None).await;
+    let list: Value = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/apps/{cid}/secrets"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &list["items"][0];
+    assert!(item["last_used_at"].as_i64().unwrap() >= item["created_at"].as_i64().unwrap());
+    assert!(secret.starts_with(item["prefix"].as_str().unwrap()));
+    assert!(!list.to_string().contains(&secret));
+}

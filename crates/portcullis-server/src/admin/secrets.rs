@@ -148,6 +148,8 @@ pub async fn list(
 ) -> Result<axum::Json<Page<SecretBody>>, Problem> {
     let app = load_app(&state, &who, &client_id).await?;
     let page = q.request()?;
+    // Last-use times are batched in memory; write them out so the listing is current.
+    state.flush_secret_usage().await;
     // An app has at most MAX_SECRETS secrets, in id order: paginate in memory.
     let items = state
         .store
