@@ -29,6 +29,7 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
         products: Default::default(),
         sandboxes: Default::default(),
         created_at: 0,
+        tokens_invalid_before: None,
     };
     view.upsert_org(org.clone());
     let mut probe = None;
@@ -47,6 +48,7 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
             sandboxes: Default::default(),
             token_ttl_seconds: None,
             created_at: 0,
+            tokens_invalid_before: None,
         };
         let record = SecretRecord {
             id: RecordId::generate("sec"),

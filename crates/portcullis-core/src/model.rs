@@ -27,6 +27,10 @@ pub struct Org {
     #[serde(default)]
     pub sandboxes: BTreeSet<String>,
     pub created_at: i64,
+    /// Tokens of the org's apps issued at or before this instant stay inactive, even once
+    /// the org is active again: set when the org is disabled.
+    #[serde(default)]
+    pub tokens_invalid_before: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +70,10 @@ pub struct App {
     #[serde(default)]
     pub token_ttl_seconds: Option<u32>,
     pub created_at: i64,
+    /// Tokens issued at or before this instant stay inactive, even once the app is active
+    /// again: set when the app is suspended.
+    #[serde(default)]
+    pub tokens_invalid_before: Option<i64>,
 }
 
 /// A client secret as stored: its keyed hash, never the secret.

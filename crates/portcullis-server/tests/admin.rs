@@ -829,7 +829,12 @@ async fn an_app_with_a_two_minute_lifetime_gets_two_minute_tokens() {
 
 #[tokio::test]
 async fn a_suspended_app_gets_no_tokens_and_its_earlier_tokens_turn_inactive() {
-    let app = TestApp::spawn().await;
+    // A manual clock: tokens issued in the second of the suspension count as earlier.
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        ..Default::default()
+    })
+    .await;
     let org = org_with(&app, &[], &["prod"]).await;
     let (introspector, introspector_secret) = app_with_secret(&app, &org, &["introspect"]).await;
     let (cid, secret) = app_with_secret(&app, &org, &["read"]).await;
@@ -864,6 +869,29 @@ async fn a_suspended_app_gets_no_tokens_and_its_earlier_tokens_turn_inactive() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
+
+    // Reactivated: new tokens work, but the tokens from before the suspension stay dead.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/apps/{cid}"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let after = app
+        .introspect(&introspector, &introspector_secret, &earlier)
+        .await;
+    assert_eq!(
+        after.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    app.clock.as_ref().unwrap().advance(1);
+    let fresh = app.access_token(&cid, &secret, None).await;
+    let r = app
+        .introspect(&introspector, &introspector_secret, &fresh)
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
 }
 
 #[tokio::test]

@@ -105,6 +105,7 @@ async fn an_app_created_by_another_process_gets_tokens_within_a_second() {
         products: Default::default(),
         sandboxes: ["prod".to_owned()].into(),
         created_at: 0,
+        tokens_invalid_before: None,
     };
     let record = App {
         client_id: ClientId::generate(),
@@ -118,6 +119,7 @@ async fn an_app_created_by_another_process_gets_tokens_within_a_second() {
         sandboxes: Default::default(),
         token_ttl_seconds: None,
         created_at: 0,
+        tokens_invalid_before: None,
     };
     let secret = Secret::generate(SecretKind::ClientSecret);
     let secret_record = SecretRecord {

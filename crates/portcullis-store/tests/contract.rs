@@ -76,6 +76,7 @@ fn org() -> Org {
         products: BTreeSet::from(["events".to_owned()]),
         sandboxes: BTreeSet::from(["prod".to_owned(), "dev".to_owned()]),
         created_at: 1_700_000_000,
+        tokens_invalid_before: Some(1_700_000_000),
     }
 }
 
@@ -95,6 +96,7 @@ fn app_in(org: &OrgId) -> App {
         )]),
         token_ttl_seconds: Some(600),
         created_at: 1_700_000_001,
+        tokens_invalid_before: None,
     }
 }
 

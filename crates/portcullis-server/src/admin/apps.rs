@@ -192,6 +192,7 @@ pub async fn create(
         sandboxes: body.sandboxes,
         token_ttl_seconds: body.token_ttl_seconds,
         created_at: state.now(),
+        tokens_invalid_before: None,
     };
     validate(&state, &who, &org, &app).await?;
     state.store.insert_app(&app).await?;
@@ -258,6 +259,10 @@ pub async fn update(
         app.name = check_display_name(&n)?;
     }
     if let Some(s) = body.status {
+        if s == AppStatus::Suspended && app.status != AppStatus::Suspended {
+            // Suspension ends every token issued so far, for good.
+            app.tokens_invalid_before = Some(state.now());
+        }
         app.status = s;
     }
     if let Some(p) = body.products {

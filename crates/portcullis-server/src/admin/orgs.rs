@@ -123,6 +123,7 @@ pub async fn create(
         products: body.products,
         sandboxes,
         created_at: state.now(),
+        tokens_invalid_before: None,
     };
     state.store.insert_org(&org).await?;
     state.refreshed().await?;
@@ -185,6 +186,10 @@ pub async fn update(
         org.name = check_display_name(&n)?;
     }
     if let Some(s) = body.status {
+        if s == OrgStatus::Disabled && org.status != OrgStatus::Disabled {
+            // Disabling ends every token of the org's apps issued so far, for good.
+            org.tokens_invalid_before = Some(state.now());
+        }
         org.status = s;
     }
     if let Some(p) = body.products {
