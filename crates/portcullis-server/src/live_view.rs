@@ -14,7 +14,7 @@ use portcullis_core::clock::Clock;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::secret::{HashKey, SecretHash};
 use portcullis_core::view::{AppEntry, View};
-use portcullis_store::{Change, Store, StoreError};
+use portcullis_store::{Change, Snapshot, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,38 @@ use std::time::Duration;
 /// Setting names in the store.
 pub const SETTING_HASH_KEY: &str = "secret_hash_key";
 pub const SETTING_ADMIN_TOKEN: &str = "admin_token_hash";
+
+/// How many changes the feed keeps. A reader further behind than this resyncs from a
+/// snapshot; the count bounds the table, not correctness.
+pub const CHANGE_FEED_KEEP: u32 = 100_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Build a view from a snapshot of the store.
+fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError> {
+    let mut view = View::default();
+    for o in snap.orgs {
+        view.upsert_org(o);
+    }
+    for g in snap.groups {
+        view.upsert_group(g);
+    }
+    let mut secrets: HashMap<ClientId, Vec<_>> = HashMap::new();
+    for s in snap.secrets {
+        secrets.entry(s.client_id.clone()).or_default().push(s);
+    }
+    for app in snap.apps {
+        let secrets = secrets.remove(&app.client_id).unwrap_or_default();
+        view.upsert_app(AppEntry { app, secrets });
+    }
+    for r in snap.revocations {
+        if r.exp > now {
+            view.revoke(&r.jti, r.exp);
+        }
+    }
+    let (keys, signer) = key_material(&snap.signing_keys, master, now)?;
+    view.set_keys(keys, signer);
+    Ok(view)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -57,33 +89,12 @@ impl LiveView {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ViewError> {
         let snap = store.snapshot().await?;
-        let now = clock.now();
-        let mut view = View::default();
-        for o in snap.orgs {
-            view.upsert_org(o);
-        }
-        for g in snap.groups {
-            view.upsert_group(g);
-        }
-        let mut secrets: HashMap<ClientId, Vec<_>> = HashMap::new();
-        for s in snap.secrets {
-            secrets.entry(s.client_id.clone()).or_default().push(s);
-        }
-        for app in snap.apps {
-            let secrets = secrets.remove(&app.client_id).unwrap_or_default();
-            view.upsert_app(AppEntry { app, secrets });
-        }
-        for r in snap.revocations {
-            if r.exp > now {
-                view.revoke(&r.jti, r.exp);
-            }
-        }
-        let (keys, signer) = key_material(&snap.signing_keys, &master, now)?;
-        view.set_keys(keys, signer);
+        let seq = snap.seq;
+        let view = build(snap, &master, clock.now())?;
         let this = Self {
             current: ArcSwap::from_pointee(view),
             settings: ArcSwap::from_pointee(Settings::default()),
-            seq: tokio::sync::Mutex::new(snap.seq),
+            seq: tokio::sync::Mutex::new(seq),
             store,
             master,
             clock,
@@ -131,6 +142,24 @@ impl LiveView {
         let mut seq = self.seq.lock().await;
         let mut applied = 0;
         loop {
+            // Changes this view has not seen were pruned from the feed: start over from a
+            // snapshot (rare: a process that was stopped or cut off for a long time).
+            let oldest = self.store.oldest_change().await?;
+            if oldest > *seq + 1 {
+                let snap = self.store.snapshot().await?;
+                tracing::warn!(
+                    seen = *seq,
+                    oldest,
+                    "the change feed moved past this view; reloading from a snapshot"
+                );
+                let fresh = snap.seq;
+                let view = build(snap, &self.master, self.clock.now())?;
+                self.current.store(Arc::new(view));
+                self.reload_settings().await?;
+                *seq = fresh;
+                applied += 1;
+                continue;
+            }
             let changes = self.store.changes_since(*seq, 10_000).await?;
             let Some(&(last, _)) = changes.last() else {
                 break;
@@ -215,6 +244,7 @@ impl LiveView {
     ) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_prune = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -222,6 +252,14 @@ impl LiveView {
             }
             if let Err(e) = self.refresh().await {
                 tracing::warn!(error = %e, "refreshing the view failed; serving the last one");
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = std::time::Instant::now();
+                match self.store.prune_changes(CHANGE_FEED_KEEP).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(pruned = n, "pruned the change feed"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the change feed failed"),
+                }
             }
         }
     }

@@ -106,6 +106,13 @@ pub trait Store: Send + Sync + 'static {
     /// Changes with `seq > after`, oldest first, at most `limit`.
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>>;
     async fn snapshot(&self) -> Result<Snapshot>;
+    /// The oldest change still kept (0 when the feed is empty). A reader whose last seen
+    /// change is older than this one less has missed pruned changes and must resync from a
+    /// snapshot.
+    async fn oldest_change(&self) -> Result<i64>;
+    /// Forget all but the newest `keep` changes (at least one is always kept). Returns how
+    /// many were deleted.
+    async fn prune_changes(&self, keep: u32) -> Result<u64>;
 
     // --- settings ---
     async fn setting(&self, name: &str) -> Result<Option<String>>;

@@ -220,6 +220,25 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn oldest_change(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MIN(seq), 0) AS seq FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("seq"))
+    }
+
+    async fn prune_changes(&self, keep: u32) -> Result<u64> {
+        let keep = keep.max(1) as i64;
+        let n = sqlx::query("DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?")
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n)
+    }
+
     async fn setting(&self, name: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE name = ?")
             .bind(name)

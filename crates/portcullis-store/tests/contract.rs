@@ -37,6 +37,7 @@ macro_rules! store_contract {
             sessions_expire_by_now_and_end_on_delete,
             every_write_appends_a_change_naming_the_record,
             changes_since_is_ordered_and_limited,
+            pruning_keeps_the_newest_changes_and_moves_the_oldest,
             a_snapshot_holds_everything_at_the_last_change,
             init_setting_sets_a_value_only_once,
             replacing_signing_keys_replaces_the_whole_set,
@@ -757,6 +758,35 @@ mod cases {
         let two = store.changes_since(all[1].0, 2).await.unwrap();
         assert_eq!(two, all[2..4].to_vec(), "after a seq, at most `limit`");
         assert!(store.changes_since(all[4].0, 10).await.unwrap().is_empty());
+    }
+
+    pub async fn pruning_keeps_the_newest_changes_and_moves_the_oldest(store: &dyn Store) {
+        assert_eq!(store.oldest_change().await.unwrap(), 0, "empty feed");
+        for _ in 0..5 {
+            store.insert_org(&org()).await.unwrap();
+        }
+        let all = store.changes_since(0, 100).await.unwrap();
+        assert_eq!(store.oldest_change().await.unwrap(), all[0].0);
+        assert_eq!(store.prune_changes(2).await.unwrap(), 3);
+        assert_eq!(store.oldest_change().await.unwrap(), all[3].0);
+        assert_eq!(
+            store.changes_since(0, 100).await.unwrap(),
+            all[3..].to_vec()
+        );
+        assert_eq!(
+            store.last_change().await.unwrap(),
+            all[4].0,
+            "the last seq stays"
+        );
+        assert_eq!(
+            store.prune_changes(0).await.unwrap(),
+            1,
+            "at least one change is kept"
+        );
+        assert_eq!(store.oldest_change().await.unwrap(), all[4].0);
+        // New changes continue the sequence.
+        store.insert_org(&org()).await.unwrap();
+        assert!(store.last_change().await.unwrap() > all[4].0);
     }
 
     pub async fn a_snapshot_holds_everything_at_the_last_change(store: &dyn Store) {
