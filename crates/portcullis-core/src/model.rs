@@ -124,6 +124,32 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// A protected API surface in one org and sandbox (the Edge Network seed's datastream):
+/// which product and scopes a caller needs, and whether unauthenticated calls pass.
+/// Whether a call is a write is told by its method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// `res_` and 16 hex digits; the `?resource=` of a gateway check.
+    pub id: RecordId,
+    pub org_id: OrgId,
+    pub name: String,
+    /// The sandbox the resource lives in; callers need read (or, to write, write) access.
+    pub sandbox: String,
+    /// The product the org must be entitled to and the app added to, if any.
+    #[serde(default)]
+    pub product: Option<String>,
+    /// Scopes every caller's effective scopes must include.
+    #[serde(default)]
+    pub scopes: ScopeSet,
+    /// Requests with no credentials at all pass (marked unauthenticated). Default false.
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    /// Browser origins allowed by CORS (for the Edge intake endpoints).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    pub created_at: i64,
+}
+
 /// A revoked access token, remembered until it would have expired anyway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {

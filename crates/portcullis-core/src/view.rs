@@ -7,7 +7,7 @@
 //! without blocking readers.
 
 use crate::ids::{ClientId, OrgId, RecordId};
-use crate::model::{App, Group, Org, SecretRecord};
+use crate::model::{App, Group, Org, Resource, SecretRecord};
 use crate::scope::ScopeSet;
 use crate::secret::HashKey;
 use crate::token::{Signer, VerifyKey};
@@ -27,6 +27,7 @@ pub struct View {
     orgs: HashMap<OrgId, Arc<Org>>,
     apps: HashMap<ClientId, Arc<AppEntry>>,
     groups: HashMap<RecordId, Arc<Group>>,
+    resources: HashMap<RecordId, Arc<Resource>>,
     /// Revoked token ids and the `exp` after which they can be forgotten.
     revoked: HashMap<Arc<str>, i64>,
     /// Published verifying keys by kid: the current, the next and retired ones.
@@ -58,6 +59,9 @@ impl View {
     }
     pub fn group(&self, id: &str) -> Option<&Arc<Group>> {
         self.groups.get(id)
+    }
+    pub fn resource(&self, id: &str) -> Option<&Arc<Resource>> {
+        self.resources.get(id)
     }
     pub fn is_revoked(&self, jti: &str) -> bool {
         self.revoked.contains_key(jti)
@@ -109,6 +113,12 @@ impl View {
     }
     pub fn remove_group(&mut self, id: &str) {
         self.groups.remove(id);
+    }
+    pub fn upsert_resource(&mut self, r: Resource) {
+        self.resources.insert(r.id.clone(), Arc::new(r));
+    }
+    pub fn remove_resource(&mut self, id: &str) {
+        self.resources.remove(id);
     }
     pub fn revoke(&mut self, jti: &str, exp: i64) {
         self.revoked.insert(Arc::from(jti), exp);

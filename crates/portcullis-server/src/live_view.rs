@@ -37,6 +37,9 @@ fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError
     for g in snap.groups {
         view.upsert_group(g);
     }
+    for r in snap.resources {
+        view.upsert_resource(r);
+    }
     let mut secrets: HashMap<ClientId, Vec<_>> = HashMap::new();
     for s in snap.secrets {
         secrets.entry(s.client_id.clone()).or_default().push(s);
@@ -219,6 +222,13 @@ impl LiveView {
                     None => view.remove_group(id.as_str()),
                 },
                 Err(_) => tracing::warn!(%id, "change feed names a malformed group id"),
+            },
+            Change::Resource(id) => match RecordId::parse(&id) {
+                Ok(id) => match self.store.resource(&id).await? {
+                    Some(r) => view.upsert_resource(r),
+                    None => view.remove_resource(id.as_str()),
+                },
+                Err(_) => tracing::warn!(%id, "change feed names a malformed resource id"),
             },
             Change::Revocation(jti) => {
                 if let Some(r) = self.store.revocation(&jti).await? {

@@ -13,7 +13,9 @@
 
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
-use portcullis_core::model::{App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User};
+use portcullis_core::model::{
+    App, Group, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, User,
+};
 
 pub mod sqlite;
 
@@ -44,6 +46,7 @@ pub enum Change {
     Org(String),
     App(String),
     Group(String),
+    Resource(String),
     Revocation(String),
     SigningKeys,
     Settings,
@@ -55,6 +58,7 @@ impl Change {
             Change::Org(_) => "org",
             Change::App(_) => "app",
             Change::Group(_) => "group",
+            Change::Resource(_) => "resource",
             Change::Revocation(_) => "revocation",
             Change::SigningKeys => "keys",
             Change::Settings => "settings",
@@ -62,7 +66,11 @@ impl Change {
     }
     fn key(&self) -> &str {
         match self {
-            Change::Org(k) | Change::App(k) | Change::Group(k) | Change::Revocation(k) => k,
+            Change::Org(k)
+            | Change::App(k)
+            | Change::Group(k)
+            | Change::Resource(k)
+            | Change::Revocation(k) => k,
             Change::SigningKeys | Change::Settings => "",
         }
     }
@@ -71,6 +79,7 @@ impl Change {
             "org" => Change::Org(key),
             "app" => Change::App(key),
             "group" => Change::Group(key),
+            "resource" => Change::Resource(key),
             "revocation" => Change::Revocation(key),
             "keys" => Change::SigningKeys,
             "settings" => Change::Settings,
@@ -88,6 +97,7 @@ pub struct Snapshot {
     pub apps: Vec<App>,
     pub secrets: Vec<SecretRecord>,
     pub groups: Vec<Group>,
+    pub resources: Vec<Resource>,
     pub revocations: Vec<Revocation>,
     pub signing_keys: Vec<SigningKeyRecord>,
 }
@@ -130,7 +140,7 @@ pub trait Store: Send + Sync + 'static {
     async fn org(&self, id: &OrgId) -> Result<Option<Org>>;
     async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>>;
     async fn update_org(&self, org: &Org) -> Result<()>;
-    /// Deletes the org with its apps, their secrets, and its groups.
+    /// Deletes the org with its apps, their secrets, its groups and its resources.
     async fn delete_org(&self, id: &OrgId) -> Result<()>;
 
     // --- permission groups ---
@@ -140,6 +150,13 @@ pub trait Store: Send + Sync + 'static {
     async fn update_group(&self, group: &Group) -> Result<()>;
     /// `Conflict` while apps are in the group.
     async fn delete_group(&self, id: &RecordId) -> Result<()>;
+
+    // --- protected resources ---
+    async fn insert_resource(&self, resource: &Resource) -> Result<()>;
+    async fn resource(&self, id: &RecordId) -> Result<Option<Resource>>;
+    async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>>;
+    async fn update_resource(&self, resource: &Resource) -> Result<()>;
+    async fn delete_resource(&self, id: &RecordId) -> Result<()>;
 
     // --- apps and their secrets ---
     async fn insert_app(&self, app: &App) -> Result<()>;

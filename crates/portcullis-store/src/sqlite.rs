@@ -7,7 +7,9 @@
 use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
-use portcullis_core::model::{App, Group, Org, Revocation, SecretRecord, SigningKeyRecord, User};
+use portcullis_core::model::{
+    App, Group, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, User,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -193,6 +195,7 @@ impl Store for SqliteStore {
         let apps = all!("SELECT doc FROM apps");
         let secrets = all!("SELECT doc FROM secrets");
         let groups = all!("SELECT doc FROM permission_groups");
+        let resources = all!("SELECT doc FROM resources");
         let signing_keys = all!("SELECT doc FROM signing_keys");
         let rows = sqlx::query("SELECT jti, client_id, exp FROM revocations")
             .fetch_all(&mut *tx)
@@ -215,6 +218,7 @@ impl Store for SqliteStore {
             apps,
             secrets,
             groups,
+            resources,
             revocations,
             signing_keys,
         })
@@ -367,6 +371,19 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let resources: Vec<String> = sqlx::query("SELECT id FROM resources WHERE org_id = ?")
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.get("id"))
+            .collect();
+        sqlx::query("DELETE FROM resources WHERE org_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         sqlx::query("DELETE FROM permission_groups WHERE org_id = ?")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -384,6 +401,9 @@ impl Store for SqliteStore {
         }
         for g in groups {
             record(&mut tx, Change::Group(g)).await?;
+        }
+        for r in resources {
+            record(&mut tx, Change::Resource(r)).await?;
         }
         record(&mut tx, Change::Org(id.to_string())).await?;
         tx.commit().await.map_err(backend)
@@ -452,6 +472,54 @@ impl Store for SqliteStore {
         expect_one(n)?;
         record(&mut tx, Change::Group(id.to_string())).await?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_resource(&self, resource: &Resource) -> Result<()> {
+        let doc = to_doc(resource)?;
+        self.write_one(
+            sqlx::query("INSERT INTO resources (id, org_id, doc) VALUES (?, ?, ?)")
+                .bind(resource.id.as_str())
+                .bind(resource.org_id.as_str())
+                .bind(doc),
+            Change::Resource(resource.id.to_string()),
+        )
+        .await
+    }
+
+    async fn resource(&self, id: &RecordId) -> Result<Option<Resource>> {
+        self.doc(sqlx::query("SELECT doc FROM resources WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>> {
+        self.docs(
+            sqlx::query(
+                "SELECT doc FROM resources WHERE org_id = ? AND id > ? ORDER BY id LIMIT ?",
+            )
+            .bind(org.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_resource(&self, resource: &Resource) -> Result<()> {
+        let doc = to_doc(resource)?;
+        self.write_one(
+            sqlx::query("UPDATE resources SET doc = ? WHERE id = ?")
+                .bind(doc)
+                .bind(resource.id.as_str()),
+            Change::Resource(resource.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_resource(&self, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM resources WHERE id = ?").bind(id.as_str()),
+            Change::Resource(id.to_string()),
+        )
+        .await
     }
 
     async fn insert_app(&self, app: &App) -> Result<()> {
