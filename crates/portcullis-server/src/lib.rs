@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod config;
+pub mod gateway;
 pub mod keys;
 pub mod live_view;
 pub mod master_key;
@@ -184,6 +185,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(admin::router())
+        .route("/gateway/v1/check", axum::routing::any(gateway::check))
+        .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
