@@ -13,6 +13,7 @@ pub mod keys;
 pub mod openapi;
 pub mod orgs;
 pub mod password;
+pub mod resources;
 pub mod secrets;
 pub mod sessions;
 pub mod users;
@@ -39,6 +40,16 @@ pub fn router() -> Router<AppState> {
             get(groups::read)
                 .patch(groups::update)
                 .delete(groups::delete),
+        )
+        .route(
+            "/orgs/{org_id}/resources",
+            post(resources::create).get(resources::list),
+        )
+        .route(
+            "/orgs/{org_id}/resources/{resource_id}",
+            get(resources::read)
+                .patch(resources::update)
+                .delete(resources::delete),
         )
         .route("/apps", post(apps::create).get(apps::list))
         .route(
