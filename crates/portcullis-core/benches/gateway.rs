@@ -1,7 +1,7 @@
 //! In-process cost of the gateway decision for a bearer ES256 access token with
-//! `x-api-key`, org header and a resource policy (product, scope, sandbox). There is no
-//! verified-token cache yet, so every decision verifies the signature; the raw ES256
-//! verification is measured beside it for comparison.
+//! `x-api-key`, org header and a resource policy (product, scope, sandbox): with the
+//! signature verified, and through the verified-token cache (token seen before); the raw
+//! ES256 verification is measured beside them for comparison.
 //!
 //! Run: `cargo bench -p portcullis-core --bench gateway`
 
@@ -104,6 +104,17 @@ fn bench(c: &mut Criterion) {
     c.bench_function("gateway decision, ES256 bearer, signature verified", |b| {
         b.iter(|| decide(black_box(&req), &view, ISS, NOW).unwrap())
     });
+    let cache = portcullis_core::token_cache::VerifiedTokenCache::new(1000);
+    let verify = |t: &str| cache.verify(t, &view, ISS, NOW);
+    c.bench_function(
+        "gateway decision, ES256 bearer, token seen before (cache hit)",
+        |b| {
+            b.iter(|| {
+                portcullis_core::gateway::decide_with(black_box(&req), &view, ISS, NOW, &verify)
+                    .unwrap()
+            })
+        },
+    );
     c.bench_function("raw ES256 access-token verification", |b| {
         b.iter(|| verify_access_token(black_box(&token), |k| view.key(k), ISS, NOW).unwrap())
     });

@@ -14,8 +14,9 @@
 use crate::introspect::{Inactive, check_live};
 use crate::model::{OrgStatus, Resource, SandboxAccess};
 use crate::scope::ScopeSet;
-use crate::token::{TokenError, verify_access_token};
+use crate::token::{AccessClaims, TokenError, verify_access_token};
 use crate::view::View;
+use std::sync::Arc;
 
 /// A denial code of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +170,23 @@ pub fn decide(
     issuer: &str,
     now: i64,
 ) -> Result<Allow, Denial> {
+    decide_with(req, view, issuer, now, &|token| {
+        verify_access_token(token, |kid| view.key(kid), issuer, now).map(Arc::new)
+    })
+}
+
+/// How an access token's signature, issuer and expiry are checked: directly, or through a
+/// [`crate::token_cache::VerifiedTokenCache`].
+pub type Verify<'a> = dyn Fn(&str) -> Result<Arc<AccessClaims>, TokenError> + 'a;
+
+/// [`decide`] with the token verification supplied (the server passes its cache).
+pub fn decide_with(
+    req: &CheckRequest<'_>,
+    view: &View,
+    issuer: &str,
+    now: i64,
+    verify: &Verify<'_>,
+) -> Result<Allow, Denial> {
     let resource_id = req.resource.ok_or_else(|| {
         deny(
             Code::UnknownResource,
@@ -217,7 +235,7 @@ pub fn decide(
         ));
     };
     let token = bearer(authorization)?;
-    access_token(req, view, resource, token, issuer, now)
+    access_token(req, view, resource, token, issuer, now, verify)
 }
 
 /// The token of `Bearer <token>`, or why the header is not that.
@@ -255,6 +273,7 @@ fn access_token(
     token: &str,
     issuer: &str,
     now: i64,
+    verify: &Verify<'_>,
 ) -> Result<Allow, Denial> {
     // Well-formed: the headers that go with an access token.
     let api_key = req.api_key.filter(|k| !k.is_empty()).ok_or_else(|| {
@@ -271,13 +290,25 @@ fn access_token(
     }
 
     // Valid.
-    let claims = verify_access_token(token, |kid| view.key(kid), issuer, now).map_err(|e| match e {
-        TokenError::Malformed => deny(Code::InvalidRequest, format!("The bearer token is not well-formed: {e}.")),
+    let claims = verify(token).map_err(|e| match e {
+        TokenError::Malformed => deny(
+            Code::InvalidRequest,
+            format!("The bearer token is not well-formed: {e}."),
+        ),
         TokenError::Expired(exp) => deny(
             Code::TokenExpired,
-            format!("The token expired at {}, {} s ago. Request a new token.", rfc3339(exp), now - exp),
+            format!(
+                "The token expired at {}, {} s ago. Request a new token.",
+                rfc3339(exp),
+                now - exp
+            ),
         ),
-        other => deny(Code::InvalidToken, format!("The token is not valid: {other}. Request a new token from {issuer}/oauth/token.")),
+        other => deny(
+            Code::InvalidToken,
+            format!(
+                "The token is not valid: {other}. Request a new token from {issuer}/oauth/token."
+            ),
+        ),
     })?;
     if claims.aud != issuer && claims.aud != resource.id.as_str() {
         return Err(deny(
@@ -428,8 +459,8 @@ fn access_token(
     }
 
     Ok(Allow {
-        client_id: Some(claims.client_id),
-        org: Some(claims.org),
+        client_id: Some(claims.client_id.clone()),
+        org: Some(claims.org.clone()),
         scope: effective.to_text(),
         authenticated: true,
     })

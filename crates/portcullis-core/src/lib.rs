@@ -19,6 +19,7 @@ pub mod oauth_error;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod token_cache;
 pub mod view;
 
 /// Fill `buf` from the operating system's CSPRNG (through aws-lc-rs).

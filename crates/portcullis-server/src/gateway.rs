@@ -9,7 +9,9 @@ use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::gateway::{API_KEY_HEADER, CheckRequest, Code, Denial, ORG_HEADER, decide};
+use portcullis_core::gateway::{
+    API_KEY_HEADER, CheckRequest, Code, Denial, ORG_HEADER, decide_with,
+};
 use std::collections::HashMap;
 
 pub const RESOURCE_HEADER: &str = "x-portcullis-resource";
@@ -61,7 +63,9 @@ fn answer(
         org_header: header_str(headers, ORG_HEADER),
     };
     let view = state.view.get();
-    match decide(&req, &view, &state.issuer, state.now()) {
+    let now = state.now();
+    let verify = |token: &str| state.token_cache.verify(token, &view, &state.issuer, now);
+    match decide_with(&req, &view, &state.issuer, now, &verify) {
         Ok(allow) => {
             let mut res = StatusCode::OK.into_response();
             let h = res.headers_mut();

@@ -46,6 +46,9 @@ pub enum StartError {
     View(#[from] ViewError),
 }
 
+/// Verified tokens the gateway remembers (about 1 KiB each).
+pub const TOKEN_CACHE_CAPACITY: usize = 200_000;
+
 /// A built, not yet serving, Portcullis.
 pub struct Application {
     listener: TcpListener,
@@ -100,6 +103,9 @@ impl Application {
             issuer,
             jwks_max_age: config.jwks_max_age,
             metrics: metrics::Metrics::new(),
+            token_cache: portcullis_core::token_cache::VerifiedTokenCache::new(
+                TOKEN_CACHE_CAPACITY,
+            ),
             secret_usage: Default::default(),
         });
         Ok(Self {

@@ -27,6 +27,9 @@ pub struct Inner {
     /// before it may sign.
     pub jwks_max_age: u64,
     pub metrics: Metrics,
+    /// Access tokens whose signature the gateway has verified (only the signature work
+    /// is skipped on a hit; the live checks always run).
+    pub token_cache: portcullis_core::token_cache::VerifiedTokenCache,
     /// Secret last-use times, batched here and flushed to the store off the hot path.
     pub secret_usage: Mutex<HashMap<RecordId, i64>>,
 }
