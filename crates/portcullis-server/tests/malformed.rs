@@ -113,6 +113,7 @@ impl Case {
 struct Fixture {
     org: String,
     group: String,
+    resource: String,
     /// An app with the `introspect` scope, so it can call every OAuth endpoint.
     cid: String,
     secret: String,
@@ -133,6 +134,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let (status, resource) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{org}/resources"),
+            Some(json!({"name": "R", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let cid = app.create_app(&org, &["read", "introspect"]).await["client_id"]
         .as_str()
         .unwrap()
@@ -147,6 +156,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     Fixture {
         group: group["id"].as_str().unwrap().to_owned(),
+        resource: resource["id"].as_str().unwrap().to_owned(),
         user: user["id"].as_str().unwrap().to_owned(),
         org,
         cid,
@@ -178,6 +188,8 @@ fn cases(f: &Fixture) -> Vec<Case> {
     let org = format!("/admin/v1/orgs/{}", f.org);
     let groups = format!("{org}/groups");
     let group = format!("{groups}/{}", f.group);
+    let resources = format!("{org}/resources");
+    let resource = format!("{resources}/{}", f.resource);
     let app = format!("/admin/v1/apps/{}", f.cid);
     let secrets = format!("{app}/secrets");
     let secret = format!("{secrets}/{}", f.secret_id);
@@ -192,6 +204,8 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (M::PATCH, org.clone(), 400, 415),
         (M::POST, groups.clone(), 400, 415),
         (M::PATCH, group.clone(), 400, 415),
+        (M::POST, resources.clone(), 400, 415),
+        (M::PATCH, resource.clone(), 400, 415),
         (M::POST, "/admin/v1/apps".into(), 400, 415),
         (M::PATCH, app.clone(), 400, 415),
         (M::POST, secrets.clone(), 201, 201),
@@ -306,6 +320,36 @@ fn cases(f: &Fixture) -> Vec<Case> {
         ),
         (
             M::GET,
+            |_, x| format!("/admin/v1/orgs/{x}/resources"),
+            None,
+            "000000000000000000000000@Org",
+        ),
+        (
+            M::POST,
+            |_, x| format!("/admin/v1/orgs/{x}/resources"),
+            Some(json!({"name": "R"})),
+            "000000000000000000000000@Org",
+        ),
+        (
+            M::GET,
+            |f, x| format!("/admin/v1/orgs/{}/resources/{x}", f.org),
+            None,
+            "res_0000000000000000",
+        ),
+        (
+            M::PATCH,
+            |f, x| format!("/admin/v1/orgs/{}/resources/{x}", f.org),
+            Some(json!({})),
+            "res_0000000000000000",
+        ),
+        (
+            M::DELETE,
+            |f, x| format!("/admin/v1/orgs/{}/resources/{x}", f.org),
+            None,
+            "res_0000000000000000",
+        ),
+        (
+            M::GET,
             |_, x| format!("/admin/v1/apps/{x}"),
             None,
             "00000000000000000000000000000000",
@@ -401,6 +445,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         format!("/admin/v1/apps?org={}", f.org),
         "/admin/v1/users".to_owned(),
         groups.clone(),
+        resources.clone(),
         secrets.clone(),
     ];
     for l in listings {
@@ -879,6 +924,14 @@ async fn malformed_input_to_every_endpoint_gets_a_documented_4xx_and_the_server_
             "id"
         ),
         vec![f.group.clone()]
+    );
+    assert_eq!(
+        ids(
+            &app.walk_pages(&format!("/admin/v1/orgs/{}/resources", f.org), 100)
+                .await,
+            "id"
+        ),
+        vec![f.resource.clone()]
     );
     // The fixture's credentials still work.
     assert_eq!(

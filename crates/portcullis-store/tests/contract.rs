@@ -8,7 +8,7 @@
 
 use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{
-    App, AppStatus, Group, KeyState, Org, OrgStatus, Revocation, Role, SecretRecord,
+    App, AppStatus, Group, KeyState, Org, OrgStatus, Resource, Revocation, Role, SecretRecord,
     SigningKeyRecord, User,
 };
 use portcullis_core::scope::ScopeSet;
@@ -24,6 +24,7 @@ macro_rules! store_contract {
         store_contract!(@cases $backend, $open;
             orgs_are_inserted_read_updated_and_deleted,
             groups_are_inserted_read_updated_and_deleted,
+            resources_are_inserted_read_updated_and_deleted,
             apps_are_inserted_read_updated_and_deleted,
             secrets_are_inserted_listed_updated_touched_and_deleted,
             users_are_inserted_read_updated_and_deleted,
@@ -31,7 +32,7 @@ macro_rules! store_contract {
             inserting_a_duplicate_id_is_a_conflict,
             a_duplicate_user_email_is_a_conflict,
             listings_page_in_id_order_with_cursors,
-            deleting_an_org_deletes_its_apps_secrets_and_groups,
+            deleting_an_org_deletes_its_apps_secrets_groups_and_resources,
             a_group_cannot_be_deleted_while_an_app_uses_it,
             revoking_is_idempotent,
             sessions_expire_by_now_and_end_on_delete,
@@ -108,6 +109,20 @@ fn group_in(org: &OrgId) -> Group {
         name: "Readers".into(),
         scopes: ScopeSet::parse("read").unwrap(),
         created_at: 1_700_000_002,
+    }
+}
+
+fn resource_in(org: &OrgId) -> Resource {
+    Resource {
+        id: RecordId::generate("res"),
+        org_id: org.clone(),
+        name: "Datastream".into(),
+        sandbox: "prod".into(),
+        product: Some("events".into()),
+        scopes: ScopeSet::parse("read").unwrap(),
+        allow_unauthenticated: false,
+        cors_origins: vec!["https://shop.example".into()],
+        created_at: 1_700_000_006,
     }
 }
 
@@ -206,6 +221,49 @@ mod cases {
         assert_eq!(store.group(&g.id).await.unwrap(), Some(g.clone()));
         store.delete_group(&g.id).await.unwrap();
         assert_eq!(store.group(&g.id).await.unwrap(), None);
+    }
+
+    pub async fn resources_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let (o, other) = (org(), org());
+        store.insert_org(&o).await.unwrap();
+        store.insert_org(&other).await.unwrap();
+        let mut r = resource_in(&o.id);
+        assert_eq!(store.resource(&r.id).await.unwrap(), None);
+        store.insert_resource(&r).await.unwrap();
+        assert_eq!(store.resource(&r.id).await.unwrap(), Some(r.clone()));
+        let elsewhere = resource_in(&other.id);
+        store.insert_resource(&elsewhere).await.unwrap();
+        assert_eq!(
+            store.resources(&o.id, &page(None, 10)).await.unwrap(),
+            vec![r.clone()],
+            "a listing holds only the org's resources"
+        );
+
+        r.name = "Renamed".into();
+        r.sandbox = "dev".into();
+        r.product = None;
+        r.scopes = ScopeSet::parse("read write").unwrap();
+        r.allow_unauthenticated = true;
+        r.cors_origins = vec!["*".into(), "http://localhost:8080".into()];
+        store.update_resource(&r).await.unwrap();
+        assert_eq!(store.resource(&r.id).await.unwrap(), Some(r.clone()));
+
+        assert_conflict(store.insert_resource(&r).await, "resource");
+        store.delete_resource(&r.id).await.unwrap();
+        assert_eq!(store.resource(&r.id).await.unwrap(), None);
+        assert!(
+            store
+                .resources(&o.id, &page(None, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_not_found(store.update_resource(&r).await, "update_resource");
+        assert_not_found(store.delete_resource(&r.id).await, "delete_resource");
+        assert_eq!(
+            store.resource(&elsewhere.id).await.unwrap(),
+            Some(elsewhere)
+        );
     }
 
     pub async fn apps_are_inserted_read_updated_and_deleted(store: &dyn Store) {
@@ -535,7 +593,7 @@ mod cases {
         assert!(store.orgs(&page(Some(last), 7)).await.unwrap().is_empty());
     }
 
-    pub async fn deleting_an_org_deletes_its_apps_secrets_and_groups(store: &dyn Store) {
+    pub async fn deleting_an_org_deletes_its_apps_secrets_groups_and_resources(store: &dyn Store) {
         let (doomed, kept) = (org(), org());
         store.insert_org(&doomed).await.unwrap();
         store.insert_org(&kept).await.unwrap();
@@ -548,6 +606,10 @@ mod cases {
         let survivor = app_in(&kept.id);
         let kept_group = group_in(&kept.id);
         store.insert_group(&kept_group).await.unwrap();
+        let res = resource_in(&doomed.id);
+        store.insert_resource(&res).await.unwrap();
+        let kept_res = resource_in(&kept.id);
+        store.insert_resource(&kept_res).await.unwrap();
         for a in [&in_group, &plain, &survivor] {
             store.insert_app(a).await.unwrap();
             store.insert_secret(&secret_of(&a.client_id)).await.unwrap();
@@ -569,6 +631,18 @@ mod cases {
         );
         assert_eq!(store.secrets(&survivor.client_id).await.unwrap().len(), 1);
         assert_eq!(store.group(&kept_group.id).await.unwrap(), Some(kept_group));
+        assert_eq!(store.resource(&res.id).await.unwrap(), None);
+        assert!(
+            store
+                .resources(&doomed.id, &page(None, 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.resource(&kept_res.id).await.unwrap(),
+            Some(kept_res.clone())
+        );
         let changes: std::collections::HashSet<_> =
             changes_after(store, before).await.into_iter().collect();
         for c in [
@@ -576,10 +650,12 @@ mod cases {
             Change::App(in_group.client_id.to_string()),
             Change::App(plain.client_id.to_string()),
             Change::Group(g.id.to_string()),
+            Change::Resource(res.id.to_string()),
         ] {
             assert!(changes.contains(&c), "the feed names {c:?}: {changes:?}");
         }
         assert!(!changes.contains(&Change::App(survivor.client_id.to_string())));
+        assert!(!changes.contains(&Change::Resource(kept_res.id.to_string())));
     }
 
     pub async fn a_group_cannot_be_deleted_while_an_app_uses_it(store: &dyn Store) {
@@ -662,6 +738,7 @@ mod cases {
         o2.name = "Renamed".into();
         let mut g2 = g.clone();
         g2.name = "Renamed".into();
+        let mut res = resource_in(&o.id);
         let r = Revocation {
             jti: "jti-9".into(),
             client_id: a.client_id.clone(),
@@ -670,6 +747,7 @@ mod cases {
         let org_c = Change::Org(o.id.to_string());
         let app_c = Change::App(a.client_id.to_string());
         let group_c = Change::Group(g.id.to_string());
+        let res_c = Change::Resource(res.id.to_string());
 
         let mut seen = store.last_change().await.unwrap();
         // Run a write; expect exactly the listed changes after it.
@@ -685,6 +763,22 @@ mod cases {
         step!("update_org", store.update_org(&o2).await, [org_c]);
         step!("insert_group", store.insert_group(&g).await, [group_c]);
         step!("update_group", store.update_group(&g2).await, [group_c]);
+        step!(
+            "insert_resource",
+            store.insert_resource(&res).await,
+            [res_c]
+        );
+        res.allow_unauthenticated = true;
+        step!(
+            "update_resource",
+            store.update_resource(&res).await,
+            [res_c]
+        );
+        step!(
+            "delete_resource",
+            store.delete_resource(&res.id).await,
+            [res_c]
+        );
         step!("insert_app", store.insert_app(&a).await, [app_c]);
         a.name = "Renamed".into();
         step!("update_app", store.update_app(&a).await, [app_c]);
@@ -725,6 +819,8 @@ mod cases {
         // Reads append nothing.
         store.org(&o.id).await.unwrap();
         store.apps(None, &page(None, 10)).await.unwrap();
+        store.resource(&res.id).await.unwrap();
+        store.resources(&o.id, &page(None, 10)).await.unwrap();
         store.snapshot().await.unwrap();
         store.setting("s").await.unwrap();
         assert!(
@@ -800,6 +896,8 @@ mod cases {
         store.insert_group(&g).await.unwrap();
         let a = app_in(&o.id);
         store.insert_app(&a).await.unwrap();
+        let res = resource_in(&o.id);
+        store.insert_resource(&res).await.unwrap();
         let s = secret_of(&a.client_id);
         store.insert_secret(&s).await.unwrap();
         let r = Revocation {
@@ -819,6 +917,7 @@ mod cases {
         assert!(snap.seq > empty.seq);
         assert_eq!(snap.orgs, vec![o]);
         assert_eq!(snap.groups, vec![g]);
+        assert_eq!(snap.resources, vec![res]);
         assert_eq!(snap.apps, vec![a]);
         assert_eq!(snap.secrets, vec![s]);
         assert_eq!(snap.revocations, vec![r]);

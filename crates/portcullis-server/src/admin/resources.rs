@@ -85,18 +85,25 @@ fn check_origin(o: &str) -> Result<(), Problem> {
     let rest = o
         .strip_prefix("https://")
         .or_else(|| o.strip_prefix("http://"));
-    let ok = rest.is_some_and(|host| {
+    let ok = rest.is_some_and(|authority| {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
         !host.is_empty()
             && host.len() <= 253
             && host
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            && port.is_none_or(|p| {
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+            })
     });
     if ok {
         Ok(())
     } else {
         Err(Problem::bad_request(format!(
-            "'{}' is not a CORS origin: use http(s)://host[:port] with no path or trailing slash, or '*'.",
+            "'{}' is not a CORS origin: use http(s)://host[:port] with no path, query or trailing slash, or '*'.",
             o.chars().take(100).collect::<String>()
         )))
     }
@@ -120,7 +127,10 @@ fn validate(org: &Org, r: &Resource) -> Result<(), Problem> {
         )));
     }
     if r.cors_origins.len() > 50 {
-        return Err(Problem::bad_request("At most 50 CORS origins."));
+        return Err(Problem::bad_request(format!(
+            "At most 50 CORS origins, not {}.",
+            r.cors_origins.len()
+        )));
     }
     r.cors_origins.iter().try_for_each(|o| check_origin(o))
 }
