@@ -129,6 +129,14 @@ pub struct CheckRequest<'a> {
     pub authentication: Option<&'a str>,
     pub api_key: Option<&'a str>,
     pub org_header: Option<&'a str>,
+    /// `userKey` (the app's client id), from the `x-user-key` header, a form field or the
+    /// original URI's query.
+    pub user_key: Option<&'a str>,
+    /// `secret` (one of the app's client secrets), from wherever `user_key` came from.
+    pub user_secret: Option<&'a str>,
+    /// The request came over TLS (or through a trusted proxy that says so), or the operator
+    /// allowed secrets over plain HTTP: `userKey` + `secret` may be used.
+    pub secrets_allowed: bool,
 }
 
 impl CheckRequest<'_> {

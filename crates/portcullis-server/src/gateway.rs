@@ -6,13 +6,15 @@
 //! `x-portcullis-detail` for proxies that keep only the status and headers.
 
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::gateway::{
-    API_KEY_HEADER, CheckRequest, Code, Denial, ORG_HEADER, decide_with,
+    API_KEY_HEADER, Allow, CheckRequest, Code, Denial, ORG_HEADER, decide_with,
 };
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 pub const RESOURCE_HEADER: &str = "x-portcullis-resource";
 
@@ -20,78 +22,135 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The TCP peer of the request, when the server was started with connection info (it
+/// always is; a router driven without a listener has none).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// One gateway question as HTTP delivered it: to `/gateway/v1/check`, or to a first-party
+/// API (the Edge intake) that asks the same decision for its own requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Question<'a> {
+    /// The method of this request; `X-Forwarded-Method` / `X-Original-Method` override it.
+    pub method: &'a Method,
+    /// The resource id, if the caller named it outside the headers (query or path).
+    pub resource: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub peer: Option<SocketAddr>,
+    /// Always a write, whatever the method (the Edge intake endpoints).
+    pub always_write: bool,
+}
+
 /// `GET|POST|… /gateway/v1/check[?resource=<id>]`
 pub async fn check(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     method: Method,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
     let resource = q.get("resource").map(String::as_str);
-    answer(&state, &method, resource, &headers)
+    respond(evaluate(
+        &state,
+        &Question {
+            method: &method,
+            resource,
+            headers: &headers,
+            peer,
+            always_write: false,
+        },
+    ))
 }
 
 /// `/gateway/v1/check/<id>[/…]`: the resource as the first path segment (Envoy's
 /// `path_prefix` appends the original path after it).
 pub async fn check_path(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     method: Method,
     Path(rest): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
-    answer(&state, &method, first, &headers)
+    respond(evaluate(
+        &state,
+        &Question {
+            method: &method,
+            resource: first,
+            headers: &headers,
+            peer,
+            always_write: false,
+        },
+    ))
 }
 
-fn answer(
-    state: &AppState,
-    method: &Method,
-    resource: Option<&str>,
-    headers: &HeaderMap,
-) -> Response {
-    let resource = resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+/// The gateway's answer to `q`, from the in-memory view only.
+pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+    let headers = q.headers;
+    let resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
     let original_method = header_str(headers, "x-forwarded-method")
         .or_else(|| header_str(headers, "x-original-method"))
-        .unwrap_or(method.as_str());
+        .unwrap_or(q.method.as_str());
     let req = CheckRequest {
         resource,
         method: original_method,
-        always_write: false,
+        always_write: q.always_write,
         authorization: header_str(headers, header::AUTHORIZATION.as_str()),
         authentication: header_str(headers, "authentication"),
         api_key: header_str(headers, API_KEY_HEADER),
         org_header: header_str(headers, ORG_HEADER),
+        ..Default::default()
     };
     let view = state.view.get();
     let now = state.now();
     let verify = |token: &str| state.token_cache.verify(token, &view, &state.issuer, now);
-    match decide_with(&req, &view, &state.issuer, now, &verify) {
-        Ok(allow) => {
-            let mut res = StatusCode::OK.into_response();
-            let h = res.headers_mut();
-            let mut set = |name: &'static str, value: &str| {
-                if let Ok(v) = HeaderValue::from_str(value) {
-                    h.insert(name, v);
-                }
-            };
-            if let Some(c) = &allow.client_id {
-                set("x-portcullis-client-id", c);
-            }
-            if let Some(o) = &allow.org {
-                set("x-portcullis-org", o);
-            }
-            set("x-portcullis-scope", &allow.scope);
-            set(
-                "x-portcullis-authenticated",
-                if allow.authenticated { "true" } else { "false" },
-            );
-            res
-        }
-        Err(denial) => {
-            tracing::info!(code = denial.code.code(), resource = ?req.resource, "gateway denied");
-            denied(&denial)
-        }
+    let result = decide_with(&req, &view, &state.issuer, now, &verify);
+    if let Err(denial) = &result {
+        tracing::info!(code = denial.code.code(), resource = ?req.resource, "gateway denied");
     }
+    result
+}
+
+fn respond(result: Result<Allow, Denial>) -> Response {
+    match result {
+        Ok(allow) => allowed(&allow),
+        Err(denial) => denied(&denial),
+    }
+}
+
+/// 200, empty body, and the `x-portcullis-*` headers for the upstream.
+pub fn allowed(allow: &Allow) -> Response {
+    let mut res = StatusCode::OK.into_response();
+    let h = res.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    if let Some(c) = &allow.client_id {
+        set("x-portcullis-client-id", c);
+    }
+    if let Some(o) = &allow.org {
+        set("x-portcullis-org", o);
+    }
+    set("x-portcullis-scope", &allow.scope);
+    set(
+        "x-portcullis-authenticated",
+        if allow.authenticated { "true" } else { "false" },
+    );
+    res
 }
 
 /// A header value must be visible ASCII: replace anything else.
@@ -109,6 +168,7 @@ fn header_safe(s: &str) -> HeaderValue {
     HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// The catalogue's status, the problem+json body, and `x-portcullis-code` / `-detail`.
 pub fn denied(d: &Denial) -> Response {
     let mut body = serde_json::json!({
         "type": format!("urn:portcullis:error:{}", d.code.slug()),

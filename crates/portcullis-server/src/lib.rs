@@ -162,7 +162,11 @@ impl Application {
         tracing::info!(%addr, issuer = %self.state.issuer, "listening");
         let grace = self.shutdown_grace;
         let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             let _ = drain_tx.send(true);
