@@ -44,6 +44,7 @@ fn bench(c: &mut Criterion) {
         group_id: None,
         sandboxes: BTreeMap::from([("prod".to_owned(), SandboxAccess::Read)]),
         token_ttl_seconds: None,
+        quota: None,
         created_at: 0,
         tokens_invalid_before: None,
     };

@@ -47,6 +47,7 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
             group_id: None,
             sandboxes: Default::default(),
             token_ttl_seconds: None,
+            quota: None,
             created_at: 0,
             tokens_invalid_before: None,
         };

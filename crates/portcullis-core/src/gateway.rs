@@ -5,16 +5,21 @@
 //! clock. The first failing check answers, in the order API.md fixes: well-formed (0500)
 //! → token valid (0502, then 0503 for a valid but expired token) → `x-api-key` (403003) →
 //! org header (PCS-0403) → org active (PCS-0401) → product (0504) → scope (0505) →
-//! sandbox (0506 for writes, PCS-0407 for reads). Rate limits and quotas wrap this
-//! function in the server.
+//! sandbox (0506 for writes, PCS-0407 for reads). Failure limits (before everything) and
+//! request quotas (after everything) wrap this function: see [`crate::limits`].
 //!
-//! This first cut handles Portcullis access tokens and unauthenticated calls; `userKey` +
-//! `secret` and app-signed JWTs come next (the code [`Denial`] carries is ready for them).
+//! Presentations: a Portcullis access token (`Authorization: Bearer` + `x-api-key` + org
+//! header), `userKey` + `secret` (over TLS only), or none at all on a resource that allows
+//! unauthenticated calls. App-signed JWTs come with application key pairs.
 
+use crate::grant::client_auth::match_secret;
+use crate::ids::RecordId;
 use crate::introspect::{Inactive, check_live};
-use crate::model::{OrgStatus, Resource, SandboxAccess};
+use crate::model::{AppStatus, Org, OrgStatus, Resource, SandboxAccess};
 use crate::scope::ScopeSet;
+use crate::secret::{Secret, SecretKind};
 use crate::token::{AccessClaims, TokenError, verify_access_token};
+use crate::view::AppEntry;
 use crate::view::View;
 use std::sync::Arc;
 
@@ -31,6 +36,8 @@ pub enum Code {
     OrgDisabled,
     OrgMismatch,
     SandboxNotAccessible,
+    /// Over a failure limit or the app's request quota; `Retry-After` says when to retry.
+    RateLimited,
     /// Not in the seeds' catalogue: the proxy named a resource this server does not know.
     UnknownResource,
 }
@@ -49,6 +56,7 @@ impl Code {
             Code::OrgDisabled => "PCS-0401-401",
             Code::OrgMismatch => "PCS-0403-403",
             Code::SandboxNotAccessible => "PCS-0407-403",
+            Code::RateLimited => "PCS-0429-429",
             Code::UnknownResource => "PCS-0404-404",
         }
     }
@@ -56,6 +64,7 @@ impl Code {
         match self {
             Code::InvalidApiKey | Code::OrgMismatch | Code::SandboxNotAccessible => 403,
             Code::UnknownResource => 404,
+            Code::RateLimited => 429,
             _ => 401,
         }
     }
@@ -71,6 +80,7 @@ impl Code {
             Code::OrgDisabled => "Organization is not active",
             Code::OrgMismatch => "Organization mismatch",
             Code::SandboxNotAccessible => "Sandbox not accessible",
+            Code::RateLimited => "Too many requests",
             Code::UnknownResource => "Unknown resource",
         }
     }
@@ -87,9 +97,36 @@ impl Code {
             Code::OrgDisabled => "org-disabled",
             Code::OrgMismatch => "org-mismatch",
             Code::SandboxNotAccessible => "sandbox-not-accessible",
+            Code::RateLimited => "rate-limited",
             Code::UnknownResource => "unknown-resource",
         }
     }
+
+    /// A failed authentication, counted by the failure limits: the credential was
+    /// malformed, wrong, or not the one named. Expiry is not counted (clients legitimately
+    /// use a token until it expires), nor are authorization refusals.
+    pub fn is_auth_failure(self) -> bool {
+        matches!(
+            self,
+            Code::InvalidRequest | Code::InvalidToken | Code::InvalidApiKey
+        )
+    }
+
+    /// Every code, in the catalogue's order (for metrics and docs).
+    pub const ALL: [Code; 12] = [
+        Code::InvalidRequest,
+        Code::InvalidToken,
+        Code::TokenExpired,
+        Code::MissingProductContext,
+        Code::InsufficientScope,
+        Code::SandboxNotWritable,
+        Code::InvalidApiKey,
+        Code::OrgDisabled,
+        Code::OrgMismatch,
+        Code::SandboxNotAccessible,
+        Code::RateLimited,
+        Code::UnknownResource,
+    ];
 }
 
 /// A refusal: the code and a detail for people (never a secret).
@@ -97,12 +134,15 @@ impl Code {
 pub struct Denial {
     pub code: Code,
     pub detail: String,
+    /// Seconds until a retry can succeed (rate limits only).
+    pub retry_after: Option<u64>,
 }
 
-fn deny(code: Code, detail: impl Into<String>) -> Denial {
+pub(crate) fn deny(code: Code, detail: impl Into<String>) -> Denial {
     Denial {
         code,
         detail: detail.into(),
+        retry_after: None,
     }
 }
 
@@ -114,6 +154,9 @@ pub struct Allow {
     /// The effective scopes, space-separated.
     pub scope: String,
     pub authenticated: bool,
+    /// The client secret that authenticated a `userKey` + `secret` call, so the server
+    /// can record its last use.
+    pub secret_id: Option<RecordId>,
 }
 
 /// The credentials and context of one request, as the proxy forwarded them.
@@ -137,6 +180,25 @@ pub struct CheckRequest<'a> {
     /// The request came over TLS (or through a trusted proxy that says so), or the operator
     /// allowed secrets over plain HTTP: `userKey` + `secret` may be used.
     pub secrets_allowed: bool,
+    /// The names of the `x-api-key` and org headers on this server (configurable), for
+    /// details that tell people what to send.
+    pub names: HeaderNames<'a>,
+}
+
+/// The configurable header names of API.md §2.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderNames<'a> {
+    pub api_key: &'a str,
+    pub org: &'a str,
+}
+
+impl Default for HeaderNames<'_> {
+    fn default() -> Self {
+        Self {
+            api_key: API_KEY_HEADER,
+            org: ORG_HEADER,
+        }
+    }
 }
 
 impl CheckRequest<'_> {
@@ -149,9 +211,11 @@ impl CheckRequest<'_> {
     }
 }
 
-/// Header names, for details that tell people what to send.
+/// Header names, for details that tell people what to send (the server's defaults).
 pub const API_KEY_HEADER: &str = "x-api-key";
 pub const ORG_HEADER: &str = "x-gw-ims-org-id";
+pub const USER_KEY_HEADER: &str = "x-user-key";
+pub const USER_SECRET_HEADER: &str = "x-user-secret";
 
 fn short(s: &str) -> String {
     let mut out: String = s.chars().take(64).collect();
@@ -211,39 +275,53 @@ pub fn decide_with(
         )
     })?;
 
-    let Some(authorization) = req.authorization else {
-        if let Some(value) = req.authentication {
-            let hint = if value
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("bearar ")
-            {
-                " and the scheme is spelled 'Bearer'"
-            } else {
-                ""
-            };
-            return Err(deny(
+    let (akh, orgh) = (req.names.api_key, req.names.org);
+    let key_presented = req.user_key.is_some() || req.user_secret.is_some();
+    match (req.authorization, key_presented) {
+        (Some(_), true) => Err(deny(
+            Code::InvalidRequest,
+            "The request presents both an Authorization header and userKey/secret; send one credential.",
+        )),
+        (Some(authorization), false) => {
+            let token = bearer(authorization)?;
+            access_token(req, view, resource, token, issuer, now, verify)
+        }
+        (None, true) => key_and_secret(req, view, resource, now),
+        (None, false) => {
+            if let Some(value) = req.authentication {
+                let hint = if value
+                    .trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("bearar ")
+                {
+                    " and the scheme is spelled 'Bearer'"
+                } else {
+                    ""
+                };
+                return Err(deny(
+                    Code::InvalidRequest,
+                    format!(
+                        "The request has an 'Authentication' header; the header is 'Authorization'{hint}: send 'Authorization: Bearer <token>'."
+                    ),
+                ));
+            }
+            if resource.allow_unauthenticated {
+                return Ok(Allow {
+                    client_id: None,
+                    org: None,
+                    scope: String::new(),
+                    authenticated: false,
+                    secret_id: None,
+                });
+            }
+            Err(deny(
                 Code::InvalidRequest,
                 format!(
-                    "The request has an 'Authentication' header; the header is 'Authorization'{hint}: send 'Authorization: Bearer <token>'."
+                    "This resource needs credentials: send 'Authorization: Bearer <access token>' with the {akh} and {orgh} headers, or your client id and secret in the {USER_KEY_HEADER} and {USER_SECRET_HEADER} headers (over TLS)."
                 ),
-            ));
+            ))
         }
-        if resource.allow_unauthenticated {
-            return Ok(Allow {
-                client_id: None,
-                org: None,
-                scope: String::new(),
-                authenticated: false,
-            });
-        }
-        return Err(deny(
-            Code::InvalidRequest,
-            "This resource needs credentials: send 'Authorization: Bearer <access token>' with the x-api-key and x-gw-ims-org-id headers.",
-        ));
-    };
-    let token = bearer(authorization)?;
-    access_token(req, view, resource, token, issuer, now, verify)
+    }
 }
 
 /// The token of `Bearer <token>`, or why the header is not that.
@@ -283,12 +361,13 @@ fn access_token(
     now: i64,
     verify: &Verify<'_>,
 ) -> Result<Allow, Denial> {
+    let (akh, orgh) = (req.names.api_key, req.names.org);
     // Well-formed: the headers that go with an access token.
     let api_key = req.api_key.filter(|k| !k.is_empty()).ok_or_else(|| {
-        deny(Code::InvalidRequest, format!("The {API_KEY_HEADER} header is missing: send your application's client id (API key) with the access token."))
+        deny(Code::InvalidRequest, format!("The {akh} header is missing: send your application's client id (API key) with the access token."))
     })?;
     let org_header = req.org_header.filter(|o| !o.is_empty()).ok_or_else(|| {
-        deny(Code::InvalidRequest, format!("The {ORG_HEADER} header is missing: send your organization id (like 4F2A9C1B7D3E5A6B8C0D1E2F@Org) with the access token."))
+        deny(Code::InvalidRequest, format!("The {orgh} header is missing: send your organization id (like 4F2A9C1B7D3E5A6B8C0D1E2F@Org) with the access token."))
     })?;
     if token.split('.').count() != 3 {
         return Err(deny(
@@ -345,13 +424,13 @@ fn access_token(
     if api_key != claims.client_id {
         let detail = if view.app(api_key).is_none() {
             format!(
-                "The {API_KEY_HEADER} '{}' is not the API key of any application. The token was issued to client '{}'; send that as {API_KEY_HEADER}.",
+                "The {akh} '{}' is not the API key of any application. The token was issued to client '{}'; send that as {akh}.",
                 short(api_key),
                 claims.client_id
             )
         } else {
             format!(
-                "The {API_KEY_HEADER} '{}' is another application's API key: the token was issued to client '{}'. Send the client id the token belongs to, or a token of '{}'.",
+                "The {akh} '{}' is another application's API key: the token was issued to client '{}'. Send the client id the token belongs to, or a token of '{}'.",
                 short(api_key),
                 claims.client_id,
                 short(api_key)
@@ -363,7 +442,7 @@ fn access_token(
         return Err(deny(
             Code::OrgMismatch,
             format!(
-                "The {ORG_HEADER} header '{}' differs from the token's organization '{}'.",
+                "The {orgh} header '{}' differs from the token's organization '{}'.",
                 short(org_header),
                 claims.org
             ),
@@ -391,15 +470,143 @@ fn access_token(
             "The application of the token no longer exists.",
         )
     })?;
-    let org = view
-        .org(&claims.org)
+    let org = active_org(view, &claims.org)?;
+    let token_scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    authorize(req, view, resource, entry, org, Some(&token_scopes), None)
+}
+
+/// `userKey` + `secret` (seed 003): the credential names the app; `x-api-key` and the org
+/// header are optional but must match when present.
+fn key_and_secret(
+    req: &CheckRequest<'_>,
+    view: &View,
+    resource: &Resource,
+    now: i64,
+) -> Result<Allow, Denial> {
+    let (akh, orgh) = (req.names.api_key, req.names.org);
+    // Well-formed.
+    let (Some(user_key), Some(secret)) = (
+        req.user_key.filter(|k| !k.is_empty()),
+        req.user_secret.filter(|s| !s.is_empty()),
+    ) else {
+        return Err(deny(
+            Code::InvalidRequest,
+            format!(
+                "userKey and secret go together: send your client id in {USER_KEY_HEADER} and one of its client secrets in {USER_SECRET_HEADER}."
+            ),
+        ));
+    };
+    if !req.secrets_allowed {
+        return Err(deny(
+            Code::InvalidRequest,
+            "A client secret may only be sent over TLS: call this API over https (the secret you sent in plain text may have been seen; consider rotating it).",
+        ));
+    }
+    let presented = Secret::parse(SecretKind::ClientSecret, secret).map_err(|e| {
+        deny(
+            Code::InvalidRequest,
+            format!("The secret is not well-formed: {e}."),
+        )
+    })?;
+
+    // Valid.
+    let entry = view.app(user_key).ok_or_else(|| {
+        deny(
+            Code::InvalidToken,
+            format!(
+                "No application has the client id (userKey) '{}'; check it in the console or the admin API.",
+                short(user_key)
+            ),
+        )
+    })?;
+    let hash_key = view
+        .hash_key()
+        .ok_or_else(|| deny(Code::InvalidToken, "Client secrets cannot be checked yet."))?;
+    let secret_id = match_secret(entry, hash_key, &presented, now).ok_or_else(|| {
+        deny(
+            Code::InvalidToken,
+            format!(
+                "The secret does not match any active secret of the application '{}'. It may have been deleted or expired; create a new one.",
+                entry.app.client_id
+            ),
+        )
+    })?;
+    if entry.app.status != AppStatus::Active {
+        return Err(deny(
+            Code::InvalidToken,
+            format!(
+                "The application '{}' is suspended; an administrator of its organization can reactivate it.",
+                entry.app.client_id
+            ),
+        ));
+    }
+
+    // The optional headers must name the same app and org.
+    if let Some(api_key) = req.api_key.filter(|k| !k.is_empty())
+        && api_key != entry.app.client_id.as_str()
+    {
+        return Err(deny(
+            Code::InvalidApiKey,
+            format!(
+                "The {akh} '{}' is not the userKey '{}' the request authenticates as; send the same client id in both, or leave {akh} out.",
+                short(api_key),
+                entry.app.client_id
+            ),
+        ));
+    }
+    let app_org = entry.app.org_id.as_str();
+    if let Some(org_header) = req.org_header.filter(|o| !o.is_empty())
+        && org_header != app_org
+    {
+        return Err(deny(
+            Code::OrgMismatch,
+            format!(
+                "The {orgh} header '{}' differs from the application's organization '{app_org}'.",
+                short(org_header)
+            ),
+        ));
+    }
+    if resource.org_id.as_str() != app_org {
+        return Err(deny(
+            Code::OrgMismatch,
+            format!(
+                "The resource belongs to organization '{}', not to the application's '{app_org}'.",
+                resource.org_id
+            ),
+        ));
+    }
+    let org = active_org(view, app_org)?;
+    authorize(req, view, resource, entry, org, None, Some(secret_id))
+}
+
+fn active_org<'v>(view: &'v View, id: &str) -> Result<&'v Org, Denial> {
+    view.org(id)
+        .map(|o| &**o)
         .filter(|o| o.status == OrgStatus::Active)
         .ok_or_else(|| {
             deny(
                 Code::OrgDisabled,
-                format!("The organization '{}' is not active.", claims.org),
+                format!("The organization '{id}' is not active; a platform administrator can reactivate it."),
             )
-        })?;
+        })
+}
+
+/// The checks every presentation shares once the app is known and its org active:
+/// product (0504) → scope (0505) → sandbox (0506 / PCS-0407).
+///
+/// `token_scopes` is the token's `scope` for token presentations (the effective scopes
+/// are its intersection with the app's live scopes); `None` for key + secret, whose
+/// effective scopes are the app's live scopes.
+fn authorize(
+    req: &CheckRequest<'_>,
+    view: &View,
+    resource: &Resource,
+    entry: &AppEntry,
+    org: &Org,
+    token_scopes: Option<&ScopeSet>,
+    secret_id: Option<RecordId>,
+) -> Result<Allow, Denial> {
+    let client_id = entry.app.client_id.as_str();
 
     // Product context.
     if let Some(product) = &resource.product {
@@ -416,32 +623,40 @@ fn access_token(
             return Err(deny(
                 Code::MissingProductContext,
                 format!(
-                    "The application '{}' is not added to the product '{product}'; add it to the app's products (PATCH /admin/v1/apps/{}).",
-                    claims.client_id, claims.client_id
+                    "The application '{client_id}' is not added to the product '{product}'; add it to the app's products (PATCH /admin/v1/apps/{client_id})."
                 ),
             ));
         }
     }
 
     // Scopes: the token's, narrowed to what the app holds now.
-    let token_scopes = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    let effective = token_scopes.intersection(&view.effective_scopes(&entry.app));
+    let live = view.effective_scopes(&entry.app);
+    let effective = match token_scopes {
+        Some(t) => t.intersection(&live),
+        None => live,
+    };
     let missing = resource.scopes.missing_from(&effective);
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        let in_token = names.iter().all(|n| token_scopes.contains(n));
-        let how = if in_token {
-            "the application no longer holds it; add it to the app or its permission group"
-        } else {
-            "request a token with it (the app must hold it: add it to the app or its permission group if not)"
-        };
-        return Err(deny(
-            Code::InsufficientScope,
-            format!(
-                "The token lacks the scope(s) '{}' this resource requires: {how}.",
+        let detail = match token_scopes {
+            Some(t) => {
+                let in_token = names.iter().all(|n| t.contains(n));
+                let how = if in_token {
+                    "the application no longer holds it; add it to the app or its permission group"
+                } else {
+                    "request a token with it (the app must hold it: add it to the app or its permission group if not)"
+                };
+                format!(
+                    "The token lacks the scope(s) '{}' this resource requires: {how}.",
+                    names.join(" ")
+                )
+            }
+            None => format!(
+                "The application '{client_id}' lacks the scope(s) '{}' this resource requires; add them to the app or its permission group.",
                 names.join(" ")
             ),
-        ));
+        };
+        return Err(deny(Code::InsufficientScope, detail));
     }
 
     // Sandbox.
@@ -467,10 +682,11 @@ fn access_token(
     }
 
     Ok(Allow {
-        client_id: Some(claims.client_id.clone()),
-        org: Some(claims.org.clone()),
+        client_id: Some(client_id.to_owned()),
+        org: Some(org.id.to_string()),
         scope: effective.to_text(),
         authenticated: true,
+        secret_id,
     })
 }
 
@@ -479,7 +695,7 @@ mod tests {
     use super::*;
     use crate::ids::{ClientId, OrgId, RecordId, TechAccountId};
     use crate::model::{App, AppStatus, Org, SecretRecord};
-    use crate::secret::SecretHash;
+    use crate::secret::{HashKey, SecretHash};
     use crate::token::{AccessClaims, Alg, Signer, VerifyKey, generate_key, new_jti};
     use crate::view::AppEntry;
     use std::collections::BTreeMap;
@@ -494,6 +710,8 @@ mod tests {
         other_app: ClientId,
         resource: Resource,
         secret_id: RecordId,
+        /// The main app's client secret.
+        secret: Secret,
     }
 
     fn fixture() -> Fixture {
@@ -517,13 +735,17 @@ mod tests {
             group_id: None,
             sandboxes: BTreeMap::from([("prod".to_owned(), SandboxAccess::Read)]),
             token_ttl_seconds: None,
+            quota: None,
             created_at: 0,
             tokens_invalid_before: None,
         };
         let main = app("read write");
         let other = app("read");
         let secret_id = RecordId::generate("sec");
+        let secret = Secret::generate(SecretKind::ClientSecret);
+        let hash_key = HashKey::from_bytes(&[7; 32]);
         let mut view = View::default();
+        view.set_hash_key(hash_key.clone());
         view.upsert_org(org.clone());
         for a in [&main, &other] {
             view.upsert_app(AppEntry {
@@ -532,7 +754,11 @@ mod tests {
                     id: secret_id.clone(),
                     client_id: a.client_id.clone(),
                     prefix: "pcss_x".into(),
-                    hash: SecretHash([0; 32]),
+                    hash: if a.client_id == main.client_id {
+                        secret.hash(&hash_key)
+                    } else {
+                        SecretHash([0; 32])
+                    },
                     created_at: 0,
                     expires_at: None,
                 }],
@@ -560,6 +786,7 @@ mod tests {
             app: main,
             resource,
             secret_id,
+            secret,
         }
     }
 
@@ -818,5 +1045,221 @@ mod tests {
             NOW,
         );
         assert_eq!(code(r), Code::UnknownResource);
+    }
+
+    impl Fixture {
+        fn with_key<'a>(&'a self, key: &'a str, secret: &'a str) -> CheckRequest<'a> {
+            CheckRequest {
+                resource: Some(self.resource.id.as_str()),
+                method: "GET",
+                user_key: Some(key),
+                user_secret: Some(secret),
+                secrets_allowed: true,
+                ..Default::default()
+            }
+        }
+    }
+
+    #[test]
+    fn key_and_secret_pass_with_the_apps_live_scopes_and_name_the_secret() {
+        let f = fixture();
+        let allow = decide(
+            &f.with_key(f.app.client_id.as_str(), f.secret.expose()),
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(allow.client_id.as_deref(), Some(f.app.client_id.as_str()));
+        assert_eq!(allow.org.as_deref(), Some(f.app.org_id.as_str()));
+        assert_eq!(allow.scope, "read write");
+        assert_eq!(allow.secret_id.as_ref(), Some(&f.secret_id));
+    }
+
+    #[test]
+    fn key_and_secret_are_well_formed_over_tls_and_go_together() {
+        let f = fixture();
+        let cid = f.app.client_id.as_str();
+        let d = decide(
+            &CheckRequest {
+                secrets_allowed: false,
+                ..f.with_key(cid, f.secret.expose())
+            },
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::InvalidRequest);
+        assert!(d.detail.contains("TLS"), "{}", d.detail);
+        let lone = CheckRequest {
+            user_secret: None,
+            ..f.with_key(cid, "")
+        };
+        assert_eq!(code(decide(&lone, &f.view, ISS, NOW)), Code::InvalidRequest);
+        // A secret failing its checksum is refused before any lookup.
+        let mut typo = f.secret.expose().to_owned();
+        let last = typo.pop().unwrap();
+        typo.push(if last == 'a' { 'b' } else { 'a' });
+        let d = decide(&f.with_key(cid, &typo), &f.view, ISS, NOW).unwrap_err();
+        assert_eq!(d.code, Code::InvalidRequest);
+        // Both a token and a key.
+        let both = CheckRequest {
+            authorization: Some("Bearer a.b.c"),
+            ..f.with_key(cid, f.secret.expose())
+        };
+        assert_eq!(code(decide(&both, &f.view, ISS, NOW)), Code::InvalidRequest);
+    }
+
+    #[test]
+    fn a_wrong_key_or_secret_is_invalid_and_never_says_which_secret_exists() {
+        let f = fixture();
+        let other = Secret::generate(SecretKind::ClientSecret);
+        let d = decide(
+            &f.with_key(f.app.client_id.as_str(), other.expose()),
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(!d.detail.contains(other.expose()));
+        let d = decide(
+            &f.with_key("0123456789abcdef0123456789abcdef", f.secret.expose()),
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        // Another app's key with this app's secret.
+        let d = decide(
+            &f.with_key(f.other_app.as_str(), f.secret.expose()),
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        // An expired secret.
+        let mut f = f;
+        let mut entry = (**f.view.app(f.app.client_id.as_str()).unwrap()).clone();
+        entry.secrets[0].expires_at = Some(NOW);
+        f.view.upsert_app(entry);
+        assert_eq!(
+            code(decide(
+                &f.with_key(f.app.client_id.as_str(), f.secret.expose()),
+                &f.view,
+                ISS,
+                NOW
+            )),
+            Code::InvalidToken
+        );
+    }
+
+    #[test]
+    fn with_key_and_secret_the_optional_headers_must_match() {
+        let f = fixture();
+        let cid = f.app.client_id.as_str();
+        let other = f.other_app.to_string();
+        let d = decide(
+            &CheckRequest {
+                api_key: Some(&other),
+                ..f.with_key(cid, f.secret.expose())
+            },
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::InvalidApiKey);
+        assert!(d.detail.contains(cid), "{}", d.detail);
+        let d = decide(
+            &CheckRequest {
+                org_header: Some("0000000000000000000000AA@Org"),
+                ..f.with_key(cid, f.secret.expose())
+            },
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(d.code, Code::OrgMismatch);
+        let same = CheckRequest {
+            api_key: Some(cid),
+            org_header: Some(f.app.org_id.as_str()),
+            ..f.with_key(cid, f.secret.expose())
+        };
+        assert!(decide(&same, &f.view, ISS, NOW).is_ok());
+    }
+
+    #[test]
+    fn key_and_secret_meet_the_same_product_scope_sandbox_and_state_checks() {
+        let mut f = fixture();
+        let cid = f.app.client_id.to_string();
+        let secret = f.secret.expose().to_owned();
+        let check = |f: &Fixture, method: &'static str| {
+            decide(
+                &CheckRequest {
+                    method,
+                    ..f.with_key(&cid, &secret)
+                },
+                &f.view,
+                ISS,
+                NOW,
+            )
+        };
+        assert_eq!(code(check(&f, "POST")), Code::SandboxNotWritable);
+        let mut entry = (**f.view.app(&cid).unwrap()).clone();
+        entry.app.scopes = ScopeSet::parse("write").unwrap();
+        f.view.upsert_app(entry.clone());
+        let d = check(&f, "GET").unwrap_err();
+        assert_eq!(d.code, Code::InsufficientScope);
+        assert!(d.detail.contains("'read'"), "{}", d.detail);
+        entry.app.products.clear();
+        f.view.upsert_app(entry.clone());
+        assert_eq!(code(check(&f, "GET")), Code::MissingProductContext);
+        entry.app.status = AppStatus::Suspended;
+        f.view.upsert_app(entry);
+        assert_eq!(code(check(&f, "GET")), Code::InvalidToken);
+        let mut org = (**f.view.org(f.app.org_id.as_str()).unwrap()).clone();
+        org.status = OrgStatus::Disabled;
+        f.view.upsert_org(org);
+        // Suspension (valid) comes before the org's state.
+        assert_eq!(code(check(&f, "GET")), Code::InvalidToken);
+    }
+
+    #[test]
+    fn custom_header_names_appear_in_the_details() {
+        let f = fixture();
+        let auth = format!("Bearer {}", f.token("read", NOW + 60));
+        let d = decide(
+            &CheckRequest {
+                resource: Some(f.resource.id.as_str()),
+                method: "GET",
+                authorization: Some(&auth),
+                names: HeaderNames {
+                    api_key: "x-client-id",
+                    org: "x-org",
+                },
+                ..Default::default()
+            },
+            &f.view,
+            ISS,
+            NOW,
+        )
+        .unwrap_err();
+        assert!(d.detail.contains("x-client-id"), "{}", d.detail);
+    }
+
+    #[test]
+    fn every_code_has_its_catalogue_status_and_slug() {
+        for c in Code::ALL {
+            let status = c.status();
+            assert!(c.code().ends_with(&status.to_string()) || c == Code::InvalidApiKey);
+            assert!(!c.slug().is_empty() && !c.title().is_empty());
+        }
+        assert_eq!(Code::InvalidApiKey.code(), "403003");
+        assert_eq!(Code::RateLimited.status(), 429);
     }
 }

@@ -86,6 +86,7 @@ mod tests {
             group_id: None,
             sandboxes: Default::default(),
             token_ttl_seconds: None,
+            quota: None,
             created_at: 0,
             tokens_invalid_before: None,
         };

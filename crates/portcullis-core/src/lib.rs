@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod grant;
 pub mod ids;
 pub mod introspect;
+pub mod limits;
 pub mod model;
 pub mod oauth_error;
 pub mod scope;

@@ -69,11 +69,37 @@ pub struct App {
     /// Token lifetime override, in seconds (else the surface's default).
     #[serde(default)]
     pub token_ttl_seconds: Option<u32>,
+    /// A cap on the app's allowed gateway requests (PCS-0429-429 past it).
+    #[serde(default)]
+    pub quota: Option<Quota>,
     pub created_at: i64,
     /// Tokens issued at or before this instant stay inactive, even once the app is active
     /// again: set when the app is suspended.
     #[serde(default)]
     pub tokens_invalid_before: Option<i64>,
+}
+
+/// How many requests an app may make per second or minute (API.md §2, Quotas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub requests: u32,
+    pub per: QuotaPeriod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuotaPeriod {
+    Second,
+    Minute,
+}
+
+impl QuotaPeriod {
+    pub fn seconds(self) -> i64 {
+        match self {
+            QuotaPeriod::Second => 1,
+            QuotaPeriod::Minute => 60,
+        }
+    }
 }
 
 /// A client secret as stored: its keyed hash, never the secret.

@@ -50,6 +50,18 @@ impl VerifiedTokenCache {
         issuer: &str,
         now: i64,
     ) -> Result<Arc<AccessClaims>, TokenError> {
+        self.verify_traced(token, view, issuer, now).0
+    }
+
+    /// [`VerifiedTokenCache::verify`], and whether the answer came from the cache (for
+    /// the hit-ratio metric).
+    pub fn verify_traced(
+        &self,
+        token: &str,
+        view: &View,
+        issuer: &str,
+        now: i64,
+    ) -> (Result<Arc<AccessClaims>, TokenError>, bool) {
         let mut key = [0u8; 32];
         key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
         if let Ok(map) = self.map.read()
@@ -58,16 +70,14 @@ impl VerifiedTokenCache {
         {
             // No leeway for our own tokens (API.md §2, Time).
             if now >= hit.claims.exp {
-                return Err(TokenError::Expired(hit.claims.exp));
+                return (Err(TokenError::Expired(hit.claims.exp)), true);
             }
-            return Ok(hit.claims.clone());
+            return (Ok(hit.claims.clone()), true);
         }
-        let claims = Arc::new(verify_access_token(
-            token,
-            |kid| view.key(kid),
-            issuer,
-            now,
-        )?);
+        let claims = match verify_access_token(token, |kid| view.key(kid), issuer, now) {
+            Ok(c) => Arc::new(c),
+            Err(e) => return (Err(e), false),
+        };
         // verify_access_token has already parsed the header; a failure here cannot happen.
         if let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid)
             && let Ok(mut map) = self.map.write()
@@ -83,7 +93,7 @@ impl VerifiedTokenCache {
                 },
             );
         }
-        Ok(claims)
+        (Ok(claims), false)
     }
 }
 

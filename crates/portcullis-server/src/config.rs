@@ -1,6 +1,8 @@
 //! The server's resolved configuration. The binary builds it from flags, `PORTCULLIS_*`
 //! environment variables and an optional TOML file; tests build it directly.
 
+use axum::http::HeaderName;
+use ipnet::IpNet;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::token::Alg;
 use std::net::SocketAddr;
@@ -34,6 +36,37 @@ pub struct ServerConfig {
     /// How long to wait for in-flight requests on shutdown.
     pub shutdown_grace: Duration,
     pub clock: Arc<dyn Clock>,
+    /// How the gateway reads requests and limits failures.
+    pub gateway: GatewayConfig,
+}
+
+/// The gateway's settings (API.md §2): header names, trusted proxies, secrets over plain
+/// HTTP, failure limits.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The header that names the client with an access token (default `x-api-key`).
+    pub api_key_header: HeaderName,
+    /// The header that names the org with an access token (default `x-gw-ims-org-id`).
+    pub org_header: HeaderName,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Accept `userKey` + `secret` over plain HTTP (local development only).
+    pub allow_secrets_over_http: bool,
+    /// Failed authentications allowed per client address, and per (app, address), per
+    /// minute; 0 turns the limit off.
+    pub failure_limit: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            api_key_header: HeaderName::from_static("x-api-key"),
+            org_header: HeaderName::from_static("x-gw-ims-org-id"),
+            trusted_proxies: Vec::new(),
+            allow_secrets_over_http: false,
+            failure_limit: 1000,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -52,6 +85,7 @@ impl ServerConfig {
             poll_interval: Duration::from_millis(250),
             shutdown_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
+            gateway: GatewayConfig::default(),
         }
     }
 }

@@ -10,11 +10,15 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
 use portcullis_core::gateway::{
-    API_KEY_HEADER, Allow, CheckRequest, Code, Denial, ORG_HEADER, decide_with,
+    Allow, CheckRequest, Code, Denial, HeaderNames, USER_KEY_HEADER, USER_SECRET_HEADER,
+    decide_with,
 };
+use portcullis_core::model::QuotaPeriod;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 pub const RESOURCE_HEADER: &str = "x-portcullis-resource";
 
@@ -51,6 +55,10 @@ pub struct Question<'a> {
     pub peer: Option<SocketAddr>,
     /// Always a write, whatever the method (the Edge intake endpoints).
     pub always_write: bool,
+    /// The query of a first-party API's own request, which may carry `userKey` and
+    /// `secret` (seed 003). `None` for `/gateway/v1/check`, whose own query is the proxy's:
+    /// there the client's query is the one of `X-Original-URI` / `X-Forwarded-Uri`.
+    pub query: Option<&'a str>,
 }
 
 /// `GET|POST|… /gateway/v1/check[?resource=<id>]`
@@ -70,6 +78,7 @@ pub async fn check(
             headers: &headers,
             peer,
             always_write: false,
+            query: None,
         },
     ))
 }
@@ -92,35 +101,175 @@ pub async fn check_path(
             headers: &headers,
             peer,
             always_write: false,
+            query: None,
         },
     ))
 }
 
-/// The gateway's answer to `q`, from the in-memory view only.
+/// `userKey` and `secret` from a query string, names matched case-insensitively (the
+/// seeds spell them several ways).
+fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
+    let (mut key, mut secret) = (None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k.eq_ignore_ascii_case("userkey") {
+            key = Some(v.into_owned());
+        } else if k.eq_ignore_ascii_case("secret") {
+            secret = Some(v.into_owned());
+        }
+    }
+    (key, secret)
+}
+
+/// The gateway's answer to `q`, from the in-memory view only: failure limits, then core's
+/// decision, then the app's quota.
 pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+    let started = Instant::now();
+    let result = evaluate_inner(state, q);
+    state.metrics.decision(&result, started.elapsed());
+    if let Err(denial) = &result {
+        tracing::info!(code = denial.code.code(), "gateway denied");
+    }
+    result
+}
+
+fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let headers = q.headers;
-    let resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+    let cfg = &state.gateway;
+    let peer_trusted = q
+        .peer
+        .is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let client = client_address(q.peer, peer_trusted, headers, &cfg.trusted_proxies);
+    let secrets_allowed = cfg.allow_secrets_over_http
+        || (peer_trusted
+            && header_str(headers, "x-forwarded-proto")
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+
+    // userKey + secret: headers first, then the client's own query.
+    let original_query = header_str(headers, "x-original-uri")
+        .or_else(|| header_str(headers, "x-forwarded-uri"))
+        .and_then(|u| u.split_once('?').map(|(_, q)| q));
+    let (mut user_key, mut user_secret) = (
+        header_str(headers, USER_KEY_HEADER).map(str::to_owned),
+        header_str(headers, USER_SECRET_HEADER).map(str::to_owned),
+    );
+    if user_key.is_none()
+        && user_secret.is_none()
+        && let Some(query) = q.query.or(original_query)
+    {
+        (user_key, user_secret) = key_and_secret_in(query);
+    }
+
+    let api_key = header_str(headers, cfg.api_key_header.as_str());
+    // The app the request names, for the (app, address) failure limit.
+    let named_app = user_key.as_deref().or(api_key);
+    let now = state.now();
+    if let Some(ip) = client
+        && let Some(retry) = state.failures.blocked(ip, named_app, now)
+    {
+        return Err(Denial {
+            code: Code::RateLimited,
+            detail: format!(
+                "Too many failed authentications from this address; retry in {retry} s, with valid credentials."
+            ),
+            retry_after: Some(retry),
+        });
+    }
+
     let original_method = header_str(headers, "x-forwarded-method")
         .or_else(|| header_str(headers, "x-original-method"))
         .unwrap_or(q.method.as_str());
     let req = CheckRequest {
-        resource,
+        resource: q.resource.or_else(|| header_str(headers, RESOURCE_HEADER)),
         method: original_method,
         always_write: q.always_write,
         authorization: header_str(headers, header::AUTHORIZATION.as_str()),
         authentication: header_str(headers, "authentication"),
-        api_key: header_str(headers, API_KEY_HEADER),
-        org_header: header_str(headers, ORG_HEADER),
-        ..Default::default()
+        api_key,
+        org_header: header_str(headers, cfg.org_header.as_str()),
+        user_key: user_key.as_deref(),
+        user_secret: user_secret.as_deref(),
+        secrets_allowed,
+        names: HeaderNames {
+            api_key: cfg.api_key_header.as_str(),
+            org: cfg.org_header.as_str(),
+        },
     };
     let view = state.view.get();
-    let now = state.now();
-    let verify = |token: &str| state.token_cache.verify(token, &view, &state.issuer, now);
-    let result = decide_with(&req, &view, &state.issuer, now, &verify);
-    if let Err(denial) = &result {
-        tracing::info!(code = denial.code.code(), resource = ?req.resource, "gateway denied");
+    let verify = |token: &str| {
+        let (result, hit) = state
+            .token_cache
+            .verify_traced(token, &view, &state.issuer, now);
+        state.metrics.token_cache(hit);
+        result
+    };
+    let allow = match decide_with(&req, &view, &state.issuer, now, &verify) {
+        Ok(a) => a,
+        Err(d) => {
+            if d.code.is_auth_failure()
+                && let Some(ip) = client
+            {
+                state.failures.record(ip, named_app, now);
+            }
+            return Err(d);
+        }
+    };
+    if let Some(id) = &allow.secret_id {
+        state.note_secret_use(id, now);
     }
-    result
+    // The app's request quota comes last: only requests that would pass count.
+    if let Some(client_id) = &allow.client_id
+        && let Some(quota) = view.app(client_id).and_then(|e| e.app.quota)
+        && let Err(retry) = state.quotas.admit(client_id, &quota, now)
+    {
+        return Err(Denial {
+            code: Code::RateLimited,
+            detail: format!(
+                "The application '{client_id}' is over its quota of {} requests per {}; retry in {retry} s.",
+                quota.requests,
+                match quota.per {
+                    QuotaPeriod::Second => "second",
+                    QuotaPeriod::Minute => "minute",
+                }
+            ),
+            retry_after: Some(retry),
+        });
+    }
+    Ok(allow)
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy — the nearest
+/// untrusted address in `X-Forwarded-For` (walking from the right, since only the
+/// entries our proxies appended can be believed).
+fn client_address(
+    peer: Option<SocketAddr>,
+    peer_trusted: bool,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    if !peer_trusted {
+        return Some(peer);
+    }
+    let mut nearest = peer;
+    // Several X-Forwarded-For headers are one list, in order.
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            // Garbage: stop at the last address we could believe.
+            return Some(nearest);
+        };
+        nearest = ip;
+        if !trusted.iter().any(|n| n.contains(&ip)) {
+            return Some(ip);
+        }
+    }
+    Some(nearest)
 }
 
 fn respond(result: Result<Allow, Denial>) -> Response {
@@ -202,6 +351,9 @@ pub fn denied(d: &Denial) -> Response {
     h.insert("x-portcullis-problem", problem);
     if status == StatusCode::UNAUTHORIZED {
         h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if let Some(retry) = d.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(retry.max(1)));
     }
     res
 }

@@ -21,6 +21,9 @@ pub mod ops;
 pub mod problem;
 pub mod state;
 
+/// The `http` types of the server's API (header names in [`config::GatewayConfig`]).
+pub use axum::http;
+
 use crate::bootstrap::{Locations, OpenError};
 use crate::config::ServerConfig;
 use crate::live_view::{LiveView, ViewError};
@@ -107,6 +110,12 @@ impl Application {
                 TOKEN_CACHE_CAPACITY,
             ),
             secret_usage: Default::default(),
+            failures: portcullis_core::limits::FailureLimiter::new(
+                config.gateway.failure_limit,
+                60,
+            ),
+            quotas: portcullis_core::limits::QuotaLimiter::new(),
+            gateway: config.gateway.clone(),
         });
         Ok(Self {
             listener,

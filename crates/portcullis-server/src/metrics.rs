@@ -28,6 +28,20 @@ pub struct GrantLabels {
     pub outcome: String,
 }
 
+/// A gateway decision: `allow` or `deny`, and the catalogue code (`none` when allowed).
+/// Static strings, so counting allocates nothing on the hot path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub outcome: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -37,6 +51,9 @@ pub struct Metrics {
     pub grants: Family<GrantLabels, Counter>,
     pub view_apps: Gauge,
     pub view_orgs: Gauge,
+    decisions: Family<DecisionLabels, Counter>,
+    decision_latency: Histogram,
+    token_cache: Family<CacheLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -77,6 +94,25 @@ impl Metrics {
             "Organizations in the in-memory view",
             view_orgs.clone(),
         );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        // 1 µs … ~1 s: the decision itself, without HTTP.
+        let decision_latency = Histogram::new(exponential_buckets(0.000_001, 2.0, 20));
+        let token_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "gateway_decisions",
+            "Gateway decisions by outcome and catalogue code",
+            decisions.clone(),
+        );
+        registry.register(
+            "gateway_decision_duration_seconds",
+            "Time to take one gateway decision (limits, decision, quota), without HTTP",
+            decision_latency.clone(),
+        );
+        registry.register(
+            "gateway_token_cache",
+            "Verified-token cache lookups by result (hit: the signature check was skipped)",
+            token_cache.clone(),
+        );
         Self {
             registry,
             requests,
@@ -84,6 +120,9 @@ impl Metrics {
             grants,
             view_apps,
             view_orgs,
+            decisions,
+            decision_latency,
+            token_cache,
         }
     }
 
@@ -99,6 +138,36 @@ impl Metrics {
             .get_or_create(&GrantLabels {
                 grant: grant.to_owned(),
                 outcome: if ok { "issued" } else { "refused" }.to_owned(),
+            })
+            .inc();
+    }
+}
+
+impl Metrics {
+    /// Count and time one gateway decision.
+    pub fn decision(
+        &self,
+        result: &Result<portcullis_core::gateway::Allow, portcullis_core::gateway::Denial>,
+        took: std::time::Duration,
+    ) {
+        let labels = match result {
+            Ok(_) => DecisionLabels {
+                outcome: "allow",
+                code: "none",
+            },
+            Err(d) => DecisionLabels {
+                outcome: "deny",
+                code: d.code.code(),
+            },
+        };
+        self.decisions.get_or_create(&labels).inc();
+        self.decision_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn token_cache(&self, hit: bool) {
+        self.token_cache
+            .get_or_create(&CacheLabels {
+                result: if hit { "hit" } else { "miss" },
             })
             .inc();
     }

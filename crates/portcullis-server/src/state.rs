@@ -32,6 +32,12 @@ pub struct Inner {
     pub token_cache: portcullis_core::token_cache::VerifiedTokenCache,
     /// Secret last-use times, batched here and flushed to the store off the hot path.
     pub secret_usage: Mutex<HashMap<RecordId, i64>>,
+    /// The gateway's settings: header names, trusted proxies, secrets over HTTP.
+    pub gateway: crate::config::GatewayConfig,
+    /// Failed authentications per client address and per (app, address).
+    pub failures: portcullis_core::limits::FailureLimiter,
+    /// Per-app request quotas.
+    pub quotas: portcullis_core::limits::QuotaLimiter,
 }
 
 impl AppState {

@@ -118,6 +118,7 @@ async fn an_app_created_by_another_process_gets_tokens_within_a_second() {
         group_id: None,
         sandboxes: Default::default(),
         token_ttl_seconds: None,
+        quota: None,
         created_at: 0,
         tokens_invalid_before: None,
     };

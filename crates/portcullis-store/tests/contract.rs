@@ -97,6 +97,10 @@ fn app_in(org: &OrgId) -> App {
             portcullis_core::model::SandboxAccess::Read,
         )]),
         token_ttl_seconds: Some(600),
+        quota: Some(portcullis_core::model::Quota {
+            requests: 50,
+            per: portcullis_core::model::QuotaPeriod::Minute,
+        }),
         created_at: 1_700_000_001,
         tokens_invalid_before: None,
     }

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataArgs,
 
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+
     /// Log format on stderr
     #[arg(
         long,
@@ -108,9 +111,55 @@ impl ServeArgs {
             jwks_max_age: self.jwks.jwks_max_age,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
+            api_key_header: self.gateway.api_key_header.clone(),
+            org_header: self.gateway.org_header.clone(),
+            trusted_proxy: self.gateway.trusted_proxy.clone(),
+            allow_secrets_over_http: self.gateway.allow_secrets_over_http,
+            failure_limit: self.gateway.failure_limit,
             ..self.data.layer()
         }
     }
+}
+
+/// How the gateway reads requests (API.md §2).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Gateway")]
+pub struct GatewayArgs {
+    /// Header that carries the client id (API key) beside an access token
+    #[arg(long, env = "PORTCULLIS_API_KEY_HEADER", value_name = "NAME")]
+    pub api_key_header: Option<String>,
+
+    /// Header that carries the organization id beside an access token
+    #[arg(long, env = "PORTCULLIS_ORG_HEADER", value_name = "NAME")]
+    pub org_header: Option<String>,
+
+    /// A proxy (IP address or CIDR range) whose X-Forwarded-For and X-Forwarded-Proto
+    /// headers are believed: the client address for failure limits, and whether the client
+    /// used TLS. Repeat the flag, or separate with commas in the variable
+    #[arg(
+        long,
+        env = "PORTCULLIS_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
+
+    /// Accept client secrets (userKey + secret) over plain HTTP. For local development
+    /// only: in production, secrets must only travel over TLS
+    #[arg(
+        long,
+        env = "PORTCULLIS_ALLOW_SECRETS_OVER_HTTP",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_secrets_over_http: Option<bool>,
+
+    /// Failed authentications allowed per minute from one client address, and from one
+    /// address for one app; past it, that address (or pair) gets 429 until the minute has
+    /// passed. 0 turns the limit off
+    #[arg(long, env = "PORTCULLIS_FAILURE_LIMIT", value_name = "COUNT")]
+    pub failure_limit: Option<u32>,
 }
 
 /// `--config`, shared by every command that reads settings.

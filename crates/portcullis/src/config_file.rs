@@ -78,6 +78,26 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("3600"),
     },
     Setting {
+        key: "api_key_header",
+        default: Fallback::Value(r#""x-api-key""#),
+    },
+    Setting {
+        key: "org_header",
+        default: Fallback::Value(r#""x-gw-ims-org-id""#),
+    },
+    Setting {
+        key: "trusted_proxy",
+        default: Fallback::Value("[]"),
+    },
+    Setting {
+        key: "allow_secrets_over_http",
+        default: Fallback::Value("false"),
+    },
+    Setting {
+        key: "failure_limit",
+        default: Fallback::Value("1000"),
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -252,6 +272,11 @@ mod tests {
             jwks_max_age,
             log_format,
             log_level,
+            api_key_header,
+            org_header,
+            trusted_proxy,
+            allow_secrets_over_http,
+            failure_limit,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -262,6 +287,11 @@ mod tests {
         assert!(jwks_max_age.is_some());
         assert!(log_format.is_some());
         assert!(log_level.is_some());
+        assert!(api_key_header.is_some());
+        assert!(org_header.is_some());
+        assert!(trusted_proxy.is_some());
+        assert!(allow_secrets_over_http.is_some());
+        assert!(failure_limit.is_some());
     }
 
     #[test]
@@ -274,6 +304,10 @@ mod tests {
         assert_eq!(layer.jwks_max_age, defaults.jwks_max_age);
         assert_eq!(layer.log_format, defaults.log_format);
         assert_eq!(layer.log_level, defaults.log_level);
+        assert_eq!(layer.api_key_header, defaults.api_key_header);
+        assert_eq!(layer.org_header, defaults.org_header);
+        assert_eq!(layer.trusted_proxy, defaults.trusted_proxy);
+        assert_eq!(layer.failure_limit, defaults.failure_limit);
     }
 
     #[test]

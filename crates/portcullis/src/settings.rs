@@ -11,7 +11,8 @@ use crate::config_file;
 use clap::ValueEnum;
 use portcullis_core::token::Alg;
 use portcullis_server::bootstrap::Locations;
-use portcullis_server::config::ServerConfig;
+use portcullis_server::config::{GatewayConfig, ServerConfig};
+use portcullis_server::http::HeaderName;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -69,6 +70,11 @@ pub struct Layer {
     pub jwks_max_age: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub api_key_header: Option<String>,
+    pub org_header: Option<String>,
+    pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
+    pub allow_secrets_over_http: Option<bool>,
+    pub failure_limit: Option<u32>,
 }
 
 impl Layer {
@@ -84,6 +90,13 @@ impl Layer {
             jwks_max_age: self.jwks_max_age.or(lower.jwks_max_age),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
+            api_key_header: self.api_key_header.or(lower.api_key_header),
+            org_header: self.org_header.or(lower.org_header),
+            trusted_proxy: self.trusted_proxy.or(lower.trusted_proxy),
+            allow_secrets_over_http: self
+                .allow_secrets_over_http
+                .or(lower.allow_secrets_over_http),
+            failure_limit: self.failure_limit.or(lower.failure_limit),
         }
     }
 
@@ -112,6 +125,11 @@ pub struct Settings {
     pub jwks_max_age: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub api_key_header: HeaderName,
+    pub org_header: HeaderName,
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    pub allow_secrets_over_http: bool,
+    pub failure_limit: u32,
 }
 
 impl Settings {
@@ -140,6 +158,14 @@ impl Settings {
             jwks_max_age: required("jwks_max_age", merged.jwks_max_age)?,
             log_format: required("log_format", merged.log_format)?,
             log_level: required("log_level", merged.log_level)?,
+            api_key_header: header_name("api_key_header", merged.api_key_header)?,
+            org_header: header_name("org_header", merged.org_header)?,
+            trusted_proxy: required("trusted_proxy", merged.trusted_proxy)?,
+            allow_secrets_over_http: required(
+                "allow_secrets_over_http",
+                merged.allow_secrets_over_http,
+            )?,
+            failure_limit: required("failure_limit", merged.failure_limit)?,
         })
     }
 
@@ -163,8 +189,23 @@ impl Settings {
         config.admin_token = secrets.admin_token.clone();
         config.signing_alg = self.signing_alg.alg();
         config.jwks_max_age = self.jwks_max_age;
+        config.gateway = GatewayConfig {
+            api_key_header: self.api_key_header.clone(),
+            org_header: self.org_header.clone(),
+            trusted_proxies: self.trusted_proxy.clone(),
+            allow_secrets_over_http: self.allow_secrets_over_http,
+            failure_limit: self.failure_limit,
+        };
         config
     }
+}
+
+/// A header name setting, checked and lower-cased.
+fn header_name(key: &str, value: Option<String>) -> Result<HeaderName, String> {
+    let value = required(key, value)?;
+    HeaderName::from_bytes(value.trim().to_ascii_lowercase().as_bytes()).map_err(|_| {
+        format!("the {key} '{value}' is not an HTTP header name (letters, digits and '-')")
+    })
 }
 
 /// A key every complete set of defaults has; missing only if the defaults table is wrong,
@@ -250,6 +291,36 @@ mod tests {
         assert_eq!(s.jwks_max_age, 3600);
         assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(s.log_level, "info");
+        assert_eq!(s.api_key_header, "x-api-key");
+        assert_eq!(s.org_header, "x-gw-ims-org-id");
+        assert!(s.trusted_proxy.is_empty());
+        assert!(!s.allow_secrets_over_http);
+        assert_eq!(s.failure_limit, 1000);
+    }
+
+    #[test]
+    fn gateway_flags_parse_and_bad_header_names_are_refused() {
+        let flags = serve_flags(&[
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "127.0.0.1/32",
+            "--allow-secrets-over-http",
+            "--api-key-header",
+            "X-Client-Id",
+            "--failure-limit",
+            "5",
+        ]);
+        let s = Settings::resolve([flags]).unwrap();
+        assert_eq!(s.trusted_proxy.len(), 2);
+        assert!(s.allow_secrets_over_http);
+        assert_eq!(s.api_key_header, "x-client-id");
+        assert_eq!(s.failure_limit, 5);
+        let err = Settings::resolve([file("org_header = \"bad header\"")]).unwrap_err();
+        assert!(
+            err.contains("org_header") && err.contains("bad header"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::ids::RecordId;
 use crate::model::{AppStatus, OrgStatus};
 use crate::oauth_error::OAuthError;
-use crate::secret::{Secret, SecretKind};
+use crate::secret::{HashKey, Secret, SecretKind};
 use crate::view::{AppEntry, View};
 use std::sync::Arc;
 
@@ -17,8 +17,7 @@ pub struct AuthenticatedClient {
 
 /// Check `client_id` + `secret` against the view.
 ///
-/// The secret's format and checksum are checked before any lookup; its keyed hash is
-/// compared in constant time against every live secret of the app (an app has a few).
+/// The secret's format and checksum are checked before any lookup; then [`match_secret`].
 pub fn authenticate(
     view: &View,
     client_id: &str,
@@ -35,16 +34,7 @@ pub fn authenticate(
     let hash_key = view
         .hash_key()
         .ok_or_else(|| OAuthError::invalid_client("Client authentication is not available yet."))?;
-    let hash = presented.hash(hash_key);
-    // Compare against every secret, without stopping early, so timing does not say which.
-    let mut matched: Option<&RecordId> = None;
-    for s in &entry.secrets {
-        let live = s.expires_at.is_none_or(|e| now < e);
-        if s.hash.ct_eq(&hash) && live {
-            matched = Some(&s.id);
-        }
-    }
-    let secret_id = matched.cloned().ok_or_else(|| {
+    let secret_id = match_secret(entry, hash_key, &presented, now).ok_or_else(|| {
         OAuthError::invalid_client(
             "Client authentication failed: the client secret does not match any active secret of this application. It may have been deleted or expired; create a new one.",
         )
@@ -71,4 +61,25 @@ pub fn authenticate(
         entry: entry.clone(),
         secret_id,
     })
+}
+
+/// The id of the app's live secret that `presented` is, if any.
+///
+/// The keyed hash is compared in constant time against every secret of the app, without
+/// stopping early, so timing does not say which one matched (an app has a few).
+pub fn match_secret(
+    entry: &AppEntry,
+    hash_key: &HashKey,
+    presented: &Secret,
+    now: i64,
+) -> Option<RecordId> {
+    let hash = presented.hash(hash_key);
+    let mut matched: Option<&RecordId> = None;
+    for s in &entry.secrets {
+        let live = s.expires_at.is_none_or(|e| now < e);
+        if s.hash.ct_eq(&hash) && live {
+            matched = Some(&s.id);
+        }
+    }
+    matched.cloned()
 }

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grant::MAX_TTL;
 use portcullis_core::ids::{ClientId, RecordId, TechAccountId};
-use portcullis_core::model::{App, AppStatus, Org, SandboxAccess};
+use portcullis_core::model::{App, AppStatus, Org, Quota, SandboxAccess};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +37,21 @@ pub struct AppBody {
     #[schema(value_type = BTreeMap<String, String>)]
     pub sandboxes: BTreeMap<String, SandboxAccess>,
     pub token_ttl_seconds: Option<u32>,
+    /// The cap on the app's allowed gateway requests, if any.
+    #[schema(value_type = Option<QuotaDoc>)]
+    pub quota: Option<Quota>,
     pub created_at: i64,
+}
+
+/// The OpenAPI shape of a quota: `{"requests": 100, "per": "minute"}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct QuotaDoc {
+    /// Allowed requests per period, 1 to 1,000,000.
+    requests: u32,
+    /// `second` or `minute`.
+    #[schema(example = "minute")]
+    per: String,
 }
 
 impl AppBody {
@@ -55,6 +69,7 @@ impl AppBody {
             effective_scopes: effective.iter().map(|s| s.to_string()).collect(),
             sandboxes: app.sandboxes.clone(),
             token_ttl_seconds: app.token_ttl_seconds,
+            quota: app.quota,
             created_at: app.created_at,
         }
     }
@@ -74,6 +89,9 @@ pub struct CreateApp {
     #[schema(value_type = BTreeMap<String, String>)]
     pub sandboxes: BTreeMap<String, SandboxAccess>,
     pub token_ttl_seconds: Option<u32>,
+    /// Gateway request quota: `{"requests": 100, "per": "second" | "minute"}`.
+    #[schema(value_type = Option<QuotaDoc>)]
+    pub quota: Option<Quota>,
     #[schema(value_type = Option<String>)]
     pub status: Option<AppStatus>,
 }
@@ -96,7 +114,14 @@ pub struct UpdateApp {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u32>)]
     pub token_ttl_seconds: Option<Option<u32>>,
+    /// `null` removes the quota.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<QuotaDoc>)]
+    pub quota: Option<Option<Quota>>,
 }
+
+/// The largest quota one app may be given, per period.
+const MAX_QUOTA: u32 = 1_000_000;
 
 pub fn parse_client_id(s: &str) -> Result<ClientId, Problem> {
     ClientId::parse(s).map_err(|e| Problem::bad_request(e.0))
@@ -157,6 +182,13 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
             "'token_ttl_seconds' must be between 60 and {MAX_TTL}."
         )));
     }
+    if let Some(q) = &app.quota
+        && !(1..=MAX_QUOTA).contains(&q.requests)
+    {
+        return Err(Problem::bad_request(format!(
+            "'quota.requests' must be between 1 and {MAX_QUOTA}; to lift the quota, set 'quota' to null."
+        )));
+    }
     if app.scopes.contains(ADMIN_SCOPE) && !who.is_org_admin(&org.id) {
         return Err(Problem::forbidden(
             "Only an administrator of the organization may grant the 'admin' scope.",
@@ -191,6 +223,7 @@ pub async fn create(
             .transpose()?,
         sandboxes: body.sandboxes,
         token_ttl_seconds: body.token_ttl_seconds,
+        quota: body.quota,
         created_at: state.now(),
         tokens_invalid_before: None,
     };
@@ -281,6 +314,9 @@ pub async fn update(
     }
     if let Some(t) = body.token_ttl_seconds {
         app.token_ttl_seconds = t;
+    }
+    if let Some(q) = body.quota {
+        app.quota = q;
     }
     validate(&state, &who, &org, &app).await?;
     state.store.update_app(&app).await?;
