@@ -385,3 +385,60 @@ pub fn ids(items: &[Value], key: &str) -> Vec<String> {
         .map(|i| i[key].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// What a gateway test needs: an org with product `events` and sandbox `prod`, an app in
+/// it (scopes `read` and `write`, product `events`, `read` access to `prod`) with a secret,
+/// and a resource in `prod` that needs product `events` and scope `read`.
+pub struct GatewayWorld {
+    pub org: String,
+    pub client_id: String,
+    pub secret: String,
+    pub resource: String,
+}
+
+impl TestApp {
+    /// Build a [`GatewayWorld`] through the admin API.
+    pub async fn gateway_world(&self, allow_unauthenticated: bool) -> GatewayWorld {
+        let org = self.create_org(&["events"], &["prod"]).await;
+        let org = org["id"].as_str().unwrap().to_owned();
+        let (status, app) = self
+            .call(
+                reqwest::Method::POST,
+                "/admin/v1/apps",
+                Some(
+                    json!({"org_id": org, "name": "caller", "scopes": ["read", "write"],
+                    "products": ["events"], "sandboxes": {"prod": "read"}}),
+                ),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        let client_id = app["client_id"].as_str().unwrap().to_owned();
+        let (_, secret) = self.create_secret(&client_id).await;
+        let resource = self
+            .create_resource(
+                &org,
+                json!({"name": "datastream", "sandbox": "prod", "product": "events",
+                    "scopes": ["read"], "allow_unauthenticated": allow_unauthenticated}),
+            )
+            .await;
+        GatewayWorld {
+            org,
+            client_id,
+            secret,
+            resource,
+        }
+    }
+
+    /// `POST /admin/v1/orgs/{org}/resources` with `body`; the new resource's id.
+    pub async fn create_resource(&self, org: &str, body: Value) -> String {
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/admin/v1/orgs/{org}/resources"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+}
