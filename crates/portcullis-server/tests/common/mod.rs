@@ -24,6 +24,8 @@ pub struct TestApp {
 pub struct Options {
     pub manual_clock: bool,
     pub jwks_max_age: u64,
+    /// Gateway settings (header names, trusted proxies, failure limit).
+    pub gateway: portcullis_server::config::GatewayConfig,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
         Self {
             manual_clock: false,
             jwks_max_age: 3600,
+            gateway: Default::default(),
         }
     }
 }
@@ -46,6 +49,7 @@ impl TestApp {
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
+        config.gateway = opts.gateway;
         let manual = opts
             .manual_clock
             .then(|| Arc::new(ManualClock::new(SystemClock.now())));
