@@ -270,99 +270,11 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// The access token the client sends as `Authorization: Bearer <TOKEN>`, or `-` to read
-    /// it from stdin (one line), which keeps it out of your shell history
-    #[arg(
-        long,
-        value_name = "TOKEN|-",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub credentials: ExplainCredentials,
 
-    /// An application's client id, sent as x-user-key with --secret (the userKey + secret way
-    /// of calling an API)
-    #[arg(
-        long,
-        value_name = "CLIENT_ID",
-        requires = "secret",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub user_key: Option<String>,
-
-    /// One of that application's client secrets (pcss_…), sent as x-user-secret, or `-` to
-    /// read it from stdin (one line). Never printed
-    #[arg(
-        long,
-        value_name = "SECRET|-",
-        requires = "user_key",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub secret: Option<String>,
-
-    /// The x-api-key header: the client id of the application the token was issued to
-    #[arg(
-        long,
-        value_name = "CLIENT_ID",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub api_key: Option<String>,
-
-    /// The x-gw-ims-org-id header: the organization id, like 4F2A9C1B7D3E5A6B8C0D1E2F@Org
-    #[arg(
-        long,
-        value_name = "ORG",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub org: Option<String>,
-
-    /// Another request header, as `Name: value`; repeat for more. For example
-    /// -H 'X-Forwarded-Method: POST', or -H 'Authorization: …' to try a malformed one
-    #[arg(
-        short = 'H',
-        long = "header",
-        value_name = "NAME: VALUE",
-        help_heading = "Credentials (as the client sends them)"
-    )]
-    pub headers: Vec<String>,
-
-    /// Ask the server running at this base URL (e.g. http://127.0.0.1:8080) instead of
-    /// reading the data directory: explain sends the request to
-    /// <URL>/gateway/v1/check?resource=<ID> and shows what came back. The data directory
-    /// flags are then not used
-    #[arg(long, value_name = "URL", help_heading = "Where to ask")]
-    pub server: Option<String>,
-
-    /// Without --server: the issuer to decide as. It must be the server's issuer (its
-    /// `serve --issuer`, the `iss` of its tokens), or no token verifies
-    #[arg(
-        long,
-        env = "PORTCULLIS_ISSUER",
-        value_name = "URL",
-        help_heading = "Where to ask"
-    )]
-    pub issuer: Option<String>,
-
-    /// Without --server: the server's listen address, used only to work out the default
-    /// issuer the way `serve` does (http://<listen address>)
-    #[arg(
-        long,
-        env = "PORTCULLIS_LISTEN",
-        value_name = "IP:PORT",
-        help_heading = "Where to ask"
-    )]
-    pub listen: Option<SocketAddr>,
-
-    /// Without --server: decide as if it were this time (unix seconds) instead of now, to
-    /// reproduce a past decision, or one at a token's expiry. The rest (deleted apps, revoked
-    /// tokens, suspended orgs) is as the data directory has it now
-    #[arg(
-        long,
-        value_name = "UNIX_SECONDS",
-        conflicts_with = "server",
-        hide_short_help = true,
-        help_heading = "Where to ask"
-    )]
-    pub now: Option<i64>,
+    #[command(flatten)]
+    pub source: ExplainSource,
 
     // Sets the help heading of the flags after it: keep it last.
     #[command(flatten)]
@@ -372,11 +284,77 @@ pub struct ExplainArgs {
 impl ExplainArgs {
     pub fn layer(&self) -> Layer {
         Layer {
-            listen: self.listen,
-            issuer: self.issuer.clone(),
+            listen: self.source.listen,
+            issuer: self.source.issuer.clone(),
             ..self.data.layer()
         }
     }
+}
+
+/// What the client sends, as `explain` flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Credentials (as the client sends them)")]
+pub struct ExplainCredentials {
+    /// The access token the client sends as `Authorization: Bearer <TOKEN>`, or `-` to read
+    /// it from stdin (one line), which keeps it out of your shell history
+    #[arg(long, value_name = "TOKEN|-")]
+    pub token: Option<String>,
+
+    /// An application's client id, sent as x-user-key with --secret (the userKey + secret way
+    /// of calling an API)
+    #[arg(long, value_name = "CLIENT_ID", requires = "secret")]
+    pub user_key: Option<String>,
+
+    /// One of that application's client secrets (pcss_…), sent as x-user-secret, or `-` to
+    /// read it from stdin (one line). Never printed
+    #[arg(long, value_name = "SECRET|-", requires = "user_key")]
+    pub secret: Option<String>,
+
+    /// The x-api-key header: the client id of the application the token was issued to
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub api_key: Option<String>,
+
+    /// The x-gw-ims-org-id header: the organization id, like 4F2A9C1B7D3E5A6B8C0D1E2F@Org
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// Another request header, as `Name: value`; repeat for more. For example
+    /// -H 'X-Forwarded-Method: POST', or -H 'Authorization: …' to try a malformed one
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+}
+
+/// `--server`, or how to decide from the data directory.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Where to ask")]
+pub struct ExplainSource {
+    /// Ask the server running at this base URL (e.g. http://127.0.0.1:8080) instead of
+    /// reading the data directory: explain sends the request to
+    /// <URL>/gateway/v1/check?resource=<ID> and shows what came back. The data directory
+    /// flags are then not used
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Without --server: the issuer to decide as. It must be the server's issuer (its
+    /// `serve --issuer`, the `iss` of its tokens), or no token verifies
+    #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// Without --server: the server's listen address, used only to work out the default
+    /// issuer the way `serve` does (http://<listen address>)
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Without --server: decide as if it were this time (unix seconds) instead of now, to
+    /// reproduce a past decision, or one at a token's expiry. The rest (deleted apps, revoked
+    /// tokens, suspended orgs) is as the data directory has it now
+    #[arg(
+        long,
+        value_name = "UNIX_SECONDS",
+        conflicts_with = "server",
+        hide_short_help = true
+    )]
+    pub now: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,7 +43,7 @@ const SERVER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: ExplainArgs) -> Result<ExitCode, Failure> {
     let question = Question::from_args(&args, &mut std::io::stdin().lock())?;
-    let (answer, source) = match &args.server {
+    let (answer, source) = match &args.source.server {
         Some(url) => (
             ask_server(url, &question).await?,
             Source::Server(url.clone()),
@@ -109,25 +109,25 @@ impl Question {
             )));
         }
         let mut headers = Vec::new();
-        if let Some(token) = &args.token {
+        if let Some(token) = &args.credentials.token {
             let token = from_stdin(token, "--token", stdin)?;
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
         }
         let flags = [
-            (API_KEY_HEADER, &args.api_key),
-            (ORG_HEADER, &args.org),
-            (USER_KEY_HEADER, &args.user_key),
+            (API_KEY_HEADER, &args.credentials.api_key),
+            (ORG_HEADER, &args.credentials.org),
+            (USER_KEY_HEADER, &args.credentials.user_key),
         ];
         for (name, value) in flags {
             if let Some(v) = value {
                 headers.push((name.to_owned(), v.clone()));
             }
         }
-        if let Some(secret) = &args.secret {
+        if let Some(secret) = &args.credentials.secret {
             let secret = from_stdin(secret, "--secret", stdin)?;
             headers.push((USER_SECRET_HEADER.to_owned(), secret));
         }
-        for line in &args.headers {
+        for line in &args.credentials.headers {
             headers.push(parse_header(line)?);
         }
         for (i, (name, _)) in headers.iter().enumerate() {
@@ -205,7 +205,7 @@ async fn decide_here(args: &ExplainArgs, q: &Question) -> Result<(Answer, Source
                 )),
                 other => other,
             })?;
-    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    let now = args.source.now.unwrap_or_else(|| SystemClock.now());
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
     let view = LiveView::load(store, master, clock)
         .await

@@ -105,6 +105,19 @@ mod tests {
         Answer::from_response(res.status().as_u16(), res.headers(), None).unwrap()
     }
 
+    fn report<'a>(
+        token: Option<&'a Decoded>,
+        answer: &'a Answer,
+        source: &'a Source,
+    ) -> Report<'a> {
+        Report {
+            token,
+            answer,
+            source,
+            now: 0,
+        }
+    }
+
     fn data_dir(issuer: &str) -> Source {
         Source::DataDir {
             dir: PathBuf::from("./data"),
@@ -122,12 +135,7 @@ mod tests {
             authenticated: true,
         }));
         let source = data_dir("http://i");
-        let r = Report {
-            token: None,
-            answer: &a,
-            source: &source,
-            now: 0,
-        };
+        let r = report(None, &a, &source);
         assert_eq!(
             r.text(),
             "Decision from the data directory ./data as issuer http://i:\n\
@@ -148,12 +156,7 @@ mod tests {
             detail: "The token expired at X, 42 s ago. Request a new token.".into(),
         }));
         let source = Source::Server("http://s".into());
-        let r = Report {
-            token: None,
-            answer: &a,
-            source: &source,
-            now: 0,
-        };
+        let r = report(None, &a, &source);
         assert_eq!(
             r.text(),
             "Decision of the server at http://s:\n\
@@ -174,12 +177,7 @@ mod tests {
         ));
         for (issuer, noted) in [("http://other", true), ("http://token", false)] {
             let source = data_dir(issuer);
-            let r = Report {
-                token: Some(&token),
-                answer: &a,
-                source: &source,
-                now: 0,
-            };
+            let r = report(Some(&token), &a, &source);
             let text = r.text();
             assert_eq!(
                 text.contains("pass --issuer http://token"),
