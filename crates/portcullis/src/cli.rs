@@ -39,6 +39,10 @@ pub enum Command {
     /// Work with the config file
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Say whether the gateway lets a request through, and if not, why: decodes the token
+    /// and shows the decision
+    #[command(long_about = EXPLAIN_ABOUT, after_long_help = EXPLAIN_AFTER_HELP)]
+    Explain(Box<ExplainArgs>),
 }
 
 const SERVE_AFTER_HELP: &str = "\
@@ -270,6 +274,136 @@ impl KeysRotateArgs {
             ..self.data.layer()
         }
     }
+}
+
+const EXPLAIN_ABOUT: &str = "\
+Say whether the gateway (/gateway/v1/check) lets a request through, and if not, why.
+
+Give the resource and the credentials the client sends. explain prints the token decoded \
+(without verification: the decision verifies it), then the decision: ALLOWED with the headers \
+the gateway passes upstream, or DENIED with the status, code, title and detail the client gets.
+
+It asks one of two sources. With --server, a running server answers over HTTP. Without it, \
+explain reads the data directory (like `portcullis keys`) and makes the same decision itself; \
+the server need not run, but tokens verify only if --issuer is the server's issuer.";
+
+const EXPLAIN_AFTER_HELP: &str = "\
+Exit status: 0 allowed, 1 denied, 2 when there is no answer (bad flags, no data directory, \
+server unreachable).
+
+Secrets passed as flags stay in your shell history and show in `ps`: give `-` to --token or \
+--secret to read the value from stdin instead (one line each; with both, the token is the first \
+line and the secret the second). Output shows the token shortened and never the secret.
+
+Example:
+  portcullis explain --resource res_... --api-key <client id> --org <org id> --token - < token.txt";
+
+/// `portcullis explain`: the question (resource, method, credentials, headers) and where
+/// to ask it.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// Id of the resource the request is for, as the proxy names it in
+    /// /gateway/v1/check?resource=<id> (see GET /admin/v1/orgs/{org}/resources)
+    #[arg(long, value_name = "ID")]
+    pub resource: String,
+
+    /// Method of the client's request. Anything but GET, HEAD and OPTIONS is a write, which
+    /// needs write access to the resource's sandbox
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+
+    /// Print one JSON object ({"token": …, "decision": …}) instead of text, for scripts
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub credentials: ExplainCredentials,
+
+    #[command(flatten)]
+    pub source: ExplainSource,
+
+    // Sets the help heading of the flags after it: keep it last.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+impl ExplainArgs {
+    pub fn layer(&self) -> Layer {
+        Layer {
+            listen: self.source.listen,
+            issuer: self.source.issuer.clone(),
+            ..self.data.layer()
+        }
+    }
+}
+
+/// What the client sends, as `explain` flags.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Credentials (as the client sends them)")]
+pub struct ExplainCredentials {
+    /// The access token the client sends as `Authorization: Bearer <TOKEN>`, or `-` to read
+    /// it from stdin (one line), which keeps it out of your shell history
+    #[arg(long, value_name = "TOKEN|-")]
+    pub token: Option<String>,
+
+    /// An application's client id, sent as x-user-key with --secret (the userKey + secret way
+    /// of calling an API)
+    #[arg(long, value_name = "CLIENT_ID", requires = "secret")]
+    pub user_key: Option<String>,
+
+    /// One of that application's client secrets (pcss_…), sent as x-user-secret, or `-` to
+    /// read it from stdin (one line). Never printed
+    #[arg(long, value_name = "SECRET|-", requires = "user_key")]
+    pub secret: Option<String>,
+
+    /// The x-api-key header: the client id of the application the token was issued to
+    #[arg(long, value_name = "CLIENT_ID")]
+    pub api_key: Option<String>,
+
+    /// The x-gw-ims-org-id header: the organization id, like 4F2A9C1B7D3E5A6B8C0D1E2F@Org
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+
+    /// Another request header, as `Name: value`; repeat for more. For example
+    /// -H 'X-Forwarded-Method: POST', or -H 'Authorization: …' to try a malformed one
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+}
+
+/// `--server`, or how to decide from the data directory.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Where to ask")]
+pub struct ExplainSource {
+    /// Ask the server running at this base URL (e.g. http://127.0.0.1:8080) instead of
+    /// reading the data directory: explain sends the request to
+    /// <URL>/gateway/v1/check?resource=<ID> and shows what came back. The data directory
+    /// flags are then not used
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Without --server: the issuer to decide as. It must be the server's issuer (its
+    /// `serve --issuer`, the `iss` of its tokens), or no token verifies
+    #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// Without --server: the server's listen address, used only to work out the default
+    /// issuer the way `serve` does (http://<listen address>)
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Without --server: decide as if it were this time (unix seconds) instead of now, to
+    /// reproduce a past decision, or one at a token's expiry. The rest (deleted apps, revoked
+    /// tokens, suspended orgs) is as the data directory has it now
+    #[arg(
+        long,
+        value_name = "UNIX_SECONDS",
+        conflicts_with = "server",
+        hide_short_help = true
+    )]
+    pub now: Option<i64>,
 }
 
 #[derive(Debug, Subcommand)]

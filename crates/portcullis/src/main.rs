@@ -3,7 +3,8 @@
 //! The one binary operators run. `main` only parses the command line and turns the outcome
 //! into an exit code: 0 when the command succeeded, 2 for a usage or configuration error
 //! (clap exits with 2 on its own for bad flags), 1 when the work itself failed. Each failure
-//! is one `error: …` line on stderr.
+//! is one `error: …` line on stderr. `explain` is the exception: 0 allowed, 1 denied, 2 when
+//! it could not get an answer.
 //!
 //! - [`cli`]: the flags and subcommands (clap), and their help text.
 //! - [`config_file`]: the optional TOML file and its generated reference.
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::parse();
     match commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(failure) => failure.report(),
     }
 }

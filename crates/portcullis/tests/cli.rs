@@ -3,12 +3,15 @@
 //! whole life of `serve` (first start, bootstrap token, `keys` commands beside it, SIGTERM,
 //! second start). The HTTP API itself is tested in `portcullis-server`.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+use support::{portcullis, run, stderr, stdout};
 
 const SETTINGS: [&str; 9] = [
     "listen",
@@ -21,31 +24,6 @@ const SETTINGS: [&str; 9] = [
     "log_format",
     "log_level",
 ];
-
-/// The binary, with none of the test runner's own PORTCULLIS_* or RUST_LOG variables.
-fn portcullis() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key.starts_with("PORTCULLIS_") || key == "RUST_LOG" {
-            cmd.env_remove(&*key);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("the binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn flag(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))

@@ -5,19 +5,12 @@
 //! These commands log only warnings (RUST_LOG overrides): their output is the table or the
 //! summary on stdout.
 
-use super::Failure;
-use crate::cli::{ConfigFileArg, KeysListArgs, KeysRotateArgs};
-use crate::logging;
-use crate::settings::{EnvSecrets, Layer, LogFormat, Settings, SigningAlg};
+use super::{Failure, open_data as open, rfc3339};
+use crate::cli::{KeysListArgs, KeysRotateArgs};
+use crate::settings::SigningAlg;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::model::{KeyState, SigningKeyRecord};
-use portcullis_server::bootstrap;
-use portcullis_server::master_key::MasterKey;
-use portcullis_store::Store;
 use std::fmt::Write as _;
-use std::sync::Arc;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub async fn list(args: KeysListArgs) -> Result<(), Failure> {
     let (_, store, _) = open(args.data.layer(), &args.config).await?;
@@ -72,29 +65,6 @@ pub async fn rotate(args: KeysRotateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Settings, logging, and the store and master key of an existing data directory.
-async fn open(
-    flags: Layer,
-    config: &ConfigFileArg,
-) -> Result<(Settings, Arc<dyn Store>, Arc<MasterKey>), Failure> {
-    let settings = super::settings(flags, config)?;
-    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
-    logging::init(LogFormat::Text, &level).map_err(Failure::Config)?;
-    let secrets = EnvSecrets::from_env().map_err(Failure::Config)?;
-    // Checked here first: otherwise the missing master key file is reported, which hides
-    // the likelier mistake of a wrong --data-dir.
-    if settings.database_url.is_none() && !bootstrap::is_initialised(&settings.data_dir) {
-        return Err(Failure::Runtime(format!(
-            "there is no Portcullis data in {} (no portcullis.db): pass the --data-dir the server uses (or set PORTCULLIS_DATA_DIR); `portcullis serve` creates it on first start",
-            settings.data_dir.display()
-        )));
-    }
-    let (store, master) = bootstrap::open(&settings.locations(&secrets), false)
-        .await
-        .map_err(Failure::runtime)?;
-    Ok((settings, store, master))
-}
-
 /// Keys created together (on first start) list current before next.
 fn life_order(state: KeyState) -> u8 {
     match state {
@@ -110,14 +80,6 @@ fn state_name(state: KeyState) -> &'static str {
         KeyState::Current => "current",
         KeyState::Retired => "retired",
     }
-}
-
-/// RFC 3339 in UTC, e.g. `2025-06-01T12:00:00Z`.
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// Left-aligned columns, `-` for a time that has not happened.

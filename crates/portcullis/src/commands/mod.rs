@@ -1,16 +1,25 @@
 //! What each subcommand does, and the one failure type they share, which decides the exit
 //! code: a [`Failure::Config`] is the operator's settings (exit 2, like clap's own usage
-//! errors), a [`Failure::Runtime`] is the work itself (exit 1).
+//! errors), a [`Failure::Runtime`] is the work itself (exit 1), a [`Failure::Operational`]
+//! is `explain` failing to get an answer (exit 2, because its 1 means "denied").
 
+mod explain;
 mod keys;
 mod serve;
 
 use crate::cli::{Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand};
 use crate::config_file;
-use crate::settings::{Layer, Settings};
+use crate::logging;
+use crate::settings::{EnvSecrets, Layer, LogFormat, Settings};
 use clap::CommandFactory;
+use portcullis_server::bootstrap;
+use portcullis_server::master_key::MasterKey;
+use portcullis_store::Store;
 use std::fmt::Display;
 use std::process::ExitCode;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Why a command failed. The message is one line written for the operator; it never holds
 /// a secret.
@@ -20,6 +29,9 @@ pub enum Failure {
     Config(String),
     /// The command could not do its work: exit 1.
     Runtime(String),
+    /// `explain` could not get an answer (no data directory, unreachable server, a bad
+    /// question): exit 2, since its exit 1 is the answer "denied".
+    Operational(String),
 }
 
 impl Failure {
@@ -32,13 +44,16 @@ impl Failure {
         let (message, code) = match self {
             Failure::Config(m) => (m, 2),
             Failure::Runtime(m) => (m, 1),
+            Failure::Operational(m) => (m, 2),
         };
         eprintln!("error: {message}");
         ExitCode::from(code)
     }
 }
 
-pub fn run(cli: Cli) -> Result<(), Failure> {
+/// Run the command; its exit code on success (`explain` answers with 0 or 1).
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let done = |()| ExitCode::SUCCESS;
     match cli.command {
         Command::Config(ConfigCommand::Default) => {
             let serve = Cli::command();
@@ -46,11 +61,14 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                 .find_subcommand("serve")
                 .expect("the serve subcommand exists");
             print!("{}", config_file::reference(serve));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
-        Command::Keys(KeysCommand::List(args)) => runtime()?.block_on(keys::list(args)),
-        Command::Keys(KeysCommand::Rotate(args)) => runtime()?.block_on(keys::rotate(args)),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args)).map(done),
+        Command::Keys(KeysCommand::List(args)) => runtime()?.block_on(keys::list(args)).map(done),
+        Command::Keys(KeysCommand::Rotate(args)) => {
+            runtime()?.block_on(keys::rotate(args)).map(done)
+        }
+        Command::Explain(args) => runtime()?.block_on(explain::run(*args)),
     }
 }
 
@@ -70,4 +88,37 @@ fn settings(flags: Layer, config: &ConfigFileArg) -> Result<Settings, Failure> {
     };
     let rust_log = Layer::from_rust_log(std::env::var("RUST_LOG").ok());
     Settings::resolve([flags, rust_log, file]).map_err(Failure::Config)
+}
+
+/// Settings, logging (warnings only; RUST_LOG overrides), and the store and master key of
+/// an existing data directory, for the commands that work on one beside the server. Never
+/// creates anything: a missing data directory is an error that says which flag to pass.
+async fn open_data(
+    flags: Layer,
+    config: &ConfigFileArg,
+) -> Result<(Settings, Arc<dyn Store>, Arc<MasterKey>), Failure> {
+    let settings = settings(flags, config)?;
+    let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    logging::init(LogFormat::Text, &level).map_err(Failure::Config)?;
+    let secrets = EnvSecrets::from_env().map_err(Failure::Config)?;
+    // Checked here first: otherwise the missing master key file is reported, which hides
+    // the likelier mistake of a wrong --data-dir.
+    if settings.database_url.is_none() && !bootstrap::is_initialised(&settings.data_dir) {
+        return Err(Failure::Runtime(format!(
+            "there is no Portcullis data in {} (no portcullis.db): pass the --data-dir the server uses (or set PORTCULLIS_DATA_DIR); `portcullis serve` creates it on first start",
+            settings.data_dir.display()
+        )));
+    }
+    let (store, master) = bootstrap::open(&settings.locations(&secrets), false)
+        .await
+        .map_err(Failure::runtime)?;
+    Ok((settings, store, master))
+}
+
+/// RFC 3339 in UTC, e.g. `2025-06-01T12:00:00Z`.
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
 }
