@@ -23,6 +23,7 @@ use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::gateway::{Code, Denial};
 use portcullis_core::ids::ClientId;
@@ -66,24 +67,23 @@ pub async fn collect(State(state): State<AppState>, Peer(peer): Peer, req: Reque
 pub async fn preflight(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let id = match datastream_id(&uri) {
         Ok(id) => id,
-        Err(p) => return with_vary(p.into_response()),
+        Err(p) => return p.into_response(),
     };
     let Some(resource) = state.view.get().resource(&id).cloned() else {
-        return with_vary(unknown_resource(&id));
+        return unknown_resource(&id);
     };
     let mut res = StatusCode::NO_CONTENT.into_response();
     let Some(origin) = headers.get(header::ORIGIN) else {
         res.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static(ALLOW_METHODS));
-        return with_vary(res);
+        return res;
     };
     let Some(allow) = allowed_origin(&resource, Some(origin)) else {
         let shown: String = String::from_utf8_lossy(origin.as_bytes())
             .chars()
             .take(100)
             .collect();
-        return with_vary(
-            Problem::new(
+        return Problem::new(
                 403,
                 "cors-origin-not-allowed",
                 "PCS-0403-CORS",
@@ -92,22 +92,19 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap, uri: U
                     "The origin '{shown}' may not send events to this datastream; an administrator of its organization adds it to the resource's cors_origins."
                 ),
             )
-            .into_response(),
-        );
+            .into_response();
     };
     if let Some(m) = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)
         && m.as_bytes() != b"POST"
     {
-        return with_vary(
-            Problem::new(
-                403,
-                "cors-method-not-allowed",
-                "PCS-0403-CORS",
-                "Method not allowed by CORS",
-                "Events are sent with POST.",
-            )
-            .into_response(),
-        );
+        return Problem::new(
+            403,
+            "cors-method-not-allowed",
+            "PCS-0403-CORS",
+            "Method not allowed by CORS",
+            "Events are sent with POST.",
+        )
+        .into_response();
     }
     let h = res.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
@@ -123,11 +120,11 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap, uri: U
         header::ACCESS_CONTROL_MAX_AGE,
         HeaderValue::from(CORS_MAX_AGE_SECONDS),
     );
-    with_vary(res)
+    res
 }
 
-/// Both `POST`s: name the resource, decide, read and check the body, store, answer —
-/// with the CORS headers on whatever the answer is.
+/// Both `POST`s: name the resource, decide, read and check the body, store, answer.
+/// ([`cors`] adds the CORS headers to whatever the answer is.)
 async fn intake(
     state: &AppState,
     peer: Option<std::net::SocketAddr>,
@@ -136,21 +133,36 @@ async fn intake(
 ) -> Response {
     let id = match datastream_id(req.uri()) {
         Ok(id) => id,
-        Err(p) => return with_vary(p.into_response()),
+        Err(p) => return p.into_response(),
     };
-    let cors = state
-        .view
-        .get()
-        .resource(&id)
-        .and_then(|r| allowed_origin(r, req.headers().get(header::ORIGIN)));
-    let mut res = match accept(state, peer, &id, req, endpoint).await {
+    match accept(state, peer, &id, req, endpoint).await {
         Ok(res) | Err(res) => res,
-    };
-    if let Some(origin) = cors {
-        res.headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     }
-    with_vary(res)
+}
+
+/// Middleware: CORS on every answer under `/ee/v2/` — the handlers' own, and the
+/// refusals made before a handler runs (an oversized body's 413, a wrong method's 405) —
+/// so a browser page on an allowed origin can read why it was refused. `Vary: Origin`
+/// always, since the answer depends on it. Other paths pass untouched.
+pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/ee/v2/") {
+        return next.run(req).await;
+    }
+    let allow = datastream_id(req.uri()).ok().and_then(|id| {
+        state
+            .view
+            .get()
+            .resource(&id)
+            .and_then(|r| allowed_origin(r, req.headers().get(header::ORIGIN)))
+    });
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    if let Some(origin) = allow {
+        h.entry(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .or_insert(origin);
+    }
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    res
 }
 
 async fn accept(
@@ -333,13 +345,6 @@ fn allowed_origin(resource: &Resource, origin: Option<&HeaderValue>) -> Option<H
         .iter()
         .any(|o| o.eq_ignore_ascii_case(text))
         .then(|| origin.clone())
-}
-
-/// Answers differ by `Origin`, so caches must key on it.
-fn with_vary(mut res: Response) -> Response {
-    res.headers_mut()
-        .append(header::VARY, HeaderValue::from_static("Origin"));
-    res
 }
 
 /// A random UUID (version 4) for the interact response's `requestId`.

@@ -218,5 +218,6 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .layer(axum::middleware::from_fn(problem::documented_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::cors))
         .with_state(state)
 }

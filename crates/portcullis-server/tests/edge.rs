@@ -537,6 +537,33 @@ async fn posts_carry_the_allow_origin_for_allowed_origins_allowed_or_denied() {
     assert_eq!(r.headers()["access-control-allow-origin"], SHOP);
     assert_problem(r, StatusCode::BAD_REQUEST).await;
 
+    // Refusals made before the handler runs: an oversized body, a wrong method.
+    let url = w
+        .app
+        .url(&format!("/ee/v2/collect?datastreamId={}", w.open));
+    let r = w
+        .app
+        .http
+        .post(&url)
+        .header("origin", SHOP)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 1024 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], SHOP);
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let r = w
+        .app
+        .http
+        .get(&url)
+        .header("origin", SHOP)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], SHOP);
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
+
     // Another origin gets no allow-origin (the browser hides the answer), though the
     // request itself is decided as usual.
     let r = w
