@@ -176,6 +176,33 @@ pub struct Resource {
     pub created_at: i64,
 }
 
+/// An event the Edge intake (seed 001's `interact` / `collect`) accepted for a resource,
+/// before the store has given it an id. Events are append-only and are not decision
+/// data: they never reach the in-memory view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// The resource (datastream) the event was sent to.
+    pub resource_id: RecordId,
+    /// Unix seconds, when the server accepted it.
+    pub received_at: i64,
+    /// Whether the gateway decision saw credentials (false: an unauthenticated event on
+    /// a resource that allows them).
+    pub authenticated: bool,
+    /// The app that sent it, when authenticated.
+    pub client_id: Option<ClientId>,
+    /// The event object as the caller sent it.
+    pub event: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A stored event: [`NewEvent`] and the id the store gave it. Ids grow with every append,
+/// so listing in id order is listing in the order events were accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    #[serde(flatten)]
+    pub event: NewEvent,
+}
+
 /// A revoked access token, remembered until it would have expired anyway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {

@@ -1,7 +1,8 @@
 //! # portcullis-server
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
-//! ([`admin`]) and the operations endpoints ([`ops`]). Handlers parse at the edge and call
+//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]) and
+//! the operations endpoints ([`ops`]). Handlers parse at the edge and call
 //! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
@@ -11,6 +12,7 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod config;
+pub mod edge;
 pub mod gateway;
 pub mod keys;
 pub mod live_view;
@@ -29,7 +31,7 @@ use crate::config::ServerConfig;
 use crate::live_view::{LiveView, ViewError};
 use crate::state::{AppState, Inner};
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use portcullis_core::secret::Secret;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -206,6 +208,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .route("/gateway/v1/check", axum::routing::any(gateway::check))
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
+        .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))
+        .route("/ee/v2/collect", post(edge::collect).options(edge::preflight))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -223,5 +227,6 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .layer(axum::middleware::from_fn(problem::documented_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::cors))
         .with_state(state)
 }

@@ -214,7 +214,7 @@ async fn every_code_of_the_catalogue_with_its_status_body_and_headers() {
     )
     .await;
     let dev = app
-        .create_resource(
+        .create_resource_id(
             &w.org,
             json!({"name": "dev stream", "sandbox": "dev", "scopes": ["read"]}),
         )

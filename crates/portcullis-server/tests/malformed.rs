@@ -114,6 +114,9 @@ struct Fixture {
     org: String,
     group: String,
     resource: String,
+    /// A resource that lets unauthenticated events in, so bad bodies reach the Edge
+    /// intake's body checks.
+    open: String,
     /// An app with the `introspect` scope, so it can call every OAuth endpoint.
     cid: String,
     secret: String,
@@ -142,6 +145,12 @@ async fn fixture(app: &TestApp) -> Fixture {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    let open = app
+        .create_resource(
+            &org,
+            json!({"name": "Open", "allow_unauthenticated": true, "cors_origins": ["https://shop.example"]}),
+        )
+        .await;
     let cid = app.create_app(&org, &["read", "introspect"]).await["client_id"]
         .as_str()
         .unwrap()
@@ -157,6 +166,7 @@ async fn fixture(app: &TestApp) -> Fixture {
     Fixture {
         group: group["id"].as_str().unwrap().to_owned(),
         resource: resource["id"].as_str().unwrap().to_owned(),
+        open: open["id"].as_str().unwrap().to_owned(),
         user: user["id"].as_str().unwrap().to_owned(),
         org,
         cid,
@@ -181,6 +191,40 @@ fn huge_form() -> Vec<u8> {
 
 fn deep_json() -> Vec<u8> {
     format!("{}{}", "[".repeat(50_000), "]".repeat(50_000)).into_bytes()
+}
+
+/// Every kind of bad JSON body, as cases made by `r`; an empty body gets `empty_json`
+/// with a JSON content type and `empty_untyped` without one.
+fn bad_bodies(r: impl Fn(&str) -> Case, empty_json: u16, empty_untyped: u16) -> Vec<Case> {
+    vec![
+        r("invalid JSON").json("{\"name\": ").problem(400),
+        r("JSON of the wrong shape").json("[1, 2, 3]").problem(400),
+        r("a JSON string instead of an object")
+            .json("\"org\"")
+            .problem(400),
+        r("a field of the wrong type")
+            .json(r#"{"name": 42, "scopes": "read"}"#)
+            .problem(400),
+        r("an unknown field")
+            .json(r#"{"surprise": true}"#)
+            .problem(400),
+        r("bytes that are not UTF-8")
+            .json(vec![0xff, 0xfe, 0x7b])
+            .problem(400),
+        r("JSON nested 50,000 deep").json(deep_json()).problem(400),
+        r("text/plain content type")
+            .body(Some("text/plain"), "{}")
+            .problem(415),
+        r("form content type")
+            .body(Some("application/x-www-form-urlencoded"), "name=x")
+            .problem(415),
+        r("no content type").body(None, "{}").problem(415),
+        r("a body over 1 MiB").json(huge_json()).problem(413),
+        r("an empty body").json("").status(empty_json),
+        r("an empty body without content type")
+            .body(None, "")
+            .status(empty_untyped),
+    ]
 }
 
 fn cases(f: &Fixture) -> Vec<Case> {
@@ -222,34 +266,81 @@ fn cases(f: &Fixture) -> Vec<Case> {
                 .admin()
                 .what(format!("{m} {p}: {what}"))
         };
+        out.extend(bad_bodies(r, empty_json, empty_untyped));
+    }
+
+    // The Edge intake (seed 001) on a resource open to unauthenticated events, so the
+    // body is what is refused: every kind of bad body, then the intake's own shapes.
+    for endpoint in ["interact", "collect"] {
+        let p = format!("/ee/v2/{endpoint}?datastreamId={}", f.open);
+        let r = |what: &str| c(M::POST, p.clone()).what(format!("POST {p}: {what}"));
+        out.extend(bad_bodies(r, 400, 415));
+        let e = |what: &str| {
+            c(M::POST, format!("/ee/v2/{endpoint}{what}"))
+                .what(format!("{endpoint}: datastream {what:?}"))
+                .json(r#"{"event": {}, "events": [{}]}"#)
+        };
         out.extend([
-            r("invalid JSON").json("{\"name\": ").problem(400),
-            r("JSON of the wrong shape").json("[1, 2, 3]").problem(400),
-            r("a JSON string instead of an object")
-                .json("\"org\"")
+            e("").problem(400),
+            e("?datastreamId=").problem(400),
+            e("?datastreamId=a&datastreamid=b").problem(400),
+            e("?datastreamId=NOT-AN-ID").problem(404),
+            e("?datastreamId=%00%FF").problem(404),
+            e("?datastreamId=res_0000000000000000").problem(404),
+            c(
+                M::POST,
+                format!("/ee/v2/{endpoint}?datastreamId={}", f.resource),
+            )
+            .json("{}")
+            .what(format!("{endpoint}: no credentials where they are needed"))
+            .problem(401),
+            c(
+                M::POST,
+                format!("/ee/v2/{endpoint}?datastreamId={}", f.resource),
+            )
+            .raw_auth(b"Bearer \xff\xfe")
+            .json("{}")
+            .what(format!("{endpoint}: non-UTF-8 Authorization"))
+            .problem(401),
+            c(M::POST, p.clone())
+                .raw_auth(b"Bearer a.b.c")
+                .json("{}")
+                .what(format!("{endpoint}: a JWT that is not one"))
+                .problem(401),
+            c(M::GET, p.clone())
+                .what(format!("GET /ee/v2/{endpoint}"))
+                .problem(405),
+            c(M::PUT, p.clone())
+                .json("{}")
+                .what(format!("PUT /ee/v2/{endpoint}"))
+                .problem(405),
+            c(M::OPTIONS, format!("/ee/v2/{endpoint}"))
+                .what(format!("preflight of {endpoint} without a datastream"))
                 .problem(400),
-            r("a field of the wrong type")
-                .json(r#"{"name": 42, "scopes": "read"}"#)
-                .problem(400),
-            r("an unknown field")
-                .json(r#"{"surprise": true}"#)
-                .problem(400),
-            r("bytes that are not UTF-8")
-                .json(vec![0xff, 0xfe, 0x7b])
-                .problem(400),
-            r("JSON nested 50,000 deep").json(deep_json()).problem(400),
-            r("text/plain content type")
-                .body(Some("text/plain"), "{}")
-                .problem(415),
-            r("form content type")
-                .body(Some("application/x-www-form-urlencoded"), "name=x")
-                .problem(415),
-            r("no content type").body(None, "{}").problem(415),
-            r("a body over 1 MiB").json(huge_json()).problem(413),
-            r("an empty body").json("").status(empty_json),
-            r("an empty body without content type")
-                .body(None, "")
-                .status(empty_untyped),
+            c(
+                M::OPTIONS,
+                format!("/ee/v2/{endpoint}?datastreamId=res_0000000000000000"),
+            )
+            .what(format!("preflight of {endpoint} for an unknown datastream"))
+            .problem(404),
+        ]);
+        let shape = |what: &str, body: &str| {
+            c(M::POST, p.clone())
+                .json(body.to_owned())
+                .what(format!("POST {p}: {what}"))
+                .problem(400)
+        };
+        out.extend([
+            shape("'event' not an object", r#"{"event": [1]}"#),
+            shape("'event' null", r#"{"event": null}"#),
+            shape("'events' empty", r#"{"events": []}"#),
+            shape("'events' not an array", r#"{"events": {"a": 1}}"#),
+            shape("an event that is not an object", r#"{"events": [{}, 1]}"#),
+            shape("both members", r#"{"event": {}, "events": [{}]}"#),
+            shape(
+                "1,001 events",
+                &format!(r#"{{"events": [{}{{}}]}}"#, "{}, ".repeat(1000)),
+            ),
         ]);
     }
 
@@ -345,6 +436,12 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (
             M::DELETE,
             |f, x| format!("/admin/v1/orgs/{}/resources/{x}", f.org),
+            None,
+            "res_0000000000000000",
+        ),
+        (
+            M::GET,
+            |_, x| format!("/admin/v1/resources/{x}/events"),
             None,
             "res_0000000000000000",
         ),
@@ -447,6 +544,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         groups.clone(),
         resources.clone(),
         secrets.clone(),
+        format!("/admin/v1/resources/{}/events", f.open),
     ];
     for l in listings {
         let sep = if l.contains('?') { '&' } else { '?' };
@@ -468,6 +566,15 @@ fn cases(f: &Fixture) -> Vec<Case> {
             );
         }
     }
+    out.push(
+        c(
+            M::GET,
+            format!("/admin/v1/resources/{}/events?after=abc", f.open),
+        )
+        .admin()
+        .what("an events cursor that is not one")
+        .problem(400),
+    );
     out.push(
         c(M::GET, "/admin/v1/apps?org=NOT-AN-ORG")
             .admin()
@@ -931,8 +1038,20 @@ async fn malformed_input_to_every_endpoint_gets_a_documented_4xx_and_the_server_
                 .await,
             "id"
         ),
-        vec![f.resource.clone()]
+        {
+            let mut both = vec![f.resource.clone(), f.open.clone()];
+            both.sort();
+            both
+        }
     );
+    for r in [&f.resource, &f.open] {
+        assert_eq!(
+            app.walk_pages_of(&format!("/admin/v1/resources/{r}/events"), 100, "events")
+                .await,
+            Vec::<Value>::new(),
+            "no event of a refused request was stored"
+        );
+    }
     // The fixture's credentials still work.
     assert_eq!(
         app.token(&f.cid, &f.secret, None).await.status(),

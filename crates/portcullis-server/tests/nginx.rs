@@ -214,7 +214,7 @@ impl Rig {
         .await;
         let w = app.gateway_world(false).await;
         let open = app
-            .create_resource(
+            .create_resource_id(
                 &w.org,
                 json!({"name": "open", "sandbox": "prod", "allow_unauthenticated": true}),
             )

@@ -7,14 +7,16 @@
 //! Every write of something the in-memory view holds (orgs, apps and their secrets,
 //! permission groups, revocations, signing keys, settings) appends to a **change feed** in
 //! the same transaction: `(seq, kind, key)`. Users and sessions are not in the view (the
-//! admin API reads them from the store), so their writes do not feed it.
+//! admin API reads them from the store), so their writes do not feed it; neither do the
+//! Edge intake's events, which are append-only data, not decision data.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
 //! this process and by another one (the CLI on the same data directory) both reach it.
 
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, User,
+    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
+    User,
 };
 
 pub mod sqlite;
@@ -140,7 +142,8 @@ pub trait Store: Send + Sync + 'static {
     async fn org(&self, id: &OrgId) -> Result<Option<Org>>;
     async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>>;
     async fn update_org(&self, org: &Org) -> Result<()>;
-    /// Deletes the org with its apps, their secrets, its groups and its resources.
+    /// Deletes the org with its apps, their secrets, its groups and its resources (with
+    /// their events).
     async fn delete_org(&self, id: &OrgId) -> Result<()>;
 
     // --- permission groups ---
@@ -156,7 +159,17 @@ pub trait Store: Send + Sync + 'static {
     async fn resource(&self, id: &RecordId) -> Result<Option<Resource>>;
     async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>>;
     async fn update_resource(&self, resource: &Resource) -> Result<()>;
+    /// Deletes the resource and its events.
     async fn delete_resource(&self, id: &RecordId) -> Result<()>;
+
+    // --- Edge intake events (append-only; not in the view, no change feed) ---
+    /// Append `events` in one transaction: all are stored, or none (an event naming a
+    /// resource that does not exist is `Conflict`, and nothing is written). Returns their
+    /// ids, in order.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>>;
+    /// The resource's events in id order (acceptance order). `page.after` is the decimal id
+    /// of the last event of the previous page; a cursor that is not one is `NotFound`.
+    async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>>;
 
     // --- apps and their secrets ---
     async fn insert_app(&self, app: &App) -> Result<()>;

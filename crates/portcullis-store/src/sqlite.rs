@@ -8,7 +8,8 @@ use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, User,
+    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
+    User,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -520,6 +521,70 @@ impl Store for SqliteStore {
             Change::Resource(id.to_string()),
         )
         .await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One transaction: a failure part-way (a resource deleted meanwhile) rolls every
+        // row back when `tx` is dropped uncommitted.
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(events.len());
+        for e in events {
+            let row = sqlx::query(
+                "INSERT INTO events (resource_id, received_at, authenticated, client_id, event) \
+                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(e.resource_id.as_str())
+            .bind(e.received_at)
+            .bind(e.authenticated)
+            .bind(e.client_id.as_ref().map(ClientId::as_str))
+            .bind(to_doc(&e.event)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            ids.push(row.get::<i64, _>("id"));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>> {
+        let after = match page.after.as_deref() {
+            None => 0,
+            Some(a) => a.parse::<i64>().map_err(|_| StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(
+            "SELECT id, resource_id, received_at, authenticated, client_id, event FROM events \
+             WHERE resource_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(resource.as_str())
+        .bind(after)
+        .bind(limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let bad = |what: &str| StoreError::Backend(format!("decoding an event: {what}"));
+                Ok(StoredEvent {
+                    id: r.get("id"),
+                    event: NewEvent {
+                        resource_id: RecordId::parse(r.get::<&str, _>("resource_id"))
+                            .map_err(|e| bad(&e.0))?,
+                        received_at: r.get("received_at"),
+                        authenticated: r.get("authenticated"),
+                        client_id: r
+                            .get::<Option<&str>, _>("client_id")
+                            .map(ClientId::parse)
+                            .transpose()
+                            .map_err(|e| bad(&e.0))?,
+                        event: from_doc(r.get::<&str, _>("event"))?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn insert_app(&self, app: &App) -> Result<()> {

@@ -8,8 +8,8 @@
 
 use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{
-    App, AppStatus, Group, KeyState, Org, OrgStatus, Resource, Revocation, Role, SecretRecord,
-    SigningKeyRecord, User,
+    App, AppStatus, Group, KeyState, NewEvent, Org, OrgStatus, Resource, Revocation, Role,
+    SecretRecord, SigningKeyRecord, StoredEvent, User,
 };
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::SecretHash;
@@ -42,6 +42,11 @@ macro_rules! store_contract {
             a_snapshot_holds_everything_at_the_last_change,
             init_setting_sets_a_value_only_once,
             replacing_signing_keys_replaces_the_whole_set,
+            events_are_appended_and_listed_in_order,
+            events_page_with_cursors,
+            an_append_writes_all_events_or_none,
+            deleting_a_resource_or_its_org_deletes_its_events,
+            appending_events_does_not_feed_the_view,
         );
     };
     (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
@@ -161,6 +166,22 @@ fn signing_key(kid: &str, state: KeyState) -> SigningKeyRecord {
         created_at: 1_700_000_005,
         activated_at: None,
         retired_until: None,
+    }
+}
+
+fn event_for(resource: &RecordId, n: u32, client: Option<&ClientId>) -> NewEvent {
+    let serde_json::Value::Object(event) = serde_json::json!({
+        "xdm": {"eventType": "web.webpagedetails.pageViews", "n": n},
+        "data": {"text": "caf\u{e9} \u{1F600}", "list": [1, 2.5, null, true]},
+    }) else {
+        unreachable!("an object literal")
+    };
+    NewEvent {
+        resource_id: resource.clone(),
+        received_at: 1_700_000_100 + i64::from(n),
+        authenticated: client.is_some(),
+        client_id: client.cloned(),
+        event,
     }
 }
 
@@ -973,5 +994,158 @@ mod cases {
             second[1..].to_vec(),
             "a key left out is gone"
         );
+    }
+    /// An org with one resource, stored.
+    async fn resource_stored(store: &dyn Store) -> (Org, Resource) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let r = resource_in(&o.id);
+        store.insert_resource(&r).await.unwrap();
+        (o, r)
+    }
+
+    /// How many events the resource has (one page of up to 1000).
+    async fn event_count(store: &dyn Store, resource: &RecordId) -> usize {
+        store
+            .events(resource, &page(None, 1000))
+            .await
+            .unwrap()
+            .len()
+    }
+
+    fn bodies(events: &[StoredEvent]) -> Vec<NewEvent> {
+        events.iter().map(|e| e.event.clone()).collect()
+    }
+
+    pub async fn events_are_appended_and_listed_in_order(store: &dyn Store) {
+        let (o, r) = resource_stored(store).await;
+        let other = resource_in(&o.id);
+        store.insert_resource(&other).await.unwrap();
+        let app = ClientId::generate();
+        assert_eq!(event_count(store, &r.id).await, 0);
+
+        let first = vec![event_for(&r.id, 0, Some(&app))];
+        let ids1 = store.append_events(&first).await.unwrap();
+        store
+            .append_events(&[event_for(&other.id, 9, None)])
+            .await
+            .unwrap();
+        let second = vec![event_for(&r.id, 1, None), event_for(&r.id, 2, Some(&app))];
+        let ids2 = store.append_events(&second).await.unwrap();
+        assert_eq!((ids1.len(), ids2.len()), (1, 2));
+        assert!(
+            ids1[0] < ids2[0] && ids2[0] < ids2[1],
+            "ids grow with every append: {ids1:?} {ids2:?}"
+        );
+        assert!(store.append_events(&[]).await.unwrap().is_empty());
+
+        let listed = store.events(&r.id, &page(None, 10)).await.unwrap();
+        let want: Vec<NewEvent> = first.into_iter().chain(second).collect();
+        assert_eq!(bodies(&listed), want, "every field round-trips, in order");
+        assert_eq!(
+            listed.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [ids1, ids2].concat(),
+            "the listed ids are the appended ones"
+        );
+        assert_eq!(
+            bodies(&store.events(&other.id, &page(None, 10)).await.unwrap()),
+            vec![event_for(&other.id, 9, None)],
+            "a listing holds only that resource's events"
+        );
+    }
+
+    pub async fn events_page_with_cursors(store: &dyn Store) {
+        let (_, r) = resource_stored(store).await;
+        let batch: Vec<NewEvent> = (0..7).map(|n| event_for(&r.id, n, None)).collect();
+        let ids = store.append_events(&batch).await.unwrap();
+        let r_id = &r.id;
+        let got = walk(3, |p| async move {
+            store
+                .events(r_id, &p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.id.to_string())
+                .collect()
+        })
+        .await;
+        assert_eq!(
+            got,
+            ids.iter().map(i64::to_string).collect::<Vec<_>>(),
+            "every event once, in id order"
+        );
+        let last = ids.last().unwrap().to_string();
+        assert!(
+            store
+                .events(&r.id, &page(Some(&last), 10))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_not_found(
+            store.events(&r.id, &page(Some("evt_x"), 10)).await,
+            "a cursor that is not an event id",
+        );
+    }
+
+    pub async fn an_append_writes_all_events_or_none(store: &dyn Store) {
+        let (_, r) = resource_stored(store).await;
+        let missing = RecordId::generate("res");
+        let batch = vec![
+            event_for(&r.id, 0, None),
+            event_for(&r.id, 1, None),
+            event_for(&missing, 2, None),
+        ];
+        assert_conflict(
+            store.append_events(&batch).await,
+            "an event for a resource that does not exist",
+        );
+        assert_eq!(
+            event_count(store, &r.id).await,
+            0,
+            "the events before the bad one were not kept"
+        );
+        store.append_events(&batch[..2]).await.unwrap();
+        assert_eq!(event_count(store, &r.id).await, 2);
+    }
+
+    pub async fn deleting_a_resource_or_its_org_deletes_its_events(store: &dyn Store) {
+        let (o, r) = resource_stored(store).await;
+        let sibling = resource_in(&o.id);
+        store.insert_resource(&sibling).await.unwrap();
+        let (other_org, elsewhere) = resource_stored(store).await;
+        for res in [&r, &sibling, &elsewhere] {
+            store
+                .append_events(&[event_for(&res.id, 0, None), event_for(&res.id, 1, None)])
+                .await
+                .unwrap();
+        }
+
+        store.delete_resource(&r.id).await.unwrap();
+        assert_eq!(event_count(store, &r.id).await, 0);
+        assert_eq!(event_count(store, &sibling.id).await, 2);
+        // A resource recreated with the same id starts with no events.
+        store.insert_resource(&r).await.unwrap();
+        assert_eq!(event_count(store, &r.id).await, 0);
+
+        store.delete_org(&o.id).await.unwrap();
+        assert_eq!(event_count(store, &sibling.id).await, 0);
+        assert_eq!(
+            event_count(store, &elsewhere.id).await,
+            2,
+            "another org's events stay"
+        );
+        assert!(store.org(&other_org.id).await.unwrap().is_some());
+    }
+
+    pub async fn appending_events_does_not_feed_the_view(store: &dyn Store) {
+        let (_, r) = resource_stored(store).await;
+        let before = store.last_change().await.unwrap();
+        store
+            .append_events(&[event_for(&r.id, 0, None)])
+            .await
+            .unwrap();
+        assert_eq!(store.last_change().await.unwrap(), before);
+        assert!(changes_after(store, before).await.is_empty());
     }
 }

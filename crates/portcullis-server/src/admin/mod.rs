@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod keys;
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
                 .patch(resources::update)
                 .delete(resources::delete),
         )
+        .route("/resources/{resource_id}/events", get(events::list))
         .route("/apps", post(apps::create).get(apps::list))
         .route(
             "/apps/{client_id}",

@@ -11,6 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::orgs::create, super::orgs::list, super::orgs::read, super::orgs::update, super::orgs::delete,
         super::groups::create, super::groups::list, super::groups::read, super::groups::update, super::groups::delete,
         super::resources::create, super::resources::list, super::resources::read, super::resources::update, super::resources::delete,
+        super::events::list,
         super::apps::create, super::apps::list, super::apps::read, super::apps::update, super::apps::delete,
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,

@@ -137,6 +137,24 @@ impl TestApp {
         r.json().await.unwrap()
     }
 
+    /// `POST /admin/v1/apps` with `body` as the bootstrap admin; the created app.
+    pub async fn create_app_with(&self, body: Value) -> Value {
+        let (status, v) = self
+            .call(reqwest::Method::POST, "/admin/v1/apps", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    /// `POST /admin/v1/orgs/{org}/resources` with `body` as the bootstrap admin; the
+    /// created resource.
+    pub async fn create_resource(&self, org_id: &str, body: Value) -> Value {
+        let path = format!("/admin/v1/orgs/{org_id}/resources");
+        let (status, v) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v
+    }
+
     /// A fresh secret of the app: `(secret id, secret)`.
     pub async fn create_secret(&self, client_id: &str) -> (String, String) {
         let r = self
@@ -270,6 +288,12 @@ impl TestApp {
     /// Walk a listing page by page (`limit` per page, following `next`) and return every
     /// item. Panics if a page is larger than `limit` or the walk does not end.
     pub async fn walk_pages(&self, path: &str, limit: u32) -> Vec<Value> {
+        self.walk_pages_of(path, limit, "items").await
+    }
+
+    /// [`TestApp::walk_pages`] for a listing whose items are under `key` (the events
+    /// listing's `events`); a `next` of `null` ends it like an absent one.
+    pub async fn walk_pages_of(&self, path: &str, limit: u32, key: &str) -> Vec<Value> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut items = Vec::new();
         let mut after: Option<String> = None;
@@ -280,7 +304,10 @@ impl TestApp {
             };
             let (status, page) = self.call(reqwest::Method::GET, &url, None).await;
             assert_eq!(status, StatusCode::OK, "GET {url}: {page}");
-            let batch = page["items"].as_array().expect("a page has items").clone();
+            let batch = page[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("a page has {key}: {page}"))
+                .clone();
             assert!(
                 batch.len() <= limit as usize,
                 "GET {url} returned {} items",
@@ -419,7 +446,7 @@ impl TestApp {
         let client_id = app["client_id"].as_str().unwrap().to_owned();
         let (_, secret) = self.create_secret(&client_id).await;
         let resource = self
-            .create_resource(
+            .create_resource_id(
                 &org,
                 json!({"name": "datastream", "sandbox": "prod", "product": "events",
                     "scopes": ["read"], "allow_unauthenticated": allow_unauthenticated}),
@@ -433,16 +460,11 @@ impl TestApp {
         }
     }
 
-    /// `POST /admin/v1/orgs/{org}/resources` with `body`; the new resource's id.
-    pub async fn create_resource(&self, org: &str, body: Value) -> String {
-        let (status, v) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/admin/v1/orgs/{org}/resources"),
-                Some(body),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{v}");
-        v["id"].as_str().unwrap().to_owned()
+    /// [`TestApp::create_resource`], returning only the new resource's id.
+    pub async fn create_resource_id(&self, org: &str, body: Value) -> String {
+        self.create_resource(org, body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 }
