@@ -16,12 +16,14 @@ pub mod ids;
 pub mod introspect;
 pub mod limits;
 pub mod model;
+pub mod oauth1;
 pub mod oauth_error;
 pub mod scope;
 pub mod secret;
 pub mod token;
 pub mod token_cache;
 pub mod view;
+pub mod wave;
 
 /// Fill `buf` from the operating system's CSPRNG (through aws-lc-rs).
 ///

@@ -1,4 +1,5 @@
-//! Secrets: client secrets, the bootstrap admin token, user session tokens.
+//! Secrets: client secrets, the bootstrap admin token, user session tokens, and Wave's
+//! API tokens and OAuth 1.0 tokens and token secrets.
 //!
 //! A secret is 256 random bits with an identifiable prefix and a checksum, written as
 //! `<prefix>_<base58(random ‖ crc32)>`, e.g. `pcss_3mJr7AoUXx2Wqd…`. The prefix lets a
@@ -24,6 +25,13 @@ pub enum SecretKind {
     AdminToken,
     /// A signed-in user's session token (`pcsu_`).
     UserSession,
+    /// A Wave publisher's API token, from `apitoken.xml` (`pcwa_`).
+    WaveApiToken,
+    /// An OAuth 1.0 request token or access token (`pcwt_`): public to its holder's
+    /// counterpart, but still only stored hashed.
+    OAuth1Token,
+    /// The secret of an OAuth 1.0 request or access token (`pcws_`).
+    OAuth1TokenSecret,
 }
 
 impl SecretKind {
@@ -32,6 +40,9 @@ impl SecretKind {
             SecretKind::ClientSecret => "pcss",
             SecretKind::AdminToken => "pcsa",
             SecretKind::UserSession => "pcsu",
+            SecretKind::WaveApiToken => "pcwa",
+            SecretKind::OAuth1Token => "pcwt",
+            SecretKind::OAuth1TokenSecret => "pcws",
         }
     }
     fn name(self) -> &'static str {
@@ -39,6 +50,9 @@ impl SecretKind {
             SecretKind::ClientSecret => "client secret",
             SecretKind::AdminToken => "admin token",
             SecretKind::UserSession => "session token",
+            SecretKind::WaveApiToken => "API token",
+            SecretKind::OAuth1Token => "OAuth token",
+            SecretKind::OAuth1TokenSecret => "OAuth token secret",
         }
     }
 }

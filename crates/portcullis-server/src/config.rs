@@ -38,6 +38,30 @@ pub struct ServerConfig {
     pub clock: Arc<dyn Clock>,
     /// How the gateway reads requests and limits failures.
     pub gateway: GatewayConfig,
+    /// Adobe Wave's notification gateway.
+    pub wave: WaveConfig,
+}
+
+/// Adobe Wave's settings (seed 004).
+#[derive(Debug, Clone)]
+pub struct WaveConfig {
+    /// Let `imageurl` reach private, loopback and link-local addresses (development and
+    /// tests only: in production that is a server-side request forgery hole).
+    pub allow_private_image_urls: bool,
+    /// How long fetching an `imageurl` may take, connection included.
+    pub image_fetch_timeout: Duration,
+    /// How long notifications are kept for subscribers who reconnect.
+    pub retention: Duration,
+}
+
+impl Default for WaveConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_image_urls: false,
+            image_fetch_timeout: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
 
 /// The gateway's settings (API.md §2): header names, trusted proxies, secrets over plain
@@ -86,6 +110,7 @@ impl ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             gateway: GatewayConfig::default(),
+            wave: WaveConfig::default(),
         }
     }
 }

@@ -135,14 +135,9 @@ pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
 fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let headers = q.headers;
     let cfg = &state.gateway;
-    let peer_trusted = q
-        .peer
-        .is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let peer_trusted = is_trusted_proxy(cfg, q.peer);
     let client = client_address(q.peer, peer_trusted, headers, &cfg.trusted_proxies);
-    let secrets_allowed = cfg.allow_secrets_over_http
-        || (peer_trusted
-            && header_str(headers, "x-forwarded-proto")
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+    let secrets_allowed = secrets_allowed(cfg, q.peer, headers);
 
     // userKey + secret: headers first, then the client's own query.
     let original_query = header_str(headers, "x-original-uri")
@@ -235,6 +230,25 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         });
     }
     Ok(allow)
+}
+
+fn is_trusted_proxy(cfg: &crate::config::GatewayConfig, peer: Option<SocketAddr>) -> bool {
+    peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())))
+}
+
+/// Whether a request may carry a secret that travels in the clear (`userKey` + `secret`,
+/// Wave's OAuth 1.0 PLAINTEXT and `apitoken.xml`): it came over TLS — through a
+/// `--trusted-proxy` that says `X-Forwarded-Proto: https`, since Portcullis does not
+/// terminate TLS itself — or the server allows secrets over plain HTTP (development).
+pub fn secrets_allowed(
+    cfg: &crate::config::GatewayConfig,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> bool {
+    cfg.allow_secrets_over_http
+        || (is_trusted_proxy(cfg, peer)
+            && header_str(headers, "x-forwarded-proto")
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the nearest

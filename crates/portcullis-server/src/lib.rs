@@ -1,9 +1,9 @@
 //! # portcullis-server
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
-//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]) and
-//! the operations endpoints ([`ops`]). Handlers parse at the edge and call
-//! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
+//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]),
+//! Adobe Wave's identity and notification gateway ([`wave`]) and the operations endpoints
+//! ([`ops`]). Handlers parse at the edge and call `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
 //! serves until the shutdown future resolves, then drains in-flight requests. Tests start
@@ -22,6 +22,7 @@ pub mod oauth;
 pub mod ops;
 pub mod problem;
 pub mod state;
+pub mod wave;
 
 /// The `http` types of the server's API (header names in [`config::GatewayConfig`]).
 pub use axum::http;
@@ -118,6 +119,7 @@ impl Application {
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             gateway: config.gateway.clone(),
+            wave: wave::WaveState::new(config.wave.clone()),
         });
         Ok(Self {
             listener,
@@ -173,6 +175,7 @@ impl Application {
         tracing::info!(%addr, issuer = %self.state.issuer, "listening");
         let grace = self.shutdown_grace;
         let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
+        let wave_state = self.state.clone();
         let server = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -180,6 +183,8 @@ impl Application {
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
+            // Live notification streams never end by themselves: end them.
+            wave_state.wave.stop_streams();
             let _ = drain_tx.send(true);
         });
         let result = tokio::select! {
@@ -210,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))
         .route("/ee/v2/collect", post(edge::collect).options(edge::preflight))
+        .merge(wave::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -38,6 +38,8 @@ pub struct Inner {
     pub failures: portcullis_core::limits::FailureLimiter,
     /// Per-app request quotas.
     pub quotas: portcullis_core::limits::QuotaLimiter,
+    /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.
+    pub wave: crate::wave::WaveState,
 }
 
 impl AppState {

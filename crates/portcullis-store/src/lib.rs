@@ -8,7 +8,8 @@
 //! permission groups, revocations, signing keys, settings) appends to a **change feed** in
 //! the same transaction: `(seq, kind, key)`. Users and sessions are not in the view (the
 //! admin API reads them from the store), so their writes do not feed it; neither do the
-//! Edge intake's events, which are append-only data, not decision data.
+//! Edge intake's events, which are append-only data, not decision data, nor Wave's feeds,
+//! tokens and notifications (seed 004), which no hot decision reads.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
 //! this process and by another one (the CLI on the same data directory) both reach it.
 
@@ -17,6 +18,10 @@ use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
     User,
+};
+use portcullis_core::secret::SecretHash;
+use portcullis_core::wave::{
+    Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
 };
 
 pub mod sqlite;
@@ -203,4 +208,85 @@ pub trait Store: Send + Sync + 'static {
     /// Idempotent.
     async fn revoke(&self, r: &Revocation) -> Result<()>;
     async fn revocation(&self, jti: &str) -> Result<Option<Revocation>>;
+
+    // --- Wave (seed 004): feeds and topics of a publisher app (not in the view) ---
+    async fn insert_feed(&self, feed: &Feed) -> Result<()>;
+    async fn feed(&self, id: &RecordId) -> Result<Option<Feed>>;
+    /// The app's feeds in id order.
+    async fn feeds(&self, client_id: &ClientId, page: &PageRequest) -> Result<Vec<Feed>>;
+    async fn update_feed(&self, feed: &Feed) -> Result<()>;
+    /// Deletes the feed with its topics, tokens, subscriptions and notifications.
+    async fn delete_feed(&self, id: &RecordId) -> Result<()>;
+    /// A topic URI already used is `Conflict`.
+    async fn insert_topic(&self, topic: &Topic) -> Result<()>;
+    async fn topic(&self, id: &RecordId) -> Result<Option<Topic>>;
+    async fn topic_by_uri(&self, uri: &str) -> Result<Option<Topic>>;
+    async fn topics(&self, feed: &RecordId, page: &PageRequest) -> Result<Vec<Topic>>;
+    async fn update_topic(&self, topic: &Topic) -> Result<()>;
+    async fn delete_topic(&self, id: &RecordId) -> Result<()>;
+
+    // --- Wave: OAuth 1.0 ---
+    /// Remember a nonce of `client` at `timestamp`; false when it was already seen (a
+    /// replay). Forgets nonces whose timestamp is before `forget_before` (outside the
+    /// timestamp window they are refused anyway).
+    async fn remember_nonce(
+        &self,
+        client: &ClientId,
+        nonce: &str,
+        timestamp: i64,
+        forget_before: i64,
+    ) -> Result<bool>;
+    async fn insert_request_token(&self, token: &RequestToken) -> Result<()>;
+    /// A live (unexpired) request token.
+    async fn request_token(&self, hash: &SecretHash, now: i64) -> Result<Option<RequestToken>>;
+    /// Approve a live, not yet authorized request token for `user` and `feed`; `NotFound`
+    /// when there is none.
+    async fn authorize_request_token(
+        &self,
+        hash: &SecretHash,
+        user: &RecordId,
+        feed: &RecordId,
+        now: i64,
+    ) -> Result<()>;
+    /// Delete a live, authorized request token and return it: exactly one caller gets
+    /// `Some` (request tokens are single-use).
+    async fn consume_request_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<RequestToken>>;
+    async fn insert_link_token(&self, token: &LinkToken) -> Result<()>;
+    async fn link_token(&self, hash: &SecretHash) -> Result<Option<LinkToken>>;
+
+    // --- Wave: publisher API tokens ---
+    async fn insert_api_token(
+        &self,
+        hash: &SecretHash,
+        client: &ClientId,
+        expires_at: i64,
+    ) -> Result<()>;
+    /// The app of a live API token.
+    async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<ClientId>>;
+
+    // --- Wave: subscriptions and notifications ---
+    /// Idempotent.
+    async fn subscribe(&self, user: &RecordId, feed: &RecordId, now: i64) -> Result<()>;
+    /// `NotFound` when the user is not subscribed.
+    async fn unsubscribe(&self, user: &RecordId, feed: &RecordId) -> Result<()>;
+    /// The feeds the user subscribes to.
+    async fn subscriptions(&self, user: &RecordId) -> Result<Vec<RecordId>>;
+    /// Store a notification and its recipients (the `to_user` of a point-to-point one,
+    /// else the feed's subscribers now), in one transaction. Returns its id and the
+    /// recipients.
+    async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)>;
+    /// The user's notifications with id > `after`, oldest first, at most `limit`.
+    async fn inbox(
+        &self,
+        user: &RecordId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>>;
+    /// Forget notifications created before `before` (the retention window). Returns how
+    /// many.
+    async fn prune_notifications(&self, before: i64) -> Result<u64>;
 }

@@ -11,6 +11,10 @@ use portcullis_core::model::{
     App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
     User,
 };
+use portcullis_core::secret::SecretHash;
+use portcullis_core::wave::{
+    Authorization, Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
@@ -70,6 +74,39 @@ fn expect_one(rows: u64) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+fn hash_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<SecretHash> {
+    SecretHash::from_hex(r.get::<&str, _>(col))
+        .ok_or_else(|| StoreError::Backend(format!("decoding a token: bad {col}")))
+}
+
+fn id_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<RecordId> {
+    RecordId::parse(r.get::<&str, _>(col))
+        .map_err(|e| StoreError::Backend(format!("decoding {col}: {}", e.0)))
+}
+
+fn client_col(r: &sqlx::sqlite::SqliteRow) -> Result<ClientId> {
+    ClientId::parse(r.get::<&str, _>("client_id"))
+        .map_err(|e| StoreError::Backend(format!("decoding client_id: {}", e.0)))
+}
+
+fn request_token_row(r: &sqlx::sqlite::SqliteRow) -> Result<RequestToken> {
+    let user: Option<&str> = r.get("user_id");
+    let authorized = match user {
+        Some(_) => Some(Authorization {
+            user_id: id_col(r, "user_id")?,
+            feed_id: id_col(r, "feed_id")?,
+        }),
+        None => None,
+    };
+    Ok(RequestToken {
+        hash: hash_col(r, "hash")?,
+        secret_hash: hash_col(r, "secret_hash")?,
+        client_id: client_col(r)?,
+        expires_at: r.get("expires_at"),
+        authorized,
+    })
 }
 
 impl SqliteStore {
@@ -846,5 +883,373 @@ impl Store for SqliteStore {
                 exp: r.get("exp"),
             })
         }))
+    }
+
+    async fn insert_feed(&self, feed: &Feed) -> Result<()> {
+        sqlx::query("INSERT INTO feeds (id, client_id, doc) VALUES (?, ?, ?)")
+            .bind(feed.id.as_str())
+            .bind(feed.client_id.as_str())
+            .bind(to_doc(feed)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn feed(&self, id: &RecordId) -> Result<Option<Feed>> {
+        self.doc(sqlx::query("SELECT doc FROM feeds WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn feeds(&self, client_id: &ClientId, page: &PageRequest) -> Result<Vec<Feed>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM feeds WHERE client_id = ? AND id > ? ORDER BY id LIMIT ?")
+                .bind(client_id.as_str())
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_feed(&self, feed: &Feed) -> Result<()> {
+        let n = sqlx::query("UPDATE feeds SET doc = ? WHERE id = ?")
+            .bind(to_doc(feed)?)
+            .bind(feed.id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn delete_feed(&self, id: &RecordId) -> Result<()> {
+        let n = sqlx::query("DELETE FROM feeds WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn insert_topic(&self, topic: &Topic) -> Result<()> {
+        sqlx::query("INSERT INTO topics (id, feed_id, uri, doc) VALUES (?, ?, ?, ?)")
+            .bind(topic.id.as_str())
+            .bind(topic.feed_id.as_str())
+            .bind(&topic.uri)
+            .bind(to_doc(topic)?)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn topic(&self, id: &RecordId) -> Result<Option<Topic>> {
+        self.doc(sqlx::query("SELECT doc FROM topics WHERE id = ?").bind(id.as_str()))
+            .await
+    }
+
+    async fn topic_by_uri(&self, uri: &str) -> Result<Option<Topic>> {
+        self.doc(sqlx::query("SELECT doc FROM topics WHERE uri = ?").bind(uri))
+            .await
+    }
+
+    async fn topics(&self, feed: &RecordId, page: &PageRequest) -> Result<Vec<Topic>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM topics WHERE feed_id = ? AND id > ? ORDER BY id LIMIT ?")
+                .bind(feed.as_str())
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_topic(&self, topic: &Topic) -> Result<()> {
+        let n = sqlx::query("UPDATE topics SET doc = ? WHERE id = ?")
+            .bind(to_doc(topic)?)
+            .bind(topic.id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn delete_topic(&self, id: &RecordId) -> Result<()> {
+        let n = sqlx::query("DELETE FROM topics WHERE id = ?")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn remember_nonce(
+        &self,
+        client: &ClientId,
+        nonce: &str,
+        timestamp: i64,
+        forget_before: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM oauth1_nonces WHERE timestamp < ?")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let n = sqlx::query(
+            "INSERT INTO oauth1_nonces (client_id, nonce, timestamp) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(client.as_str())
+        .bind(nonce)
+        .bind(timestamp)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    async fn insert_request_token(&self, t: &RequestToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth1_request_tokens (hash, secret_hash, client_id, expires_at, user_id, feed_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.hash.to_hex())
+        .bind(t.secret_hash.to_hex())
+        .bind(t.client_id.as_str())
+        .bind(t.expires_at)
+        .bind(t.authorized.as_ref().map(|a| a.user_id.as_str()))
+        .bind(t.authorized.as_ref().map(|a| a.feed_id.as_str()))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn request_token(&self, hash: &SecretHash, now: i64) -> Result<Option<RequestToken>> {
+        let row =
+            sqlx::query("SELECT * FROM oauth1_request_tokens WHERE hash = ? AND expires_at > ?")
+                .bind(hash.to_hex())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(request_token_row).transpose()
+    }
+
+    async fn authorize_request_token(
+        &self,
+        hash: &SecretHash,
+        user: &RecordId,
+        feed: &RecordId,
+        now: i64,
+    ) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE oauth1_request_tokens SET user_id = ?, feed_id = ? \
+             WHERE hash = ? AND expires_at > ? AND user_id IS NULL",
+        )
+        .bind(user.as_str())
+        .bind(feed.as_str())
+        .bind(hash.to_hex())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        expect_one(n)
+    }
+
+    async fn consume_request_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<RequestToken>> {
+        let row = sqlx::query(
+            "DELETE FROM oauth1_request_tokens \
+             WHERE hash = ? AND expires_at > ? AND user_id IS NOT NULL RETURNING *",
+        )
+        .bind(hash.to_hex())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(request_token_row).transpose()
+    }
+
+    async fn insert_link_token(&self, t: &LinkToken) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO oauth1_access_tokens (hash, secret_hash, client_id, feed_id, user_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.hash.to_hex())
+        .bind(t.secret_hash.to_hex())
+        .bind(t.client_id.as_str())
+        .bind(t.feed_id.as_str())
+        .bind(t.user_id.as_str())
+        .bind(t.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn link_token(&self, hash: &SecretHash) -> Result<Option<LinkToken>> {
+        let row = sqlx::query("SELECT * FROM oauth1_access_tokens WHERE hash = ?")
+            .bind(hash.to_hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| {
+            Ok(LinkToken {
+                hash: hash_col(&r, "hash")?,
+                secret_hash: hash_col(&r, "secret_hash")?,
+                client_id: client_col(&r)?,
+                feed_id: id_col(&r, "feed_id")?,
+                user_id: id_col(&r, "user_id")?,
+                created_at: r.get("created_at"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_api_token(
+        &self,
+        hash: &SecretHash,
+        client: &ClientId,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO wave_api_tokens (hash, client_id, expires_at) VALUES (?, ?, ?)")
+            .bind(hash.to_hex())
+            .bind(client.as_str())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<ClientId>> {
+        let row =
+            sqlx::query("SELECT client_id FROM wave_api_tokens WHERE hash = ? AND expires_at > ?")
+                .bind(hash.to_hex())
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+        row.as_ref().map(client_col).transpose()
+    }
+
+    async fn subscribe(&self, user: &RecordId, feed: &RecordId, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO subscriptions (user_id, feed_id, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.as_str())
+        .bind(feed.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, user: &RecordId, feed: &RecordId) -> Result<()> {
+        let n = sqlx::query("DELETE FROM subscriptions WHERE user_id = ? AND feed_id = ?")
+            .bind(user.as_str())
+            .bind(feed.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn subscriptions(&self, user: &RecordId) -> Result<Vec<RecordId>> {
+        let rows =
+            sqlx::query("SELECT feed_id FROM subscriptions WHERE user_id = ? ORDER BY feed_id")
+                .bind(user.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter().map(|r| id_col(r, "feed_id")).collect()
+    }
+
+    async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)> {
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO notifications (feed_id, created_at, doc) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(n.feed_id.as_str())
+        .bind(n.created_at)
+        .bind(to_doc(n)?)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .get("id");
+        let rows = match &n.to_user {
+            Some(user) => sqlx::query(
+                "INSERT INTO inbox (user_id, notification_id) VALUES (?, ?) RETURNING user_id",
+            )
+            .bind(user.as_str())
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?,
+            None => sqlx::query(
+                "INSERT INTO inbox (user_id, notification_id) \
+                 SELECT user_id, ? FROM subscriptions WHERE feed_id = ? RETURNING user_id",
+            )
+            .bind(id)
+            .bind(n.feed_id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?,
+        };
+        let recipients = rows
+            .iter()
+            .map(|r| id_col(r, "user_id"))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await.map_err(backend)?;
+        Ok((id, recipients))
+    }
+
+    async fn inbox(
+        &self,
+        user: &RecordId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredNotification>> {
+        let rows = sqlx::query(
+            "SELECT n.id AS id, n.doc AS doc FROM inbox i JOIN notifications n ON n.id = i.notification_id \
+             WHERE i.user_id = ? AND i.notification_id > ? ORDER BY i.notification_id LIMIT ?",
+        )
+        .bind(user.as_str())
+        .bind(after)
+        .bind(limit.clamp(1, 1000) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredNotification {
+                    id: r.get("id"),
+                    notification: from_doc(r.get::<&str, _>("doc"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn prune_notifications(&self, before: i64) -> Result<u64> {
+        let n = sqlx::query("DELETE FROM notifications WHERE created_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n)
     }
 }

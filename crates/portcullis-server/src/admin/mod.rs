@@ -9,6 +9,7 @@ pub mod apps;
 pub mod auth;
 pub mod events;
 pub mod extract;
+pub mod feeds;
 pub mod groups;
 pub mod keys;
 pub mod openapi;
@@ -67,6 +68,24 @@ pub fn router() -> Router<AppState> {
             get(secrets::read)
                 .patch(secrets::update)
                 .delete(secrets::delete),
+        )
+        .route(
+            "/apps/{client_id}/feeds",
+            post(feeds::create).get(feeds::list),
+        )
+        .route(
+            "/apps/{client_id}/feeds/{feed_id}",
+            get(feeds::read).patch(feeds::update).delete(feeds::delete),
+        )
+        .route(
+            "/apps/{client_id}/feeds/{feed_id}/topics",
+            post(feeds::create_topic).get(feeds::list_topics),
+        )
+        .route(
+            "/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}",
+            get(feeds::read_topic)
+                .patch(feeds::update_topic)
+                .delete(feeds::delete_topic),
         )
         .route("/users", post(users::create).get(users::list))
         .route(

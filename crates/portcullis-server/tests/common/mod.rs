@@ -26,6 +26,8 @@ pub struct Options {
     pub jwks_max_age: u64,
     /// Gateway settings (header names, trusted proxies, failure limit).
     pub gateway: portcullis_server::config::GatewayConfig,
+    /// Adobe Wave settings (private image URLs).
+    pub wave: portcullis_server::config::WaveConfig,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             manual_clock: false,
             jwks_max_age: 3600,
             gateway: Default::default(),
+            wave: Default::default(),
         }
     }
 }
@@ -50,6 +53,7 @@ impl TestApp {
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
         config.gateway = opts.gateway;
+        config.wave = opts.wave;
         let manual = opts
             .manual_clock
             .then(|| Arc::new(ManualClock::new(SystemClock.now())));

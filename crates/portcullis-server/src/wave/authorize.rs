@@ -1,0 +1,304 @@
+//! `/identity/1.0/oauth/authorize?oauth_token=…&feedId=…[&invokeArgs=…]`: the page where a
+//! subscriber signs in (email and password) and approves linking their account to a
+//! publisher's point-to-point feed. Approving sends the browser to the feed's callback
+//! URL, built as seed 004 describes:
+//! `<callback base>?feedId=…&companyId=…[&<invokeArgs>]&oauth_token=…` (no verifier).
+//!
+//! CSRF: the GET sets a random cookie, and the form carries an HMAC (under the server's
+//! secret-hash key) of that cookie and the request token; the POST needs both to match,
+//! so a form posted from another site, or for another request token, is refused.
+
+use super::{WaveError, form_pairs, media_type, no_store};
+use crate::problem::Problem;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use portcullis_core::ids::RecordId;
+use portcullis_core::secret::{Secret, SecretKind};
+use portcullis_core::wave::{Feed, FeedKind, RequestToken};
+use std::collections::HashMap;
+
+const CSRF_COOKIE: &str = "portcullis_wave_csrf";
+const PATH: &str = "/identity/1.0/oauth/authorize";
+
+/// The parameters of the page, checked.
+struct Linking {
+    token_text: String,
+    token: RequestToken,
+    feed: Feed,
+    /// The publisher's context, re-encoded (never echoed raw into the callback URL).
+    invoke_args: Vec<(String, String)>,
+    invoke_args_text: Option<String>,
+}
+
+fn unique(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, Problem> {
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        if map.insert(k.clone(), v).is_some() {
+            return Err(Problem::bad_request(format!(
+                "The parameter '{}' is given more than once.",
+                k.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    Ok(map)
+}
+
+async fn linking(state: &AppState, p: &HashMap<String, String>) -> Result<Linking, Problem> {
+    let need = |k: &str| {
+        p.get(k)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Problem::bad_request(format!("The '{k}' parameter is missing.")))
+    };
+    let token_text = need("oauth_token")?.clone();
+    let feed_id = need("feedId")?;
+    let not_live = || {
+        Problem::bad_request(
+            "oauth_token is not a request token waiting for approval: it is unknown, expired, or already approved. Start linking again from the publisher.",
+        )
+    };
+    let secret = Secret::parse(SecretKind::OAuth1Token, &token_text).map_err(|_| not_live())?;
+    let hash_key = state.hash_key()?;
+    let token = state
+        .store
+        .request_token(&secret.hash(&hash_key), state.now())
+        .await?
+        .filter(|t| t.authorized.is_none())
+        .ok_or_else(not_live)?;
+    let no_feed = || {
+        Problem::bad_request(format!(
+            "feedId '{}' is not a point-to-point feed of the publisher that asked for this request token.",
+            feed_id.chars().take(40).collect::<String>()
+        ))
+    };
+    let feed_id = RecordId::parse(feed_id).map_err(|_| no_feed())?;
+    let feed = state
+        .store
+        .feed(&feed_id)
+        .await?
+        .filter(|f| {
+            f.client_id == token.client_id
+                && f.kind == FeedKind::PointToPoint
+                && f.callback_url.is_some()
+        })
+        .ok_or_else(no_feed)?;
+    let invoke_args_text = p.get("invokeArgs").filter(|v| !v.is_empty()).cloned();
+    let invoke_args = match &invoke_args_text {
+        None => Vec::new(),
+        Some(a) => {
+            if a.len() > 1024 {
+                return Err(Problem::bad_request(
+                    "invokeArgs must be at most 1,024 bytes.",
+                ));
+            }
+            let pairs = form_pairs(a.as_bytes()).ok_or_else(|| {
+                Problem::bad_request("invokeArgs must be a query string (name=value&…).")
+            })?;
+            if let Some((k, _)) = pairs
+                .iter()
+                .find(|(k, _)| matches!(k.as_str(), "feedId" | "companyId" | "oauth_token"))
+            {
+                return Err(Problem::bad_request(format!(
+                    "invokeArgs may not set '{k}': the callback URL carries it already."
+                )));
+            }
+            pairs
+        }
+    };
+    Ok(Linking {
+        token_text,
+        token,
+        feed,
+        invoke_args,
+        invoke_args_text,
+    })
+}
+
+fn csrf_for(state: &AppState, link: &Linking, cookie: &str) -> Result<String, Problem> {
+    let key = state.hash_key()?;
+    Ok(key
+        .hash_text(&format!(
+            "wave-authorize|{}|{cookie}",
+            link.token.hash.to_hex()
+        ))
+        .to_hex())
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == CSRF_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn page_markup(link: &Linking, csrf: &str, error: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Link your account — Portcullis" }
+            }
+            body {
+                main {
+                    h1 { "Link your account" }
+                    p { "The publisher of the feed " strong { (link.feed.name) } " asks to send notifications to your account." }
+                    @if let Some(e) = error {
+                        p role="alert" { (e) }
+                    }
+                    form method="post" action=(PATH) {
+                        input type="hidden" name="oauth_token" value=(link.token_text);
+                        input type="hidden" name="feedId" value=(link.feed.id.as_str());
+                        @if let Some(a) = &link.invoke_args_text {
+                            input type="hidden" name="invokeArgs" value=(a);
+                        }
+                        input type="hidden" name="csrf" value=(csrf);
+                        p {
+                            label for="email" { "Email" }
+                            br;
+                            input id="email" type="email" name="email" autocomplete="username" required;
+                        }
+                        p {
+                            label for="password" { "Password" }
+                            br;
+                            input id="password" type="password" name="password" autocomplete="current-password" required;
+                        }
+                        p { button type="submit" { "Sign in and approve" } }
+                    }
+                    p { "To refuse, close this page: nothing is linked until you approve." }
+                }
+            }
+        }
+    }
+}
+
+fn html_response(status: StatusCode, markup: Markup) -> Response {
+    let mut res = (status, axum::response::Html(markup.into_string())).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    no_store(res)
+}
+
+fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, Problem> {
+    let pairs = form_pairs(query.unwrap_or("").as_bytes())
+        .ok_or_else(|| Problem::bad_request("The query is not valid UTF-8 once decoded."))?;
+    unique(pairs)
+}
+
+/// `GET /identity/1.0/oauth/authorize`: the sign-in and approval form.
+pub async fn page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WaveError> {
+    let p = query_params(query.as_deref())?;
+    let link = linking(&state, &p).await?;
+    let cookie = hex::encode(portcullis_core::random_bytes::<16>());
+    let csrf = csrf_for(&state, &link, &cookie)?;
+    let mut res = html_response(StatusCode::OK, page_markup(&link, &csrf, None));
+    let set =
+        format!("{CSRF_COOKIE}={cookie}; Path={PATH}; HttpOnly; SameSite=Strict; Max-Age=900");
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// The callback URL of seed 004: the feed's fixed base, `feedId` and `companyId`, the
+/// publisher's `invokeArgs`, then `oauth_token`.
+fn callback_url(link: &Linking) -> String {
+    let base = link.feed.callback_url.as_deref().unwrap_or_default();
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("feedId", link.feed.id.as_str());
+    q.append_pair("companyId", &link.feed.company_id());
+    for (k, v) in &link.invoke_args {
+        q.append_pair(k, v);
+    }
+    q.append_pair("oauth_token", &link.token_text);
+    let sep = if !base.contains('?') {
+        "?"
+    } else if base.ends_with('?') || base.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    format!("{base}{sep}{}", q.finish())
+}
+
+/// `POST /identity/1.0/oauth/authorize`: check the CSRF token and the subscriber's
+/// password, authorize the request token, and send the browser to the callback URL.
+pub async fn approve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WaveError> {
+    if media_type(&headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(Problem::unsupported_media_type(
+            "Send the form as application/x-www-form-urlencoded.",
+        )
+        .into());
+    }
+    let pairs = form_pairs(&body)
+        .ok_or_else(|| Problem::bad_request("The form is not valid UTF-8 once decoded."))?;
+    let p = unique(pairs)?;
+    let link = linking(&state, &p).await?;
+    let csrf_refused = || {
+        Problem::new(
+            403,
+            "csrf",
+            "PCS-0403-CSRF",
+            "Form refused",
+            "The form's CSRF token does not match this browser and request token. Open the authorize link again.",
+        )
+    };
+    let cookie = cookie_value(&headers).ok_or_else(csrf_refused)?;
+    let expected = csrf_for(&state, &link, &cookie)?;
+    let presented = p.get("csrf").map(String::as_str).unwrap_or("");
+    let hash_key = state.hash_key()?;
+    if !hash_key
+        .hash_text(presented)
+        .ct_eq(&hash_key.hash_text(&expected))
+    {
+        return Err(csrf_refused().into());
+    }
+    let email = p.get("email").map(String::as_str).unwrap_or("");
+    let pw = p.get("password").cloned().unwrap_or_default();
+    let Some(user) = super::sign_in(&state, email, &pw).await? else {
+        return Ok(html_response(
+            StatusCode::UNAUTHORIZED,
+            page_markup(&link, &expected, Some("The email or password is wrong.")),
+        ));
+    };
+    state
+        .store
+        .authorize_request_token(&link.token.hash, &user.id, &link.feed.id, state.now())
+        .await
+        .map_err(|e| match e {
+            portcullis_store::StoreError::NotFound => Problem::bad_request(
+                "The request token expired or was approved meanwhile. Start linking again from the publisher.",
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(user = %user.id, feed = %link.feed.id, "request token authorized");
+    let location = callback_url(&link);
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    let v = HeaderValue::from_str(&location)
+        .map_err(|e| Problem::internal(&format!("callback URL is not a header value: {e}")))?;
+    res.headers_mut().insert(header::LOCATION, v);
+    Ok(no_store(res))
+}
