@@ -14,6 +14,9 @@ use portcullis_core::model::{
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::SecretHash;
 use portcullis_core::token::Alg;
+use portcullis_core::wave::{
+    Authorization, Feed, FeedKind, LinkToken, NewNotification, RequestToken, Topic,
+};
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::{Change, PageRequest, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +50,13 @@ macro_rules! store_contract {
             an_append_writes_all_events_or_none,
             deleting_a_resource_or_its_org_deletes_its_events,
             appending_events_does_not_feed_the_view,
+            feeds_and_topics_are_inserted_read_updated_and_deleted,
+            deleting_an_app_deletes_its_feeds_topics_and_tokens,
+            request_tokens_are_authorized_once_and_consumed_once,
+            nonces_are_refused_when_reused_and_forgotten_after_the_window,
+            api_tokens_expire,
+            notifications_reach_subscribers_or_the_linked_user_and_are_pruned,
+            wave_writes_do_not_feed_the_view,
         );
     };
     (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
@@ -192,8 +202,368 @@ fn page(after: Option<&str>, limit: u32) -> PageRequest {
     }
 }
 
+fn feed_of(app: &App, kind: FeedKind) -> Feed {
+    Feed {
+        id: RecordId::generate("feed"),
+        client_id: app.client_id.clone(),
+        org_id: app.org_id.clone(),
+        name: "Orders".into(),
+        kind,
+        initiation_url: Some("https://publisher.example/init".into()),
+        callback_url: Some("https://publisher.example/cb".into()),
+        created_at: 1_700_000_200,
+    }
+}
+
+fn topic_of(feed: &Feed) -> Topic {
+    Topic {
+        id: RecordId::generate("top"),
+        feed_id: feed.id.clone(),
+        client_id: feed.client_id.clone(),
+        uri: Topic::new_uri(feed),
+        name: "status".into(),
+        created_at: 1_700_000_201,
+    }
+}
+
+fn hash() -> SecretHash {
+    SecretHash(portcullis_core::random_bytes::<32>())
+}
+
+fn notification(feed: &Feed, topic: &Topic, to: Option<&RecordId>, at: i64) -> NewNotification {
+    NewNotification {
+        topic_id: topic.id.clone(),
+        topic: topic.uri.clone(),
+        feed_id: feed.id.clone(),
+        client_id: feed.client_id.clone(),
+        to_user: to.cloned(),
+        message: format!("caf\u{e9} at {at}"),
+        link: Some("https://publisher.example/x".into()),
+        image_png: Some("iVBORw0KGgo=".into()),
+        created_at: at,
+    }
+}
+
 mod cases {
     use super::*;
+
+    /// An org and an app in it, stored.
+    async fn publisher(store: &dyn Store) -> App {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let a = app_in(&o.id);
+        store.insert_app(&a).await.unwrap();
+        a
+    }
+
+    pub async fn feeds_and_topics_are_inserted_read_updated_and_deleted(store: &dyn Store) {
+        let a = publisher(store).await;
+        let mut f = feed_of(&a, FeedKind::PointToPoint);
+        store.insert_feed(&f).await.unwrap();
+        let b = feed_of(&a, FeedKind::Broadcast);
+        store.insert_feed(&b).await.unwrap();
+        assert_eq!(store.feed(&f.id).await.unwrap(), Some(f.clone()));
+        let all = store.feeds(&a.client_id, &page(None, 10)).await.unwrap();
+        let mut ids = vec![f.id.clone(), b.id.clone()];
+        ids.sort();
+        assert_eq!(all.iter().map(|x| x.id.clone()).collect::<Vec<_>>(), ids);
+        let first = store.feeds(&a.client_id, &page(None, 1)).await.unwrap();
+        let rest = store
+            .feeds(&a.client_id, &page(Some(first[0].id.as_str()), 10))
+            .await
+            .unwrap();
+        assert_eq!(rest.len(), 1);
+        f.name = "Renamed".into();
+        store.update_feed(&f).await.unwrap();
+        assert_eq!(store.feed(&f.id).await.unwrap().unwrap().name, "Renamed");
+
+        let mut t = topic_of(&f);
+        store.insert_topic(&t).await.unwrap();
+        assert_eq!(store.topic(&t.id).await.unwrap(), Some(t.clone()));
+        assert_eq!(store.topic_by_uri(&t.uri).await.unwrap(), Some(t.clone()));
+        let mut same_uri = topic_of(&f);
+        same_uri.uri = t.uri.clone();
+        assert!(matches!(
+            store.insert_topic(&same_uri).await,
+            Err(StoreError::Conflict(_))
+        ));
+        t.name = "shipping".into();
+        store.update_topic(&t).await.unwrap();
+        assert_eq!(
+            store.topics(&f.id, &page(None, 10)).await.unwrap(),
+            vec![t.clone()]
+        );
+        store.delete_topic(&t.id).await.unwrap();
+        assert_eq!(store.topic(&t.id).await.unwrap(), None);
+        assert!(matches!(
+            store.delete_topic(&t.id).await,
+            Err(StoreError::NotFound)
+        ));
+
+        let t2 = topic_of(&f);
+        store.insert_topic(&t2).await.unwrap();
+        store.delete_feed(&f.id).await.unwrap();
+        assert_eq!(store.feed(&f.id).await.unwrap(), None);
+        assert_eq!(
+            store.topic(&t2.id).await.unwrap(),
+            None,
+            "topics go with their feed"
+        );
+        assert!(matches!(
+            store.delete_feed(&f.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            store.update_feed(&f).await,
+            Err(StoreError::NotFound)
+        ));
+        let orphan = feed_of(&app_in(&a.org_id), FeedKind::Broadcast);
+        assert!(matches!(
+            store.insert_feed(&orphan).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+
+    pub async fn deleting_an_app_deletes_its_feeds_topics_and_tokens(store: &dyn Store) {
+        let a = publisher(store).await;
+        let f = feed_of(&a, FeedKind::PointToPoint);
+        store.insert_feed(&f).await.unwrap();
+        let t = topic_of(&f);
+        store.insert_topic(&t).await.unwrap();
+        let u = user("sub@example.com");
+        store.insert_user(&u, "h").await.unwrap();
+        let api = hash();
+        store
+            .insert_api_token(&api, &a.client_id, 9_999)
+            .await
+            .unwrap();
+        let link = LinkToken {
+            hash: hash(),
+            secret_hash: hash(),
+            client_id: a.client_id.clone(),
+            feed_id: f.id.clone(),
+            user_id: u.id.clone(),
+            created_at: 1,
+        };
+        store.insert_link_token(&link).await.unwrap();
+        store.delete_app(&a.client_id).await.unwrap();
+        assert_eq!(store.feed(&f.id).await.unwrap(), None);
+        assert_eq!(store.topic_by_uri(&t.uri).await.unwrap(), None);
+        assert_eq!(store.api_token(&api, 0).await.unwrap(), None);
+        assert_eq!(store.link_token(&link.hash).await.unwrap(), None);
+    }
+
+    pub async fn request_tokens_are_authorized_once_and_consumed_once(store: &dyn Store) {
+        let a = publisher(store).await;
+        let f = feed_of(&a, FeedKind::PointToPoint);
+        store.insert_feed(&f).await.unwrap();
+        let u = user("sub@example.com");
+        store.insert_user(&u, "h").await.unwrap();
+        let t = RequestToken {
+            hash: hash(),
+            secret_hash: hash(),
+            client_id: a.client_id.clone(),
+            expires_at: 1_000,
+            authorized: None,
+        };
+        store.insert_request_token(&t).await.unwrap();
+        assert_eq!(
+            store.request_token(&t.hash, 999).await.unwrap(),
+            Some(t.clone())
+        );
+        assert_eq!(
+            store.request_token(&t.hash, 1_000).await.unwrap(),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            store.consume_request_token(&t.hash, 10).await.unwrap(),
+            None,
+            "an unauthorized token cannot be consumed"
+        );
+        store
+            .authorize_request_token(&t.hash, &u.id, &f.id, 10)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .authorize_request_token(&t.hash, &u.id, &f.id, 10)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+        let approved = Authorization {
+            user_id: u.id.clone(),
+            feed_id: f.id.clone(),
+        };
+        assert_eq!(
+            store
+                .request_token(&t.hash, 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .authorized,
+            Some(approved.clone())
+        );
+        let consumed = store.consume_request_token(&t.hash, 10).await.unwrap();
+        assert_eq!(consumed.unwrap().authorized, Some(approved));
+        assert_eq!(
+            store.consume_request_token(&t.hash, 10).await.unwrap(),
+            None
+        );
+        assert_eq!(store.request_token(&t.hash, 10).await.unwrap(), None);
+
+        let late = RequestToken {
+            hash: hash(),
+            expires_at: 1_000,
+            ..t.clone()
+        };
+        store.insert_request_token(&late).await.unwrap();
+        assert!(matches!(
+            store
+                .authorize_request_token(&late.hash, &u.id, &f.id, 1_000)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    pub async fn nonces_are_refused_when_reused_and_forgotten_after_the_window(store: &dyn Store) {
+        let a = publisher(store).await;
+        let other = ClientId::generate();
+        assert!(
+            store
+                .remember_nonce(&a.client_id, "n1", 100, 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .remember_nonce(&a.client_id, "n1", 100, 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .remember_nonce(&a.client_id, "n1", 101, 0)
+                .await
+                .unwrap()
+        );
+        assert!(store.remember_nonce(&other, "n1", 100, 0).await.unwrap());
+        // Past the window the old ones are forgotten (and refused by the timestamp check).
+        assert!(
+            store
+                .remember_nonce(&a.client_id, "n2", 900, 500)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .remember_nonce(&a.client_id, "n1", 100, 0)
+                .await
+                .unwrap()
+        );
+    }
+
+    pub async fn api_tokens_expire(store: &dyn Store) {
+        let a = publisher(store).await;
+        let h = hash();
+        store
+            .insert_api_token(&h, &a.client_id, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.api_token(&h, 999).await.unwrap(),
+            Some(a.client_id.clone())
+        );
+        assert_eq!(store.api_token(&h, 1_000).await.unwrap(), None);
+        assert_eq!(store.api_token(&hash(), 0).await.unwrap(), None);
+    }
+
+    pub async fn notifications_reach_subscribers_or_the_linked_user_and_are_pruned(
+        store: &dyn Store,
+    ) {
+        let a = publisher(store).await;
+        let news = feed_of(&a, FeedKind::Broadcast);
+        let p2p = feed_of(&a, FeedKind::PointToPoint);
+        store.insert_feed(&news).await.unwrap();
+        store.insert_feed(&p2p).await.unwrap();
+        let (tn, tp) = (topic_of(&news), topic_of(&p2p));
+        store.insert_topic(&tn).await.unwrap();
+        store.insert_topic(&tp).await.unwrap();
+        let (alice, bob) = (user("alice@example.com"), user("bob@example.com"));
+        store.insert_user(&alice, "h").await.unwrap();
+        store.insert_user(&bob, "h").await.unwrap();
+        store.subscribe(&alice.id, &news.id, 1).await.unwrap();
+        store.subscribe(&alice.id, &news.id, 2).await.unwrap();
+        store.subscribe(&bob.id, &news.id, 1).await.unwrap();
+        assert_eq!(
+            store.subscriptions(&alice.id).await.unwrap(),
+            vec![news.id.clone()]
+        );
+
+        let (b1, mut to) = store
+            .insert_notification(&notification(&news, &tn, None, 100))
+            .await
+            .unwrap();
+        to.sort();
+        let mut both = vec![alice.id.clone(), bob.id.clone()];
+        both.sort();
+        assert_eq!(to, both);
+        let p = notification(&p2p, &tp, Some(&alice.id), 200);
+        let (p1, to) = store.insert_notification(&p).await.unwrap();
+        assert_eq!(to, vec![alice.id.clone()]);
+        assert!(p1 > b1);
+        store.unsubscribe(&bob.id, &news.id).await.unwrap();
+        assert!(matches!(
+            store.unsubscribe(&bob.id, &news.id).await,
+            Err(StoreError::NotFound)
+        ));
+        let (b2, to) = store
+            .insert_notification(&notification(&news, &tn, None, 300))
+            .await
+            .unwrap();
+        assert_eq!(to, vec![alice.id.clone()]);
+
+        let ids = |v: Vec<portcullis_core::wave::StoredNotification>| {
+            v.into_iter().map(|n| n.id).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(store.inbox(&alice.id, 0, 10).await.unwrap()),
+            vec![b1, p1, b2]
+        );
+        assert_eq!(
+            ids(store.inbox(&alice.id, b1, 10).await.unwrap()),
+            vec![p1, b2]
+        );
+        assert_eq!(ids(store.inbox(&alice.id, 0, 1).await.unwrap()), vec![b1]);
+        assert_eq!(ids(store.inbox(&bob.id, 0, 10).await.unwrap()), vec![b1]);
+        let got = store.inbox(&alice.id, b1, 1).await.unwrap().remove(0);
+        assert_eq!(got.notification, p);
+
+        assert_eq!(store.prune_notifications(201).await.unwrap(), 2);
+        assert_eq!(ids(store.inbox(&alice.id, 0, 10).await.unwrap()), vec![b2]);
+        store.delete_user(&alice.id).await.unwrap();
+        assert!(store.inbox(&alice.id, 0, 10).await.unwrap().is_empty());
+        assert!(store.subscriptions(&alice.id).await.unwrap().is_empty());
+    }
+
+    pub async fn wave_writes_do_not_feed_the_view(store: &dyn Store) {
+        let a = publisher(store).await;
+        let before = store.last_change().await.unwrap();
+        let f = feed_of(&a, FeedKind::Broadcast);
+        store.insert_feed(&f).await.unwrap();
+        let t = topic_of(&f);
+        store.insert_topic(&t).await.unwrap();
+        store
+            .insert_api_token(&hash(), &a.client_id, 5)
+            .await
+            .unwrap();
+        store.remember_nonce(&a.client_id, "n", 1, 0).await.unwrap();
+        store
+            .insert_notification(&notification(&f, &t, None, 1))
+            .await
+            .unwrap();
+        assert_eq!(store.last_change().await.unwrap(), before);
+    }
 
     /// The changes appended since `before`.
     async fn changes_after(store: &dyn Store, before: i64) -> Vec<Change> {
