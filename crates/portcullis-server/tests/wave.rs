@@ -48,37 +48,22 @@ struct World {
 
 async fn world(app: &TestApp, callback_base: &str) -> World {
     let (client_id, secret, org) = app.client(&[]).await;
-    let feeds = format!("/admin/v1/apps/{client_id}/feeds");
-    let (s, p2p_feed) = app
-        .call(
-            Method::POST,
-            &feeds,
-            Some(json!({"name": "Order updates", "kind": "point_to_point",
+    let p2p_feed = app
+        .create_feed(
+            &client_id,
+            json!({"name": "Order updates", "kind": "point_to_point",
                 "initiation_url": format!("{callback_base}/initiation"),
-                "callback_url": format!("{callback_base}/callback")})),
+                "callback_url": format!("{callback_base}/callback")}),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{p2p_feed}");
-    let (s, news) = app
-        .call(
-            Method::POST,
-            &feeds,
-            Some(json!({"name": "News", "kind": "broadcast"})),
-        )
+    let news = app
+        .create_feed(&client_id, json!({"name": "News", "kind": "broadcast"}))
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{news}");
-    let topic = |feed: &Value| {
-        let path = format!("{feeds}/{}/topics", feed["id"].as_str().unwrap());
-        async move {
-            let (s, t) = app
-                .call(Method::POST, &path, Some(json!({"name": "status"})))
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{t}");
-            t["uri"].as_str().unwrap().to_owned()
-        }
-    };
-    let p2p_topic = topic(&p2p_feed).await;
-    let news_topic = topic(&news).await;
+    let p2p_topic = app
+        .create_topic(&client_id, p2p_feed["id"].as_str().unwrap(), "status")
+        .await;
+    let news_feed = news["id"].as_str().unwrap().to_owned();
+    let news_topic = app.create_topic(&client_id, &news_feed, "status").await;
     for who in ["alice", "bob"] {
         app.create_user(&format!("{who}@example.com"), PASSWORD, json!({}))
             .await;
@@ -87,7 +72,7 @@ async fn world(app: &TestApp, callback_base: &str) -> World {
         org,
         client_id,
         secret,
-        news_feed: news["id"].as_str().unwrap().to_owned(),
+        news_feed,
         p2p_feed,
         p2p_topic,
         news_topic,
@@ -279,22 +264,7 @@ async fn open_stream(app: &TestApp, email: &str, last_id: Option<&str>) -> Sse {
 // --- the publisher's API token and notifications -----------------------------------
 
 async fn api_token(app: &TestApp, client_id: &str, secret: &str) -> String {
-    let r = app
-        .http
-        .post(app.url("/identity/1.0/auth/apitoken.xml"))
-        .basic_auth(client_id, Some(secret))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/xml")
-    );
-    let xml = r.text().await.unwrap();
-    parse_apitoken(&xml)
+    parse_apitoken(&app.wave_api_token_xml(client_id, secret).await)
 }
 
 /// The `apitoken` of an `apitokenResponse`, read with an XML parser, checking the
@@ -336,14 +306,7 @@ async fn notify(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
 }
 
 async fn subscribe(app: &TestApp, email: &str, feed: &str) {
-    let r = app
-        .http
-        .put(app.url(&format!("/notificationgateway/1.0/subscriptions/{feed}")))
-        .basic_auth(email, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    app.subscribe(email, PASSWORD, feed).await;
 }
 
 const WAIT: Duration = Duration::from_secs(10);

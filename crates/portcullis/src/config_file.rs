@@ -98,6 +98,10 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("1000"),
     },
     Setting {
+        key: "allow_private_image_urls",
+        default: Fallback::Value("false"),
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -277,6 +281,7 @@ mod tests {
             trusted_proxy,
             allow_secrets_over_http,
             failure_limit,
+            allow_private_image_urls,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -292,6 +297,7 @@ mod tests {
         assert!(trusted_proxy.is_some());
         assert!(allow_secrets_over_http.is_some());
         assert!(failure_limit.is_some());
+        assert!(allow_private_image_urls.is_some());
     }
 
     #[test]

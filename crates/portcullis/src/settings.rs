@@ -75,6 +75,7 @@ pub struct Layer {
     pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
     pub allow_secrets_over_http: Option<bool>,
     pub failure_limit: Option<u32>,
+    pub allow_private_image_urls: Option<bool>,
 }
 
 impl Layer {
@@ -97,6 +98,9 @@ impl Layer {
                 .allow_secrets_over_http
                 .or(lower.allow_secrets_over_http),
             failure_limit: self.failure_limit.or(lower.failure_limit),
+            allow_private_image_urls: self
+                .allow_private_image_urls
+                .or(lower.allow_private_image_urls),
         }
     }
 
@@ -130,6 +134,7 @@ pub struct Settings {
     pub trusted_proxy: Vec<ipnet::IpNet>,
     pub allow_secrets_over_http: bool,
     pub failure_limit: u32,
+    pub allow_private_image_urls: bool,
 }
 
 impl Settings {
@@ -166,6 +171,10 @@ impl Settings {
                 merged.allow_secrets_over_http,
             )?,
             failure_limit: required("failure_limit", merged.failure_limit)?,
+            allow_private_image_urls: required(
+                "allow_private_image_urls",
+                merged.allow_private_image_urls,
+            )?,
         })
     }
 
@@ -195,6 +204,10 @@ impl Settings {
             trusted_proxies: self.trusted_proxy.clone(),
             allow_secrets_over_http: self.allow_secrets_over_http,
             failure_limit: self.failure_limit,
+        };
+        config.wave = portcullis_server::config::WaveConfig {
+            allow_private_image_urls: self.allow_private_image_urls,
+            ..Default::default()
         };
         config
     }

@@ -472,3 +472,52 @@ impl TestApp {
             .to_owned()
     }
 }
+
+/// Adobe Wave (seed 004) through its own endpoints.
+impl TestApp {
+    /// `POST /admin/v1/apps/{client_id}/feeds` as the bootstrap admin; the created feed.
+    pub async fn create_feed(&self, client_id: &str, body: Value) -> Value {
+        let path = format!("/admin/v1/apps/{client_id}/feeds");
+        let (status, v) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v
+    }
+
+    /// A topic named `name` in the feed; its `uri`.
+    pub async fn create_topic(&self, client_id: &str, feed_id: &str, name: &str) -> String {
+        let path = format!("/admin/v1/apps/{client_id}/feeds/{feed_id}/topics");
+        let (status, v) = self
+            .call(reqwest::Method::POST, &path, Some(json!({"name": name})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v["uri"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /identity/1.0/auth/apitoken.xml` with HTTP Basic; the XML it answered (200,
+    /// `application/xml`).
+    pub async fn wave_api_token_xml(&self, client_id: &str, secret: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/identity/1.0/auth/apitoken.xml"))
+            .basic_auth(client_id, Some(secret))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("application/xml"), "{ct}");
+        r.text().await.unwrap()
+    }
+
+    /// Subscribe the user to a broadcast feed (`PUT /notificationgateway/1.0/subscriptions/…`).
+    pub async fn subscribe(&self, email: &str, password: &str, feed_id: &str) {
+        let r = self
+            .http
+            .put(self.url(&format!("/notificationgateway/1.0/subscriptions/{feed_id}")))
+            .basic_auth(email, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+}

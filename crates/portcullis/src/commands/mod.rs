@@ -5,6 +5,7 @@
 
 mod explain;
 mod keys;
+mod listen;
 mod serve;
 
 use crate::cli::{Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand};
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             runtime()?.block_on(keys::rotate(args)).map(done)
         }
         Command::Explain(args) => runtime()?.block_on(explain::run(*args)),
+        Command::Listen(args) => runtime()?.block_on(listen::run(args)).map(done),
     }
 }
 
