@@ -147,6 +147,11 @@ async fn read_params(
     Ok(p)
 }
 
+/// 403: the publisher does not own what it named (the seed: "controlled by another owner").
+fn forbidden(detail: impl Into<String>) -> Problem {
+    Problem::new(403, "forbidden", "PCS-0403-OWNER", "Not allowed", detail)
+}
+
 fn refused(detail: &str) -> WaveError {
     WaveError::unauthorized(detail, "X-apitoken")
 }
@@ -258,7 +263,7 @@ pub async fn send(
         }
     };
     let not_yours = || -> WaveError {
-        Problem::forbidden(format!(
+        forbidden(format!(
             "The topic '{}' is not one of this publisher's topics.",
             topic_uri.chars().take(200).collect::<String>()
         ))
@@ -302,10 +307,7 @@ pub async fn send(
         (FeedKind::Broadcast, None) => None,
         (FeedKind::PointToPoint, Some(t)) => {
             let not_linked = || -> WaveError {
-                Problem::forbidden(
-                    "The accesstoken does not link a subscriber to this topic's feed.",
-                )
-                .into()
+                forbidden("The accesstoken does not link a subscriber to this topic's feed.").into()
             };
             let secret = Secret::parse(SecretKind::OAuth1Token, t).map_err(|_| not_linked())?;
             let link = state
