@@ -14,7 +14,7 @@ async fn health_and_readiness() {
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["store"], "sqlite");
+    assert_eq!(v["store"], app.backend());
     assert_eq!(v["view"]["apps"], 0);
     app.client(&["read"]).await;
     let v: Value = app

@@ -1,10 +1,16 @@
 //! Test harness: the real application on `127.0.0.1:0` with a fresh data directory, and
 //! one method per endpoint so tests read as user stories.
+//!
+//! The store is the data directory's SQLite file, or, with `PORTCULLIS_TEST_BACKEND=postgres`,
+//! a fresh PostgreSQL database per `TestApp` (`portcullis_store::test_db`), dropped with
+//! it. CI runs the whole suite both ways (`.ci/run`).
 #![allow(dead_code)]
 
 use portcullis_core::clock::{Clock, ManualClock, SystemClock};
 use portcullis_server::Application;
+use portcullis_server::bootstrap::Locations;
 use portcullis_server::config::ServerConfig;
+use portcullis_store::test_db::TestDatabase;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,6 +23,10 @@ pub struct TestApp {
     pub http: Client,
     pub data_dir: tempfile::TempDir,
     pub clock: Option<Arc<ManualClock>>,
+    /// The database URL the server was given (`None`: SQLite in the data directory).
+    pub database_url: Option<String>,
+    /// The PostgreSQL database this app created, dropped with it.
+    database: Option<TestDatabase>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -26,6 +36,11 @@ pub struct Options {
     pub jwks_max_age: u64,
     /// Gateway settings (header names, trusted proxies, failure limit).
     pub gateway: portcullis_server::config::GatewayConfig,
+    /// A database to use instead of a fresh one (several nodes on one database); the
+    /// caller keeps it alive.
+    pub database_url: Option<String>,
+    /// The master key (base64), for nodes that must share one.
+    pub master_key: Option<String>,
 }
 
 impl Default for Options {
@@ -34,8 +49,15 @@ impl Default for Options {
             manual_clock: false,
             jwks_max_age: 3600,
             gateway: Default::default(),
+            database_url: None,
+            master_key: None,
         }
     }
+}
+
+/// Whether this run of the suite is against PostgreSQL (`PORTCULLIS_TEST_BACKEND=postgres`).
+pub fn postgres_requested() -> bool {
+    std::env::var("PORTCULLIS_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 impl TestApp {
@@ -46,6 +68,16 @@ impl TestApp {
     pub async fn spawn_with(opts: Options) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = ServerConfig::new(data_dir.path().join("data"));
+        // Outside CI an unreachable PostgreSQL falls back to SQLite (said on stderr); in
+        // CI `TestDatabase::create` fails the test instead.
+        let database = match opts.database_url {
+            None if postgres_requested() => TestDatabase::create().await,
+            _ => None,
+        };
+        config.database_url = opts
+            .database_url
+            .or_else(|| database.as_ref().map(|d| d.url.clone()));
+        config.master_key = opts.master_key;
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
@@ -56,6 +88,7 @@ impl TestApp {
         if let Some(c) = &manual {
             config.clock = c.clone();
         }
+        let database_url = config.database_url.clone();
         let app = Application::build(config).await.expect("the app builds");
         let addr = app.local_addr();
         let issuer = app.issuer().to_owned();
@@ -69,6 +102,8 @@ impl TestApp {
             http: Client::new(),
             data_dir,
             clock: manual,
+            database_url,
+            database,
             stop: Some(tx),
             handle: Some(handle),
         }
@@ -83,6 +118,24 @@ impl TestApp {
             h.await
                 .expect("server task")
                 .expect("server stopped cleanly");
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`: the store this app runs on.
+    pub fn backend(&self) -> &'static str {
+        match &self.database_url {
+            Some(_) => "postgres",
+            None => "sqlite",
+        }
+    }
+
+    /// Where the server's data is, as the CLI would be told: its data directory and
+    /// database URL. Opening it gives a second, independent handle on the same store.
+    pub fn locations(&self) -> Locations {
+        Locations {
+            data_dir: self.data_dir.path().join("data"),
+            database_url: self.database_url.clone(),
+            ..Locations::default()
         }
     }
 
