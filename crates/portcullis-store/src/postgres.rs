@@ -173,9 +173,12 @@ impl PostgresStore {
     /// Connect to `url` (`postgres://…`), run the migrations (under sqlx's advisory lock,
     /// so nodes starting together do not race) and start the change listener.
     pub async fn open(url: &str, opts: &PgOptions) -> Result<Self> {
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Backend(format!("the database URL is invalid: {e}")))?
-            .application_name("portcullis");
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("the database URL is invalid: {e}")))?;
+        // Named in pg_stat_activity, unless the URL names the node itself.
+        if !url.contains("application_name=") {
+            connect = connect.application_name("portcullis");
+        }
         let pool = PgPoolOptions::new()
             .max_connections(opts.pool_size.max(1))
             .acquire_timeout(opts.timeout)

@@ -81,6 +81,26 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's name (`portcullis_test_…`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Run `sql` on the server as the test administrator, from another database: to
+    /// refuse connections, terminate a node's sessions, and the like.
+    pub async fn admin_sql(&self, sql: &str) {
+        let mut conn = admin_connection(&self.admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.admin_url));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let _ = conn.close().await;
+    }
+}
+
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -41,6 +41,10 @@ pub struct Options {
     pub database_url: Option<String>,
     /// The master key (base64), for nodes that must share one.
     pub master_key: Option<String>,
+    /// PostgreSQL pool size and timeout.
+    pub database_pool: portcullis_store::postgres::PgOptions,
+    /// `iss` of tokens (nodes of one cluster share one); default the bound address.
+    pub issuer: Option<String>,
 }
 
 impl Default for Options {
@@ -51,6 +55,8 @@ impl Default for Options {
             gateway: Default::default(),
             database_url: None,
             master_key: None,
+            database_pool: Default::default(),
+            issuer: None,
         }
     }
 }
@@ -78,6 +84,8 @@ impl TestApp {
             .database_url
             .or_else(|| database.as_ref().map(|d| d.url.clone()));
         config.master_key = opts.master_key;
+        config.database_pool = opts.database_pool;
+        config.issuer = opts.issuer;
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
@@ -375,10 +383,35 @@ impl TestApp {
         panic!("the listing {path} did not end after 1000 pages");
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn assert_ready(&self) {
         let r = self.http.get(self.url("/readyz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "server not ready");
     }
+}
+
+/// The value of the first metric line of `text` starting with `needle` (a series name
+/// and its labels, or a name and a space). Panics, showing `text`, when there is none.
+pub fn metric_value(text: &str, needle: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .unwrap_or_else(|| panic!("no metric line starting with {needle} in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
 }
 
 /// Decode a JWT's payload without verifying (for looking at claims in tests).
