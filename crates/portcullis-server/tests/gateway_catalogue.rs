@@ -756,3 +756,21 @@ async fn quotas_are_validated_shown_and_lifted() {
     let (_, v) = app.call(Method::GET, &path, None).await;
     assert_eq!(v["quota"], Value::Null);
 }
+
+#[tokio::test]
+async fn credentials_that_are_not_text_are_refused_even_where_none_are_needed() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(true).await;
+    let open = check(&app, &w.resource, Method::GET).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK, "no credentials pass here");
+    for name in ["authorization", "x-api-key", "x-user-secret"] {
+        let bytes = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+        let r = check(&app, &w.resource, Method::GET)
+            .header(name, bytes)
+            .send()
+            .await
+            .unwrap();
+        let b = denied(r, 401, "EXEG-0500-401").await;
+        assert!(detail(&b).contains(name), "{b}");
+    }
+}
