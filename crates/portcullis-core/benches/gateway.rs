@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
             created_at: 0,
             expires_at: None,
         }],
+        keys: vec![],
     });
     view.upsert_resource(resource.clone());
     let g = generate_key(Alg::ES256, "k1").unwrap();

@@ -762,6 +762,7 @@ mod tests {
                     created_at: 0,
                     expires_at: None,
                 }],
+                keys: vec![],
             });
         }
         let resource = Resource {

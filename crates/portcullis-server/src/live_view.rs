@@ -36,6 +36,19 @@ pub const SETTING_ADMIN_TOKEN: &str = "admin_token_hash";
 pub const CHANGE_FEED_KEEP: u32 = 100_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
+/// An app's view entry; a stored key whose JWK no longer parses is logged and left out.
+fn app_entry(
+    app: portcullis_core::model::App,
+    secrets: Vec<portcullis_core::model::SecretRecord>,
+    keys: Vec<portcullis_core::model::AppKey>,
+) -> AppEntry {
+    let (entry, bad) = AppEntry::with_keys(app, secrets, keys);
+    for k in bad {
+        tracing::warn!(client_id = %k.client_id, key = %k.id, "stored app key does not parse; ignored");
+    }
+    entry
+}
+
 /// Build a view from a snapshot of the store.
 fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError> {
     let mut view = View::default();
@@ -52,9 +65,14 @@ fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError
     for s in snap.secrets {
         secrets.entry(s.client_id.clone()).or_default().push(s);
     }
+    let mut app_keys: HashMap<ClientId, Vec<_>> = HashMap::new();
+    for k in snap.app_keys {
+        app_keys.entry(k.client_id.clone()).or_default().push(k);
+    }
     for app in snap.apps {
         let secrets = secrets.remove(&app.client_id).unwrap_or_default();
-        view.upsert_app(AppEntry { app, secrets });
+        let keys = app_keys.remove(&app.client_id).unwrap_or_default();
+        view.upsert_app(app_entry(app, secrets, keys));
     }
     for r in snap.revocations {
         if r.exp > now {
@@ -270,7 +288,8 @@ impl LiveView {
                             .into_iter()
                             .map(|(s, _)| s)
                             .collect();
-                        view.upsert_app(AppEntry { app, secrets });
+                        let keys = self.store.app_keys(&id).await?;
+                        view.upsert_app(app_entry(app, secrets, keys));
                     }
                     None => view.remove_app(id.as_str()),
                 },

@@ -16,8 +16,8 @@
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
-    User,
+    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+    StoredEvent, User,
 };
 
 pub mod postgres;
@@ -101,6 +101,7 @@ pub struct Snapshot {
     pub orgs: Vec<Org>,
     pub apps: Vec<App>,
     pub secrets: Vec<SecretRecord>,
+    pub app_keys: Vec<AppKey>,
     pub groups: Vec<Group>,
     pub resources: Vec<Resource>,
     pub revocations: Vec<Revocation>,
@@ -197,6 +198,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
     /// Record last use, in a batch; does not feed the view.
     async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()>;
+
+    // --- app keys (certificates, key pairs): public halves only; feed the view as the app ---
+    async fn insert_app_key(&self, key: &AppKey) -> Result<()>;
+    /// The app's keys in id order.
+    async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>>;
+    async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
 
     // --- users and sessions ---
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;

@@ -17,8 +17,8 @@ use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
-    User,
+    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+    StoredEvent, User,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -322,6 +322,7 @@ impl Store for PostgresStore {
         let orgs = all!("SELECT doc FROM orgs");
         let apps = all!("SELECT doc FROM apps");
         let secrets = all!("SELECT doc FROM secrets");
+        let app_keys = all!("SELECT doc FROM app_keys");
         let groups = all!("SELECT doc FROM permission_groups");
         let resources = all!("SELECT doc FROM resources");
         let signing_keys = all!("SELECT doc FROM signing_keys");
@@ -336,6 +337,7 @@ impl Store for PostgresStore {
             orgs,
             apps,
             secrets,
+            app_keys,
             groups,
             resources,
             revocations,
@@ -483,6 +485,7 @@ impl Store for PostgresStore {
             Self::ids(&mut tx, "SELECT id FROM resources WHERE org_id = $1", id).await?;
         for sql in [
             "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
+            "DELETE FROM app_keys WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
             "DELETE FROM apps WHERE org_id = $1",
             "DELETE FROM resources WHERE org_id = $1",
             "DELETE FROM permission_groups WHERE org_id = $1",
@@ -747,11 +750,16 @@ impl Store for PostgresStore {
 
     async fn delete_app(&self, client_id: &ClientId) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM secrets WHERE client_id = $1")
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for sql in [
+            "DELETE FROM secrets WHERE client_id = $1",
+            "DELETE FROM app_keys WHERE client_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(client_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         let n = sqlx::query("DELETE FROM apps WHERE client_id = $1")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -802,6 +810,36 @@ impl Store for PostgresStore {
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
         self.write_one(
             sqlx::query("DELETE FROM secrets WHERE id = $1 AND client_id = $2")
+                .bind(id.as_str())
+                .bind(client_id.as_str()),
+            Change::App(client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn insert_app_key(&self, key: &AppKey) -> Result<()> {
+        let doc = to_doc(key)?;
+        self.write_one(
+            sqlx::query("INSERT INTO app_keys (id, client_id, doc) VALUES ($1, $2, $3)")
+                .bind(key.id.as_str())
+                .bind(key.client_id.as_str())
+                .bind(doc),
+            Change::App(key.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM app_keys WHERE client_id = $1 ORDER BY id")
+                .bind(client_id.as_str()),
+        )
+        .await
+    }
+
+    async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM app_keys WHERE id = $1 AND client_id = $2")
                 .bind(id.as_str())
                 .bind(client_id.as_str()),
             Change::App(client_id.to_string()),

@@ -29,6 +29,7 @@ macro_rules! store_contract {
             resources_are_inserted_read_updated_and_deleted,
             apps_are_inserted_read_updated_and_deleted,
             secrets_are_inserted_listed_updated_touched_and_deleted,
+            app_keys_are_inserted_listed_and_deleted_with_their_app,
             users_are_inserted_read_updated_and_deleted,
             updating_or_deleting_a_missing_record_is_not_found,
             inserting_a_duplicate_id_is_a_conflict,
@@ -329,6 +330,65 @@ mod cases {
             store.secrets(&a.client_id).await.unwrap().is_empty(),
             "an app's secrets go with it"
         );
+    }
+
+    pub async fn app_keys_are_inserted_listed_and_deleted_with_their_app(store: &dyn Store) {
+        use portcullis_core::model::{AppKey, AppKeySource};
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let (a, b) = (app_in(&o.id), app_in(&o.id));
+        store.insert_app(&a).await.unwrap();
+        store.insert_app(&b).await.unwrap();
+        let key = |client: &ClientId, source: AppKeySource| AppKey {
+            id: RecordId::generate("key"),
+            client_id: client.clone(),
+            alg: portcullis_core::token::Alg::ES256,
+            public_jwk: serde_json::json!({"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}),
+            source,
+            created_at: 1_700_000_009,
+        };
+        let cert = key(
+            &a.client_id,
+            AppKeySource::Certificate {
+                fingerprint_sha256: "ab".repeat(32),
+                subject: "CN=partner".into(),
+                not_after: 1_800_000_000,
+            },
+        );
+        let pair = key(&a.client_id, AppKeySource::KeyPair);
+        let before = store.last_change().await.unwrap();
+        store.insert_app_key(&cert).await.unwrap();
+        store.insert_app_key(&pair).await.unwrap();
+        store
+            .insert_app_key(&key(&b.client_id, AppKeySource::KeyPair))
+            .await
+            .unwrap();
+        let mut mine = vec![cert.clone(), pair.clone()];
+        mine.sort_by(|x, y| x.id.as_str().cmp(y.id.as_str()));
+        assert_eq!(store.app_keys(&a.client_id).await.unwrap(), mine);
+        assert!(
+            changes_after(store, before)
+                .await
+                .contains(&Change::App(a.client_id.to_string())),
+            "a key change is the app's change"
+        );
+        assert_conflict(store.insert_app_key(&cert).await, "app key");
+        let orphan = key(&ClientId::generate(), AppKeySource::KeyPair);
+        assert!(
+            store.insert_app_key(&orphan).await.is_err(),
+            "a key needs its app"
+        );
+        store.delete_app_key(&a.client_id, &pair.id).await.unwrap();
+        assert_eq!(store.app_keys(&a.client_id).await.unwrap(), vec![cert]);
+        assert_not_found(
+            store.delete_app_key(&b.client_id, &pair.id).await,
+            "delete_app_key",
+        );
+        assert_eq!(store.snapshot().await.unwrap().app_keys.len(), 2);
+        store.delete_app(&a.client_id).await.unwrap();
+        assert!(store.app_keys(&a.client_id).await.unwrap().is_empty());
+        store.delete_org(&o.id).await.unwrap();
+        assert!(store.snapshot().await.unwrap().app_keys.is_empty());
     }
 
     pub async fn secrets_are_inserted_listed_updated_touched_and_deleted(store: &dyn Store) {
