@@ -224,7 +224,7 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         state.metrics.token_cache(hit);
         result
     };
-    let allow = match decide_with(&req, &view, &state.issuer, now, &verify) {
+    let allow = match decide_with(&req, &view, &state.issuer, now, &verify, &state.replay) {
         Ok(a) => a,
         Err(d) => {
             if d.code.is_auth_failure()
