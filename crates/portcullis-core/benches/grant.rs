@@ -62,6 +62,7 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
         view.upsert_app(AppEntry {
             app,
             secrets: vec![record],
+            keys: vec![],
         });
         probe.get_or_insert((client_id.to_string(), secret.expose().to_owned()));
     }

@@ -115,6 +115,7 @@ mod tests {
         view.upsert_app(AppEntry {
             app,
             secrets: vec![secret],
+            keys: vec![],
         });
         (view, claims)
     }

@@ -9,6 +9,7 @@
 //! seconds), so every rule is testable with exact clocks. The server, the CLI and (later)
 //! the `portcullis-verify` library all call the same functions.
 
+pub mod app_jwt;
 pub mod clock;
 pub mod gateway;
 pub mod grant;

@@ -117,6 +117,47 @@ pub struct SecretRecord {
     pub expires_at: Option<i64>,
 }
 
+/// What an [`AppKey`] came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AppKeySource {
+    /// An uploaded X.509 certificate (seed 000): its public key verifies JWTs the app signs
+    /// with the certificate's private key.
+    Certificate {
+        /// SHA-256 of the certificate's DER, lowercase hex.
+        fingerprint_sha256: String,
+        subject: String,
+        /// Unix seconds; after it the key no longer verifies.
+        not_after: i64,
+    },
+    /// A key pair the server generated (seed 003); the private key was shown once.
+    KeyPair,
+}
+
+/// A public key an application proves itself with. Only the public half is ever stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppKey {
+    /// `key_` and 16 hex digits; the `kid` of JWTs signed with it.
+    pub id: RecordId,
+    pub client_id: ClientId,
+    /// The JWS algorithm this key verifies — its only one (RS256 for RSA, ES256 for P-256).
+    pub alg: crate::token::Alg,
+    /// The public key as a JWK, with `kid` = `id`, `alg` and `use: sig`.
+    pub public_jwk: serde_json::Value,
+    pub source: AppKeySource,
+    pub created_at: i64,
+}
+
+impl AppKey {
+    /// Whether the key may verify at `now` (a certificate past its `not_after` may not).
+    pub fn usable_at(&self, now: i64) -> bool {
+        match &self.source {
+            AppKeySource::Certificate { not_after, .. } => now <= *not_after,
+            AppKeySource::KeyPair => true,
+        }
+    }
+}
+
 /// A named, org-wide set of scopes. Apps in the group have its scopes, live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {

@@ -7,18 +7,62 @@
 //! without blocking readers.
 
 use crate::ids::{ClientId, OrgId, RecordId};
-use crate::model::{App, Group, Org, Resource, SecretRecord};
+use crate::model::{App, AppKey, Group, Org, Resource, SecretRecord};
 use crate::scope::ScopeSet;
 use crate::secret::HashKey;
 use crate::token::{Signer, VerifyKey};
 use imbl::HashMap;
 use std::sync::Arc;
 
-/// An app with the hashes of its client secrets.
+/// An app with the hashes of its client secrets and its public keys.
 #[derive(Debug, Clone)]
 pub struct AppEntry {
     pub app: App,
     pub secrets: Vec<SecretRecord>,
+    /// Certificates and key pairs, their JWKs parsed once (see [`AppEntry::with_keys`]).
+    pub keys: Vec<AppKeyEntry>,
+}
+
+/// An app key with its verifying key ready for use.
+#[derive(Debug, Clone)]
+pub struct AppKeyEntry {
+    pub key: AppKey,
+    pub verify: Arc<VerifyKey>,
+}
+
+impl AppEntry {
+    /// An entry with `keys` parsed into verifying keys. A key whose JWK does not parse is
+    /// left out (it cannot verify anything) and returned, so the caller can log it.
+    pub fn with_keys(
+        app: App,
+        secrets: Vec<SecretRecord>,
+        keys: Vec<AppKey>,
+    ) -> (Self, Vec<AppKey>) {
+        let mut parsed = Vec::with_capacity(keys.len());
+        let mut bad = Vec::new();
+        for key in keys {
+            match VerifyKey::from_jwk(key.alg, key.public_jwk.clone()) {
+                Ok(v) => parsed.push(AppKeyEntry {
+                    key,
+                    verify: Arc::new(v),
+                }),
+                Err(_) => bad.push(key),
+            }
+        }
+        (
+            Self {
+                app,
+                secrets,
+                keys: parsed,
+            },
+            bad,
+        )
+    }
+
+    /// The key with this id (`kid`).
+    pub fn key(&self, kid: &str) -> Option<&AppKeyEntry> {
+        self.keys.iter().find(|k| k.key.id.as_str() == kid)
+    }
 }
 
 /// The immutable snapshot. Build one with [`View::default`] and the `upsert_*` methods.
@@ -26,6 +70,8 @@ pub struct AppEntry {
 pub struct View {
     orgs: HashMap<OrgId, Arc<Org>>,
     apps: HashMap<ClientId, Arc<AppEntry>>,
+    /// Which app each app key (`kid`) belongs to: an app-signed JWT names only its key.
+    app_key_owner: HashMap<Arc<str>, ClientId>,
     groups: HashMap<RecordId, Arc<Group>>,
     resources: HashMap<RecordId, Arc<Resource>>,
     /// Revoked token ids and the `exp` after which they can be forgotten.
@@ -56,6 +102,12 @@ impl View {
     }
     pub fn app(&self, client_id: &str) -> Option<&Arc<AppEntry>> {
         self.apps.get(client_id)
+    }
+    /// The app owning the key `kid`, with that key.
+    pub fn app_key(&self, kid: &str) -> Option<(&Arc<AppEntry>, &AppKeyEntry)> {
+        let owner = self.app_key_owner.get(kid)?;
+        let entry = self.apps.get(owner.as_str())?;
+        Some((entry, entry.key(kid)?))
     }
     pub fn group(&self, id: &str) -> Option<&Arc<Group>> {
         self.groups.get(id)
@@ -102,11 +154,24 @@ impl View {
         self.orgs.remove(id);
     }
     pub fn upsert_app(&mut self, entry: AppEntry) {
+        self.forget_app_keys(entry.app.client_id.as_str());
+        for k in &entry.keys {
+            self.app_key_owner
+                .insert(Arc::from(k.key.id.as_str()), entry.app.client_id.clone());
+        }
         self.apps
             .insert(entry.app.client_id.clone(), Arc::new(entry));
     }
     pub fn remove_app(&mut self, client_id: &str) {
+        self.forget_app_keys(client_id);
         self.apps.remove(client_id);
+    }
+    fn forget_app_keys(&mut self, client_id: &str) {
+        if let Some(old) = self.apps.get(client_id) {
+            for k in &old.keys {
+                self.app_key_owner.remove(k.key.id.as_str());
+            }
+        }
     }
     pub fn upsert_group(&mut self, group: Group) {
         self.groups.insert(group.id.clone(), Arc::new(group));

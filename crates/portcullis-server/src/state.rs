@@ -40,6 +40,8 @@ pub struct Inner {
     pub quotas: portcullis_core::limits::QuotaLimiter,
     /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.
     pub wave: crate::wave::WaveState,
+    /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
+    pub replay: portcullis_core::app_jwt::ReplayCache,
 }
 
 impl AppState {

@@ -1,8 +1,8 @@
 //! # portcullis-store
 //!
 //! Persistence behind one trait, [`Store`]. The SQLite implementation ([`sqlite`]) is the
-//! embedded default; a PostgreSQL implementation fills the same trait without touching
-//! core or the server.
+//! embedded default for one node; the PostgreSQL implementation ([`postgres`]) fills the
+//! same trait for several nodes sharing one database, without touching core or the server.
 //!
 //! Every write of something the in-memory view holds (orgs, apps and their secrets,
 //! permission groups, revocations, signing keys, settings) appends to a **change feed** in
@@ -11,20 +11,23 @@
 //! Edge intake's events, which are append-only data, not decision data, nor Wave's feeds,
 //! tokens and notifications (seed 004), which no hot decision reads.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
-//! this process and by another one (the CLI on the same data directory) both reach it.
+//! this process and by another one (the CLI on the same data directory, another node on
+//! the same PostgreSQL database) all reach it.
 
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
-    User,
+    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+    StoredEvent, User,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
     Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
 };
 
+pub mod postgres;
 pub mod sqlite;
+pub mod test_db;
 
 /// Errors in backend-neutral terms (a unique violation is `Conflict` on every backend).
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,7 @@ pub struct Snapshot {
     pub orgs: Vec<Org>,
     pub apps: Vec<App>,
     pub secrets: Vec<SecretRecord>,
+    pub app_keys: Vec<AppKey>,
     pub groups: Vec<Group>,
     pub resources: Vec<Resource>,
     pub revocations: Vec<Revocation>,
@@ -117,6 +121,15 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+
+    /// A signal that changes may have been committed, possibly by another process: its
+    /// value moves when the follower of the feed should look at it now rather than at its
+    /// next poll. PostgreSQL bumps it on every `NOTIFY` (and on reconnecting, since
+    /// notifications sent meanwhile are lost). `None` (the default, SQLite) means the poll
+    /// alone finds other processes' writes. Only a hint: the poll stays the safety net.
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 
     // --- change feed and snapshot ---
     async fn last_change(&self) -> Result<i64>;
@@ -190,6 +203,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
     /// Record last use, in a batch; does not feed the view.
     async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()>;
+
+    // --- app keys (certificates, key pairs): public halves only; feed the view as the app ---
+    async fn insert_app_key(&self, key: &AppKey) -> Result<()>;
+    /// The app's keys in id order.
+    async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>>;
+    async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
 
     // --- users and sessions ---
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;

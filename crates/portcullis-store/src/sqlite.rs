@@ -8,8 +8,8 @@ use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord, StoredEvent,
-    User,
+    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+    StoredEvent, User,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
@@ -232,6 +232,7 @@ impl Store for SqliteStore {
         let orgs = all!("SELECT doc FROM orgs");
         let apps = all!("SELECT doc FROM apps");
         let secrets = all!("SELECT doc FROM secrets");
+        let app_keys = all!("SELECT doc FROM app_keys");
         let groups = all!("SELECT doc FROM permission_groups");
         let resources = all!("SELECT doc FROM resources");
         let signing_keys = all!("SELECT doc FROM signing_keys");
@@ -255,6 +256,7 @@ impl Store for SqliteStore {
             orgs,
             apps,
             secrets,
+            app_keys,
             groups,
             resources,
             revocations,
@@ -397,13 +399,16 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| r.get("id"))
             .collect();
-        sqlx::query(
+        for sql in [
             "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = ?)",
-        )
-        .bind(id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+            "DELETE FROM app_keys WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = ?)",
+        ] {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         sqlx::query("DELETE FROM apps WHERE org_id = ?")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -679,11 +684,16 @@ impl Store for SqliteStore {
 
     async fn delete_app(&self, client_id: &ClientId) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM secrets WHERE client_id = ?")
-            .bind(client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for sql in [
+            "DELETE FROM secrets WHERE client_id = ?",
+            "DELETE FROM app_keys WHERE client_id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(client_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         let n = sqlx::query("DELETE FROM apps WHERE client_id = ?")
             .bind(client_id.as_str())
             .execute(&mut *tx)
@@ -734,6 +744,39 @@ impl Store for SqliteStore {
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
         self.write_one(
             sqlx::query("DELETE FROM secrets WHERE id = ? AND client_id = ?")
+                .bind(id.as_str())
+                .bind(client_id.as_str()),
+            Change::App(client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn insert_app_key(&self, key: &AppKey) -> Result<()> {
+        let doc = to_doc(key)?;
+        self.write_one(
+            sqlx::query("INSERT INTO app_keys (id, client_id, doc) VALUES (?, ?, ?)")
+                .bind(key.id.as_str())
+                .bind(key.client_id.as_str())
+                .bind(doc),
+            Change::App(key.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>> {
+        let rows = sqlx::query("SELECT doc FROM app_keys WHERE client_id = ? ORDER BY id")
+            .bind(client_id.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| from_doc(r.get::<&str, _>("doc")))
+            .collect()
+    }
+
+    async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM app_keys WHERE id = ? AND client_id = ?")
                 .bind(id.as_str())
                 .bind(client_id.as_str()),
             Change::App(client_id.to_string()),

@@ -16,6 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
         super::feeds::create, super::feeds::list, super::feeds::read, super::feeds::update, super::feeds::delete,
         super::feeds::create_topic, super::feeds::list_topics, super::feeds::read_topic, super::feeds::update_topic, super::feeds::delete_topic,
+        super::api_keys::create,
+        super::keypairs::create, super::keypairs::list, super::keypairs::read, super::keypairs::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,
         super::sessions::login, super::sessions::logout,
         super::keys::list, super::keys::rotate,

@@ -1,0 +1,350 @@
+//! JWTs that applications sign themselves with the private half of one of their keys (an
+//! uploaded certificate's, or a server-generated key pair's): seed 000's service-account
+//! JWT, RFC 7523 client assertions and grants, and seed 003's app-signed bearer tokens.
+//!
+//! This module checks only what every such JWT shares: the header's `kid` names one of the
+//! app's keys, the header's `alg` is exactly that key's algorithm (an explicit allow-list
+//! of one: never `none`, never HS* with the public key), the key is still usable (a
+//! certificate past `not_after` is not), and the signature verifies. Each caller then
+//! checks its own claims (`iss`, `sub`, `aud`, `exp`, `iat`, `jti`) against its rules, and
+//! uses [`ReplayCache`] for `jti`.
+
+use crate::view::{AppEntry, AppKeyEntry, View};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The longest app-signed JWT accepted, in bytes (an RS256 JWT with generous claims is
+/// well under 2 KiB).
+pub const MAX_LEN: usize = 8192;
+
+/// Why an app-signed JWT's signature was not accepted. The messages are for people and
+/// never contain the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppJwtError {
+    #[error("the JWT is not well-formed")]
+    Malformed,
+    #[error("the JWT's header has no 'kid' naming the application's key")]
+    NoKid,
+    #[error("no key of the application has the kid '{0}'")]
+    UnknownKid(String),
+    #[error("the key '{0}' is a certificate past its expiry date; upload a new certificate")]
+    KeyExpired(String),
+    #[error("the JWT's 'alg' is not allowed for its key (the key '{kid}' verifies only {alg})")]
+    AlgNotAllowed { kid: String, alg: &'static str },
+    #[error("the JWT's signature does not verify with the key '{0}'")]
+    BadSignature(String),
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// The header's `kid`, without verifying anything (to find which app a JWT claims to be
+/// from when only the key names it).
+pub fn kid_of(token: &str) -> Result<String, AppJwtError> {
+    if token.len() > MAX_LEN {
+        return Err(AppJwtError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
+    header.kid.ok_or(AppJwtError::NoKid)
+}
+
+/// Verify `token`'s signature with the key of `entry` its `kid` names; return its claims
+/// as `T` (unchecked) and the key.
+pub fn verify_with<'e, T: DeserializeOwned>(
+    token: &str,
+    entry: &'e AppEntry,
+    now: i64,
+) -> Result<(T, &'e AppKeyEntry), AppJwtError> {
+    let kid = kid_of(token)?;
+    let key = entry
+        .key(&kid)
+        .ok_or_else(|| AppJwtError::UnknownKid(short(&kid)))?;
+    verify_key(token, key, now).map(|c| (c, key))
+}
+
+/// Verify `token` with the app key its `kid` names, whichever app owns it (seed 003's
+/// bearer JWTs carry no client id): the owning app, its key and the claims.
+pub fn verify_by_kid<'v, T: DeserializeOwned>(
+    token: &str,
+    view: &'v View,
+    now: i64,
+) -> Result<(T, &'v Arc<AppEntry>, &'v AppKeyEntry), AppJwtError> {
+    let kid = kid_of(token)?;
+    let (entry, key) = view
+        .app_key(&kid)
+        .ok_or_else(|| AppJwtError::UnknownKid(short(&kid)))?;
+    verify_key(token, key, now).map(|c| (c, entry, key))
+}
+
+fn verify_key<T: DeserializeOwned>(
+    token: &str,
+    key: &AppKeyEntry,
+    now: i64,
+) -> Result<T, AppJwtError> {
+    let kid = key.key.id.as_str();
+    if !key.key.usable_at(now) {
+        return Err(AppJwtError::KeyExpired(kid.to_owned()));
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
+    let alg_not_allowed = || AppJwtError::AlgNotAllowed {
+        kid: kid.to_owned(),
+        alg: key.key.alg.as_str(),
+    };
+    if header.alg != key.key.alg.jwt() {
+        return Err(alg_not_allowed());
+    }
+    key.verify.decode::<T>(token).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+            AppJwtError::BadSignature(kid.to_owned())
+        }
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => alg_not_allowed(),
+        _ => AppJwtError::Malformed,
+    })
+}
+
+type ScopedJti = (Box<str>, Box<str>);
+
+/// `jti`s seen before, each remembered until the JWT it came in can no longer be accepted
+/// anyway (its `exp`, or `iat` + the accepted age). Per node; the scale-out work shares it.
+///
+/// Keys are `(scope, jti)` — the scope is the client id, so one app's `jti` cannot block
+/// another's. When the map is full even after dropping expired entries, new JWTs are
+/// refused (fail closed: forgetting a `jti` early would let a replay through).
+pub struct ReplayCache {
+    /// `(scope, jti)` → until when it is remembered.
+    seen: Mutex<HashMap<ScopedJti, i64>>,
+    capacity: usize,
+}
+
+/// Why [`ReplayCache::first_use`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Replay {
+    #[error("the JWT's jti was used before; sign a new JWT with a fresh jti for every request")]
+    Replayed,
+    #[error("too many JWTs are being remembered against replay; retry later")]
+    Full,
+}
+
+impl ReplayCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            seen: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Record `jti` for `scope` until `until`; `Err` if it was already recorded (and has not
+    /// expired by `now`).
+    pub fn first_use(&self, scope: &str, jti: &str, until: i64, now: i64) -> Result<(), Replay> {
+        let mut seen = self.seen.lock().map_err(|_| Replay::Full)?;
+        let key = (Box::from(scope), Box::from(jti));
+        if let Some(&exp) = seen.get(&key)
+            && exp >= now
+        {
+            return Err(Replay::Replayed);
+        }
+        if seen.len() >= self.capacity {
+            seen.retain(|_, exp| *exp >= now);
+            if seen.len() >= self.capacity {
+                return Err(Replay::Full);
+            }
+        }
+        seen.insert(key, until);
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ClientId, OrgId, RecordId, TechAccountId};
+    use crate::model::{App, AppKey, AppKeySource, AppStatus};
+    use crate::token::{Alg, Signer, generate_key};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::{Value, json};
+
+    fn app() -> App {
+        App {
+            client_id: ClientId::generate(),
+            org_id: OrgId::generate(),
+            name: "a".into(),
+            status: AppStatus::Active,
+            technical_account_id: TechAccountId::generate(),
+            products: Default::default(),
+            scopes: Default::default(),
+            group_id: None,
+            sandboxes: Default::default(),
+            token_ttl_seconds: None,
+            quota: None,
+            created_at: 0,
+            tokens_invalid_before: None,
+        }
+    }
+
+    /// A view with one app holding one ES256 key pair and one RS256 certificate key that
+    /// expires at 1000; the signers of both.
+    fn setup() -> (View, ClientId, Signer, Signer, String, String) {
+        let a = app();
+        let (k1, k2) = (
+            RecordId::generate("key").to_string(),
+            RecordId::generate("key").to_string(),
+        );
+        let g1 = generate_key(Alg::ES256, &k1).unwrap();
+        let g2 = generate_key(Alg::RS256, &k2).unwrap();
+        let keys = vec![
+            AppKey {
+                id: RecordId::parse(&k1).unwrap(),
+                client_id: a.client_id.clone(),
+                alg: Alg::ES256,
+                public_jwk: g1.public_jwk.clone(),
+                source: AppKeySource::KeyPair,
+                created_at: 0,
+            },
+            AppKey {
+                id: RecordId::parse(&k2).unwrap(),
+                client_id: a.client_id.clone(),
+                alg: Alg::RS256,
+                public_jwk: g2.public_jwk.clone(),
+                source: AppKeySource::Certificate {
+                    fingerprint_sha256: "00".into(),
+                    subject: "CN=x".into(),
+                    not_after: 1000,
+                },
+                created_at: 0,
+            },
+        ];
+        let (entry, bad) = AppEntry::with_keys(a.clone(), vec![], keys);
+        assert!(bad.is_empty());
+        let mut view = View::default();
+        view.upsert_app(entry);
+        (
+            view,
+            a.client_id,
+            Signer::from_pkcs8(&k1, Alg::ES256, &g1.pkcs8).unwrap(),
+            Signer::from_pkcs8(&k2, Alg::RS256, &g2.pkcs8).unwrap(),
+            k1,
+            k2,
+        )
+    }
+
+    /// A JWS signed by `signer` over `claims`, with `header` fields added.
+    fn jws(signer: &Signer, header: Value, claims: Value) -> String {
+        signer.sign_json(&header, &claims)
+    }
+
+    #[test]
+    fn a_jwt_signed_by_the_apps_key_verifies_and_names_its_app() {
+        let (view, cid, es, rs, k1, k2) = setup();
+        let t = jws(&es, json!({}), json!({"jti": "1", "iat": 5}));
+        let (claims, entry, key): (Value, _, _) = verify_by_kid(&t, &view, 10).unwrap();
+        assert_eq!(claims["jti"], "1");
+        assert_eq!(entry.app.client_id, cid);
+        assert_eq!(key.key.id.as_str(), k1);
+        let entry = view.app(cid.as_str()).unwrap();
+        let t = jws(&rs, json!({}), json!({"sub": "x"}));
+        let (_, key): (Value, _) = verify_with(&t, entry, 1000).unwrap();
+        assert_eq!(key.key.id.as_str(), k2);
+    }
+
+    #[test]
+    fn unknown_kid_alg_confusion_expired_certificates_and_bad_signatures_are_refused() {
+        let (view, cid, es, rs, k1, k2) = setup();
+        let entry = view.app(cid.as_str()).unwrap();
+        // A kid no app has.
+        let other = generate_key(Alg::ES256, "key_0000000000000000").unwrap();
+        let stranger =
+            Signer::from_pkcs8("key_0000000000000000", Alg::ES256, &other.pkcs8).unwrap();
+        let t = jws(&stranger, json!({}), json!({}));
+        assert!(matches!(
+            verify_by_kid::<Value>(&t, &view, 0),
+            Err(AppJwtError::UnknownKid(_))
+        ));
+        // The RS256 key's kid on an ES256 signature: the alg is not the key's.
+        let t = jws(&es, json!({"kid": k2}), json!({}));
+        assert!(matches!(
+            verify_with::<Value>(&t, entry, 0),
+            Err(AppJwtError::AlgNotAllowed { .. })
+        ));
+        // alg none, and HS256 keyed with the public JWK's text.
+        let claims = B64.encode(b"{}");
+        for header in [
+            json!({"alg": "none", "kid": k1}),
+            json!({"alg": "HS256", "kid": k1}),
+        ] {
+            let h = B64.encode(header.to_string());
+            let t = format!("{h}.{claims}.{}", B64.encode(b"sig"));
+            assert!(matches!(
+                verify_with::<Value>(&t, entry, 0),
+                Err(AppJwtError::AlgNotAllowed { .. }) | Err(AppJwtError::Malformed)
+            ));
+        }
+        // A certificate past not_after.
+        let t = jws(&rs, json!({}), json!({}));
+        assert_eq!(
+            verify_with::<Value>(&t, entry, 1001).unwrap_err(),
+            AppJwtError::KeyExpired(k2.clone())
+        );
+        // A flipped signature byte.
+        let mut t = jws(&es, json!({}), json!({"a": 1})).into_bytes();
+        let n = t.len() - 2;
+        t[n] = if t[n] == b'A' { b'B' } else { b'A' };
+        let t = String::from_utf8(t).unwrap();
+        assert_eq!(
+            verify_with::<Value>(&t, entry, 0).unwrap_err(),
+            AppJwtError::BadSignature(k1)
+        );
+        // No kid; garbage; too long.
+        let t = format!(
+            "{}.{claims}.{}",
+            B64.encode(json!({"alg": "ES256"}).to_string()),
+            B64.encode(b"s")
+        );
+        assert_eq!(
+            verify_with::<Value>(&t, entry, 0).unwrap_err(),
+            AppJwtError::NoKid
+        );
+        assert_eq!(
+            verify_with::<Value>("garbage", entry, 0).unwrap_err(),
+            AppJwtError::Malformed
+        );
+        assert_eq!(
+            verify_with::<Value>(&"a".repeat(MAX_LEN + 1), entry, 0).unwrap_err(),
+            AppJwtError::Malformed
+        );
+    }
+
+    #[test]
+    fn removing_an_app_forgets_its_keys() {
+        let (mut view, cid, es, ..) = setup();
+        let t = jws(&es, json!({}), json!({}));
+        assert!(verify_by_kid::<Value>(&t, &view, 0).is_ok());
+        view.remove_app(cid.as_str());
+        assert!(matches!(
+            verify_by_kid::<Value>(&t, &view, 0),
+            Err(AppJwtError::UnknownKid(_))
+        ));
+    }
+
+    #[test]
+    fn a_jti_is_accepted_once_per_app_until_it_expires() {
+        let c = ReplayCache::new(2);
+        assert_eq!(c.first_use("app1", "j", 100, 0), Ok(()));
+        assert_eq!(c.first_use("app1", "j", 100, 50), Err(Replay::Replayed));
+        assert_eq!(c.first_use("app2", "j", 100, 50), Ok(()), "per app");
+        assert_eq!(c.first_use("app1", "k", 100, 50), Err(Replay::Full));
+        // Once the first JWTs can no longer be accepted anyway, their room is reused.
+        assert_eq!(c.first_use("app1", "k", 300, 101), Ok(()));
+        assert_eq!(c.first_use("app1", "j", 300, 101), Ok(()));
+    }
+}
