@@ -167,17 +167,12 @@ impl LiveView {
             // snapshot (rare: a process that was stopped or cut off for a long time).
             let oldest = self.store.oldest_change().await?;
             if oldest > *seq + 1 {
-                let snap = self.store.snapshot().await?;
                 tracing::warn!(
                     seen = *seq,
                     oldest,
                     "the change feed moved past this view; reloading from a snapshot"
                 );
-                let fresh = snap.seq;
-                let view = build(snap, &self.master, self.clock.now())?;
-                self.current.store(Arc::new(view));
-                self.reload_settings().await?;
-                *seq = fresh;
+                *seq = self.resync().await?;
                 applied += 1;
                 continue;
             }
@@ -185,6 +180,14 @@ impl LiveView {
             let Some(&(last, _)) = changes.last() else {
                 break;
             };
+            // A bulk load says "everything may have changed": a snapshot covers it and
+            // every change before it, so the records named in this batch need no reload.
+            if changes.iter().any(|(_, c)| *c == Change::Resync) {
+                tracing::info!("a bulk load was committed; reloading from a snapshot");
+                *seq = self.resync().await?;
+                applied += 1;
+                continue;
+            }
             // A record changed several times in the batch is reloaded once.
             let mut seen = HashSet::new();
             let mut view = (*self.get()).clone();
@@ -259,9 +262,19 @@ impl LiveView {
                 let (keys, signer) = key_material(&records, &self.master, self.clock.now())?;
                 view.set_keys(keys, signer);
             }
-            Change::Settings => {}
+            Change::Settings | Change::Resync => {}
         }
         Ok(())
+    }
+
+    /// Replace the view with one built from a fresh snapshot; returns the snapshot's seq.
+    async fn resync(&self) -> Result<i64, ViewError> {
+        let snap = self.store.snapshot().await?;
+        let fresh = snap.seq;
+        let view = build(snap, &self.master, self.clock.now())?;
+        self.current.store(Arc::new(view));
+        self.reload_settings().await?;
+        Ok(fresh)
     }
 
     /// Poll the change feed until `shutdown` resolves, so writes by other processes
