@@ -180,14 +180,7 @@ fn app_with_secret(org: &OrgId, hash_key: &HashKey, now: i64) -> (App, Secret, S
         tokens_invalid_before: None,
     };
     let secret = Secret::generate(SecretKind::ClientSecret);
-    let record = SecretRecord {
-        id: RecordId::generate("sec"),
-        client_id: app.client_id.clone(),
-        prefix: secret.display_prefix(),
-        hash: secret.hash(hash_key),
-        created_at: now,
-        expires_at: None,
-    };
+    let record = SecretRecord::of(&secret, &app.client_id, hash_key, now, None);
     (app, secret, record)
 }
 
