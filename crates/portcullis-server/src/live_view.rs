@@ -5,7 +5,9 @@
 //! which reads the change feed from where it left off, reloads only the records named,
 //! applies them to a clone of the view (cheap: persistent maps) and swaps it in. A poller
 //! does the same every 250 ms, so writes made by another process (the CLI on the same
-//! data directory) arrive within a second.
+//! data directory) arrive within a second. A `Resync` change (a bulk write, such as
+//! `portcullis bench-seed`) or a feed pruned past this view's position rebuilds the whole
+//! view from a snapshot instead.
 
 use crate::keys::{KeyOpError, key_material};
 use crate::master_key::MasterKey;
