@@ -1,8 +1,8 @@
 //! # portcullis-server
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
-//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]) and
-//! the operations endpoints ([`ops`]). Handlers parse at the edge and call
+//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]), the
+//! other seed-compatible surfaces ([`compat`]) and the operations endpoints ([`ops`]). Handlers parse at the edge and call
 //! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod bootstrap;
+pub mod compat;
 pub mod config;
 pub mod edge;
 pub mod gateway;
@@ -53,6 +54,10 @@ pub enum StartError {
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
 pub const TOKEN_CACHE_CAPACITY: usize = 200_000;
+
+/// App-signed JWT ids remembered against replay (each for at most 10 minutes, about
+/// 100 bytes each); when full of live ones, new app-signed JWTs are refused with PCS-0429.
+pub const REPLAY_CACHE_CAPACITY: usize = 1_000_000;
 
 /// A built, not yet serving, Portcullis.
 pub struct Application {
@@ -117,6 +122,7 @@ impl Application {
                 60,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
+            replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
             gateway: config.gateway.clone(),
         });
         Ok(Self {
@@ -210,6 +216,11 @@ pub fn router(state: AppState) -> Router {
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))
         .route("/ee/v2/collect", post(edge::collect).options(edge::preflight))
+        .route("/v1/token", post(compat::redeem::redeem))
+        .route(
+            "/accounts.getJWTPublicKey",
+            get(compat::accounts::jwt_public_key),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -468,3 +468,53 @@ impl TestApp {
             .to_owned()
     }
 }
+
+impl TestApp {
+    /// `POST /admin/v1/apps/{client_id}/keypairs` (with `{"alg": alg}` when given) as the
+    /// bootstrap admin; the created key pair, private key included.
+    pub async fn create_keypair(&self, client_id: &str, alg: Option<&str>) -> Value {
+        let path = format!("/admin/v1/apps/{client_id}/keypairs");
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                alg.map(|a| json!({ "alg": a })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v
+    }
+
+    /// `GET /gateway/v1/check?resource=<resource>` with `headers`.
+    pub async fn gateway_check(
+        &self,
+        method: reqwest::Method,
+        resource: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.http.request(
+            method,
+            self.url(&format!("/gateway/v1/check?resource={resource}")),
+        );
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+/// Check that `r` is the gateway's denial `code` with `status` (problem body and
+/// `x-portcullis-code`); return the body.
+pub async fn assert_gateway_denial(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(
+        r.headers()
+            .get("x-portcullis-code")
+            .and_then(|v| v.to_str().ok()),
+        Some(code),
+        "x-portcullis-code (status {})",
+        r.status()
+    );
+    let v = assert_problem(r, StatusCode::from_u16(status).unwrap()).await;
+    assert_eq!(v["code"], code, "{v}");
+    v
+}
