@@ -1,8 +1,8 @@
 //! # portcullis-server
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
-//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]) and
-//! the operations endpoints ([`ops`]). Handlers parse at the edge and call
+//! ([`admin`]), the gateway decision ([`gateway`]), the seed-compatible token surfaces
+//! ([`compat`]), the Edge Network intake ([`edge`]) and the operations endpoints ([`ops`]). Handlers parse at the edge and call
 //! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod bootstrap;
+pub mod compat;
 pub mod config;
 pub mod edge;
 pub mod gateway;
@@ -53,6 +54,10 @@ pub enum StartError {
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
 pub const TOKEN_CACHE_CAPACITY: usize = 200_000;
+
+/// RFC 7523 assertion `jti`s remembered at once (each until its `exp`, at most 24 h);
+/// past it, new assertions are refused until old ones expire (fail closed).
+pub const ASSERTION_JTI_CAPACITY: usize = 1_000_000;
 
 /// A built, not yet serving, Portcullis.
 pub struct Application {
@@ -117,6 +122,7 @@ impl Application {
                 60,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
+            assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             gateway: config.gateway.clone(),
         });
         Ok(Self {
@@ -206,6 +212,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(admin::router())
+        .merge(compat::router())
         .route("/gateway/v1/check", axum::routing::any(gateway::check))
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))

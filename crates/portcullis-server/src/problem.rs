@@ -175,10 +175,10 @@ impl IntoResponse for OAuthResponseError {
 }
 
 /// Middleware: an error response whose body is not JSON (a rejection made outside our
-/// handlers) is rewritten as an RFC 6749 error under `/oauth/`, and as a problem
+/// handlers) is rewritten as an RFC 6749 error under `/oauth/` and `/ims/`, and as a problem
 /// everywhere else. The status and an `Allow` header are kept.
 pub async fn documented_errors(req: Request, next: Next) -> Response {
-    let oauth = req.uri().path().starts_with("/oauth/");
+    let oauth = req.uri().path().starts_with("/oauth/") || req.uri().path().starts_with("/ims/");
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {

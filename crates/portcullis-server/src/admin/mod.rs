@@ -7,6 +7,7 @@
 
 pub mod apps;
 pub mod auth;
+pub mod certificates;
 pub mod events;
 pub mod extract;
 pub mod groups;
@@ -67,6 +68,14 @@ pub fn router() -> Router<AppState> {
             get(secrets::read)
                 .patch(secrets::update)
                 .delete(secrets::delete),
+        )
+        .route(
+            "/apps/{client_id}/certificates",
+            post(certificates::create).get(certificates::list),
+        )
+        .route(
+            "/apps/{client_id}/certificates/{certificate_id}",
+            get(certificates::read).delete(certificates::delete),
         )
         .route("/users", post(users::create).get(users::list))
         .route(

@@ -70,7 +70,12 @@ pub struct UpdateSecret {
 
 const MAX_SECRETS: usize = 10;
 
-async fn manageable(state: &AppState, who: &Principal, client_id: &str) -> Result<App, Problem> {
+/// The app, if `who` may manage its credentials (secrets, certificates).
+pub(super) async fn manageable(
+    state: &AppState,
+    who: &Principal,
+    client_id: &str,
+) -> Result<App, Problem> {
     let app = load_app(state, who, client_id).await?;
     who.require(
         who.can_manage_apps(&app.org_id),
