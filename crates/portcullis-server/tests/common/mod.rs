@@ -592,3 +592,18 @@ impl TestApp {
         }
     }
 }
+
+/// [`assert_oauth_error`], returning only the `error_description`.
+pub async fn oauth_description(r: Response, status: StatusCode, error: &str) -> String {
+    let v = assert_oauth_error(r, status, error).await;
+    v["error_description"].as_str().unwrap().to_owned()
+}
+
+impl TestApp {
+    /// `GET <path>` without credentials, as JSON (asserting 200).
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+}
