@@ -84,12 +84,14 @@ pub async fn check(
 }
 
 /// `/gateway/v1/check/<id>[/…]`: the resource as the first path segment (Envoy's
-/// `path_prefix` appends the original path after it).
+/// `path_prefix` appends the original path and query after it, so the query here is the
+/// client's own).
 pub async fn check_path(
     State(state): State<AppState>,
     Peer(peer): Peer,
     method: Method,
     Path(rest): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
@@ -101,7 +103,7 @@ pub async fn check_path(
             headers: &headers,
             peer,
             always_write: false,
-            query: None,
+            query: uri.query(),
         },
     ))
 }
@@ -135,6 +137,26 @@ pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
 fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let headers = q.headers;
     let cfg = &state.gateway;
+    // A credential header that is not text must not read as "no credentials" (which an
+    // unauthenticated resource would let through): presented credentials are always checked.
+    for name in [
+        header::AUTHORIZATION.as_str(),
+        "authentication",
+        cfg.api_key_header.as_str(),
+        cfg.org_header.as_str(),
+        USER_KEY_HEADER,
+        USER_SECRET_HEADER,
+    ] {
+        if headers.get_all(name).iter().any(|v| v.to_str().is_err()) {
+            return Err(Denial {
+                code: Code::InvalidRequest,
+                detail: format!(
+                    "The {name} header is not valid text: send it as visible ASCII characters."
+                ),
+                retry_after: None,
+            });
+        }
+    }
     let peer_trusted = q
         .peer
         .is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
@@ -202,7 +224,7 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         state.metrics.token_cache(hit);
         result
     };
-    let allow = match decide_with(&req, &view, &state.issuer, now, &verify) {
+    let allow = match decide_with(&req, &view, &state.issuer, now, &verify, &state.replay) {
         Ok(a) => a,
         Err(d) => {
             if d.code.is_auth_failure()

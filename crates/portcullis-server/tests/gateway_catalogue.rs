@@ -756,3 +756,42 @@ async fn quotas_are_validated_shown_and_lifted() {
     let (_, v) = app.call(Method::GET, &path, None).await;
     assert_eq!(v["quota"], Value::Null);
 }
+
+#[tokio::test]
+async fn credentials_that_are_not_text_are_refused_even_where_none_are_needed() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(true).await;
+    let open = check(&app, &w.resource, Method::GET).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK, "no credentials pass here");
+    for name in ["authorization", "x-api-key", "x-user-secret"] {
+        let bytes = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+        let r = check(&app, &w.resource, Method::GET)
+            .header(name, bytes)
+            .send()
+            .await
+            .unwrap();
+        let b = denied(r, 401, "EXEG-0500-401").await;
+        assert!(detail(&b).contains(name), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn envoys_path_form_carries_the_clients_query() {
+    let (app, w) = setup(GatewayConfig {
+        allow_secrets_over_http: true,
+        ..Default::default()
+    })
+    .await;
+    let url = |q: &str| app.url(&format!("/gateway/v1/check/{}/v1/things?{q}", w.resource));
+    let q = format!("userkey={}&secret={}", w.client_id, w.secret);
+    let r = app.http.get(url(&q)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-portcullis-client-id"], w.client_id.as_str());
+    let r = app
+        .http
+        .get(url("userkey=nobody&secret=x"))
+        .send()
+        .await
+        .unwrap();
+    denied(r, 401, "EXEG-0500-401").await;
+}
