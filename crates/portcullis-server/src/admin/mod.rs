@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod apps;
 pub mod auth;
+pub mod certificates;
 pub mod events;
 pub mod extract;
 pub mod groups;
@@ -69,6 +70,14 @@ pub fn router() -> Router<AppState> {
             get(secrets::read)
                 .patch(secrets::update)
                 .delete(secrets::delete),
+        )
+        .route(
+            "/apps/{client_id}/certificates",
+            post(certificates::create).get(certificates::list),
+        )
+        .route(
+            "/apps/{client_id}/certificates/{certificate_id}",
+            get(certificates::read).delete(certificates::delete),
         )
         .route("/apps/{client_id}/api-keys", post(api_keys::create))
         .route(

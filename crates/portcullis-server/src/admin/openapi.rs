@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Portcullis admin API", description = "Organizations, applications, credentials, users and signing keys. Errors are RFC 9457 problem+json."),
+    info(title = "Portcullis admin API", description = "Organizations, applications, credentials (secrets, certificates), users and signing keys. Errors are RFC 9457 problem+json."),
     paths(
         super::orgs::create, super::orgs::list, super::orgs::read, super::orgs::update, super::orgs::delete,
         super::groups::create, super::groups::list, super::groups::read, super::groups::update, super::groups::delete,
@@ -14,6 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::events::list,
         super::apps::create, super::apps::list, super::apps::read, super::apps::update, super::apps::delete,
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
+        super::certificates::create, super::certificates::list, super::certificates::read, super::certificates::delete,
         super::api_keys::create,
         super::keypairs::create, super::keypairs::list, super::keypairs::read, super::keypairs::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,

@@ -70,7 +70,8 @@ pub struct UpdateSecret {
 
 const MAX_SECRETS: usize = 10;
 
-/// The app, if `who` may manage its credentials (secrets, key pairs, API keys).
+/// The app, if `who` may manage its credentials (secrets, certificates, key pairs, API
+/// keys).
 pub(super) async fn manageable(
     state: &AppState,
     who: &Principal,
