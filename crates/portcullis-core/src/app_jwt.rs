@@ -78,6 +78,35 @@ pub fn verify_by_kid<'v, T: DeserializeOwned>(
     verify_key(token, key, now).map(|c| (c, entry, key))
 }
 
+/// Verify a JWT that names no key (seed 000's JWTs carry no `kid`) against each of
+/// `entry`'s keys that `accept` admits, under each key's own algorithm only; the claims
+/// and the key that verified. `NoKid` when none did (the message then asks for a `kid` or
+/// the right key), `KeyExpired` when only an expired certificate's key verifies it.
+pub fn verify_without_kid<'e, T: DeserializeOwned>(
+    token: &str,
+    entry: &'e AppEntry,
+    now: i64,
+    accept: impl Fn(&AppKeyEntry) -> bool,
+) -> Result<(T, &'e AppKeyEntry), AppJwtError> {
+    if token.len() > MAX_LEN {
+        return Err(AppJwtError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
+    let mut expired = None;
+    for key in entry.keys.iter().filter(|k| accept(k)) {
+        if key.key.alg.jwt() != header.alg {
+            continue;
+        }
+        match key.verify.decode::<T>(token) {
+            Ok(c) if key.key.usable_at(now) => return Ok((c, key)),
+            Ok(_) => expired = Some(key.key.id.to_string()),
+            Err(e) if *e.kind() == jsonwebtoken::errors::ErrorKind::InvalidSignature => {}
+            Err(_) => return Err(AppJwtError::Malformed),
+        }
+    }
+    Err(expired.map_or(AppJwtError::NoKid, AppJwtError::KeyExpired))
+}
+
 fn verify_key<T: DeserializeOwned>(
     token: &str,
     key: &AppKeyEntry,

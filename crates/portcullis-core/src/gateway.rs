@@ -240,7 +240,8 @@ fn short(s: &str) -> String {
     out
 }
 
-fn rfc3339(t: i64) -> String {
+/// Unix seconds as RFC 3339 text, for messages.
+pub(crate) fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| {

@@ -49,8 +49,10 @@ pub fn check_live(claims: &AccessClaims, view: &View) -> Result<(), Inactive> {
         }
         _ => return Err(Inactive::OrgDisabled),
     }
+    // The credential is a client secret, or the app key of a JWT the app signed.
     if let Some(cred) = &claims.cred
         && !entry.secrets.iter().any(|s| s.id.as_str() == cred)
+        && entry.key(cred).is_none()
     {
         return Err(Inactive::CredentialDeleted);
     }

@@ -10,6 +10,7 @@
 //! the `portcullis-verify` library all call the same functions.
 
 pub mod app_jwt;
+pub mod certificate;
 pub mod clock;
 pub mod gateway;
 pub mod grant;

@@ -3,7 +3,7 @@
 
 use crate::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use crate::scope::ScopeSet;
-use crate::secret::SecretHash;
+use crate::secret::{HashKey, Secret, SecretHash};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -115,6 +115,27 @@ pub struct SecretRecord {
     /// After this instant the secret no longer authenticates (rotation with overlap).
     #[serde(default)]
     pub expires_at: Option<i64>,
+}
+
+impl SecretRecord {
+    /// The record of a freshly generated `secret` of `client_id`: a new id, the display
+    /// prefix and the keyed hash (never the secret).
+    pub fn of(
+        secret: &Secret,
+        client_id: &ClientId,
+        hash_key: &HashKey,
+        created_at: i64,
+        expires_at: Option<i64>,
+    ) -> Self {
+        Self {
+            id: RecordId::generate("sec"),
+            client_id: client_id.clone(),
+            prefix: secret.display_prefix(),
+            hash: secret.hash(hash_key),
+            created_at,
+            expires_at,
+        }
+    }
 }
 
 /// What an [`AppKey`] came from.

@@ -39,6 +39,10 @@ impl OAuthError {
     pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("unsupported_grant_type", 400, d)
     }
+    /// Seed 000's `invalid_token` (400): the service-account JWT was refused.
+    pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_token", 400, d)
+    }
     pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_scope", 400, d)
     }

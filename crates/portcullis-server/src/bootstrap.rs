@@ -135,15 +135,7 @@ pub async fn initialise(
     store
         .init_setting(SETTING_HASH_KEY, &master.seal(SETTING_HASH_KEY, &fresh))
         .await?;
-    let sealed = store
-        .setting(SETTING_HASH_KEY)
-        .await?
-        .ok_or_else(|| StoreError::Backend("the secret-hash key vanished".into()))?;
-    let raw = master.open(SETTING_HASH_KEY, &sealed)?;
-    let bytes: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| StoreError::Backend("the secret-hash key has the wrong length".into()))?;
-    let hash_key = HashKey::from_bytes(&bytes);
+    let hash_key = hash_key(store, master).await?;
 
     let mut generated = None;
     match admin_token {
@@ -168,6 +160,20 @@ pub async fn initialise(
     }
     ensure_keys(store, master, alg, now).await?;
     Ok(generated)
+}
+
+/// The secret-hash key of an initialised store, decrypted with the master key: what client
+/// secrets are hashed with.
+pub async fn hash_key(store: &dyn Store, master: &MasterKey) -> Result<HashKey, OpenError> {
+    let sealed = store
+        .setting(SETTING_HASH_KEY)
+        .await?
+        .ok_or_else(|| StoreError::Backend("the store has no secret-hash key".into()))?;
+    let raw = master.open(SETTING_HASH_KEY, &sealed)?;
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| StoreError::Backend("the secret-hash key has the wrong length".into()))?;
+    Ok(HashKey::from_bytes(&bytes))
 }
 
 /// Whether `path` looks like a data directory the server has initialised.

@@ -2,9 +2,9 @@
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
 //! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]), the
-//! other seed-compatible surfaces ([`compat`]), Adobe Wave's identity and notification
-//! gateway ([`wave`]) and the operations endpoints ([`ops`]). Handlers parse at the edge
-//! and call `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
+//! seed-compatible surfaces ([`compat`]), Adobe Wave's identity and notification gateway
+//! ([`wave`]) and the operations endpoints ([`ops`]). Handlers parse at the edge and call
+//! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
 //! serves until the shutdown future resolves, then drains in-flight requests. Tests start
@@ -57,6 +57,9 @@ pub enum StartError {
 /// Verified tokens the gateway remembers (about 1 KiB each).
 pub const TOKEN_CACHE_CAPACITY: usize = 200_000;
 
+/// RFC 7523 assertion `jti`s remembered at once (each until its `exp`, at most 24 h);
+/// past it, new assertions are refused until old ones expire (fail closed).
+pub const ASSERTION_JTI_CAPACITY: usize = 1_000_000;
 /// App-signed JWT ids remembered against replay (each for at most 10 minutes, about
 /// 100 bytes each); when full of live ones, new app-signed JWTs are refused with PCS-0429.
 pub const REPLAY_CACHE_CAPACITY: usize = 1_000_000;
@@ -126,6 +129,7 @@ impl Application {
                 60,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
+            assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
             gateway: config.gateway.clone(),
             wave: wave::WaveState::new(config.wave.clone()),
@@ -220,6 +224,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
         .merge(admin::router())
+        .merge(compat::router())
         .route("/gateway/v1/check", axum::routing::any(gateway::check))
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))

@@ -8,7 +8,9 @@
 //! PostgreSQL `NOTIFY` from another node) and every 250 ms regardless, so writes made by
 //! another process (the CLI on the same data directory, another node) arrive within a
 //! second even when a notification is lost; every few minutes it rebuilds the whole view
-//! from a snapshot, so whatever the feed missed heals.
+//! from a snapshot, so whatever the feed missed heals. A `Resync` change (a bulk write,
+//! such as `portcullis bench-seed`) or a feed pruned past this view's position rebuilds
+//! the whole view from a snapshot at once.
 //!
 //! When the store cannot be reached the view keeps serving as it was (token grants and
 //! gateway decisions read only the view), [`LiveView::store_down_since`] says since when,
@@ -184,13 +186,19 @@ impl LiveView {
     /// Rebuild the whole view from a snapshot of the store, whatever the feed said.
     pub async fn resync(&self) -> Result<(), ViewError> {
         let mut seq = self.seq.lock().await;
+        *seq = self.rebuild().await?;
+        Ok(())
+    }
+
+    /// Replace the view with one built from a fresh snapshot; returns the snapshot's seq.
+    /// The caller holds the `seq` lock.
+    async fn rebuild(&self) -> Result<i64, ViewError> {
         let snap = self.store.snapshot().await?;
         let fresh = snap.seq;
         let view = build(snap, &self.master, self.clock.now())?;
         self.current.store(Arc::new(view));
         self.reload_settings().await?;
-        *seq = fresh;
-        Ok(())
+        Ok(fresh)
     }
 
     async fn reload_settings(&self) -> Result<(), ViewError> {
@@ -227,17 +235,12 @@ impl LiveView {
             // snapshot (rare: a process that was stopped or cut off for a long time).
             let oldest = self.store.oldest_change().await?;
             if oldest > *seq + 1 {
-                let snap = self.store.snapshot().await?;
                 tracing::warn!(
                     seen = *seq,
                     oldest,
                     "the change feed moved past this view; reloading from a snapshot"
                 );
-                let fresh = snap.seq;
-                let view = build(snap, &self.master, self.clock.now())?;
-                self.current.store(Arc::new(view));
-                self.reload_settings().await?;
-                *seq = fresh;
+                *seq = self.rebuild().await?;
                 applied += 1;
                 continue;
             }
@@ -245,6 +248,14 @@ impl LiveView {
             let Some(&(last, _)) = changes.last() else {
                 break;
             };
+            // A bulk load says "everything may have changed": a snapshot covers it and
+            // every change before it, so the records named in this batch need no reload.
+            if changes.iter().any(|(_, c)| *c == Change::Resync) {
+                tracing::info!("a bulk load was committed; reloading from a snapshot");
+                *seq = self.rebuild().await?;
+                applied += 1;
+                continue;
+            }
             // A record changed several times in the batch is reloaded once.
             let mut seen = HashSet::new();
             let mut view = (*self.get()).clone();
@@ -319,7 +330,7 @@ impl LiveView {
                 let (keys, signer) = key_material(&records, &self.master, self.clock.now())?;
                 view.set_keys(keys, signer);
             }
-            Change::Settings => {}
+            Change::Settings | Change::Resync => {}
         }
         Ok(())
     }

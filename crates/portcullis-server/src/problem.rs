@@ -177,11 +177,11 @@ impl IntoResponse for OAuthResponseError {
 /// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and seed
 /// 002's `/v1/token`.
 fn oauth_format(path: &str) -> bool {
-    path.starts_with("/oauth/") || path == "/v1/token"
+    path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }
 
 /// Middleware: an error response whose body is not JSON (a rejection made outside our
-/// handlers) is rewritten as an RFC 6749 error under `/oauth/` and at `/v1/token`, and as a problem
+/// handlers) is rewritten as an RFC 6749 error under `/oauth/` and `/ims/` and at `/v1/token`, and as a problem
 /// everywhere else. The status and an `Allow` header are kept.
 pub async fn documented_errors(req: Request, next: Next) -> Response {
     let oauth = oauth_format(req.uri().path());

@@ -40,6 +40,9 @@ pub struct Inner {
     pub quotas: portcullis_core::limits::QuotaLimiter,
     /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.
     pub wave: crate::wave::WaveState,
+    /// `jti`s of RFC 7523 assertions (jwt-bearer grant, `private_key_jwt`) already used,
+    /// per client, until they expire. Per node.
+    pub assertion_jtis: portcullis_core::app_jwt::ReplayCache,
     /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
     pub replay: portcullis_core::app_jwt::ReplayCache,
 }

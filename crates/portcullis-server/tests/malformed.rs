@@ -260,6 +260,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     let secrets = format!("{app}/secrets");
     let secret = format!("{secrets}/{}", f.secret_id);
     let keypairs = format!("{app}/keypairs");
+    let certificates = format!("{app}/certificates");
     let user = format!("/admin/v1/users/{}", f.user);
     let feeds = format!("{app}/feeds");
     let feed = format!("{feeds}/{}", f.feed);
@@ -293,6 +294,8 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (M::POST, "/admin/v1/sessions".into(), 400, 415),
         // An empty body asks for a normal rotation, refused as too early (409).
         (M::POST, "/admin/v1/keys/rotate".into(), 409, 409),
+        // The JSON form of a certificate upload (the PEM form has its own cases below).
+        (M::POST, certificates.clone(), 400, 415),
     ];
     for (m, p, empty_json, empty_untyped) in body_routes {
         let r = |what: &str| {
@@ -571,6 +574,24 @@ fn cases(f: &Fixture) -> Vec<Case> {
         ),
         (
             M::GET,
+            |_, x| format!("/admin/v1/apps/{x}/certificates"),
+            None,
+            "00000000000000000000000000000000",
+        ),
+        (
+            M::GET,
+            |f, x| format!("/admin/v1/apps/{}/certificates/{x}", f.cid),
+            None,
+            "key_0000000000000000",
+        ),
+        (
+            M::DELETE,
+            |f, x| format!("/admin/v1/apps/{}/certificates/{x}", f.cid),
+            None,
+            "key_0000000000000000",
+        ),
+        (
+            M::GET,
             |_, x| format!("/admin/v1/apps/{x}/keypairs"),
             None,
             "00000000000000000000000000000000",
@@ -651,6 +672,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         resources.clone(),
         secrets.clone(),
         keypairs.clone(),
+        certificates.clone(),
         feeds.clone(),
         topics.clone(),
         format!("/admin/v1/resources/{}/events", f.open),
@@ -984,6 +1006,141 @@ fn cases(f: &Fixture) -> Vec<Case> {
         )
         .what("POST getJWTPublicKey")
         .problem(405),
+    ]);
+
+    // Certificate uploads as PEM.
+    let pem = |what: &str| {
+        c(M::POST, certificates.clone())
+            .admin()
+            .what(format!("certificate upload: {what}"))
+    };
+    out.extend([
+        pem("garbage")
+            .body(Some("application/x-pem-file"), "not a certificate")
+            .problem(400),
+        pem("bytes that are not UTF-8")
+            .body(Some("application/x-pem-file"), vec![0xff, 0xfe, 0x00])
+            .problem(400),
+        pem("an empty PEM block")
+            .body(
+                Some("application/x-pem-file"),
+                "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+            )
+            .problem(400),
+        pem("a private key")
+            .body(
+                Some("application/x-pem-file"),
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            )
+            .problem(400),
+        pem("20 KB of PEM")
+            .body(Some("application/x-pem-file"), "A".repeat(20_000))
+            .problem(400),
+        pem("a PEM over 1 MiB")
+            .body(Some("application/x-pem-file"), vec![b'A'; MIB + 1024])
+            .problem(413),
+        pem("JSON with a number for pem")
+            .json(r#"{"pem": 42}"#)
+            .problem(400),
+        c(M::PUT, certificates.clone())
+            .admin()
+            .what("PUT on certificates")
+            .problem(405),
+    ]);
+
+    // The seed-compatible token endpoints (RFC 6749 error bodies, like /oauth/*).
+    let ims = |path: &str, what: &str| c(M::POST, path).what(format!("{path}: {what}"));
+    let x = "/ims/exchange/jwt";
+    let creds = format!("client_id={}&client_secret={}", f.cid, f.secret);
+    out.extend([
+        ims(x, "no client")
+            .form("jwt_token=a.b.c")
+            .oauth(401, "invalid_client"),
+        ims(x, "a wrong secret")
+            .form(format!(
+                "client_id={}&client_secret=pcss_x&jwt_token=a.b.c",
+                f.cid
+            ))
+            .oauth(401, "invalid_client"),
+        ims(x, "no jwt_token")
+            .form(creds.clone())
+            .oauth(400, "invalid_token"),
+        ims(x, "a jwt_token that is not one")
+            .form(format!("{creds}&jwt_token=garbage"))
+            .oauth(400, "invalid_token"),
+        ims(x, "a 10 KB jwt_token")
+            .form(format!("{creds}&jwt_token={}", "e".repeat(10_000)))
+            .oauth(400, "invalid_token"),
+        ims(x, "JSON content type")
+            .json(r#"{"client_id": "x"}"#)
+            .oauth(400, "invalid_request"),
+        ims(x, "duplicate client_id")
+            .form(format!("{creds}&client_id=x"))
+            .oauth(400, "invalid_request"),
+        ims(x, "a body over 1 MiB")
+            .form(huge_form())
+            .oauth(413, "invalid_request"),
+        c(M::GET, x)
+            .what("GET /ims/exchange/jwt")
+            .oauth(405, "invalid_request"),
+        ims("/ims/exchange/jwt/", "the seed's trailing slash, no client")
+            .form("jwt_token=a.b.c")
+            .oauth(401, "invalid_client"),
+        ims("/ims/token/v3", "no grant_type")
+            .form(creds.clone())
+            .oauth(400, "invalid_request"),
+        ims("/ims/token/v3", "grant_type password")
+            .form(format!("{creds}&grant_type=password"))
+            .oauth(400, "unsupported_grant_type"),
+        ims("/ims/token/v3", "no client")
+            .form("grant_type=client_credentials")
+            .oauth(401, "invalid_client"),
+        ims("/ims/token/v3", "a scope with a quote")
+            .form(format!(
+                "{creds}&grant_type=client_credentials&scope=re%22ad"
+            ))
+            .oauth(400, "invalid_scope"),
+    ]);
+
+    // RFC 7523 at /oauth/token.
+    let bearer = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer";
+    let assertion_type =
+        "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+    out.extend([
+        token("jwt-bearer without an assertion")
+            .form(bearer)
+            .oauth(400, "invalid_request"),
+        token("jwt-bearer with garbage")
+            .form(format!("{bearer}&assertion=garbage"))
+            .oauth(400, "invalid_grant"),
+        token("jwt-bearer with claims that are not JSON")
+            .form(format!(
+                "{bearer}&assertion=eyJhbGciOiJFUzI1NiJ9.bm90IGpzb24.c2ln"
+            ))
+            .oauth(400, "invalid_grant"),
+        token("jwt-bearer with a wrong client secret")
+            .form(format!(
+                "{bearer}&assertion=a.b.c&client_id={}&client_secret=pcss_x",
+                f.cid
+            ))
+            .oauth(401, "invalid_client"),
+        token("a client assertion that is garbage")
+            .form(format!(
+                "grant_type=client_credentials&{assertion_type}&client_assertion=garbage"
+            ))
+            .oauth(401, "invalid_client"),
+        token("a client assertion without its type")
+            .form("grant_type=client_credentials&client_assertion=a.b.c")
+            .oauth(401, "invalid_client"),
+        token("a client assertion type without the assertion")
+            .form(format!("grant_type=client_credentials&{assertion_type}"))
+            .oauth(401, "invalid_client"),
+        token("a client assertion and Basic")
+            .basic(f)
+            .form(format!(
+                "grant_type=client_credentials&{assertion_type}&client_assertion=a.b.c"
+            ))
+            .oauth(400, "invalid_request"),
     ]);
 
     // /oauth/introspect and /oauth/revoke.

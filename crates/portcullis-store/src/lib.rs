@@ -60,6 +60,9 @@ pub enum Change {
     Revocation(String),
     SigningKeys,
     Settings,
+    /// Many records changed at once (a bulk load): a reader rebuilds its view from a
+    /// snapshot instead of reloading records one by one.
+    Resync,
 }
 
 impl Change {
@@ -72,6 +75,7 @@ impl Change {
             Change::Revocation(_) => "revocation",
             Change::SigningKeys => "keys",
             Change::Settings => "settings",
+            Change::Resync => "resync",
         }
     }
     fn key(&self) -> &str {
@@ -81,7 +85,7 @@ impl Change {
             | Change::Group(k)
             | Change::Resource(k)
             | Change::Revocation(k) => k,
-            Change::SigningKeys | Change::Settings => "",
+            Change::SigningKeys | Change::Settings | Change::Resync => "",
         }
     }
     fn from_row(kind: &str, key: String) -> Option<Self> {
@@ -93,6 +97,7 @@ impl Change {
             "revocation" => Change::Revocation(key),
             "keys" => Change::SigningKeys,
             "settings" => Change::Settings,
+            "resync" => Change::Resync,
             _ => return None,
         })
     }
@@ -111,6 +116,17 @@ pub struct Snapshot {
     pub resources: Vec<Resource>,
     pub revocations: Vec<Revocation>,
     pub signing_keys: Vec<SigningKeyRecord>,
+}
+
+/// Records to write in bulk ([`Store::insert_bulk`]): benchmark seeding and imports.
+/// Written in the order orgs, resources, apps, secrets, so every reference points at a
+/// record written before it.
+#[derive(Debug, Default, Clone)]
+pub struct Bulk {
+    pub orgs: Vec<Org>,
+    pub resources: Vec<Resource>,
+    pub apps: Vec<App>,
+    pub secrets: Vec<SecretRecord>,
 }
 
 /// The persistence contract. Methods that write view data append to the change feed in
@@ -209,6 +225,27 @@ pub trait Store: Send + Sync + 'static {
     /// The app's keys in id order.
     async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>>;
     async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
+
+    // --- bulk ---
+    /// Write every record of `bulk`: all or none on backends that override this (SQLite
+    /// writes them in one transaction with one [`Change::Resync`] in the feed). The
+    /// default inserts them one by one with the single-record methods, so a backend
+    /// without a faster path still works (not atomically, and with one change each).
+    async fn insert_bulk(&self, bulk: &Bulk) -> Result<()> {
+        for o in &bulk.orgs {
+            self.insert_org(o).await?;
+        }
+        for r in &bulk.resources {
+            self.insert_resource(r).await?;
+        }
+        for a in &bulk.apps {
+            self.insert_app(a).await?;
+        }
+        for s in &bulk.secrets {
+            self.insert_secret(s).await?;
+        }
+        Ok(())
+    }
 
     // --- users and sessions ---
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;

@@ -4,7 +4,7 @@
 //! write lock before reading and never fails half-way with a busy snapshot when another
 //! process (the CLI) writes at the same time; `busy_timeout` makes the other wait.
 
-use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
+use crate::{Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
@@ -65,6 +65,30 @@ async fn record(tx: &mut Transaction<'static, Sqlite>, change: Change) -> Result
         .execute(&mut **tx)
         .await
         .map_err(backend)?;
+    Ok(())
+}
+
+/// Rows per multi-row `INSERT` of [`Store::insert_bulk`]: 3 parameters each, far below
+/// SQLite's limit of 32,766, and large enough that statement overhead stops mattering.
+const BULK_ROWS: usize = 1000;
+
+/// Insert `rows` into `table` as `(columns) VALUES (…), (…)`, [`BULK_ROWS`] at a time;
+/// each row gives its three column values.
+async fn insert_rows<T>(
+    tx: &mut Transaction<'static, Sqlite>,
+    table: &str,
+    columns: &str,
+    rows: &[T],
+    values: impl Fn(&T) -> Result<[String; 3]>,
+) -> Result<()> {
+    for chunk in rows.chunks(BULK_ROWS) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!("INSERT INTO {table} ({columns}) "));
+        let encoded = chunk.iter().map(&values).collect::<Result<Vec<_>>>()?;
+        q.push_values(encoded, |mut b, [x, y, z]| {
+            b.push_bind(x).push_bind(y).push_bind(z);
+        });
+        q.build().execute(&mut **tx).await.map_err(backend)?;
+    }
     Ok(())
 }
 
@@ -799,6 +823,41 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_bulk(&self, bulk: &Bulk) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Orgs have two columns, not three, and are few: one statement each.
+        for o in &bulk.orgs {
+            sqlx::query("INSERT INTO orgs (id, doc) VALUES (?, ?)")
+                .bind(o.id.as_str())
+                .bind(to_doc(o)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        insert_rows(
+            &mut tx,
+            "resources",
+            "id, org_id, doc",
+            &bulk.resources,
+            |r| Ok([r.id.to_string(), r.org_id.to_string(), to_doc(r)?]),
+        )
+        .await?;
+        insert_rows(&mut tx, "apps", "client_id, org_id, doc", &bulk.apps, |a| {
+            Ok([a.client_id.to_string(), a.org_id.to_string(), to_doc(a)?])
+        })
+        .await?;
+        insert_rows(
+            &mut tx,
+            "secrets",
+            "id, client_id, doc",
+            &bulk.secrets,
+            |s| Ok([s.id.to_string(), s.client_id.to_string(), to_doc(s)?]),
+        )
+        .await?;
+        record(&mut tx, Change::Resync).await?;
         tx.commit().await.map_err(backend)
     }
 

@@ -20,7 +20,7 @@ use portcullis_core::wave::{
 use portcullis_store::postgres::{PgOptions, PostgresStore};
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::test_db::TestDatabase;
-use portcullis_store::{Change, PageRequest, Store, StoreError};
+use portcullis_store::{Bulk, Change, PageRequest, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Instantiate every contract case as a test of one backend.
@@ -61,6 +61,7 @@ macro_rules! store_contract {
             notifications_reach_subscribers_or_the_linked_user_and_are_pruned,
             wave_writes_do_not_feed_the_view,
             a_reader_never_skips_a_change_of_concurrent_writers,
+            a_bulk_insert_writes_every_record_and_feeds_the_view,
         );
     };
     (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
@@ -1636,4 +1637,90 @@ mod cases {
             start + (WRITERS * EACH) as i64
         );
     }
+
+    pub async fn a_bulk_insert_writes_every_record_and_feeds_the_view(store: &dyn Store) {
+        let before = store.last_change().await.unwrap();
+        let orgs = vec![org(), org()];
+        let resources: Vec<Resource> = orgs.iter().map(|o| resource_in(&o.id)).collect();
+        // More apps than one multi-row statement holds, so chunking is exercised.
+        let apps: Vec<App> = (0..2_500).map(|i| app_in(&orgs[i % 2].id)).collect();
+        let secrets: Vec<SecretRecord> = apps.iter().map(|a| secret_of(&a.client_id)).collect();
+        let bulk = Bulk {
+            orgs: orgs.clone(),
+            resources: resources.clone(),
+            apps: apps.clone(),
+            secrets: secrets.clone(),
+        };
+        store.insert_bulk(&bulk).await.unwrap();
+        assert!(
+            store.last_change().await.unwrap() > before,
+            "a bulk insert feeds the view"
+        );
+        let snap = store.snapshot().await.unwrap();
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(snap.orgs.iter().map(|o| o.id.to_string()).collect()),
+            sorted(orgs.iter().map(|o| o.id.to_string()).collect())
+        );
+        assert_eq!(snap.apps.len(), apps.len());
+        assert_eq!(snap.secrets.len(), secrets.len());
+        assert_eq!(snap.resources.len(), resources.len());
+        let probe = &apps[1_234];
+        assert_eq!(
+            store.app(&probe.client_id).await.unwrap().as_ref(),
+            Some(probe)
+        );
+        let stored: Vec<SecretRecord> = store
+            .secrets(&probe.client_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(stored, vec![secrets[1_234].clone()]);
+        assert_eq!(
+            store.resource(&resources[1].id).await.unwrap().as_ref(),
+            Some(&resources[1])
+        );
+    }
+}
+
+/// SQLite's bulk insert is one transaction with one resync change: all or nothing.
+#[tokio::test]
+async fn sqlite_bulk_insert_is_atomic_and_one_resync_change() {
+    let (store, _guard) = open_sqlite().await.expect("SQLite always opens");
+    let o = org();
+    let before = store.last_change().await.unwrap();
+    let apps: Vec<App> = (0..3).map(|_| app_in(&o.id)).collect();
+    store
+        .insert_bulk(&Bulk {
+            orgs: vec![o.clone()],
+            apps: apps.clone(),
+            ..Bulk::default()
+        })
+        .await
+        .unwrap();
+    let changes = store.changes_since(before, 100).await.unwrap();
+    assert_eq!(
+        changes.into_iter().map(|(_, c)| c).collect::<Vec<_>>(),
+        vec![Change::Resync]
+    );
+    // An app of an org that does not exist fails the whole batch: nothing is written.
+    let before = store.last_change().await.unwrap();
+    let good = app_in(&o.id);
+    let orphan = app_in(&org().id);
+    let err = store
+        .insert_bulk(&Bulk {
+            apps: vec![good.clone(), orphan],
+            secrets: vec![secret_of(&good.client_id)],
+            ..Bulk::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.app(&good.client_id).await.unwrap(), None);
+    assert_eq!(store.last_change().await.unwrap(), before);
 }

@@ -46,6 +46,10 @@ pub enum Command {
     /// Sign in as an Adobe Wave subscriber and print notifications as they arrive
     #[command(after_long_help = LISTEN_AFTER_HELP, after_help = LISTEN_AFTER_HELP)]
     Listen(ListenArgs),
+    /// Fill a data directory with synthetic orgs, apps and secrets for benchmarks
+    /// (BENCHMARKS.md). Hidden from the main help: it is a benchmark tool, not an operation
+    #[command(hide = true, long_about = BENCH_SEED_ABOUT)]
+    BenchSeed(BenchSeedArgs),
 }
 
 const LISTEN_AFTER_HELP: &str = "\
@@ -81,6 +85,49 @@ pub struct ListenArgs {
     /// Stop after printing this many notifications
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+}
+
+const BENCH_SEED_ABOUT: &str = "\
+Fill a data directory with synthetic data for benchmarks (see BENCHMARKS.md).
+
+Writes --orgs organizations (product `events`, sandbox `prod`), one protected resource in each \
+(sandbox `prod`, product `events`, scope `read`), and --apps applications spread evenly over \
+them (scopes `read write introspect`, product `events`, write access to `prod`), each with one \
+client secret. The data directory is created and initialised as on the server's first start \
+if it does not exist (set PORTCULLIS_ADMIN_TOKEN to choose the admin token).
+
+Records are written in bulk, in a few large transactions. Stop the server first: a running \
+server would rebuild its whole view from a snapshot after each transaction (correct, but slow \
+with many apps).
+
+Secrets are stored as keyed hashes only. The plaintext credentials of --sample apps, spread \
+over the orgs, go to --credentials-out (mode 0600), one per line, tab-separated: \
+client_id, secret, org id, resource id. Nothing secret is printed.";
+
+/// `portcullis bench-seed`: synthetic data for the load and startup benchmarks.
+#[derive(Debug, Args)]
+pub struct BenchSeedArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// How many organizations (each with one resource)
+    #[arg(long, value_name = "N")]
+    pub orgs: u32,
+
+    /// How many applications, spread evenly over the organizations
+    #[arg(long, value_name = "M")]
+    pub apps: u32,
+
+    /// Write the plaintext credentials of --sample apps to this file (mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub credentials_out: Option<PathBuf>,
+
+    /// How many apps' credentials go to --credentials-out
+    #[arg(long, value_name = "COUNT", default_value_t = 500)]
+    pub sample: u32,
+
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 const SERVE_AFTER_HELP: &str = "\

@@ -557,3 +557,152 @@ async fn the_log_of_a_full_flow_holds_no_secret_key_or_token() {
         assert!(!log.contains(marker), "the log contains '{marker}'");
     }
 }
+
+/// The credentials file `bench-seed` wrote: (client_id, secret, org, resource) per line.
+fn seeded_credentials(path: &Path) -> Vec<[String; 4]> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 4, "four tab-separated fields: {l}");
+            [f[0], f[1], f[2], f[3]].map(String::from)
+        })
+        .collect()
+}
+
+/// `POST /oauth/token` with client_secret_basic; the access token, or the status.
+async fn client_credentials(
+    http: &reqwest::Client,
+    api: &str,
+    id: &str,
+    secret: &str,
+) -> Result<String, u16> {
+    let res = http
+        .post(format!("{api}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    if !res.status().is_success() {
+        return Err(res.status().as_u16());
+    }
+    let body: serde_json::Value = res.json().await.unwrap();
+    Ok(body["access_token"].as_str().unwrap().to_owned())
+}
+
+/// `bench-seed` makes a fresh data directory that the server loads: every sampled app gets
+/// a token that passes the gateway check on its org's resource and introspects as active;
+/// seeding again beside the running server reaches it (the bulk write's resync).
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_seed_writes_a_store_the_server_serves_and_a_running_server_picks_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let creds = dir.path().join("creds.tsv");
+    let out = run(portcullis()
+        .args([
+            "bench-seed",
+            "--orgs",
+            "3",
+            "--apps",
+            "50",
+            "--sample",
+            "10",
+        ])
+        .arg("--credentials-out")
+        .arg(&creds)
+        .arg("--data-dir")
+        .arg(&data));
+    assert!(out.status.success(), "bench-seed failed: {}", stderr(&out));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the credentials file is owner-only");
+    let sample = seeded_credentials(&creds);
+    assert_eq!(sample.len(), 10);
+    let ids: std::collections::HashSet<&str> = sample.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(ids.len(), 10, "distinct apps");
+    let orgs: std::collections::HashSet<&str> = sample.iter().map(|c| c[2].as_str()).collect();
+    assert_eq!(orgs.len(), 3, "the sample spans every org");
+    let printed = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        printed.contains("50 apps"),
+        "it says what it wrote: {printed}"
+    );
+    for c in &sample {
+        assert!(!printed.contains(&c[1]), "a secret was printed");
+    }
+
+    let server = Server::start(&mut serve(&data));
+    let api = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    for [id, secret, org, resource] in &sample {
+        let token = client_credentials(&http, &api, id, secret)
+            .await
+            .unwrap_or_else(|s| panic!("no token for a seeded app: {s}"));
+        let check = http
+            .get(format!("{api}/gateway/v1/check?resource={resource}"))
+            .bearer_auth(&token)
+            .header("x-api-key", id)
+            .header("x-gw-ims-org-id", org)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(check.status(), 200, "{}", check.text().await.unwrap());
+        let intro: serde_json::Value = http
+            .post(format!("{api}/oauth/introspect"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(intro["active"], true, "{intro}");
+    }
+    // A wrong secret for a seeded app is refused: the stored hashes are real.
+    let [id, secret, ..] = &sample[0];
+    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    assert_eq!(client_credentials(&http, &api, id, &wrong).await, Err(401));
+
+    let more = dir.path().join("more.tsv");
+    let out = run(portcullis()
+        .args(["bench-seed", "--orgs", "1", "--apps", "5", "--sample", "1"])
+        .arg("--credentials-out")
+        .arg(&more)
+        .arg("--data-dir")
+        .arg(&data));
+    assert!(out.status.success(), "second bench-seed: {}", stderr(&out));
+    let [id, secret, ..] = &seeded_credentials(&more)[0];
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match client_credentials(&http, &api, id, secret).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status, 401, "only 'unknown client' until the view reloads");
+                assert!(
+                    Instant::now() < deadline,
+                    "the running server never saw the bulk write"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let (status, _) = server.stop();
+    assert!(status.success());
+}
+
+#[test]
+fn bench_seed_is_hidden_from_the_main_help_but_documented() {
+    let main = stdout(&run(portcullis().arg("--help")));
+    assert!(!main.contains("bench-seed"), "{main}");
+    let own = stdout(&run(portcullis().args(["bench-seed", "--help"])));
+    assert!(
+        own.contains("--credentials-out")
+            && own.contains("0600")
+            && own.contains("Stop the server"),
+        "{own}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Client authentication with a client secret (RFC 6749 §2.3.1): `client_secret_basic`
 //! and `client_secret_post` both end here once the transport has extracted the pair.
+//! (`private_key_jwt` is `client_assertion.rs`; both end in [`check_active`].)
 
 use crate::ids::RecordId;
 use crate::model::{AppStatus, OrgStatus};
@@ -8,11 +9,24 @@ use crate::secret::{HashKey, Secret, SecretKind};
 use crate::view::{AppEntry, View};
 use std::sync::Arc;
 
-/// An authenticated client: the app and the id of the secret that proved it.
+/// An authenticated client: the app and the id of the credential that proved it.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     pub entry: Arc<AppEntry>,
-    pub secret_id: RecordId,
+    /// A client secret's id (`sec_…`), or an app key's (`key_…`) for a JWT the app signed.
+    /// Tokens carry it as `cred`, so deleting the credential ends them.
+    pub credential_id: RecordId,
+}
+
+impl AuthenticatedClient {
+    /// The client secret's id, when a secret proved the client.
+    pub fn secret_id(&self) -> Option<&RecordId> {
+        self.entry
+            .secrets
+            .iter()
+            .any(|s| s.id == self.credential_id)
+            .then_some(&self.credential_id)
+    }
 }
 
 /// Check `client_id` + `secret` against the view.
@@ -39,6 +53,15 @@ pub fn authenticate(
             "Client authentication failed: the client secret does not match any active secret of this application. It may have been deleted or expired; create a new one.",
         )
     })?;
+    check_active(view, entry)?;
+    Ok(AuthenticatedClient {
+        entry: entry.clone(),
+        credential_id: secret_id,
+    })
+}
+
+/// The app and its organization are active (`invalid_client` otherwise).
+pub fn check_active(view: &View, entry: &AppEntry) -> Result<(), OAuthError> {
     if entry.app.status != AppStatus::Active {
         return Err(OAuthError::invalid_client(
             "The application is suspended; an administrator of its organization can reactivate it.",
@@ -57,10 +80,7 @@ pub fn authenticate(
             ));
         }
     }
-    Ok(AuthenticatedClient {
-        entry: entry.clone(),
-        secret_id,
-    })
+    Ok(())
 }
 
 /// The id of the app's live secret that `presented` is, if any.

@@ -54,6 +54,6 @@ pub fn grant(
         iat: ctx.now,
         exp: ctx.now + ttl,
         jti: new_jti(),
-        cred: Some(client.secret_id.to_string()),
+        cred: Some(client.credential_id.to_string()),
     })
 }

@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod apps;
 pub mod auth;
+pub mod certificates;
 pub mod events;
 pub mod extract;
 pub mod feeds;
@@ -88,6 +89,14 @@ pub fn router() -> Router<AppState> {
             get(feeds::read_topic)
                 .patch(feeds::update_topic)
                 .delete(feeds::delete_topic),
+        )
+        .route(
+            "/apps/{client_id}/certificates",
+            post(certificates::create).get(certificates::list),
+        )
+        .route(
+            "/apps/{client_id}/certificates/{certificate_id}",
+            get(certificates::read).delete(certificates::delete),
         )
         .route("/apps/{client_id}/api-keys", post(api_keys::create))
         .route(

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Portcullis admin API", description = "Organizations, applications, credentials, Wave feeds and topics, users and signing keys. Errors are RFC 9457 problem+json."),
+    info(title = "Portcullis admin API", description = "Organizations, applications, credentials (secrets, certificates), Wave feeds and topics, users and signing keys. Errors are RFC 9457 problem+json."),
     paths(
         super::orgs::create, super::orgs::list, super::orgs::read, super::orgs::update, super::orgs::delete,
         super::groups::create, super::groups::list, super::groups::read, super::groups::update, super::groups::delete,
@@ -16,6 +16,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
         super::feeds::create, super::feeds::list, super::feeds::read, super::feeds::update, super::feeds::delete,
         super::feeds::create_topic, super::feeds::list_topics, super::feeds::read_topic, super::feeds::update_topic, super::feeds::delete_topic,
+        super::certificates::create, super::certificates::list, super::certificates::read, super::certificates::delete,
         super::api_keys::create,
         super::keypairs::create, super::keypairs::list, super::keypairs::read, super::keypairs::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,

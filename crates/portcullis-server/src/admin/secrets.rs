@@ -70,7 +70,8 @@ pub struct UpdateSecret {
 
 const MAX_SECRETS: usize = 10;
 
-/// The app, if `who` may manage its credentials (secrets, key pairs, API keys).
+/// The app, if `who` may manage its credentials (secrets, certificates, key pairs, API
+/// keys).
 pub(super) async fn manageable(
     state: &AppState,
     who: &Principal,
@@ -118,14 +119,8 @@ pub(super) async fn issue(
     let now = state.now();
     let hash_key = state.hash_key()?;
     let secret = Secret::generate(SecretKind::ClientSecret);
-    let record = SecretRecord {
-        id: RecordId::generate("sec"),
-        client_id: app.client_id.clone(),
-        prefix: secret.display_prefix(),
-        hash: secret.hash(&hash_key),
-        created_at: now,
-        expires_at: expires_in.map(|s| now + s as i64),
-    };
+    let expires_at = expires_in.map(|s| now + s as i64);
+    let record = SecretRecord::of(&secret, &app.client_id, &hash_key, now, expires_at);
     state.store.insert_secret(&record).await?;
     state.refreshed().await?;
     tracing::info!(client_id = %app.client_id, secret_id = %record.id, by = %who.describe(), "client secret created");

@@ -147,13 +147,8 @@ fn issue(
             default_ttl: API_KEY_DEFAULT_TTL,
         },
     )?;
-    let signer = view.signer().ok_or_else(|| OAuthError {
-        error: "temporarily_unavailable",
-        description: "The server has no signing key yet; try again shortly.".into(),
-        status: 503,
-    })?;
-    let token = signer.sign(&claims);
-    state.note_secret_use(&client.secret_id, now);
+    let token = crate::oauth::token::sign(&view, &claims)?;
+    state.note_secret_use(&client.credential_id, now);
     tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "redeemed an API key");
     Ok(RedeemResponse {
         token,

@@ -1,11 +1,13 @@
 //! Which client is calling (RFC 6749 §2.3.1): `client_secret_basic` (HTTP Basic with the
-//! form-urlencoded client id and secret) or `client_secret_post` (form fields). Using
-//! both at once is refused.
+//! form-urlencoded client id and secret) or `client_secret_post` (form fields); at the
+//! token endpoint also `private_key_jwt` (RFC 7523 §2.2: `client_assertion_type` and
+//! `client_assertion`). Using two methods at once is refused.
 
 use super::form::OAuthForm;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use portcullis_core::grant::client_assertion::{self, AssertionContext, CLIENT_ASSERTION_TYPE};
 use portcullis_core::grant::client_auth::{AuthenticatedClient, authenticate};
 use portcullis_core::oauth_error::OAuthError;
 use portcullis_core::view::View;
@@ -85,4 +87,48 @@ pub fn authenticate_request(
 ) -> Result<AuthenticatedClient, OAuthError> {
     let p = presented(headers, form)?;
     authenticate(view, &p.client_id, &p.secret, now)
+}
+
+/// Whether the request tries to authenticate the client at all (a header, a secret or an
+/// assertion; a bare `client_id` does not).
+pub fn has_client_auth(headers: &HeaderMap, form: &OAuthForm) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || form.get("client_secret").is_some()
+        || form.get("client_assertion").is_some()
+        || form.get("client_assertion_type").is_some()
+}
+
+/// Client authentication at the token endpoint: `private_key_jwt` when the form carries a
+/// client assertion, else a client secret ([`authenticate_request`]).
+pub fn authenticate_token_client(
+    view: &View,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+    ctx: AssertionContext<'_>,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let assertion_type = form.get("client_assertion_type");
+    let assertion = form.get("client_assertion");
+    if assertion_type.is_none() && assertion.is_none() {
+        return authenticate_request(view, headers, form, ctx.now);
+    }
+    if headers.contains_key(header::AUTHORIZATION) || form.get("client_secret").is_some() {
+        return Err(OAuthError::invalid_request(
+            "The client authenticated twice (a client assertion and a secret); use one method (RFC 6749 §2.3).",
+        ));
+    }
+    match (assertion_type, assertion) {
+        (Some(CLIENT_ASSERTION_TYPE), Some(a)) => {
+            client_assertion::authenticate(view, form.get("client_id"), a, ctx)
+        }
+        (Some(CLIENT_ASSERTION_TYPE), None) => Err(OAuthError::invalid_client(
+            "The client_assertion is missing: send the JWT your app signed (RFC 7523 §2.2).",
+        )),
+        (None, _) => Err(OAuthError::invalid_client(format!(
+            "The client_assertion_type is missing; it must be '{CLIENT_ASSERTION_TYPE}'."
+        ))),
+        (Some(other), _) => Err(OAuthError::invalid_client(format!(
+            "The client_assertion_type '{}' is not supported; use '{CLIENT_ASSERTION_TYPE}' (private_key_jwt).",
+            other.chars().take(80).collect::<String>()
+        ))),
+    }
 }

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::grant::jwt_bearer;
 use serde_json::json;
 
 pub async fn metadata(State(state): State<AppState>) -> Response {
@@ -24,9 +25,11 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", jwt_bearer::GRANT_TYPE],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        // The algorithms of app keys: RSA certificates and key pairs (RS256), P-256 (ES256).
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "access_token_signing_alg_values_supported": algs,

@@ -1,7 +1,8 @@
-//! `POST /oauth/token` (RFC 6749 §4.4, client credentials). Reads only the in-memory
-//! view: no SQL on this path.
+//! `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4) and the JWT bearer
+//! grant (RFC 7523 §2.1); clients authenticate with a secret or with `private_key_jwt`
+//! (RFC 7523 §2.2). Reads only the in-memory view: no SQL on this path.
 
-use super::client_auth::authenticate_request;
+use super::client_auth::{authenticate_token_client, has_client_auth};
 use super::form::OAuthForm;
 use crate::problem::OAuthResponseError;
 use crate::state::AppState;
@@ -11,8 +12,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grant::OAUTH_DEFAULT_TTL;
+use portcullis_core::grant::client_assertion::AssertionContext;
 use portcullis_core::grant::client_credentials::{GrantContext, grant};
+use portcullis_core::grant::jwt_bearer;
 use portcullis_core::oauth_error::OAuthError;
+use portcullis_core::token::AccessClaims;
+use portcullis_core::view::View;
 use serde::Serialize;
 
 /// RFC 6749 §5.1.
@@ -24,64 +29,156 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match issue(&state, &headers, &body) {
-        Ok(res) => {
-            state.metrics.grant(CLIENT_CREDENTIALS, true);
-            let mut r = Json(res).into_response();
-            let h = r.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            r
-        }
-        Err(e) => {
-            state.metrics.grant(CLIENT_CREDENTIALS, false);
-            OAuthResponseError(e).into_response()
+impl TokenResponse {
+    /// The response for a token signed from `claims`.
+    pub fn new(access_token: String, claims: AccessClaims) -> Self {
+        Self {
+            access_token,
+            token_type: "Bearer",
+            expires_in: claims.exp - claims.iat,
+            scope: claims.scope,
         }
     }
 }
 
-fn issue(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<TokenResponse, OAuthError> {
-    let form = OAuthForm::parse(headers, body)?;
-    let grant_type = form.require("grant_type")?;
-    if grant_type != CLIENT_CREDENTIALS {
-        return Err(OAuthError::unsupported_grant_type(format!(
-            "The grant type '{}' is not supported here; use 'client_credentials'.",
-            grant_type.chars().take(80).collect::<String>()
-        )));
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (grant, result) = issue(&state, &headers, &body);
+    state.metrics.grant(grant, result.is_ok());
+    match result {
+        Ok(res) => no_store(Json(res).into_response()),
+        Err(e) => OAuthResponseError(e).into_response(),
     }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` on a token response (RFC 6749 §5.1).
+pub fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// The grant's metrics label (a fixed set: never the client's text) and the outcome.
+fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (&'static str, Result<TokenResponse, OAuthError>) {
+    let form = match OAuthForm::parse(headers, body) {
+        Ok(f) => f,
+        Err(e) => return ("invalid", Err(e)),
+    };
+    let grant_type = match form.require("grant_type") {
+        Ok(g) => g,
+        Err(e) => return ("invalid", Err(e)),
+    };
     let view = state.view.get();
-    let now = state.now();
-    let client = authenticate_request(&view, headers, &form, now)?;
-    let mut claims = grant(
-        &view,
+    let endpoint = format!("{}/oauth/token", state.issuer);
+    let req = Request {
+        state,
+        view: &view,
+        headers,
+        form: &form,
+        ctx: assertion_context(state, &endpoint),
+    };
+    match grant_type {
+        CLIENT_CREDENTIALS => (CLIENT_CREDENTIALS, client_credentials(req)),
+        jwt_bearer::GRANT_TYPE => ("jwt_bearer", jwt_bearer_grant(req)),
+        other => (
+            "unsupported",
+            Err(OAuthError::unsupported_grant_type(format!(
+                "The grant type '{}' is not supported here; use 'client_credentials' or '{}'.",
+                other.chars().take(80).collect::<String>(),
+                jwt_bearer::GRANT_TYPE
+            ))),
+        ),
+    }
+}
+
+/// What RFC 7523 assertions are checked against on this server.
+pub fn assertion_context<'a>(state: &'a AppState, token_endpoint: &'a str) -> AssertionContext<'a> {
+    AssertionContext {
+        issuer: &state.issuer,
+        token_endpoint,
+        now: state.now(),
+        replay: &state.assertion_jtis,
+    }
+}
+
+/// One token request, parsed, with what every grant reads.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    state: &'a AppState,
+    view: &'a View,
+    headers: &'a HeaderMap,
+    form: &'a OAuthForm,
+    ctx: AssertionContext<'a>,
+}
+
+fn client_credentials(r: Request<'_>) -> Result<TokenResponse, OAuthError> {
+    let client = authenticate_token_client(r.view, r.headers, r.form, r.ctx)?;
+    let claims = grant(
+        r.view,
         &client,
-        form.get("scope"),
-        GrantContext {
-            issuer: &state.issuer,
-            now,
-            default_ttl: OAUTH_DEFAULT_TTL,
-        },
+        r.form.get("scope"),
+        grant_context(r.state, r.ctx.now),
     )?;
-    if let Some(resource) = form.get("resource") {
+    respond(r, claims, client.secret_id())
+}
+
+fn jwt_bearer_grant(r: Request<'_>) -> Result<TokenResponse, OAuthError> {
+    let assertion = r.form.require("assertion")?;
+    // RFC 7523 §3.1: client authentication is optional; when present it must succeed.
+    let client = if has_client_auth(r.headers, r.form) {
+        Some(authenticate_token_client(r.view, r.headers, r.form, r.ctx)?)
+    } else {
+        None
+    };
+    let proven = jwt_bearer::authorize(r.view, assertion, client.as_ref(), r.ctx)?;
+    let claims = grant(
+        r.view,
+        &proven,
+        r.form.get("scope"),
+        grant_context(r.state, r.ctx.now),
+    )?;
+    respond(r, claims, client.as_ref().and_then(|c| c.secret_id()))
+}
+
+fn grant_context(state: &AppState, now: i64) -> GrantContext<'_> {
+    GrantContext {
+        issuer: &state.issuer,
+        now,
+        default_ttl: OAUTH_DEFAULT_TTL,
+    }
+}
+
+fn respond(
+    r: Request<'_>,
+    mut claims: AccessClaims,
+    secret_used: Option<&portcullis_core::ids::RecordId>,
+) -> Result<TokenResponse, OAuthError> {
+    if let Some(resource) = r.form.get("resource") {
         claims.aud = check_resource(resource)?.to_owned();
     }
+    let access_token = sign(r.view, &claims)?;
+    if let Some(id) = secret_used {
+        r.state.note_secret_use(id, claims.iat);
+    }
+    Ok(TokenResponse::new(access_token, claims))
+}
+
+/// Sign `claims` with the current signing key.
+pub fn sign(view: &View, claims: &AccessClaims) -> Result<String, OAuthError> {
     let signer = view.signer().ok_or_else(|| OAuthError {
         error: "temporarily_unavailable",
         description: "The server has no signing key yet; try again shortly.".into(),
         status: 503,
     })?;
-    let access_token = signer.sign(&claims);
-    state.note_secret_use(&client.secret_id, now);
+    let token = signer.sign(claims);
     tracing::debug!(client_id = %claims.client_id, jti = %claims.jti, "issued access token");
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: claims.exp - claims.iat,
-        scope: claims.scope,
-    })
+    Ok(token)
 }
 
 /// RFC 8707 §2: the resource must be an absolute URI without a fragment.

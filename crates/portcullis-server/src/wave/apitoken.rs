@@ -125,7 +125,9 @@ pub async fn issue(
         tracing::info!("apitoken.xml authentication refused");
         WaveError::unauthorized(format!("Invalid credentials: {}", e.description), "Basic")
     })?;
-    state.note_secret_use(&client.secret_id, now);
+    if let Some(id) = client.secret_id() {
+        state.note_secret_use(id, now);
+    }
     let token = Secret::generate(SecretKind::WaveApiToken);
     let hash = token.hash(&state.hash_key()?);
     let app = client.entry.app.client_id.clone();

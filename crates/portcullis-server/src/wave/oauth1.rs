@@ -90,7 +90,9 @@ async fn signed(
             "OAuth",
         ));
     }
-    state.note_secret_use(&client.secret_id, now);
+    if let Some(id) = client.secret_id() {
+        state.note_secret_use(id, now);
+    }
     Ok((req, client))
 }
 

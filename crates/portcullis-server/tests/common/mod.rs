@@ -559,6 +559,145 @@ impl TestApp {
     }
 }
 
+/// A certificate and its private key made with `rcgen` (independent of the server), with
+/// a `jsonwebtoken` encoder for JWTs signed by that key (the server never signs with
+/// `jsonwebtoken`).
+pub struct TestCert {
+    pub pem: String,
+    pub key_pem: String,
+    pub der: Vec<u8>,
+    pub alg: jsonwebtoken::Algorithm,
+}
+
+impl TestCert {
+    /// An RSA-2048 (RS256) or P-256 (ES256) certificate valid from `from` to `to` (unix s).
+    pub fn new(alg: jsonwebtoken::Algorithm, from: i64, to: i64) -> Self {
+        let key = match alg {
+            jsonwebtoken::Algorithm::RS256 => {
+                rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            }
+            jsonwebtoken::Algorithm::ES256 => {
+                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            }
+            other => panic!("no test certificates for {other:?}"),
+        }
+        .expect("key generation");
+        let mut p = rcgen::CertificateParams::new(vec!["service.example".into()]).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Billing service account");
+        p.not_before = ::time::OffsetDateTime::from_unix_timestamp(from).unwrap();
+        p.not_after = ::time::OffsetDateTime::from_unix_timestamp(to).unwrap();
+        let cert = p.self_signed(&key).expect("self-signed certificate");
+        Self {
+            pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+            alg,
+        }
+    }
+
+    /// Valid from an hour ago for a year.
+    pub fn valid(alg: jsonwebtoken::Algorithm, now: i64) -> Self {
+        Self::new(alg, now - 3600, now + 365 * 86_400)
+    }
+
+    /// A JWT over `claims` signed with this certificate's key; `kid` in the header when given.
+    pub fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
+        let key = match self.alg {
+            jsonwebtoken::Algorithm::RS256 => {
+                jsonwebtoken::EncodingKey::from_rsa_pem(self.key_pem.as_bytes())
+            }
+            _ => jsonwebtoken::EncodingKey::from_ec_pem(self.key_pem.as_bytes()),
+        }
+        .expect("the private key loads");
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &key).expect("signs")
+    }
+}
+
+/// An unsigned (`alg: none`) or forged JWT with this header and claims, by hand.
+pub fn forged_jwt(header: &Value, claims: &Value, signature: &[u8]) -> String {
+    use base64::Engine;
+    let b = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.{}",
+        b.encode(header.to_string()),
+        b.encode(claims.to_string()),
+        b.encode(signature)
+    )
+}
+
+/// An HS256 JWT keyed with `secret` (the classic confusion: a public key as HMAC key).
+pub fn hs256_jwt(kid: Option<&str>, claims: &Value, secret: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+impl TestApp {
+    /// `POST /admin/v1/apps/{client_id}/certificates` with the PEM as
+    /// `application/x-pem-file`: `(status, body)`.
+    pub async fn upload_certificate(&self, client_id: &str, pem: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(&format!("/admin/v1/apps/{client_id}/certificates")))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/x-pem-file")
+            .body(pem.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Upload and return the new certificate's id (its `kid`).
+    pub async fn certificate_id(&self, client_id: &str, pem: &str) -> String {
+        let (status, v) = self.upload_certificate(client_id, pem).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST <path>` with a form body and nothing else.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The server's clock now (the manual clock when there is one).
+    pub fn now(&self) -> i64 {
+        match &self.clock {
+            Some(c) => c.now(),
+            None => SystemClock.now(),
+        }
+    }
+}
+
+/// [`assert_oauth_error`], returning only the `error_description`.
+pub async fn oauth_description(r: Response, status: StatusCode, error: &str) -> String {
+    let v = assert_oauth_error(r, status, error).await;
+    v["error_description"].as_str().unwrap().to_owned()
+}
+
+impl TestApp {
+    /// `GET <path>` without credentials, as JSON (asserting 200).
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+}
+
 impl TestApp {
     /// `POST /admin/v1/apps/{client_id}/keypairs` (with `{"alg": alg}` when given) as the
     /// bootstrap admin; the created key pair, private key included.

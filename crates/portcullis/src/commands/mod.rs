@@ -3,6 +3,7 @@
 //! errors), a [`Failure::Runtime`] is the work itself (exit 1), a [`Failure::Operational`]
 //! is `explain` failing to get an answer (exit 2, because its 1 means "denied").
 
+mod bench_seed;
 mod explain;
 mod keys;
 mod listen;
@@ -71,6 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Explain(args) => runtime()?.block_on(explain::run(*args)),
         Command::Listen(args) => runtime()?.block_on(listen::run(args)).map(done),
+        Command::BenchSeed(args) => runtime()?.block_on(bench_seed::run(args)).map(done),
     }
 }
 
