@@ -24,6 +24,12 @@ async fn developer(app: &TestApp) -> String {
     org
 }
 
+/// The app's secrets, as the bootstrap admin lists them.
+async fn secrets_of(app: &TestApp, client_id: &str) -> Vec<Value> {
+    app.walk_pages(&format!("/admin/v1/apps/{client_id}/secrets"), 50)
+        .await
+}
+
 fn assert_console_headers(r: &reqwest::Response, what: &str) {
     let h = r.headers();
     assert_eq!(h["content-security-policy"], CSP, "{what}");
@@ -286,18 +292,8 @@ async fn a_subscriber_cannot_reach_app_management() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{app_now}");
-    let (_, secrets) = app
-        .call(
-            Method::GET,
-            &format!("/admin/v1/apps/{}/secrets", w.client_id),
-            None,
-        )
-        .await;
-    assert_eq!(
-        secrets["items"].as_array().unwrap().len(),
-        1,
-        "no secret added"
-    );
+    let secrets = secrets_of(&app, &w.client_id).await;
+    assert_eq!(secrets.len(), 1, "no secret added");
 }
 
 #[tokio::test]
@@ -385,14 +381,8 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
     let app = TestApp::spawn().await;
     let w = app.gateway_world(false).await;
     let s = app.console_user(&w.org, "admin").await;
-    let (_, secrets) = app
-        .call(
-            Method::GET,
-            &format!("/admin/v1/apps/{}/secrets", w.client_id),
-            None,
-        )
-        .await;
-    let sid = secrets["items"][0]["id"].as_str().unwrap().to_owned();
+    let secrets = secrets_of(&app, &w.client_id).await;
+    let sid = secrets[0]["id"].as_str().unwrap().to_owned();
     let cid = &w.client_id;
     let routes = [
         format!("/console/orgs/{}/apps", w.org),
@@ -548,9 +538,48 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
         .walk_pages(&format!("/admin/v1/apps?org={}", w.org), 50)
         .await;
     assert_eq!(apps.len(), 1, "only the world's app: {apps:?}");
-    let (_, after): (_, Value) = app
-        .call(Method::GET, &format!("/admin/v1/apps/{cid}/secrets"), None)
-        .await;
-    assert_eq!(after["items"].as_array().unwrap().len(), 1);
+    let after = secrets_of(&app, cid).await;
+    assert_eq!(after.len(), 1);
     app.assert_ready().await;
+}
+
+#[tokio::test]
+async fn a_new_secret_is_shown_once_never_cached_and_a_resent_form_shows_nothing() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let s = app.console_user(&w.org, "developer").await;
+    let page = s.get(&app, &format!("/console/apps/{}", w.client_id)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    // The "Add client secret" form is the second once-only form (after the token's).
+    let action = format!("action=\"/console/apps/{}/secrets\"", w.client_id);
+    let form = &html[html.find(&action).expect("the add-secret form")..];
+    let once = hidden_field(form, "once").expect("a once-only nonce");
+    let path = format!("/console/apps/{}/secrets", w.client_id);
+    let r = s.post(&app, &path, &[("once", &once)]).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let shown = r.text().await.unwrap();
+    let secret = hidden_text(&shown, "secret");
+    assert!(secret.starts_with("pcss_"), "{secret}");
+    app.access_token(&w.client_id, &secret, None).await;
+    // The same form again (a reload): refused, nothing new made or shown.
+    let again = s.post(&app, &path, &[("once", &once)]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let text = again.text().await.unwrap();
+    assert!(!text.contains("pcss_"), "{text}");
+    let secrets = secrets_of(&app, &w.client_id).await;
+    assert_eq!(secrets.len(), 2, "the world's and one new");
+    // The app page lists the secret by its prefix only.
+    let page = s.get(&app, &format!("/console/apps/{}", w.client_id)).await;
+    assert!(!page.text().await.unwrap().contains(&secret));
+}
+
+/// The text of the `<code id="…">` element `id`.
+fn hidden_text(html: &str, id: &str) -> String {
+    let marker = format!("<code id=\"{id}\"");
+    let start = html.find(&marker).expect("the element");
+    let start = start + html[start..].find('>').unwrap() + 1;
+    let len = html[start..].find('<').unwrap();
+    html[start..start + len].to_owned()
 }

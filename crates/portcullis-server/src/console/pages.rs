@@ -559,8 +559,9 @@ async fn create_once(
 ) -> Result<(Value, String, String), PageError> {
     ctx.check_csrf(form)?;
     form.only(&[])?;
-    ctx.use_once(form)?;
     let here = app_page(cid);
+    ctx.use_once(form)
+        .map_err(|e| e.back(&here, "Back to the application"))?;
     let created = ctx
         .api()
         .post(&format!("{}/{what}", app_path(cid)), None)
