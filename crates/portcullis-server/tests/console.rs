@@ -138,6 +138,11 @@ async fn cookies_are_http_only_same_site_strict_and_secure_only_over_tls() {
         .call_as(&token, Method::GET, "/admin/v1/orgs", None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A browser still holding the old cookie is told to sign in, and the cookie is cleared.
+    let r = s.get(&app, "/console/orgs").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(&r, "pcs_console").unwrap().contains("Max-Age=0"));
+    assert!(r.text().await.unwrap().contains("href=\"/console/login\""));
 }
 
 #[tokio::test]

@@ -101,9 +101,6 @@ fn render_login(ctx: &Ctx, status: StatusCode, email: &str, error: Option<&str>)
 }
 
 async fn login_page(ctx: Ctx) -> Page {
-    if ctx.session.is_some() {
-        return Ok(see_other("/console/orgs"));
-    }
     render_login(&ctx, StatusCode::OK, "", None)
 }
 

@@ -128,7 +128,17 @@ impl IntoResponse for PageError {
                 }
             }
         });
-        respond(self.status, page)
+        let mut res = respond(self.status, page);
+        if self.status == StatusCode::UNAUTHORIZED {
+            // The session has ended: forget it, so the next page is the sign-in form.
+            res.headers_mut().append(
+                axum::http::header::SET_COOKIE,
+                axum::http::HeaderValue::from_static(
+                    "pcs_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
+                ),
+            );
+        }
+        res
     }
 }
 
