@@ -108,12 +108,20 @@ fn bench(c: &mut Criterion) {
     });
     let cache = portcullis_core::token_cache::VerifiedTokenCache::new(1000);
     let verify = |t: &str| cache.verify(t, &view, ISS, NOW);
+    let replay = portcullis_core::app_jwt::ReplayCache::new(1);
     c.bench_function(
         "gateway decision, ES256 bearer, token seen before (cache hit)",
         |b| {
             b.iter(|| {
-                portcullis_core::gateway::decide_with(black_box(&req), &view, ISS, NOW, &verify)
-                    .unwrap()
+                portcullis_core::gateway::decide_with(
+                    black_box(&req),
+                    &view,
+                    ISS,
+                    NOW,
+                    &verify,
+                    &replay,
+                )
+                .unwrap()
             })
         },
     );

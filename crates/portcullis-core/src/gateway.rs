@@ -9,9 +9,24 @@
 //! request quotas (after everything) wrap this function: see [`crate::limits`].
 //!
 //! Presentations: a Portcullis access token (`Authorization: Bearer` + `x-api-key` + org
-//! header), `userKey` + `secret` (over TLS only), or none at all on a resource that allows
-//! unauthenticated calls. App-signed JWTs come with application key pairs.
+//! header), `userKey` + `secret` (over TLS only), an app-signed JWT (`Authorization:
+//! Bearer` with a JWT the app signed with one of its key pairs, seed 003), or none at all
+//! on a resource that allows unauthenticated calls.
+//!
+//! **Which bearer is which.** Portcullis's access tokens always carry `typ: at+jwt` and a
+//! `kid` of the server's signing keys. A bearer JWT whose header has another (or no)
+//! `typ` and whose `kid` is not a signing key is app-signed: its `kid` names an app key
+//! ([`crate::app_jwt::verify_by_kid`] finds the app, checks the key's one algorithm and
+//! the signature). Its claims: `iat` required, within ±[`APP_JWT_MAX_SKEW`] s of now;
+//! `jti` required and never seen before (the [`ReplayCache`] passed in, per app, held
+//! until the JWT could not be accepted anyway); `exp` and `nbf` optional, checked with
+//! [`APP_JWT_LEEWAY`] s leeway; `aud` optional, but when present the issuer or the
+//! resource id. The credential names the app, so `x-api-key` and the org header are
+//! optional and must match when present, as with `userKey` + `secret`; the effective
+//! scopes are the app's live scopes. App-signed JWTs are single-use, so they never go
+//! through the verified-token cache.
 
+use crate::app_jwt::{AppJwtError, Replay, ReplayCache, verify_by_kid};
 use crate::grant::client_auth::match_secret;
 use crate::ids::RecordId;
 use crate::introspect::{Inactive, check_live};
@@ -236,28 +251,40 @@ fn rfc3339(t: i64) -> String {
 }
 
 /// Decide one request. `issuer` is this server's; `now` unix seconds.
+///
+/// For one-off questions (the CLI's `explain`, tests): it remembers no app-signed JWT's
+/// `jti` across calls, so it cannot tell a replay. Servers use [`decide_with`].
 pub fn decide(
     req: &CheckRequest<'_>,
     view: &View,
     issuer: &str,
     now: i64,
 ) -> Result<Allow, Denial> {
-    decide_with(req, view, issuer, now, &|token| {
-        verify_access_token(token, |kid| view.key(kid), issuer, now).map(Arc::new)
-    })
+    let replay = ReplayCache::new(1);
+    decide_with(
+        req,
+        view,
+        issuer,
+        now,
+        &|token| verify_access_token(token, |kid| view.key(kid), issuer, now).map(Arc::new),
+        &replay,
+    )
 }
 
 /// How an access token's signature, issuer and expiry are checked: directly, or through a
 /// [`crate::token_cache::VerifiedTokenCache`].
 pub type Verify<'a> = dyn Fn(&str) -> Result<Arc<AccessClaims>, TokenError> + 'a;
 
-/// [`decide`] with the token verification supplied (the server passes its cache).
+/// [`decide`] with the access-token verification supplied (the server passes its
+/// verified-token cache) and the `jti`s of app-signed JWTs remembered in `replay` (the
+/// server's, shared by all its requests).
 pub fn decide_with(
     req: &CheckRequest<'_>,
     view: &View,
     issuer: &str,
     now: i64,
     verify: &Verify<'_>,
+    replay: &ReplayCache,
 ) -> Result<Allow, Denial> {
     let resource_id = req.resource.ok_or_else(|| {
         deny(
@@ -284,7 +311,11 @@ pub fn decide_with(
         )),
         (Some(authorization), false) => {
             let token = bearer(authorization)?;
-            access_token(req, view, resource, token, issuer, now, verify)
+            if is_app_signed(token, view) {
+                app_signed(req, view, resource, token, issuer, now, replay)
+            } else {
+                access_token(req, view, resource, token, issuer, now, verify)
+            }
         }
         (None, true) => key_and_secret(req, view, resource, now),
         (None, false) => {
@@ -483,7 +514,6 @@ fn key_and_secret(
     resource: &Resource,
     now: i64,
 ) -> Result<Allow, Denial> {
-    let (akh, orgh) = (req.names.api_key, req.names.org);
     // Well-formed.
     let (Some(user_key), Some(secret)) = (
         req.user_key.filter(|k| !k.is_empty()),
@@ -531,24 +561,44 @@ fn key_and_secret(
             ),
         )
     })?;
-    if entry.app.status != AppStatus::Active {
-        return Err(deny(
-            Code::InvalidToken,
-            format!(
-                "The application '{}' is suspended; an administrator of its organization can reactivate it.",
-                entry.app.client_id
-            ),
-        ));
-    }
+    active_app(entry)?;
+    let org = named_app(req, view, resource, entry, "the userKey names")?;
+    authorize(req, view, resource, entry, org, None, Some(secret_id))
+}
 
-    // The optional headers must name the same app and org.
+/// 0502 unless the app is active.
+fn active_app(entry: &AppEntry) -> Result<(), Denial> {
+    if entry.app.status == AppStatus::Active {
+        return Ok(());
+    }
+    Err(deny(
+        Code::InvalidToken,
+        format!(
+            "The application '{}' is suspended; an administrator of its organization can reactivate it.",
+            entry.app.client_id
+        ),
+    ))
+}
+
+/// For credentials that name their app (`userKey` + `secret`, an app-signed JWT): the
+/// optional `x-api-key` (403003) and org header (PCS-0403) must name the same app and
+/// org, the resource must be in that org (PCS-0403), and the org active (PCS-0401).
+/// `credential` says, for the detail, what named the app.
+fn named_app<'v>(
+    req: &CheckRequest<'_>,
+    view: &'v View,
+    resource: &Resource,
+    entry: &AppEntry,
+    credential: &str,
+) -> Result<&'v Org, Denial> {
+    let (akh, orgh) = (req.names.api_key, req.names.org);
     if let Some(api_key) = req.api_key.filter(|k| !k.is_empty())
         && api_key != entry.app.client_id.as_str()
     {
         return Err(deny(
             Code::InvalidApiKey,
             format!(
-                "The {akh} '{}' is not the userKey '{}' the request authenticates as; send the same client id in both, or leave {akh} out.",
+                "The {akh} '{}' is not the client id '{}' that {credential}; send that client id as {akh}, or leave {akh} out.",
                 short(api_key),
                 entry.app.client_id
             ),
@@ -575,8 +625,224 @@ fn key_and_secret(
             ),
         ));
     }
-    let org = active_org(view, app_org)?;
-    authorize(req, view, resource, entry, org, None, Some(secret_id))
+    active_org(view, app_org)
+}
+
+/// How far an app-signed JWT's `iat` may be from now, either way (API.md §2, Time).
+pub const APP_JWT_MAX_SKEW: i64 = 300;
+/// Leeway on an app-signed JWT's `exp` and `nbf` (API.md §2, Time).
+pub const APP_JWT_LEEWAY: i64 = 60;
+
+const FRESH_JWT: &str = "sign a new JWT with iat = now and a fresh jti for every request";
+
+/// The JOSE header of a compact JWS, if its first part is base64url JSON (nothing is
+/// verified: this only tells the presentations apart, and names what is wrong).
+fn raw_header(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine;
+    let first = token.split('.').next()?;
+    if first.len() > crate::app_jwt::MAX_LEN {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(first)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A bearer JWT is app-signed when its header does not say `typ: at+jwt` and its `kid`
+/// is not one of the server's signing keys. A bearer whose header is not JSON stays on
+/// the access-token path, which explains it.
+fn is_app_signed(token: &str, view: &View) -> bool {
+    if token.split('.').count() != 3 {
+        return false;
+    }
+    let Some(h) = raw_header(token) else {
+        return false;
+    };
+    let typ = h.get("typ").and_then(|t| t.as_str()).unwrap_or("");
+    let access_typ =
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt");
+    let server_kid = h
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .is_some_and(|k| view.key(k).is_some());
+    !access_typ && !server_kid
+}
+
+/// A NumericDate claim (RFC 7519 §2): a JSON number of seconds, fractions dropped.
+fn numeric_date(claims: &serde_json::Value, name: &str) -> Result<Option<i64>, Denial> {
+    match claims.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| {
+                deny(
+                    Code::InvalidRequest,
+                    format!("The JWT's '{name}' claim is not a number of seconds since 1970 (RFC 7519 NumericDate)."),
+                )
+            }),
+    }
+}
+
+/// An app-signed bearer JWT (seed 003): the key its `kid` names says which app it is.
+fn app_signed(
+    req: &CheckRequest<'_>,
+    view: &View,
+    resource: &Resource,
+    token: &str,
+    issuer: &str,
+    now: i64,
+    replay: &ReplayCache,
+) -> Result<Allow, Denial> {
+    // Well-formed and signed by the app key it names, under that key's algorithm only.
+    let alg = raw_header(token)
+        .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    if !["RS256", "ES256"].contains(&alg.as_str()) {
+        return Err(deny(
+            Code::InvalidToken,
+            format!(
+                "The JWT's alg '{}' is not allowed: sign app JWTs with your key pair's algorithm (RS256 or ES256).",
+                short(&alg)
+            ),
+        ));
+    }
+    let (claims, entry, _key) =
+        verify_by_kid::<serde_json::Value>(token, view, now).map_err(|e| match e {
+            AppJwtError::Malformed => deny(
+                Code::InvalidRequest,
+                "The bearer JWT is not well-formed: a JWS of base64url JSON header and claims, signed with your key pair's private key.",
+            ),
+            AppJwtError::NoKid => deny(
+                Code::InvalidRequest,
+                "The bearer JWT's header has no 'kid': set it to the kid of the application key pair that signs it (or, for a Portcullis access token, send it unchanged).",
+            ),
+            AppJwtError::UnknownKid(kid) => deny(
+                Code::InvalidToken,
+                format!(
+                    "No application key has the kid '{kid}': it may have been deleted (with its app); create a key pair and sign with its private key, setting the header's kid to its kid."
+                ),
+            ),
+            other => deny(
+                Code::InvalidToken,
+                format!("The app-signed JWT is not valid: {other}."),
+            ),
+        })?;
+    if !claims.is_object() {
+        return Err(deny(
+            Code::InvalidRequest,
+            "The bearer JWT's claims are not a JSON object.",
+        ));
+    }
+    let client_id = entry.app.client_id.as_str();
+
+    // Valid: fresh, in its time window, for us, and never seen.
+    let iat = numeric_date(&claims, "iat")?.ok_or_else(|| {
+        deny(
+            Code::InvalidToken,
+            format!("The app-signed JWT has no 'iat' claim: {FRESH_JWT}."),
+        )
+    })?;
+    if (now - iat).abs() > APP_JWT_MAX_SKEW {
+        let when = if iat > now {
+            format!("{} s in the future", iat - now)
+        } else {
+            format!("{} s ago", now - iat)
+        };
+        return Err(deny(
+            Code::InvalidToken,
+            format!(
+                "The app-signed JWT was issued at {} ({when}); it must be within {APP_JWT_MAX_SKEW} s of the server's time: {FRESH_JWT} (and check the clock of the machine that signs).",
+                rfc3339(iat)
+            ),
+        ));
+    }
+    if let Some(exp) = numeric_date(&claims, "exp")?
+        && now > exp + APP_JWT_LEEWAY
+    {
+        return Err(deny(
+            Code::InvalidToken,
+            format!(
+                "The app-signed JWT expired at {}, {} s ago: {FRESH_JWT}.",
+                rfc3339(exp),
+                now - exp
+            ),
+        ));
+    }
+    if let Some(nbf) = numeric_date(&claims, "nbf")?
+        && nbf > now + APP_JWT_LEEWAY
+    {
+        return Err(deny(
+            Code::InvalidToken,
+            format!(
+                "The app-signed JWT is not valid before {} ('nbf', {} s from now): {FRESH_JWT}.",
+                rfc3339(nbf),
+                nbf - now
+            ),
+        ));
+    }
+    if let Some(aud) = claims.get("aud") {
+        let ok = |a: &serde_json::Value| {
+            a.as_str()
+                .is_some_and(|a| a == issuer || a == resource.id.as_str())
+        };
+        let matches = match aud {
+            serde_json::Value::Array(list) => list.iter().any(ok),
+            one => ok(one),
+        };
+        if !matches {
+            return Err(deny(
+                Code::InvalidToken,
+                format!(
+                    "The app-signed JWT's 'aud' is neither this server ('{issuer}') nor this resource ('{}'): set it to one of them, or leave it out.",
+                    resource.id
+                ),
+            ));
+        }
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(|j| j.as_str())
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| {
+            deny(
+                Code::InvalidToken,
+                format!(
+                    "The app-signed JWT has no 'jti' claim (a unique string of at most 256 characters, like a UUID): {FRESH_JWT}."
+                ),
+            )
+        })?;
+    active_app(entry)?;
+    // Remembered until the JWT's iat leaves the accepted window: no later replay can pass.
+    match replay.first_use(client_id, jti, iat + APP_JWT_MAX_SKEW, now) {
+        Ok(()) => {}
+        Err(Replay::Replayed) => {
+            return Err(deny(
+                Code::InvalidToken,
+                format!(
+                    "The app-signed JWT was already used (its jti was seen before): {FRESH_JWT}."
+                ),
+            ));
+        }
+        Err(Replay::Full) => {
+            return Err(Denial {
+                code: Code::RateLimited,
+                detail: "Too many app-signed JWTs are being remembered against replay right now; retry shortly.".into(),
+                retry_after: Some(5),
+            });
+        }
+    }
+
+    let org = named_app(
+        req,
+        view,
+        resource,
+        entry,
+        "the JWT's signing key belongs to",
+    )?;
+    authorize(req, view, resource, entry, org, None, None)
 }
 
 fn active_org<'v>(view: &'v View, id: &str) -> Result<&'v Org, Denial> {
@@ -694,10 +960,12 @@ fn authorize(
 mod tests {
     use super::*;
     use crate::ids::{ClientId, OrgId, RecordId, TechAccountId};
-    use crate::model::{App, AppStatus, Org, SecretRecord};
+    use crate::model::{App, AppKey, AppKeySource, AppStatus, Org, SecretRecord};
     use crate::secret::{HashKey, SecretHash};
     use crate::token::{AccessClaims, Alg, Signer, VerifyKey, generate_key, new_jti};
     use crate::view::AppEntry;
+    use crate::view::AppKeyEntry;
+    use serde_json::json;
     use std::collections::BTreeMap;
 
     const ISS: &str = "http://portcullis.test";
@@ -706,6 +974,8 @@ mod tests {
     struct Fixture {
         view: View,
         signer: Signer,
+        /// The main app's key pair (its kid is an app key in the view).
+        app_signer: Signer,
         app: App,
         other_app: ClientId,
         resource: Resource,
@@ -747,7 +1017,26 @@ mod tests {
         let mut view = View::default();
         view.set_hash_key(hash_key.clone());
         view.upsert_org(org.clone());
+        let app_kid = RecordId::generate("key");
+        let app_key = generate_key(Alg::ES256, app_kid.as_str()).unwrap();
         for a in [&main, &other] {
+            let keys = if a.client_id == main.client_id {
+                vec![AppKeyEntry {
+                    key: AppKey {
+                        id: app_kid.clone(),
+                        client_id: a.client_id.clone(),
+                        alg: Alg::ES256,
+                        public_jwk: app_key.public_jwk.clone(),
+                        source: AppKeySource::KeyPair,
+                        created_at: 0,
+                    },
+                    verify: Arc::new(
+                        VerifyKey::from_jwk(Alg::ES256, app_key.public_jwk.clone()).unwrap(),
+                    ),
+                }]
+            } else {
+                vec![]
+            };
             view.upsert_app(AppEntry {
                 app: a.clone(),
                 secrets: vec![SecretRecord {
@@ -762,7 +1051,7 @@ mod tests {
                     created_at: 0,
                     expires_at: None,
                 }],
-                keys: vec![],
+                keys,
             });
         }
         let resource = Resource {
@@ -783,6 +1072,7 @@ mod tests {
         Fixture {
             view,
             signer: Signer::from_pkcs8("k1", Alg::ES256, &g.pkcs8).unwrap(),
+            app_signer: Signer::from_pkcs8(app_kid.as_str(), Alg::ES256, &app_key.pkcs8).unwrap(),
             other_app: other.client_id.clone(),
             app: main,
             resource,
@@ -1262,5 +1552,285 @@ mod tests {
         }
         assert_eq!(Code::InvalidApiKey.code(), "403003");
         assert_eq!(Code::RateLimited.status(), 429);
+    }
+    impl Fixture {
+        /// An app-signed JWT of the main app with `claims` (and `header` members added).
+        fn app_jwt(&self, header: serde_json::Value, claims: serde_json::Value) -> String {
+            self.app_signer.sign_json(&header, &claims)
+        }
+        /// Seed 003's shape: header kid, claims iat + jti only.
+        fn seed_jwt(&self) -> String {
+            self.app_jwt(json!({}), json!({"iat": NOW, "jti": new_jti()}))
+        }
+        fn bearer(&self, token: &str, replay: &ReplayCache) -> Result<Allow, Denial> {
+            self.bearer_with(token, None, None, "GET", replay)
+        }
+        fn bearer_with(
+            &self,
+            token: &str,
+            api_key: Option<&str>,
+            org: Option<&str>,
+            method: &str,
+            replay: &ReplayCache,
+        ) -> Result<Allow, Denial> {
+            let auth = format!("Bearer {token}");
+            let verify =
+                |t: &str| verify_access_token(t, |kid| self.view.key(kid), ISS, NOW).map(Arc::new);
+            decide_with(
+                &CheckRequest {
+                    resource: Some(self.resource.id.as_str()),
+                    method,
+                    authorization: Some(&auth),
+                    api_key,
+                    org_header: org,
+                    ..Default::default()
+                },
+                &self.view,
+                ISS,
+                NOW,
+                &verify,
+                replay,
+            )
+        }
+    }
+
+    #[test]
+    fn an_app_signed_jwt_passes_with_the_apps_live_scopes_and_no_headers() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let allow = f.bearer(&f.seed_jwt(), &replay).unwrap();
+        assert_eq!(allow.client_id.as_deref(), Some(f.app.client_id.as_str()));
+        assert_eq!(allow.org.as_deref(), Some(f.app.org_id.as_str()));
+        assert_eq!(allow.scope, "read write");
+        assert!(allow.authenticated);
+        assert_eq!(allow.secret_id, None);
+        // With the optional headers, when they name the same app and org.
+        let cid = f.app.client_id.as_str();
+        let same = f.bearer_with(
+            &f.seed_jwt(),
+            Some(cid),
+            Some(f.app.org_id.as_str()),
+            "GET",
+            &replay,
+        );
+        assert!(same.is_ok(), "{same:?}");
+    }
+
+    #[test]
+    fn an_app_signed_jwt_is_single_use() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let t = f.seed_jwt();
+        assert!(f.bearer(&t, &replay).is_ok());
+        let d = f.bearer(&t, &replay).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("fresh jti"), "{}", d.detail);
+        // The same jti in a new JWT is a replay too.
+        let jti = new_jti();
+        assert!(
+            f.bearer(
+                &f.app_jwt(json!({}), json!({"iat": NOW, "jti": jti})),
+                &replay
+            )
+            .is_ok()
+        );
+        let again = f.app_jwt(json!({}), json!({"iat": NOW - 1, "jti": jti}));
+        assert_eq!(code(f.bearer(&again, &replay)), Code::InvalidToken);
+    }
+
+    #[test]
+    fn an_app_signed_jwt_needs_a_fresh_iat_and_a_jti() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let with = |claims| f.bearer(&f.app_jwt(json!({}), claims), &replay);
+        let d = with(json!({"iat": NOW - 301, "jti": new_jti()})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("301 s ago"), "{}", d.detail);
+        let d = with(json!({"iat": NOW + 301, "jti": new_jti()})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("in the future"), "{}", d.detail);
+        assert!(with(json!({"iat": NOW - 300, "jti": new_jti()})).is_ok());
+        assert!(with(json!({"iat": NOW + 300, "jti": new_jti()})).is_ok());
+        let d = with(json!({"jti": new_jti()})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("'iat'"), "{}", d.detail);
+        let d = with(json!({"iat": NOW})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("'jti'"), "{}", d.detail);
+        assert_eq!(
+            code(with(json!({"iat": NOW, "jti": ""}))),
+            Code::InvalidToken
+        );
+        // An iat that is not a number is not well-formed.
+        assert_eq!(
+            code(with(json!({"iat": "now", "jti": new_jti()}))),
+            Code::InvalidRequest
+        );
+        // Fractional seconds are a NumericDate too.
+        assert!(with(json!({"iat": NOW as f64 + 0.5, "jti": new_jti()})).is_ok());
+    }
+
+    #[test]
+    fn an_app_signed_jwts_exp_nbf_and_aud_are_checked_when_present() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let with = |extra: serde_json::Value| {
+            let mut claims = json!({"iat": NOW, "jti": new_jti()});
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            f.bearer(&f.app_jwt(json!({}), claims), &replay)
+        };
+        let d = with(json!({"exp": NOW - 61})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("expired"), "{}", d.detail);
+        assert!(with(json!({"exp": NOW - 60})).is_ok(), "60 s leeway");
+        let d = with(json!({"nbf": NOW + 61})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("'nbf'"), "{}", d.detail);
+        assert!(with(json!({"nbf": NOW + 60})).is_ok(), "60 s leeway");
+        let d = with(json!({"aud": "https://elsewhere.example"})).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("'aud'"), "{}", d.detail);
+        assert!(with(json!({"aud": ISS})).is_ok());
+        assert!(with(json!({"aud": f.resource.id.as_str()})).is_ok());
+        assert!(with(json!({"aud": ["https://x.example", ISS]})).is_ok());
+        assert_eq!(code(with(json!({"aud": 7}))), Code::InvalidToken);
+    }
+
+    #[test]
+    fn unknown_kids_other_algs_and_bad_signatures_are_refused() {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let claims = json!({"iat": NOW, "jti": new_jti()});
+        let d = f
+            .bearer(
+                &f.app_jwt(json!({"kid": "key_0000000000000000"}), claims.clone()),
+                &replay,
+            )
+            .unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("No application key"), "{}", d.detail);
+        let kid = f.app_signer.kid();
+        let body = B64.encode(claims.to_string());
+        for alg in ["none", "HS256", "RS256", "EdDSA"] {
+            let h = B64.encode(json!({"alg": alg, "kid": kid}).to_string());
+            let d = f
+                .bearer(&format!("{h}.{body}.{}", B64.encode(b"sig")), &replay)
+                .unwrap_err();
+            assert_eq!(d.code, Code::InvalidToken, "{alg}: {}", d.detail);
+            assert!(d.detail.contains("alg"), "{alg}: {}", d.detail);
+        }
+        let t = f.app_jwt(json!({}), claims.clone());
+        let (head, rest) = t.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let other = B64.encode(json!({"iat": NOW, "jti": "forged"}).to_string());
+        assert_eq!(
+            code(f.bearer(&format!("{head}.{other}.{sig}"), &replay)),
+            Code::InvalidToken
+        );
+        // Signed claims that are not an object; no kid.
+        assert_eq!(
+            code(f.bearer(&f.app_jwt(json!({}), json!("claims")), &replay)),
+            Code::InvalidRequest
+        );
+        let h = B64.encode(json!({"alg": "ES256"}).to_string());
+        assert_eq!(
+            code(f.bearer(&format!("{h}.{body}.{sig}"), &replay)),
+            Code::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn access_tokens_still_take_the_access_token_path() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        // An access token without its headers is told to send them (not an app JWT).
+        let d = f.bearer(&f.token("read", NOW + 60), &replay).unwrap_err();
+        assert_eq!(d.code, Code::InvalidRequest);
+        assert!(d.detail.contains(API_KEY_HEADER), "{}", d.detail);
+        // A JWT signed by the app's key but claiming typ at+jwt is no access token.
+        let t = f.app_jwt(
+            json!({"typ": "at+jwt"}),
+            json!({"iat": NOW, "jti": new_jti()}),
+        );
+        let cid = f.app.client_id.as_str();
+        assert_eq!(
+            code(f.bearer_with(&t, Some(cid), Some(f.app.org_id.as_str()), "GET", &replay)),
+            Code::InvalidToken
+        );
+    }
+
+    #[test]
+    fn with_an_app_signed_jwt_the_optional_headers_must_match() {
+        let f = fixture();
+        let replay = ReplayCache::new(100);
+        let other = f.other_app.to_string();
+        let d = f
+            .bearer_with(&f.seed_jwt(), Some(&other), None, "GET", &replay)
+            .unwrap_err();
+        assert_eq!(d.code, Code::InvalidApiKey);
+        assert!(d.detail.contains(f.app.client_id.as_str()), "{}", d.detail);
+        let d = f
+            .bearer_with(
+                &f.seed_jwt(),
+                None,
+                Some("0000000000000000000000AA@Org"),
+                "GET",
+                &replay,
+            )
+            .unwrap_err();
+        assert_eq!(d.code, Code::OrgMismatch);
+    }
+
+    #[test]
+    fn an_app_signed_jwt_meets_the_state_product_scope_and_sandbox_checks() {
+        let mut f = fixture();
+        let replay = ReplayCache::new(100);
+        let cid = f.app.client_id.to_string();
+        assert_eq!(
+            code(f.bearer_with(&f.seed_jwt(), None, None, "POST", &replay)),
+            Code::SandboxNotWritable
+        );
+        let mut entry = (**f.view.app(&cid).unwrap()).clone();
+        entry.app.scopes = ScopeSet::parse("write").unwrap();
+        f.view.upsert_app(entry.clone());
+        let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+        assert_eq!(d.code, Code::InsufficientScope);
+        assert!(d.detail.contains("'read'"), "{}", d.detail);
+        entry.app.products.clear();
+        f.view.upsert_app(entry.clone());
+        assert_eq!(
+            code(f.bearer(&f.seed_jwt(), &replay)),
+            Code::MissingProductContext
+        );
+        let mut org = (**f.view.org(f.app.org_id.as_str()).unwrap()).clone();
+        org.status = OrgStatus::Disabled;
+        f.view.upsert_org(org);
+        assert_eq!(code(f.bearer(&f.seed_jwt(), &replay)), Code::OrgDisabled);
+        entry.app.status = AppStatus::Suspended;
+        f.view.upsert_app(entry);
+        // Suspension (valid) comes before the org's state.
+        let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("suspended"), "{}", d.detail);
+        // Removing the app forgets its key: the next JWT names no key.
+        f.view.remove_app(&cid);
+        let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+        assert_eq!(d.code, Code::InvalidToken);
+        assert!(d.detail.contains("No application key"), "{}", d.detail);
+    }
+
+    #[test]
+    fn a_full_replay_cache_refuses_rather_than_forgets() {
+        let f = fixture();
+        let replay = ReplayCache::new(1);
+        assert!(f.bearer(&f.seed_jwt(), &replay).is_ok());
+        let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+        assert_eq!(d.code, Code::RateLimited);
+        assert!(d.retry_after.is_some());
     }
 }

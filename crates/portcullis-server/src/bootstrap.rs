@@ -1,12 +1,20 @@
 //! Opening the data directory: the store, the master key, and on first start the
 //! secret-hash key, the bootstrap admin token and the signing keys. Shared by
 //! `portcullis serve` and the CLI commands that work on a data directory.
+//!
+//! The store is picked by the database URL's scheme: none or `sqlite:` is the embedded
+//! file, `postgres:` / `postgresql:` the shared database of a cluster. The master key
+//! stays a local matter either way (the data directory's key file, or
+//! `PORTCULLIS_MASTER_KEY`): every node of a cluster must be given the same one, since
+//! the signing keys in the database are encrypted under it.
 
 use crate::keys::{KeyOpError, ensure_keys};
 use crate::live_view::{SETTING_ADMIN_TOKEN, SETTING_HASH_KEY};
 use crate::master_key::{MasterKey, MasterKeyError};
 use portcullis_core::secret::{HashKey, Secret, SecretKind};
 use portcullis_core::token::Alg;
+pub use portcullis_store::postgres::PgOptions;
+use portcullis_store::postgres::PostgresStore;
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::{Store, StoreError};
 use std::path::{Path, PathBuf};
@@ -23,7 +31,7 @@ pub enum OpenError {
     #[error(transparent)]
     Keys(#[from] KeyOpError),
     #[error(
-        "the database URL '{0}' is not supported yet: use sqlite://<path>, or leave it unset for <data-dir>/portcullis.db (PostgreSQL support is planned)"
+        "the database URL '{0}' is not supported: use sqlite://<path>, postgres://user@host/database, or leave it unset for <data-dir>/portcullis.db"
     )]
     UnsupportedDatabase(String),
     #[error("PORTCULLIS_ADMIN_TOKEN must be at least 32 characters long")]
@@ -31,11 +39,14 @@ pub enum OpenError {
 }
 
 /// Where the pieces of a data directory live.
+#[derive(Default)]
 pub struct Locations {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// Pool size and timeouts of a PostgreSQL store (unused by SQLite).
+    pub pool: PgOptions,
 }
 
 impl Locations {
@@ -46,13 +57,22 @@ impl Locations {
     }
 }
 
-fn sqlite_path(loc: &Locations) -> Result<PathBuf, OpenError> {
+/// Which store a database URL names.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+fn backend_of(loc: &Locations) -> Result<Backend, OpenError> {
     match loc.database_url.as_deref() {
-        None => Ok(loc.data_dir.join("portcullis.db")),
+        None => Ok(Backend::Sqlite(loc.data_dir.join("portcullis.db"))),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Backend::Postgres(url.to_owned()))
+        }
         Some(url) => url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .map(PathBuf::from)
+            .map(|p| Backend::Sqlite(PathBuf::from(p)))
             .ok_or_else(|| OpenError::UnsupportedDatabase(url.to_owned())),
     }
 }
@@ -88,14 +108,18 @@ pub async fn open(
         }
         None => MasterKey::load(&loc.key_file())?,
     };
-    let path = sqlite_path(loc)?;
-    if !create && !path.exists() {
-        return Err(OpenError::Store(StoreError::Backend(format!(
-            "no database at {}; start the server once with this data directory first",
-            path.display()
-        ))));
-    }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await?);
+    let store: Arc<dyn Store> = match backend_of(loc)? {
+        Backend::Sqlite(path) => {
+            if !create && !path.exists() {
+                return Err(OpenError::Store(StoreError::Backend(format!(
+                    "no database at {}; start the server once with this data directory first",
+                    path.display()
+                ))));
+            }
+            Arc::new(SqliteStore::open(&path).await?)
+        }
+        Backend::Postgres(url) => Arc::new(PostgresStore::open(&url, &loc.pool).await?),
+    };
     Ok((store, Arc::new(master)))
 }
 

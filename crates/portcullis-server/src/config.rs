@@ -18,8 +18,10 @@ pub struct ServerConfig {
     pub issuer: Option<String>,
     /// Holds `portcullis.db` and `master.key`.
     pub data_dir: PathBuf,
-    /// `sqlite://<path>`; default `<data-dir>/portcullis.db`.
+    /// `sqlite://<path>` or `postgres://…`; default `<data-dir>/portcullis.db`.
     pub database_url: Option<String>,
+    /// Pool size and connect/acquire timeout of a PostgreSQL store.
+    pub database_pool: portcullis_store::postgres::PgOptions,
     /// Base64 of 32 bytes; takes precedence over the key file.
     pub master_key: Option<String>,
     /// Default `<data-dir>/master.key`.
@@ -31,8 +33,12 @@ pub struct ServerConfig {
     pub signing_alg: Alg,
     /// JWKS `max-age` in seconds; also how long a next key is published before use.
     pub jwks_max_age: u64,
-    /// How often to poll the store for writes made by other processes.
+    /// How often to poll the store for writes made by other processes (a safety net
+    /// under PostgreSQL's notifications).
     pub poll_interval: Duration,
+    /// How often to rebuild the whole view from a snapshot, so that anything the feed
+    /// did not deliver (a bug, a change made behind Portcullis's back) heals.
+    pub resync_interval: Duration,
     /// How long to wait for in-flight requests on shutdown.
     pub shutdown_grace: Duration,
     pub clock: Arc<dyn Clock>,
@@ -77,12 +83,14 @@ impl ServerConfig {
             issuer: None,
             data_dir,
             database_url: None,
+            database_pool: Default::default(),
             master_key: None,
             master_key_file: None,
             admin_token: None,
             signing_alg: Alg::ES256,
             jwks_max_age: 3600,
             poll_interval: Duration::from_millis(250),
+            resync_interval: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
             gateway: GatewayConfig::default(),

@@ -84,12 +84,14 @@ pub async fn check(
 }
 
 /// `/gateway/v1/check/<id>[/…]`: the resource as the first path segment (Envoy's
-/// `path_prefix` appends the original path after it).
+/// `path_prefix` appends the original path and query after it, so the query here is the
+/// client's own).
 pub async fn check_path(
     State(state): State<AppState>,
     Peer(peer): Peer,
     method: Method,
     Path(rest): Path<String>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
@@ -101,7 +103,7 @@ pub async fn check_path(
             headers: &headers,
             peer,
             always_write: false,
-            query: None,
+            query: uri.query(),
         },
     ))
 }
@@ -216,7 +218,7 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         state.metrics.token_cache(hit);
         result
     };
-    let allow = match decide_with(&req, &view, &state.issuer, now, &verify) {
+    let allow = match decide_with(&req, &view, &state.issuer, now, &verify, &state.replay) {
         Ok(a) => a,
         Err(d) => {
             if d.code.is_auth_failure()

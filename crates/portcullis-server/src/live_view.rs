@@ -3,9 +3,16 @@
 //! Readers take the current snapshot with one atomic load ([`LiveView::get`]) and never
 //! wait. Writers (the admin API) write to the store, then call [`LiveView::refresh`],
 //! which reads the change feed from where it left off, reloads only the records named,
-//! applies them to a clone of the view (cheap: persistent maps) and swaps it in. A poller
-//! does the same every 250 ms, so writes made by another process (the CLI on the same
-//! data directory) arrive within a second.
+//! applies them to a clone of the view (cheap: persistent maps) and swaps it in. A
+//! follower ([`LiveView::follow`]) does the same whenever the store signals a change (a
+//! PostgreSQL `NOTIFY` from another node) and every 250 ms regardless, so writes made by
+//! another process (the CLI on the same data directory, another node) arrive within a
+//! second even when a notification is lost; every few minutes it rebuilds the whole view
+//! from a snapshot, so whatever the feed missed heals.
+//!
+//! When the store cannot be reached the view keeps serving as it was (token grants and
+//! gateway decisions read only the view), [`LiveView::store_down_since`] says since when,
+//! and the follower catches up from where it left off once the store answers again.
 
 use crate::keys::{KeyOpError, key_material};
 use crate::master_key::MasterKey;
@@ -17,6 +24,7 @@ use portcullis_core::view::{AppEntry, View};
 use portcullis_store::{Change, Snapshot, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 /// Setting names in the store.
@@ -100,7 +108,13 @@ pub struct LiveView {
     store: Arc<dyn Store>,
     master: Arc<MasterKey>,
     clock: Arc<dyn Clock>,
+    /// Unix time since which the store has failed every call the follower made, or
+    /// [`STORE_UP`]. Written by the follower and `/readyz`, read by `/readyz` and metrics.
+    down_since: AtomicI64,
 }
+
+/// [`LiveView::down_since`] while the store answers.
+const STORE_UP: i64 = i64::MIN;
 
 impl LiveView {
     /// Build the view from a snapshot of the store.
@@ -119,6 +133,7 @@ impl LiveView {
             store,
             master,
             clock,
+            down_since: AtomicI64::new(STORE_UP),
         };
         this.reload_settings().await?;
         Ok(this)
@@ -131,6 +146,51 @@ impl LiveView {
 
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
+    }
+
+    /// Since when (unix seconds) the store has been unreachable; `None` while it answers.
+    pub fn store_down_since(&self) -> Option<i64> {
+        match self.down_since.load(Ordering::Relaxed) {
+            STORE_UP => None,
+            t => Some(t),
+        }
+    }
+
+    /// Record whether the last call to the store worked; logs the transitions once.
+    pub fn note_store(&self, reachable: bool) {
+        if reachable {
+            let was = self.down_since.swap(STORE_UP, Ordering::Relaxed);
+            if was != STORE_UP {
+                tracing::info!(
+                    down_for_seconds = self.clock.now() - was,
+                    "the store answers again; catching up with the change feed"
+                );
+            }
+        } else {
+            let now = self.clock.now();
+            if self
+                .down_since
+                .compare_exchange(STORE_UP, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                tracing::warn!(
+                    store = self.store.backend(),
+                    "the store is unreachable; serving decisions from the last view"
+                );
+            }
+        }
+    }
+
+    /// Rebuild the whole view from a snapshot of the store, whatever the feed said.
+    pub async fn resync(&self) -> Result<(), ViewError> {
+        let mut seq = self.seq.lock().await;
+        let snap = self.store.snapshot().await?;
+        let fresh = snap.seq;
+        let view = build(snap, &self.master, self.clock.now())?;
+        self.current.store(Arc::new(view));
+        self.reload_settings().await?;
+        *seq = fresh;
+        Ok(())
     }
 
     async fn reload_settings(&self) -> Result<(), ViewError> {
@@ -264,23 +324,42 @@ impl LiveView {
         Ok(())
     }
 
-    /// Poll the change feed until `shutdown` resolves, so writes by other processes
-    /// reach this view. Errors are logged and retried; the last good view keeps serving.
+    /// Follow the change feed until `shutdown` resolves, so writes by other processes
+    /// reach this view: at once when the store signals a change, every `every` anyway,
+    /// and from a fresh snapshot every `resync_every`. Errors are logged and retried; the
+    /// last good view keeps serving.
     pub async fn follow(
         self: Arc<Self>,
         every: Duration,
+        resync_every: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut signal = self.store.change_signal();
         let mut last_prune = std::time::Instant::now();
+        let mut last_resync = std::time::Instant::now();
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                alive = changed(&mut signal) => if !alive { signal = None },
                 _ = shutdown.changed() => return,
             }
-            if let Err(e) = self.refresh().await {
-                tracing::warn!(error = %e, "refreshing the view failed; serving the last one");
+            let result = if last_resync.elapsed() >= resync_every {
+                last_resync = std::time::Instant::now();
+                self.resync().await.map(|()| 0)
+            } else {
+                self.refresh().await
+            };
+            match result {
+                Ok(_) => self.note_store(true),
+                Err(e) => {
+                    if matches!(e, ViewError::Store(_)) {
+                        self.note_store(false);
+                    }
+                    tracing::debug!(error = %e, "refreshing the view failed; serving the last one");
+                    continue;
+                }
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = std::time::Instant::now();
@@ -291,5 +370,14 @@ impl LiveView {
                 }
             }
         }
+    }
+}
+
+/// Wait for the store's change signal; `false` when it has ended (never resolves when
+/// the store has none).
+async fn changed(signal: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
+    match signal {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
     }
 }

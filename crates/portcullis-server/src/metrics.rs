@@ -51,6 +51,8 @@ pub struct Metrics {
     pub grants: Family<GrantLabels, Counter>,
     pub view_apps: Gauge,
     pub view_orgs: Gauge,
+    /// 1 while the store answers, 0 while this node serves from its last view.
+    pub store_up: Gauge,
     decisions: Family<DecisionLabels, Counter>,
     decision_latency: Histogram,
     token_cache: Family<CacheLabels, Counter>,
@@ -69,6 +71,13 @@ impl Metrics {
         let grants = Family::<GrantLabels, Counter>::default();
         let view_apps = Gauge::default();
         let view_orgs = Gauge::default();
+        let store_up = Gauge::default();
+        store_up.set(1);
+        registry.register(
+            "store_up",
+            "1 while the store answers; 0 while this node serves decisions from its last view",
+            store_up.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and outcome",
@@ -120,6 +129,7 @@ impl Metrics {
             grants,
             view_apps,
             view_orgs,
+            store_up,
             decisions,
             decision_latency,
             token_cache,

@@ -174,11 +174,17 @@ impl IntoResponse for OAuthResponseError {
     }
 }
 
+/// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and seed
+/// 002's `/v1/token`.
+fn oauth_format(path: &str) -> bool {
+    path.starts_with("/oauth/") || path == "/v1/token"
+}
+
 /// Middleware: an error response whose body is not JSON (nor a console page; a rejection made outside our
-/// handlers) is rewritten as an RFC 6749 error under `/oauth/`, and as a problem
+/// handlers) is rewritten as an RFC 6749 error under `/oauth/` and at `/v1/token`, and as a problem
 /// everywhere else. The status and an `Allow` header are kept.
 pub async fn documented_errors(req: Request, next: Next) -> Response {
-    let oauth = req.uri().path().starts_with("/oauth/");
+    let oauth = oauth_format(req.uri().path());
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {

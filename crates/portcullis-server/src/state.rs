@@ -38,6 +38,8 @@ pub struct Inner {
     pub failures: portcullis_core::limits::FailureLimiter,
     /// Per-app request quotas.
     pub quotas: portcullis_core::limits::QuotaLimiter,
+    /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
+    pub replay: portcullis_core::app_jwt::ReplayCache,
 }
 
 impl AppState {

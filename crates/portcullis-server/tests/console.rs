@@ -315,7 +315,7 @@ async fn admin_tokens_and_revoke_endpoints() {
     assert_eq!(c["scope"], "read write");
     assert!(c.get("cred").is_none(), "not tied to a secret: {c}");
     assert_eq!(issued["expires_at"], c["exp"]);
-    assert_eq!(app.gateway_check(&w, &token).await.status(), StatusCode::OK);
+    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
     // Narrowing works like /oauth/token; more than the app has does not.
     let (status, narrow) = app
         .call_as(&dev, Method::POST, &path, Some(json!({"scope": "read"})))
@@ -352,7 +352,7 @@ async fn admin_tokens_and_revoke_endpoints() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{p}");
-    assert_eq!(app.gateway_check(&w, &token).await.status(), StatusCode::OK);
+    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
     let (status, r) = app
         .call_as(&dev, Method::POST, &revoke, Some(json!({"token": token})))
         .await;
@@ -360,7 +360,7 @@ async fn admin_tokens_and_revoke_endpoints() {
     assert_eq!(r["revoked"], true);
     assert_eq!(r["jti"], c["jti"]);
     assert_eq!(
-        app.gateway_check(&w, &token).await.status(),
+        app.bearer_check(&w, &token).await.status(),
         StatusCode::UNAUTHORIZED
     );
 

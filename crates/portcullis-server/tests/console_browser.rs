@@ -314,7 +314,7 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
         resource: world.resource.clone(),
     };
     assert_eq!(
-        app.gateway_check(&mine, &token).await.status(),
+        app.bearer_check(&mine, &token).await.status(),
         StatusCode::OK
     );
 
@@ -326,7 +326,7 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
     wait_for_title(&c, "Revoke a token").await;
     assert!(text(&c, ".notice").await.contains("The token was revoked."));
     shot(&c, "07-token-revoked").await;
-    let denied = app.gateway_check(&mine, &token).await;
+    let denied = app.bearer_check(&mine, &token).await;
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
 
     // On a phone-sized screen the app page still reads (no horizontal scrolling).

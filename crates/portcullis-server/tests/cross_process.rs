@@ -1,7 +1,8 @@
 //! Writes made by another process (the CLI on the same data directory) reach a running
 //! server's view within 1 s (API.md §5). "Another process" is a second, independent store
-//! handle on the server's database file: the server learns of its writes only through
-//! the change feed, as it would from a separate process.
+//! handle on the server's database (its SQLite file, or its PostgreSQL database): the
+//! server learns of its writes only through the change feed, as it would from a separate
+//! process.
 
 mod common;
 
@@ -10,20 +11,12 @@ use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{App, AppStatus, Org, OrgStatus, SecretRecord};
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::{HashKey, Secret, SecretKind};
-use portcullis_server::bootstrap::{self, Locations};
+use portcullis_server::bootstrap;
 use portcullis_server::live_view::SETTING_HASH_KEY;
-use portcullis_store::Store;
-use portcullis_store::sqlite::SqliteStore;
 use reqwest::StatusCode;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const WITHIN: Duration = Duration::from_secs(1);
-
-/// The server's data directory (the harness gives it `<tempdir>/data`).
-fn server_data_dir(app: &TestApp) -> PathBuf {
-    app.data_dir.path().join("data")
-}
 
 /// Ask for a token until it gets `want` or `WITHIN` passes; how long it took.
 async fn time_until_token_status(
@@ -53,7 +46,7 @@ async fn an_app_suspended_by_another_process_is_refused_within_a_second() {
         StatusCode::OK
     );
 
-    let other = SqliteStore::open(&server_data_dir(&app).join("portcullis.db"))
+    let (other, _) = bootstrap::open(&app.locations(), false)
         .await
         .expect("a second handle on the server's database");
     let mut record = other
@@ -77,13 +70,7 @@ async fn an_app_created_by_another_process_gets_tokens_within_a_second() {
     app.assert_ready().await;
 
     // Open the data directory the way the CLI does: store and master key, never creating.
-    let loc = Locations {
-        data_dir: server_data_dir(&app),
-        database_url: None,
-        master_key: None,
-        master_key_file: None,
-    };
-    let (store, master) = bootstrap::open(&loc, false)
+    let (store, master) = bootstrap::open(&app.locations(), false)
         .await
         .expect("the CLI opens the data directory");
     let sealed = store

@@ -774,3 +774,24 @@ async fn credentials_that_are_not_text_are_refused_even_where_none_are_needed() 
         assert!(detail(&b).contains(name), "{b}");
     }
 }
+
+#[tokio::test]
+async fn envoys_path_form_carries_the_clients_query() {
+    let (app, w) = setup(GatewayConfig {
+        allow_secrets_over_http: true,
+        ..Default::default()
+    })
+    .await;
+    let url = |q: &str| app.url(&format!("/gateway/v1/check/{}/v1/things?{q}", w.resource));
+    let q = format!("userkey={}&secret={}", w.client_id, w.secret);
+    let r = app.http.get(url(&q)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-portcullis-client-id"], w.client_id.as_str());
+    let r = app
+        .http
+        .get(url("userkey=nobody&secret=x"))
+        .send()
+        .await
+        .unwrap();
+    denied(r, 401, "EXEG-0500-401").await;
+}

@@ -1,5 +1,9 @@
 //! The live view follows the store's change feed, and starts over from a snapshot when
 //! the feed has moved past it (changes it never saw were pruned).
+//!
+//! On SQLite only, in both passes of the suite: this is `LiveView`'s logic over the
+//! `Store` trait, not a property of a backend (the contract suite checks that pruning
+//! behaves the same on PostgreSQL).
 
 use portcullis_core::clock::SystemClock;
 use portcullis_core::ids::{OrgId, RecordId};
@@ -30,6 +34,7 @@ async fn a_view_behind_a_pruned_feed_resyncs_from_a_snapshot() {
         database_url: None,
         master_key: None,
         master_key_file: None,
+        ..Default::default()
     };
     let (store, master) = open(&loc, true).await.unwrap();
     initialise(&*store, &master, None, Alg::ES256, 0)

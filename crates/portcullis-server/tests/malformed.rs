@@ -237,6 +237,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
     let app = format!("/admin/v1/apps/{}", f.cid);
     let secrets = format!("{app}/secrets");
     let secret = format!("{secrets}/{}", f.secret_id);
+    let keypairs = format!("{app}/keypairs");
     let user = format!("/admin/v1/users/{}", f.user);
     let mut out = Vec::new();
 
@@ -256,6 +257,9 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (M::POST, format!("{app}/tokens"), 201, 201),
         (M::POST, format!("{app}/revoke"), 400, 415),
         (M::PATCH, secret.clone(), 400, 415),
+        // Optional bodies: an empty one creates an RS256 key pair / an API key.
+        (M::POST, keypairs.clone(), 201, 201),
+        (M::POST, format!("{app}/api-keys"), 201, 201),
         (M::POST, "/admin/v1/users".into(), 400, 415),
         (M::PATCH, user.clone(), 400, 415),
         (M::POST, "/admin/v1/sessions".into(), 400, 415),
@@ -497,6 +501,36 @@ fn cases(f: &Fixture) -> Vec<Case> {
         ),
         (
             M::GET,
+            |_, x| format!("/admin/v1/apps/{x}/keypairs"),
+            None,
+            "00000000000000000000000000000000",
+        ),
+        (
+            M::POST,
+            |_, x| format!("/admin/v1/apps/{x}/keypairs"),
+            None,
+            "00000000000000000000000000000000",
+        ),
+        (
+            M::GET,
+            |f, x| format!("/admin/v1/apps/{}/keypairs/{x}", f.cid),
+            None,
+            "key_0000000000000000",
+        ),
+        (
+            M::DELETE,
+            |f, x| format!("/admin/v1/apps/{}/keypairs/{x}", f.cid),
+            None,
+            "key_0000000000000000",
+        ),
+        (
+            M::POST,
+            |_, x| format!("/admin/v1/apps/{x}/api-keys"),
+            None,
+            "00000000000000000000000000000000",
+        ),
+        (
+            M::GET,
             |_, x| format!("/admin/v1/users/{x}"),
             None,
             "usr_0000000000000000",
@@ -546,6 +580,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         groups.clone(),
         resources.clone(),
         secrets.clone(),
+        keypairs.clone(),
         format!("/admin/v1/resources/{}/events", f.open),
     ];
     for l in listings {
@@ -766,6 +801,117 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .form("grant_type=client_credentials")
             .what("PUT /oauth/token")
             .oauth(405, "invalid_request"),
+    ]);
+
+    // Key pairs: algorithms that are not offered.
+    for alg in [
+        r#""HS256""#,
+        r#""none""#,
+        r#""EdDSA""#,
+        r#""rs256""#,
+        "null",
+        "256",
+    ] {
+        let case = c(M::POST, keypairs.clone())
+            .admin()
+            .json(format!(r#"{{"alg": {alg}}}"#))
+            .what(format!("POST {keypairs}: alg {alg}"));
+        // `null` is an absent alg: the default.
+        out.push(if alg == "null" {
+            case.ok_json(201)
+        } else {
+            case.problem(400)
+        });
+    }
+    out.push(
+        c(M::PATCH, format!("{keypairs}/key_0000000000000000"))
+            .admin()
+            .json("{}")
+            .what("PATCH a key pair")
+            .problem(405),
+    );
+
+    // Seed 002's /v1/token: RFC 6749-style errors.
+    let redeem = |what: &str| c(M::POST, "/v1/token").what(format!("/v1/token: {what}"));
+    let enc = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let api_key = |key: &str| json!({ "apiKey": key }).to_string();
+    out.extend([
+        redeem("invalid JSON")
+            .json("{\"apiKey\": ")
+            .oauth(400, "invalid_request"),
+        redeem("JSON of the wrong shape")
+            .json("[1]")
+            .oauth(400, "invalid_request"),
+        redeem("apiKey not a string")
+            .json(r#"{"apiKey": 1}"#)
+            .oauth(400, "invalid_request"),
+        redeem("an unknown field")
+            .json(r#"{"apiKey": "x", "more": 1}"#)
+            .oauth(400, "invalid_request"),
+        redeem("bytes that are not UTF-8")
+            .json(vec![0xff, 0xfe])
+            .oauth(400, "invalid_request"),
+        redeem("JSON nested 50,000 deep")
+            .json(deep_json())
+            .oauth(400, "invalid_request"),
+        redeem("an empty body")
+            .json("")
+            .oauth(400, "invalid_request"),
+        redeem("a form body")
+            .form("apiKey=x")
+            .oauth(415, "invalid_request"),
+        redeem("a body over 1 MiB")
+            .json(huge_json())
+            .oauth(413, "invalid_request"),
+        redeem("a key that is not base64")
+            .json(api_key("%%%"))
+            .oauth(400, "invalid_request"),
+        redeem("a key of 10,000 characters")
+            .json(api_key(&"A".repeat(10_000)))
+            .oauth(400, "invalid_request"),
+        redeem("a key without a colon")
+            .json(api_key(&enc(&f.cid)))
+            .oauth(400, "invalid_request"),
+        redeem("a key of non-UTF-8 bytes")
+            .json(api_key("//79"))
+            .oauth(400, "invalid_request"),
+        redeem("a key with a malformed secret")
+            .json(api_key(&enc(&format!("{}:pcss_x", f.cid))))
+            .oauth(400, "invalid_request"),
+        redeem("a key of an unknown client")
+            .json(api_key(&enc(&format!(
+                "00000000000000000000000000000000:{}",
+                f.secret
+            ))))
+            .oauth(401, "invalid_client"),
+        c(M::GET, "/v1/token")
+            .what("GET /v1/token")
+            .oauth(405, "invalid_request"),
+    ]);
+
+    // Seed 003's /accounts.getJWTPublicKey: problem+json.
+    let jwk = |q: &str| {
+        c(M::GET, format!("/accounts.getJWTPublicKey{q}")).what(format!("getJWTPublicKey {q:?}"))
+    };
+    out.extend([
+        jwk("").problem(400),
+        jwk("?v2=true").problem(400),
+        jwk("?apiKey=").problem(400),
+        jwk("?%ZZ=%00&a=%FF").problem(400),
+        jwk(&format!("?apiKey={}&apikey={}", f.cid, f.cid)).problem(400),
+        jwk(&format!("?apiKey={}&v2=2", f.cid)).problem(400),
+        jwk("?apiKey=%00%FF").problem(403),
+        jwk("?apiKey=00000000000000000000000000000000").problem(403),
+        jwk(&format!("?apiKey={}&colour=blue", f.cid)).ok_json(200),
+        c(
+            M::POST,
+            format!("/accounts.getJWTPublicKey?apiKey={}", f.cid),
+        )
+        .what("POST getJWTPublicKey")
+        .problem(405),
     ]);
 
     // /oauth/introspect and /oauth/revoke.
@@ -1054,6 +1200,14 @@ async fn malformed_input_to_every_endpoint_gets_a_documented_4xx_and_the_server_
             "no event of a refused request was stored"
         );
     }
+    // Only the accepted key pairs were created.
+    assert_eq!(
+        app.walk_pages(&format!("/admin/v1/apps/{}/keypairs", f.cid), 100)
+            .await
+            .len(),
+        3,
+        "the two empty bodies and the `null` alg"
+    );
     // The fixture's credentials still work.
     assert_eq!(
         app.token(&f.cid, &f.secret, None).await.status(),

@@ -207,8 +207,14 @@ impl Rig {
         if !nginx_installed() {
             return None;
         }
+        // nginx reaches Portcullis from 127.0.0.1: trust it, as a deployment trusts its
+        // proxy, so its X-Forwarded-For and X-Forwarded-Proto count.
         let app = TestApp::spawn_with(Options {
             manual_clock: true,
+            gateway: portcullis_server::config::GatewayConfig {
+                trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+                ..Default::default()
+            },
             ..Options::default()
         })
         .await;
@@ -577,4 +583,24 @@ async fn nginx_refuses_when_portcullis_does_not_answer() {
         1,
         "the request went on without an answer from Portcullis"
     );
+}
+
+#[tokio::test]
+async fn a_client_cannot_claim_tls_through_nginx() {
+    let Some(rig) = Rig::start().await else {
+        return;
+    };
+    // Plain HTTP to nginx, claiming X-Forwarded-Proto: https itself: nginx tells Portcullis
+    // the real scheme, so the secret is refused as sent in the clear.
+    let h = headers(&[
+        ("x-user-key", &rig.w.client_id),
+        ("x-user-secret", &rig.w.secret),
+        ("x-forwarded-proto", "https"),
+    ]);
+    let r = rig.via_nginx(0, Method::GET, &h).await;
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "EXEG-0500-401", "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("TLS"), "{body}");
+    assert_eq!(rig.api.hits(), 0);
 }

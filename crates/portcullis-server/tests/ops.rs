@@ -14,7 +14,7 @@ async fn health_and_readiness() {
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["store"], "sqlite");
+    assert_eq!(v["store"], app.backend());
     assert_eq!(v["view"]["apps"], 0);
     app.client(&["read"]).await;
     let v: Value = app
@@ -38,25 +38,8 @@ async fn metrics_count_requests_by_route_and_outcome() {
     }
     let bad = app.token(&cid, "pcss_nope", None).await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let line = |needle: &str| {
-        text.lines()
-            .find(|l| l.starts_with(needle))
-            .unwrap_or_else(|| panic!("no metric line starting with {needle} in:\n{text}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap()
-    };
+    let text = app.metrics_text().await;
+    let line = |needle: &str| metric_value(&text, needle);
     assert_eq!(
         line(r#"portcullis_http_requests_total{route="/oauth/token",method="POST",outcome="2xx"}"#),
         3.0

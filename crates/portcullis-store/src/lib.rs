@@ -1,8 +1,8 @@
 //! # portcullis-store
 //!
 //! Persistence behind one trait, [`Store`]. The SQLite implementation ([`sqlite`]) is the
-//! embedded default; a PostgreSQL implementation fills the same trait without touching
-//! core or the server.
+//! embedded default for one node; the PostgreSQL implementation ([`postgres`]) fills the
+//! same trait for several nodes sharing one database, without touching core or the server.
 //!
 //! Every write of something the in-memory view holds (orgs, apps and their secrets,
 //! permission groups, revocations, signing keys, settings) appends to a **change feed** in
@@ -10,7 +10,8 @@
 //! admin API reads them from the store), so their writes do not feed it; neither do the
 //! Edge intake's events, which are append-only data, not decision data.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
-//! this process and by another one (the CLI on the same data directory) both reach it.
+//! this process and by another one (the CLI on the same data directory, another node on
+//! the same PostgreSQL database) all reach it.
 
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -19,7 +20,9 @@ use portcullis_core::model::{
     StoredEvent, User,
 };
 
+pub mod postgres;
 pub mod sqlite;
+pub mod test_db;
 
 /// Errors in backend-neutral terms (a unique violation is `Conflict` on every backend).
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +116,15 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<()>;
+
+    /// A signal that changes may have been committed, possibly by another process: its
+    /// value moves when the follower of the feed should look at it now rather than at its
+    /// next poll. PostgreSQL bumps it on every `NOTIFY` (and on reconnecting, since
+    /// notifications sent meanwhile are lost). `None` (the default, SQLite) means the poll
+    /// alone finds other processes' writes. Only a hint: the poll stays the safety net.
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 
     // --- change feed and snapshot ---
     async fn last_change(&self) -> Result<i64>;

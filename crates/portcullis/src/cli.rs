@@ -180,11 +180,14 @@ pub struct ConfigFileArg {
 #[command(next_help_heading = "Data")]
 pub struct DataArgs {
     /// Directory of the SQLite database (portcullis.db) and the master key (master.key).
-    /// The server creates it on first start
+    /// The server creates it on first start. With PostgreSQL it holds only the master key
+    /// file (unless PORTCULLIS_MASTER_KEY is set)
     #[arg(long, env = "PORTCULLIS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Database to use instead of the one in the data directory, as sqlite://<path>
+    /// Database to use instead of the one in the data directory: sqlite://<path>, or
+    /// postgres://user:password@host:5432/database for several nodes sharing one database
+    /// (every node must then have the same master key)
     #[arg(
         long,
         env = "PORTCULLIS_DATABASE_URL",
@@ -193,6 +196,16 @@ pub struct DataArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+
+    /// Connections to PostgreSQL this process opens at most (one more for change
+    /// notifications). Ignored by SQLite
+    #[arg(long, env = "PORTCULLIS_DATABASE_POOL_SIZE", value_name = "COUNT")]
+    pub database_pool_size: Option<u32>,
+
+    /// Seconds connecting to PostgreSQL, or waiting for a free pooled connection, may take
+    /// before the request fails (503) or readiness reports the store unreachable
+    #[arg(long, env = "PORTCULLIS_DATABASE_TIMEOUT", value_name = "SECONDS")]
+    pub database_timeout: Option<u64>,
 
     /// File holding the master key (base64 of 32 bytes) that encrypts the signing keys; back
     /// it up. Not used when PORTCULLIS_MASTER_KEY is set
@@ -205,6 +218,8 @@ impl DataArgs {
         Layer {
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
+            database_pool_size: self.database_pool_size,
+            database_timeout: self.database_timeout,
             master_key_file: self.master_key_file.clone(),
             ..Layer::default()
         }

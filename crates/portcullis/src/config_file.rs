@@ -63,6 +63,14 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "database_pool_size",
+        default: Fallback::Value("10"),
+    },
+    Setting {
+        key: "database_timeout",
+        default: Fallback::Value("5"),
+    },
+    Setting {
         key: "master_key_file",
         default: Fallback::Derived {
             meaning: "<data-dir>/master.key",
@@ -267,6 +275,8 @@ mod tests {
             issuer,
             data_dir,
             database_url,
+            database_pool_size,
+            database_timeout,
             master_key_file,
             signing_alg,
             jwks_max_age,
@@ -282,6 +292,8 @@ mod tests {
         assert!(issuer.is_some());
         assert!(data_dir.is_some());
         assert!(database_url.is_some());
+        assert!(database_pool_size.is_some());
+        assert!(database_timeout.is_some());
         assert!(master_key_file.is_some());
         assert!(signing_alg.is_some());
         assert!(jwks_max_age.is_some());
@@ -302,6 +314,8 @@ mod tests {
         assert_eq!(layer.data_dir, defaults.data_dir);
         assert_eq!(layer.signing_alg, defaults.signing_alg);
         assert_eq!(layer.jwks_max_age, defaults.jwks_max_age);
+        assert_eq!(layer.database_pool_size, defaults.database_pool_size);
+        assert_eq!(layer.database_timeout, defaults.database_timeout);
         assert_eq!(layer.log_format, defaults.log_format);
         assert_eq!(layer.log_level, defaults.log_level);
         assert_eq!(layer.api_key_header, defaults.api_key_header);

@@ -10,7 +10,7 @@
 use crate::config_file;
 use clap::ValueEnum;
 use portcullis_core::token::Alg;
-use portcullis_server::bootstrap::Locations;
+use portcullis_server::bootstrap::{Locations, PgOptions};
 use portcullis_server::config::{GatewayConfig, ServerConfig};
 use portcullis_server::http::HeaderName;
 use serde::Deserialize;
@@ -65,6 +65,8 @@ pub struct Layer {
     pub issuer: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub database_pool_size: Option<u32>,
+    pub database_timeout: Option<u64>,
     pub master_key_file: Option<PathBuf>,
     pub signing_alg: Option<SigningAlg>,
     pub jwks_max_age: Option<u64>,
@@ -85,6 +87,8 @@ impl Layer {
             issuer: self.issuer.or(lower.issuer),
             data_dir: self.data_dir.or(lower.data_dir),
             database_url: self.database_url.or(lower.database_url),
+            database_pool_size: self.database_pool_size.or(lower.database_pool_size),
+            database_timeout: self.database_timeout.or(lower.database_timeout),
             master_key_file: self.master_key_file.or(lower.master_key_file),
             signing_alg: self.signing_alg.or(lower.signing_alg),
             jwks_max_age: self.jwks_max_age.or(lower.jwks_max_age),
@@ -119,6 +123,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `None`: `<data-dir>/portcullis.db`.
     pub database_url: Option<String>,
+    /// Connections to PostgreSQL this node opens at most.
+    pub database_pool_size: u32,
+    /// Seconds connecting to PostgreSQL, or waiting for a pooled connection, may take.
+    pub database_timeout: u64,
     /// `None`: `<data-dir>/master.key`.
     pub master_key_file: Option<PathBuf>,
     pub signing_alg: SigningAlg,
@@ -153,6 +161,8 @@ impl Settings {
             issuer,
             data_dir: required("data_dir", merged.data_dir)?,
             database_url: merged.database_url,
+            database_pool_size: required("database_pool_size", merged.database_pool_size)?,
+            database_timeout: required("database_timeout", merged.database_timeout)?,
             master_key_file: merged.master_key_file,
             signing_alg: required("signing_alg", merged.signing_alg)?,
             jwks_max_age: required("jwks_max_age", merged.jwks_max_age)?,
@@ -169,6 +179,14 @@ impl Settings {
         })
     }
 
+    /// The PostgreSQL pool settings (SQLite ignores them).
+    pub fn database_pool(&self) -> PgOptions {
+        PgOptions {
+            pool_size: self.database_pool_size.max(1),
+            timeout: std::time::Duration::from_secs(self.database_timeout.max(1)),
+        }
+    }
+
     /// Where the data directory's pieces are, for the server and the CLI commands alike.
     pub fn locations(&self, secrets: &EnvSecrets) -> Locations {
         Locations {
@@ -176,6 +194,7 @@ impl Settings {
             database_url: self.database_url.clone(),
             master_key: secrets.master_key.clone(),
             master_key_file: self.master_key_file.clone(),
+            pool: self.database_pool(),
         }
     }
 
@@ -184,6 +203,7 @@ impl Settings {
         config.listen = self.listen;
         config.issuer = self.issuer.clone();
         config.database_url = self.database_url.clone();
+        config.database_pool = self.database_pool();
         config.master_key = secrets.master_key.clone();
         config.master_key_file = self.master_key_file.clone();
         config.admin_token = secrets.admin_token.clone();
@@ -286,6 +306,8 @@ mod tests {
         assert_eq!(s.issuer, None);
         assert_eq!(s.data_dir, PathBuf::from("./portcullis-data"));
         assert_eq!(s.database_url, None);
+        assert_eq!(s.database_pool_size, 10);
+        assert_eq!(s.database_timeout, 5);
         assert_eq!(s.master_key_file, None);
         assert_eq!(s.signing_alg, SigningAlg::Es256);
         assert_eq!(s.jwks_max_age, 3600);
@@ -320,6 +342,38 @@ mod tests {
         assert!(
             err.contains("org_header") && err.contains("bad header"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn pool_flags_reach_the_store_options() {
+        let flags = serve_flags(&[
+            "--database-url",
+            "postgres://portcullis@db/portcullis",
+            "--database-pool-size",
+            "32",
+            "--database-timeout",
+            "2",
+        ]);
+        let s = Settings::resolve([flags]).unwrap();
+        let config = s.server_config(&EnvSecrets::default());
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://portcullis@db/portcullis")
+        );
+        assert_eq!(config.database_pool.pool_size, 32);
+        assert_eq!(
+            config.database_pool.timeout,
+            std::time::Duration::from_secs(2)
+        );
+        let s = Settings::resolve([file("database_pool_size = 0\ndatabase_timeout = 0")]).unwrap();
+        assert_eq!(
+            (
+                s.database_pool().pool_size,
+                s.database_pool().timeout.as_secs()
+            ),
+            (1, 1),
+            "a pool is at least one connection, a timeout at least a second"
         );
     }
 

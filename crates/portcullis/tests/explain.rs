@@ -77,6 +77,16 @@ impl World {
         self.app.data_dir.path().join("data")
     }
 
+    /// `--data-dir`, and `--database-url` when the server's store is PostgreSQL (the
+    /// harness under `PORTCULLIS_TEST_BACKEND=postgres`): where the CLI finds its data.
+    fn data_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--data-dir".into(), self.data_dir().into_os_string()];
+        if let Some(url) = &self.app.database_url {
+            args.extend(["--database-url".into(), url.into()]);
+        }
+        args
+    }
+
     /// `--token`, `--api-key`, `--org` as a well-behaved client sends them.
     fn good(&self) -> Vec<String> {
         self.sent_with(&self.client_id)
@@ -99,8 +109,7 @@ impl World {
         let mut cmd = portcullis();
         cmd.args(["explain", "--resource", &self.resource, "--issuer"])
             .arg(&self.app.issuer)
-            .arg("--data-dir")
-            .arg(self.data_dir())
+            .args(self.data_args())
             .args(args);
         explain(cmd, stdin).await
     }
@@ -428,8 +437,8 @@ async fn deciding_as_another_issuer_says_to_pass_the_servers() {
     let w = world().await;
     let mut cmd = portcullis();
     // No --issuer: the default, http://127.0.0.1:8080, is not this server's.
-    cmd.args(["explain", "--resource", &w.resource, "--data-dir"])
-        .arg(w.data_dir())
+    cmd.args(["explain", "--resource", &w.resource])
+        .args(w.data_args())
         .args(w.good());
     let out = explain(cmd, "").await;
     let text = stdout(&out);

@@ -5,11 +5,13 @@
 //! the edge into core types, write to the store, refresh the view (so the caller's next
 //! request sees the change), answer.
 
+pub mod api_keys;
 pub mod apps;
 pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod keypairs;
 pub mod keys;
 pub mod openapi;
 pub mod orgs;
@@ -70,6 +72,15 @@ pub fn router() -> Router<AppState> {
             get(secrets::read)
                 .patch(secrets::update)
                 .delete(secrets::delete),
+        )
+        .route("/apps/{client_id}/api-keys", post(api_keys::create))
+        .route(
+            "/apps/{client_id}/keypairs",
+            post(keypairs::create).get(keypairs::list),
+        )
+        .route(
+            "/apps/{client_id}/keypairs/{kid}",
+            get(keypairs::read).delete(keypairs::delete),
         )
         .route("/users", post(users::create).get(users::list))
         .route(

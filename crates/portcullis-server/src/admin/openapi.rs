@@ -15,6 +15,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::apps::create, super::apps::list, super::apps::read, super::apps::update, super::apps::delete,
         super::tokens::issue, super::tokens::revoke,
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
+        super::api_keys::create,
+        super::keypairs::create, super::keypairs::list, super::keypairs::read, super::keypairs::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,
         super::sessions::login, super::sessions::logout,
         super::keys::list, super::keys::rotate,

@@ -70,7 +70,12 @@ pub struct UpdateSecret {
 
 const MAX_SECRETS: usize = 10;
 
-async fn manageable(state: &AppState, who: &Principal, client_id: &str) -> Result<App, Problem> {
+/// The app, if `who` may manage its credentials (secrets, key pairs, API keys).
+pub(super) async fn manageable(
+    state: &AppState,
+    who: &Principal,
+    client_id: &str,
+) -> Result<App, Problem> {
     let app = load_app(state, who, client_id).await?;
     who.require(
         who.can_manage_apps(&app.org_id),
@@ -96,19 +101,18 @@ async fn find(
         })
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", request_body = Option<CreateSecret>, tag = "secrets",
-    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
-pub async fn create(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(client_id): Path<String>,
-    OptionalJson(body): OptionalJson<CreateSecret>,
-) -> Result<Response, Problem> {
-    let app = manageable(&state, &who, &client_id).await?;
+/// Create, store and return a new client secret of `app` (for `POST …/secrets` and
+/// `POST …/api-keys`): its record and the secret, to show once.
+pub(super) async fn issue(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    expires_in: Option<u32>,
+) -> Result<(SecretRecord, Secret), Problem> {
     let existing = state.store.secrets(&app.client_id).await?;
     if existing.len() >= MAX_SECRETS {
         return Err(Problem::conflict(format!(
-            "The application already has {MAX_SECRETS} secrets; delete one it no longer uses first."
+            "The application already has {MAX_SECRETS} secrets (API keys are secrets too); delete one it no longer uses first."
         )));
     }
     let now = state.now();
@@ -120,11 +124,24 @@ pub async fn create(
         prefix: secret.display_prefix(),
         hash: secret.hash(&hash_key),
         created_at: now,
-        expires_at: body.expires_in.map(|s| now + s as i64),
+        expires_at: expires_in.map(|s| now + s as i64),
     };
     state.store.insert_secret(&record).await?;
     state.refreshed().await?;
     tracing::info!(client_id = %app.client_id, secret_id = %record.id, by = %who.describe(), "client secret created");
+    Ok((record, secret))
+}
+
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", request_body = Option<CreateSecret>, tag = "secrets",
+    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(client_id): Path<String>,
+    OptionalJson(body): OptionalJson<CreateSecret>,
+) -> Result<Response, Problem> {
+    let app = manageable(&state, &who, &client_id).await?;
+    let (record, secret) = issue(&state, &who, &app, body.expires_in).await?;
     let mut res = (
         StatusCode::CREATED,
         axum::Json(CreatedSecret {

@@ -35,6 +35,12 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
+    jwks_response(&state)
+}
+
+/// The JWKS document with its `Cache-Control`: served here and, for seed 003's clients,
+/// at `/accounts.getJWTPublicKey` (`crate::compat::accounts`).
+pub fn jwks_response(state: &AppState) -> Response {
     let keys: Vec<serde_json::Value> = state.view.get().keys().map(|k| k.jwk.clone()).collect();
     let mut r = Json(json!({ "keys": keys })).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", state.jwks_max_age)) {

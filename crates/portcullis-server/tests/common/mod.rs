@@ -1,10 +1,16 @@
 //! Test harness: the real application on `127.0.0.1:0` with a fresh data directory, and
 //! one method per endpoint so tests read as user stories.
+//!
+//! The store is the data directory's SQLite file, or, with `PORTCULLIS_TEST_BACKEND=postgres`,
+//! a fresh PostgreSQL database per `TestApp` (`portcullis_store::test_db`), dropped with
+//! it. CI runs the whole suite both ways (`.ci/run`).
 #![allow(dead_code)]
 
 use portcullis_core::clock::{Clock, ManualClock, SystemClock};
 use portcullis_server::Application;
+use portcullis_server::bootstrap::Locations;
 use portcullis_server::config::ServerConfig;
+use portcullis_store::test_db::TestDatabase;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -17,6 +23,10 @@ pub struct TestApp {
     pub http: Client,
     pub data_dir: tempfile::TempDir,
     pub clock: Option<Arc<ManualClock>>,
+    /// The database URL the server was given (`None`: SQLite in the data directory).
+    pub database_url: Option<String>,
+    /// The PostgreSQL database this app created, dropped with it.
+    database: Option<TestDatabase>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -26,6 +36,15 @@ pub struct Options {
     pub jwks_max_age: u64,
     /// Gateway settings (header names, trusted proxies, failure limit).
     pub gateway: portcullis_server::config::GatewayConfig,
+    /// A database to use instead of a fresh one (several nodes on one database); the
+    /// caller keeps it alive.
+    pub database_url: Option<String>,
+    /// The master key (base64), for nodes that must share one.
+    pub master_key: Option<String>,
+    /// PostgreSQL pool size and timeout.
+    pub database_pool: portcullis_store::postgres::PgOptions,
+    /// `iss` of tokens (nodes of one cluster share one); default the bound address.
+    pub issuer: Option<String>,
 }
 
 impl Default for Options {
@@ -34,8 +53,17 @@ impl Default for Options {
             manual_clock: false,
             jwks_max_age: 3600,
             gateway: Default::default(),
+            database_url: None,
+            master_key: None,
+            database_pool: Default::default(),
+            issuer: None,
         }
     }
+}
+
+/// Whether this run of the suite is against PostgreSQL (`PORTCULLIS_TEST_BACKEND=postgres`).
+pub fn postgres_requested() -> bool {
+    std::env::var("PORTCULLIS_TEST_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 impl TestApp {
@@ -46,6 +74,18 @@ impl TestApp {
     pub async fn spawn_with(opts: Options) -> Self {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = ServerConfig::new(data_dir.path().join("data"));
+        // Outside CI an unreachable PostgreSQL falls back to SQLite (said on stderr); in
+        // CI `TestDatabase::create` fails the test instead.
+        let database = match opts.database_url {
+            None if postgres_requested() => TestDatabase::create().await,
+            _ => None,
+        };
+        config.database_url = opts
+            .database_url
+            .or_else(|| database.as_ref().map(|d| d.url.clone()));
+        config.master_key = opts.master_key;
+        config.database_pool = opts.database_pool;
+        config.issuer = opts.issuer;
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.jwks_max_age = opts.jwks_max_age;
@@ -56,6 +96,7 @@ impl TestApp {
         if let Some(c) = &manual {
             config.clock = c.clone();
         }
+        let database_url = config.database_url.clone();
         let app = Application::build(config).await.expect("the app builds");
         let addr = app.local_addr();
         let issuer = app.issuer().to_owned();
@@ -69,6 +110,8 @@ impl TestApp {
             http: Client::new(),
             data_dir,
             clock: manual,
+            database_url,
+            database,
             stop: Some(tx),
             handle: Some(handle),
         }
@@ -83,6 +126,24 @@ impl TestApp {
             h.await
                 .expect("server task")
                 .expect("server stopped cleanly");
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`: the store this app runs on.
+    pub fn backend(&self) -> &'static str {
+        match &self.database_url {
+            Some(_) => "postgres",
+            None => "sqlite",
+        }
+    }
+
+    /// Where the server's data is, as the CLI would be told: its data directory and
+    /// database URL. Opening it gives a second, independent handle on the same store.
+    pub fn locations(&self) -> Locations {
+        Locations {
+            data_dir: self.data_dir.path().join("data"),
+            database_url: self.database_url.clone(),
+            ..Locations::default()
         }
     }
 
@@ -322,10 +383,35 @@ impl TestApp {
         panic!("the listing {path} did not end after 1000 pages");
     }
 
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn assert_ready(&self) {
         let r = self.http.get(self.url("/readyz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "server not ready");
     }
+}
+
+/// The value of the first metric line of `text` starting with `needle` (a series name
+/// and its labels, or a name and a space). Panics, showing `text`, when there is none.
+pub fn metric_value(text: &str, needle: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .unwrap_or_else(|| panic!("no metric line starting with {needle} in:\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap()
 }
 
 /// Decode a JWT's payload without verifying (for looking at claims in tests).
@@ -469,6 +555,56 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// `POST /admin/v1/apps/{client_id}/keypairs` (with `{"alg": alg}` when given) as the
+    /// bootstrap admin; the created key pair, private key included.
+    pub async fn create_keypair(&self, client_id: &str, alg: Option<&str>) -> Value {
+        let path = format!("/admin/v1/apps/{client_id}/keypairs");
+        let (status, v) = self
+            .call(
+                reqwest::Method::POST,
+                &path,
+                alg.map(|a| json!({ "alg": a })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {v}");
+        v
+    }
+
+    /// `GET /gateway/v1/check?resource=<resource>` with `headers`.
+    pub async fn gateway_check(
+        &self,
+        method: reqwest::Method,
+        resource: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.http.request(
+            method,
+            self.url(&format!("/gateway/v1/check?resource={resource}")),
+        );
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+}
+
+/// Check that `r` is the gateway's denial `code` with `status` (problem body and
+/// `x-portcullis-code`); return the body.
+pub async fn assert_gateway_denial(r: Response, status: u16, code: &str) -> Value {
+    assert_eq!(
+        r.headers()
+            .get("x-portcullis-code")
+            .and_then(|v| v.to_str().ok()),
+        Some(code),
+        "x-portcullis-code (status {})",
+        r.status()
+    );
+    let v = assert_problem(r, StatusCode::from_u16(status).unwrap()).await;
+    assert_eq!(v["code"], code, "{v}");
+    v
+}
+
 /// The console as a browser without JavaScript sees it: a client that does not follow
 /// redirects, the session cookie, and the session's CSRF token.
 pub struct ConsoleSession {
@@ -569,15 +705,18 @@ impl TestApp {
     }
 
     /// `/gateway/v1/check` for `world`'s resource with a bearer token and the app's headers.
-    pub async fn gateway_check(&self, world: &GatewayWorld, token: &str) -> Response {
-        self.http
-            .get(self.url(&format!("/gateway/v1/check?resource={}", world.resource)))
-            .bearer_auth(token)
-            .header("x-api-key", &world.client_id)
-            .header("x-gw-ims-org-id", &world.org)
-            .send()
-            .await
-            .unwrap()
+    pub async fn bearer_check(&self, world: &GatewayWorld, token: &str) -> Response {
+        let bearer = format!("Bearer {token}");
+        self.gateway_check(
+            reqwest::Method::GET,
+            &world.resource,
+            &[
+                ("authorization", &bearer),
+                ("x-api-key", &world.client_id),
+                ("x-gw-ims-org-id", &world.org),
+            ],
+        )
+        .await
     }
 }
 

@@ -64,7 +64,7 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'stati
 fn start_failure(e: StartError) -> Failure {
     match e {
         StartError::Open(OpenError::UnsupportedDatabase(url)) => Failure::Config(format!(
-            "the database URL '{}' is not supported yet: use sqlite://<path>, or leave it unset for <data-dir>/portcullis.db",
+            "the database URL '{}' is not supported: use sqlite://<path>, postgres://user@host/database, or leave it unset for <data-dir>/portcullis.db",
             redact_password(&url)
         )),
         StartError::Open(OpenError::MasterKey(MasterKeyError::Format(why))) => {

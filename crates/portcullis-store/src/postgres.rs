@@ -1,0 +1,991 @@
+//! The shared store: PostgreSQL, for several Portcullis nodes behind a load balancer.
+//!
+//! It keeps the semantics of [`crate::sqlite`] statement for statement (JSON documents
+//! beside indexed columns, cascades done by hand in one transaction, the same error
+//! mapping), so that one contract suite (`tests/contract.rs`) holds for both. What differs
+//! is what several writers on several machines need:
+//!
+//! - **The change feed's order** (see [`record`]): sequence numbers are handed out in
+//!   commit order, so a node following the feed never skips a change.
+//! - **Wake-ups**: every appending transaction also sends `NOTIFY portcullis_changes`,
+//!   delivered at commit; a listener task turns them into [`Store::change_signal`], so
+//!   every node's view follows a write within milliseconds instead of at its next poll.
+//! - **Pool size and timeouts** are the operator's ([`PgOptions`]), since a database is
+//!   shared by every node and has a connection limit.
+
+use crate::{Change, PageRequest, Result, Snapshot, Store, StoreError};
+use async_trait::async_trait;
+use portcullis_core::ids::{ClientId, OrgId, RecordId};
+use portcullis_core::model::{
+    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+    StoredEvent, User,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::watch;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The `LISTEN` / `NOTIFY` channel of the change feed. Notifications are per database, so
+/// two clusters on one server do not wake each other.
+pub const CHANGES_CHANNEL: &str = "portcullis_changes";
+
+/// Connection settings an operator tunes.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections this node opens at most (the change listener takes one more).
+    pub pool_size: u32,
+    /// How long connecting, or waiting for a free connection, may take before the
+    /// operation fails as [`StoreError::Backend`].
+    pub timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A PostgreSQL-backed [`Store`].
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Bumped by the listener task on every notification and every reconnection.
+    signal: watch::Receiver<u64>,
+    /// Stops the listener task when the store goes away.
+    _listener: AbortOnDrop,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_owned());
+    }
+    if let sqlx::Error::Database(d) = &e
+        && d.is_foreign_key_violation()
+    {
+        return StoreError::Conflict("a record it refers to does not exist".to_owned());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("encoding a record: {e}")))
+}
+
+fn from_doc<T: DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("decoding a record: {e}")))
+}
+
+fn limit(p: &PageRequest) -> i64 {
+    p.limit.clamp(1, 1000) as i64
+}
+
+fn expect_one(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// Append `change` to the feed, in `tx`, and notify every listening node at commit.
+///
+/// **Why a reader never skips a change.** A follower asks for `seq > last_seen`. With a
+/// plain sequence, transaction A could take 7, transaction B take 8 and commit first; a
+/// follower reading then sees 8, moves its cursor to 8, and never sees 7 once A commits.
+/// Here the number comes from `UPDATE change_seq SET seq = seq + 1`: the UPDATE takes the
+/// single row's lock and holds it until the transaction ends, so a second appender waits
+/// on the first, and reads the counter only after the first has committed (READ COMMITTED
+/// re-reads the updated row). Numbers are therefore taken — and committed — strictly one
+/// after another: when seq n is visible to a reader, every seq below n was committed
+/// before n's transaction could even take its number, so it is visible too. A rollback
+/// undoes its increment, so the feed has no gaps either (pruning keeps that arithmetic
+/// right). PostgreSQL releases a transaction's locks only after its commit is visible
+/// to new snapshots, which is what the argument needs.
+///
+/// The price is that appends are serialised across the cluster; every write calls this
+/// last, just before commit, so the lock is held for one statement and the commit.
+/// No appender waits for another lock while holding this one, so it cannot deadlock.
+async fn record(tx: &mut Transaction<'static, Postgres>, change: Change) -> Result<()> {
+    sqlx::query(
+        "WITH s AS (UPDATE change_seq SET seq = seq + 1 RETURNING seq), \
+              c AS (INSERT INTO changes (seq, kind, key) SELECT seq, $1, $2 FROM s RETURNING seq) \
+         SELECT pg_notify($3, seq::text) FROM c",
+    )
+    .bind(change.kind())
+    .bind(change.key())
+    .bind(CHANGES_CHANNEL)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Follow `LISTEN portcullis_changes` for as long as the store lives, bumping `tx` on
+/// every notification. A lost connection is also a bump (notifications sent meanwhile
+/// are gone, so the follower should look at the feed), then the listener reconnects;
+/// while the database is away it retries every second.
+async fn listen(pool: PgPool, tx: watch::Sender<u64>) {
+    let bump = || tx.send_modify(|n| *n = n.wrapping_add(1));
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
+                Ok(()) => {
+                    bump();
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(_) => bump(),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "the change listener lost the database");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "LISTEN failed"),
+            },
+            Err(e) => tracing::debug!(error = %e, "the change listener cannot connect"),
+        }
+        bump();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+impl PostgresStore {
+    /// Connect to `url` (`postgres://…`), run the migrations (under sqlx's advisory lock,
+    /// so nodes starting together do not race) and start the change listener.
+    pub async fn open(url: &str, opts: &PgOptions) -> Result<Self> {
+        let mut connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("the database URL is invalid: {e}")))?;
+        // Named in pg_stat_activity, unless the URL names the node itself.
+        if !url.contains("application_name=") {
+            connect = connect.application_name("portcullis");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.pool_size.max(1))
+            .acquire_timeout(opts.timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(backend)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("running migrations: {e}")))?;
+        // Its own pool of one: the listener holds its connection for good.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(opts.timeout)
+            .connect_lazy_with(connect);
+        let (tx, signal) = watch::channel(0);
+        let task = tokio::spawn(listen(listener_pool, tx));
+        Ok(Self {
+            pool,
+            signal,
+            _listener: AbortOnDrop(task),
+        })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(backend)
+    }
+
+    async fn docs<T: DeserializeOwned>(&self, q: Query<'_>) -> Result<Vec<T>> {
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| from_doc(r.get::<&str, _>("doc")))
+            .collect()
+    }
+
+    async fn doc<T: DeserializeOwned>(&self, q: Query<'_>) -> Result<Option<T>> {
+        let row = q.fetch_optional(&self.pool).await.map_err(backend)?;
+        row.map(|r| from_doc(r.get::<&str, _>("doc"))).transpose()
+    }
+
+    /// Run one statement that changes one record, plus its change row.
+    async fn write_one(&self, q: Query<'_>, change: Change) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = q.execute(&mut *tx).await.map_err(backend)?.rows_affected();
+        expect_one(n)?;
+        record(&mut tx, change).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn ids(
+        tx: &mut Transaction<'static, Postgres>,
+        sql: &'static str,
+        org: &OrgId,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query(sql)
+            .bind(org.as_str())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+fn revocation_of(r: &sqlx::postgres::PgRow) -> Option<Revocation> {
+    Some(Revocation {
+        jti: r.get("jti"),
+        client_id: ClientId::parse(r.get::<&str, _>("client_id")).ok()?,
+        exp: r.get("exp"),
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn change_signal(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.signal.clone())
+    }
+
+    async fn last_change(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT seq FROM change_seq")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("seq"))
+    }
+
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>> {
+        let rows =
+            sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let seq: i64 = r.get("seq");
+                Change::from_row(r.get::<&str, _>("kind"), r.get("key")).map(|c| (seq, c))
+            })
+            .collect())
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot> {
+        // One REPEATABLE READ transaction: every table and the counter are read from the
+        // same snapshot, so the data and its seq agree.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(backend)?;
+        macro_rules! all {
+            ($sql:literal) => {{
+                let rows = sqlx::query($sql)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                rows.iter()
+                    .map(|r| from_doc(r.get::<&str, _>("doc")))
+                    .collect::<Result<Vec<_>>>()?
+            }};
+        }
+        let seq: i64 = sqlx::query("SELECT seq FROM change_seq")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?
+            .get("seq");
+        let orgs = all!("SELECT doc FROM orgs");
+        let apps = all!("SELECT doc FROM apps");
+        let secrets = all!("SELECT doc FROM secrets");
+        let app_keys = all!("SELECT doc FROM app_keys");
+        let groups = all!("SELECT doc FROM permission_groups");
+        let resources = all!("SELECT doc FROM resources");
+        let signing_keys = all!("SELECT doc FROM signing_keys");
+        let rows = sqlx::query("SELECT jti, client_id, exp FROM revocations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let revocations = rows.iter().filter_map(revocation_of).collect();
+        tx.commit().await.map_err(backend)?;
+        Ok(Snapshot {
+            seq,
+            orgs,
+            apps,
+            secrets,
+            app_keys,
+            groups,
+            resources,
+            revocations,
+            signing_keys,
+        })
+    }
+
+    async fn oldest_change(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MIN(seq), 0) AS seq FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("seq"))
+    }
+
+    async fn prune_changes(&self, keep: u32) -> Result<u64> {
+        let keep = keep.max(1) as i64;
+        let n = sqlx::query("DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - $1")
+            .bind(keep)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n)
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| r.get("value")))
+    }
+
+    async fn init_setting(&self, name: &str, value: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if n > 0 {
+            record(&mut tx, Change::Settings).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        record(&mut tx, Change::Settings).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>> {
+        self.docs(sqlx::query("SELECT doc FROM signing_keys ORDER BY kid"))
+            .await
+    }
+
+    async fn replace_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM signing_keys")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for k in keys {
+            sqlx::query("INSERT INTO signing_keys (kid, doc) VALUES ($1, $2)")
+                .bind(&k.kid)
+                .bind(to_doc(k)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        record(&mut tx, Change::SigningKeys).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        self.write_one(
+            sqlx::query("INSERT INTO orgs (id, doc) VALUES ($1, $2)")
+                .bind(org.id.as_str())
+                .bind(doc),
+            Change::Org(org.id.to_string()),
+        )
+        .await
+    }
+
+    async fn org(&self, id: &OrgId) -> Result<Option<Org>> {
+        self.doc(sqlx::query("SELECT doc FROM orgs WHERE id = $1").bind(id.as_str()))
+            .await
+    }
+
+    async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM orgs WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_org(&self, org: &Org) -> Result<()> {
+        let doc = to_doc(org)?;
+        self.write_one(
+            sqlx::query("UPDATE orgs SET doc = $1 WHERE id = $2")
+                .bind(doc)
+                .bind(org.id.as_str()),
+            Change::Org(org.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_org(&self, id: &OrgId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Lock the org first, so an app or group inserted into it meanwhile either
+        // commits before (and is deleted here) or fails its foreign key after.
+        let exists = sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let apps = Self::ids(&mut tx, "SELECT client_id FROM apps WHERE org_id = $1", id).await?;
+        let groups = Self::ids(
+            &mut tx,
+            "SELECT id FROM permission_groups WHERE org_id = $1",
+            id,
+        )
+        .await?;
+        let resources =
+            Self::ids(&mut tx, "SELECT id FROM resources WHERE org_id = $1", id).await?;
+        for sql in [
+            "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
+            "DELETE FROM app_keys WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
+            "DELETE FROM apps WHERE org_id = $1",
+            "DELETE FROM resources WHERE org_id = $1",
+            "DELETE FROM permission_groups WHERE org_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let n = sqlx::query("DELETE FROM orgs WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        for a in apps {
+            record(&mut tx, Change::App(a)).await?;
+        }
+        for g in groups {
+            record(&mut tx, Change::Group(g)).await?;
+        }
+        for r in resources {
+            record(&mut tx, Change::Resource(r)).await?;
+        }
+        record(&mut tx, Change::Org(id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_group(&self, group: &Group) -> Result<()> {
+        let doc = to_doc(group)?;
+        self.write_one(
+            sqlx::query("INSERT INTO permission_groups (id, org_id, doc) VALUES ($1, $2, $3)")
+                .bind(group.id.as_str())
+                .bind(group.org_id.as_str())
+                .bind(doc),
+            Change::Group(group.id.to_string()),
+        )
+        .await
+    }
+
+    async fn group(&self, id: &RecordId) -> Result<Option<Group>> {
+        self.doc(sqlx::query("SELECT doc FROM permission_groups WHERE id = $1").bind(id.as_str()))
+            .await
+    }
+
+    async fn groups(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Group>> {
+        self.docs(
+            sqlx::query(
+                "SELECT doc FROM permission_groups WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(org.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_group(&self, group: &Group) -> Result<()> {
+        let doc = to_doc(group)?;
+        self.write_one(
+            sqlx::query("UPDATE permission_groups SET doc = $1 WHERE id = $2")
+                .bind(doc)
+                .bind(group.id.as_str()),
+            Change::Group(group.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_group(&self, id: &RecordId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let in_use: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM apps WHERE (doc::jsonb ->> 'group_id') = $1")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?
+                .get("n");
+        if in_use > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{in_use} application(s) are in this permission group; move them out first"
+            )));
+        }
+        let n = sqlx::query("DELETE FROM permission_groups WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        record(&mut tx, Change::Group(id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_resource(&self, resource: &Resource) -> Result<()> {
+        let doc = to_doc(resource)?;
+        self.write_one(
+            sqlx::query("INSERT INTO resources (id, org_id, doc) VALUES ($1, $2, $3)")
+                .bind(resource.id.as_str())
+                .bind(resource.org_id.as_str())
+                .bind(doc),
+            Change::Resource(resource.id.to_string()),
+        )
+        .await
+    }
+
+    async fn resource(&self, id: &RecordId) -> Result<Option<Resource>> {
+        self.doc(sqlx::query("SELECT doc FROM resources WHERE id = $1").bind(id.as_str()))
+            .await
+    }
+
+    async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>> {
+        self.docs(
+            sqlx::query(
+                "SELECT doc FROM resources WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(org.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_resource(&self, resource: &Resource) -> Result<()> {
+        let doc = to_doc(resource)?;
+        self.write_one(
+            sqlx::query("UPDATE resources SET doc = $1 WHERE id = $2")
+                .bind(doc)
+                .bind(resource.id.as_str()),
+            Change::Resource(resource.id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_resource(&self, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM resources WHERE id = $1").bind(id.as_str()),
+            Change::Resource(id.to_string()),
+        )
+        .await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One transaction: a failure part-way (a resource deleted meanwhile) rolls every
+        // row back when `tx` is dropped uncommitted.
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(events.len());
+        for e in events {
+            let row = sqlx::query(
+                "INSERT INTO events (resource_id, received_at, authenticated, client_id, event) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(e.resource_id.as_str())
+            .bind(e.received_at)
+            .bind(e.authenticated)
+            .bind(e.client_id.as_ref().map(ClientId::as_str))
+            .bind(to_doc(&e.event)?)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+            ids.push(row.get::<i64, _>("id"));
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>> {
+        let after = match page.after.as_deref() {
+            None => 0,
+            Some(a) => a.parse::<i64>().map_err(|_| StoreError::NotFound)?,
+        };
+        let rows = sqlx::query(
+            "SELECT id, resource_id, received_at, authenticated, client_id, event FROM events \
+             WHERE resource_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(resource.as_str())
+        .bind(after)
+        .bind(limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let bad = |what: &str| StoreError::Backend(format!("decoding an event: {what}"));
+                Ok(StoredEvent {
+                    id: r.get("id"),
+                    event: NewEvent {
+                        resource_id: RecordId::parse(r.get::<&str, _>("resource_id"))
+                            .map_err(|e| bad(&e.0))?,
+                        received_at: r.get("received_at"),
+                        authenticated: r.get("authenticated"),
+                        client_id: r
+                            .get::<Option<&str>, _>("client_id")
+                            .map(ClientId::parse)
+                            .transpose()
+                            .map_err(|e| bad(&e.0))?,
+                        event: from_doc(r.get::<&str, _>("event"))?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<()> {
+        let doc = to_doc(app)?;
+        self.write_one(
+            sqlx::query("INSERT INTO apps (client_id, org_id, doc) VALUES ($1, $2, $3)")
+                .bind(app.client_id.as_str())
+                .bind(app.org_id.as_str())
+                .bind(doc),
+            Change::App(app.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn app(&self, client_id: &ClientId) -> Result<Option<App>> {
+        self.doc(sqlx::query("SELECT doc FROM apps WHERE client_id = $1").bind(client_id.as_str()))
+            .await
+    }
+
+    async fn apps(&self, org: Option<&OrgId>, page: &PageRequest) -> Result<Vec<App>> {
+        let after = page.after.as_deref().unwrap_or("");
+        match org {
+            Some(org) => {
+                self.docs(
+                    sqlx::query(
+                        "SELECT doc FROM apps WHERE org_id = $1 AND client_id > $2 ORDER BY client_id LIMIT $3",
+                    )
+                    .bind(org.as_str())
+                    .bind(after)
+                    .bind(limit(page)),
+                )
+                .await
+            }
+            None => {
+                self.docs(
+                    sqlx::query(
+                        "SELECT doc FROM apps WHERE client_id > $1 ORDER BY client_id LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind(limit(page)),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn update_app(&self, app: &App) -> Result<()> {
+        let doc = to_doc(app)?;
+        self.write_one(
+            sqlx::query("UPDATE apps SET doc = $1 WHERE client_id = $2")
+                .bind(doc)
+                .bind(app.client_id.as_str()),
+            Change::App(app.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_app(&self, client_id: &ClientId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for sql in [
+            "DELETE FROM secrets WHERE client_id = $1",
+            "DELETE FROM app_keys WHERE client_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(client_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        let n = sqlx::query("DELETE FROM apps WHERE client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        record(&mut tx, Change::App(client_id.to_string())).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_secret(&self, secret: &SecretRecord) -> Result<()> {
+        let doc = to_doc(secret)?;
+        self.write_one(
+            sqlx::query("INSERT INTO secrets (id, client_id, doc) VALUES ($1, $2, $3)")
+                .bind(secret.id.as_str())
+                .bind(secret.client_id.as_str())
+                .bind(doc),
+            Change::App(secret.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>> {
+        let rows =
+            sqlx::query("SELECT doc, last_used_at FROM secrets WHERE client_id = $1 ORDER BY id")
+                .bind(client_id.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(|r| Ok((from_doc(r.get::<&str, _>("doc"))?, r.get("last_used_at"))))
+            .collect()
+    }
+
+    async fn update_secret(&self, secret: &SecretRecord) -> Result<()> {
+        let doc = to_doc(secret)?;
+        self.write_one(
+            sqlx::query("UPDATE secrets SET doc = $1 WHERE id = $2 AND client_id = $3")
+                .bind(doc)
+                .bind(secret.id.as_str())
+                .bind(secret.client_id.as_str()),
+            Change::App(secret.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM secrets WHERE id = $1 AND client_id = $2")
+                .bind(id.as_str())
+                .bind(client_id.as_str()),
+            Change::App(client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn insert_app_key(&self, key: &AppKey) -> Result<()> {
+        let doc = to_doc(key)?;
+        self.write_one(
+            sqlx::query("INSERT INTO app_keys (id, client_id, doc) VALUES ($1, $2, $3)")
+                .bind(key.id.as_str())
+                .bind(key.client_id.as_str())
+                .bind(doc),
+            Change::App(key.client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM app_keys WHERE client_id = $1 ORDER BY id")
+                .bind(client_id.as_str()),
+        )
+        .await
+    }
+
+    async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()> {
+        self.write_one(
+            sqlx::query("DELETE FROM app_keys WHERE id = $1 AND client_id = $2")
+                .bind(id.as_str())
+                .bind(client_id.as_str()),
+            Change::App(client_id.to_string()),
+        )
+        .await
+    }
+
+    async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        // In id order: two nodes flushing overlapping batches lock rows in the same order
+        // and cannot deadlock.
+        let mut used: Vec<&(RecordId, i64)> = used.iter().collect();
+        used.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let mut tx = self.begin().await?;
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE secrets SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE id = $2",
+            )
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()> {
+        let doc = to_doc(user)?;
+        sqlx::query("INSERT INTO users (id, email, doc, password_hash) VALUES ($1, $2, $3, $4)")
+            .bind(user.id.as_str())
+            .bind(&user.email)
+            .bind(doc)
+            .bind(password_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &RecordId) -> Result<Option<User>> {
+        self.doc(sqlx::query("SELECT doc FROM users WHERE id = $1").bind(id.as_str()))
+            .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query("SELECT doc, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| Ok((from_doc(r.get::<&str, _>("doc"))?, r.get("password_hash"))))
+            .transpose()
+    }
+
+    async fn users(&self, page: &PageRequest) -> Result<Vec<User>> {
+        self.docs(
+            sqlx::query("SELECT doc FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(page.after.as_deref().unwrap_or(""))
+                .bind(limit(page)),
+        )
+        .await
+    }
+
+    async fn update_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        let doc = to_doc(user)?;
+        let n = sqlx::query(
+            "UPDATE users SET email = $1, doc = $2, password_hash = COALESCE($3, password_hash) WHERE id = $4",
+        )
+        .bind(&user.email)
+        .bind(doc)
+        .bind(password_hash)
+        .bind(user.id.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        expect_one(n)
+    }
+
+    async fn delete_user(&self, id: &RecordId) -> Result<()> {
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)
+    }
+
+    async fn insert_session(&self, hash: &str, user: &RecordId, expires_at: i64) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (hash, user_id, expires_at) VALUES ($1, $2, $3)")
+            .bind(hash)
+            .bind(user.as_str())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn session(&self, hash: &str, now: i64) -> Result<Option<RecordId>> {
+        let row = sqlx::query("SELECT user_id FROM sessions WHERE hash = $1 AND expires_at > $2")
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.and_then(|r| RecordId::parse(r.get::<&str, _>("user_id")).ok()))
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, r: &Revocation) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO revocations (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(&r.jti)
+        .bind(r.client_id.as_str())
+        .bind(r.exp)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if n > 0 {
+            record(&mut tx, Change::Revocation(r.jti.clone())).await?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn revocation(&self, jti: &str) -> Result<Option<Revocation>> {
+        let row = sqlx::query("SELECT jti, client_id, exp FROM revocations WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.as_ref().and_then(revocation_of))
+    }
+}
