@@ -157,14 +157,8 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
             });
         }
     }
-    let peer_trusted = q
-        .peer
-        .is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
-    let client = client_address(q.peer, peer_trusted, headers, &cfg.trusted_proxies);
-    let secrets_allowed = cfg.allow_secrets_over_http
-        || (peer_trusted
-            && header_str(headers, "x-forwarded-proto")
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
+    let (client, over_tls) = client_facts(cfg, q.peer, headers);
+    let secrets_allowed = cfg.allow_secrets_over_http || over_tls;
 
     // userKey + secret: headers first, then the client's own query.
     let original_query = header_str(headers, "x-original-uri")
@@ -257,6 +251,24 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         });
     }
     Ok(allow)
+}
+
+/// The client's address (see [`client_address`]) and whether the request came over TLS:
+/// Portcullis does not terminate TLS, so only a `--trusted-proxy` saying
+/// `X-Forwarded-Proto: https` makes it so. Shared with the console (its `Secure` cookies
+/// and its sign-in failure limit).
+pub(crate) fn client_facts(
+    cfg: &crate::config::GatewayConfig,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> (Option<IpAddr>, bool) {
+    let peer_trusted =
+        peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let client = client_address(peer, peer_trusted, headers, &cfg.trusted_proxies);
+    let tls = peer_trusted
+        && header_str(headers, "x-forwarded-proto")
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    (client, tls)
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the nearest
