@@ -157,9 +157,8 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
             });
         }
     }
-    let peer_trusted = is_trusted_proxy(cfg, q.peer);
-    let client = client_address(q.peer, peer_trusted, headers, &cfg.trusted_proxies);
-    let secrets_allowed = secrets_allowed(cfg, q.peer, headers);
+    let (client, over_tls) = client_facts(cfg, q.peer, headers);
+    let secrets_allowed = cfg.allow_secrets_over_http || over_tls;
 
     // userKey + secret: headers first, then the client's own query.
     let original_query = header_str(headers, "x-original-uri")
@@ -254,23 +253,33 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     Ok(allow)
 }
 
-fn is_trusted_proxy(cfg: &crate::config::GatewayConfig, peer: Option<SocketAddr>) -> bool {
-    peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())))
+/// The client's address (see [`client_address`]) and whether the request came over TLS:
+/// Portcullis does not terminate TLS, so only a `--trusted-proxy` saying
+/// `X-Forwarded-Proto: https` makes it so. Shared with the console (its `Secure` cookies
+/// and its sign-in failure limit).
+pub(crate) fn client_facts(
+    cfg: &crate::config::GatewayConfig,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> (Option<IpAddr>, bool) {
+    let peer_trusted =
+        peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let client = client_address(peer, peer_trusted, headers, &cfg.trusted_proxies);
+    let tls = peer_trusted
+        && header_str(headers, "x-forwarded-proto")
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    (client, tls)
 }
 
 /// Whether a request may carry a secret that travels in the clear (`userKey` + `secret`,
-/// Wave's OAuth 1.0 PLAINTEXT and `apitoken.xml`): it came over TLS — through a
-/// `--trusted-proxy` that says `X-Forwarded-Proto: https`, since Portcullis does not
-/// terminate TLS itself — or the server allows secrets over plain HTTP (development).
+/// Wave's OAuth 1.0 PLAINTEXT and `apitoken.xml`): it came over TLS (see [`client_facts`])
+/// or the server allows secrets over plain HTTP (development).
 pub fn secrets_allowed(
     cfg: &crate::config::GatewayConfig,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> bool {
-    cfg.allow_secrets_over_http
-        || (is_trusted_proxy(cfg, peer)
-            && header_str(headers, "x-forwarded-proto")
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+    cfg.allow_secrets_over_http || client_facts(cfg, peer, headers).1
 }
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the nearest

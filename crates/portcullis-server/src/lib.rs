@@ -1,9 +1,10 @@
 //! # portcullis-server
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
-//! ([`admin`]), the gateway decision ([`gateway`]), the Edge Network intake ([`edge`]), the
-//! seed-compatible surfaces ([`compat`]), Adobe Wave's identity and notification gateway
-//! ([`wave`]) and the operations endpoints ([`ops`]). Handlers parse at the edge and call
+//! ([`admin`]), the developer console ([`console`], a client of the admin API), the gateway
+//! decision ([`gateway`]), the Edge Network intake ([`edge`]), the seed-compatible
+//! surfaces ([`compat`]), Adobe Wave's identity and notification gateway ([`wave`]) and
+//! the operations endpoints ([`ops`]). Handlers parse at the edge and call
 //! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
 //!
 //! [`Application::build`] binds the listener and loads everything; [`Application::run`]
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod compat;
 pub mod config;
+pub mod console;
 pub mod edge;
 pub mod gateway;
 pub mod keys;
@@ -225,6 +227,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(admin::router())
         .merge(compat::router())
+        .merge(console::router(&state))
         .route("/gateway/v1/check", axum::routing::any(gateway::check))
         .route("/gateway/v1/check/{*rest}", axum::routing::any(gateway::check_path))
         .route("/ee/v2/interact", post(edge::interact).options(edge::preflight))

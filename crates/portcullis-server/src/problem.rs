@@ -180,7 +180,7 @@ fn oauth_format(path: &str) -> bool {
     path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }
 
-/// Middleware: an error response whose body is not JSON (a rejection made outside our
+/// Middleware: an error response whose body is not JSON (nor a console page; a rejection made outside our
 /// handlers) is rewritten as an RFC 6749 error under `/oauth/` and `/ims/` and at `/v1/token`, and as a problem
 /// everywhere else. The status and an `Allow` header are kept.
 pub async fn documented_errors(req: Request, next: Next) -> Response {
@@ -195,7 +195,10 @@ pub async fn documented_errors(req: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
-            ct.starts_with("application/json") || ct.starts_with("application/problem+json")
+            ct.starts_with("application/json")
+                || ct.starts_with("application/problem+json")
+                // The console's own error pages, for people.
+                || ct.starts_with("text/html")
         });
     if is_json {
         return res;

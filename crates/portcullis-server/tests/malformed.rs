@@ -281,6 +281,8 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (M::POST, "/admin/v1/apps".into(), 400, 415),
         (M::PATCH, app.clone(), 400, 415),
         (M::POST, secrets.clone(), 201, 201),
+        (M::POST, format!("{app}/tokens"), 201, 201),
+        (M::POST, format!("{app}/revoke"), 400, 415),
         (M::PATCH, secret.clone(), 400, 415),
         // Optional bodies: an empty one creates an RS256 key pair / an API key.
         (M::POST, keypairs.clone(), 201, 201),

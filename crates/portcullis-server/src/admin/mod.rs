@@ -21,6 +21,7 @@ pub mod password;
 pub mod resources;
 pub mod secrets;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use crate::problem::Problem;
@@ -62,6 +63,8 @@ pub fn router() -> Router<AppState> {
             "/apps/{client_id}",
             get(apps::read).patch(apps::update).delete(apps::delete),
         )
+        .route("/apps/{client_id}/tokens", post(tokens::issue))
+        .route("/apps/{client_id}/revoke", post(tokens::revoke))
         .route(
             "/apps/{client_id}/secrets",
             post(secrets::create).get(secrets::list),

@@ -13,6 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::resources::create, super::resources::list, super::resources::read, super::resources::update, super::resources::delete,
         super::events::list,
         super::apps::create, super::apps::list, super::apps::read, super::apps::update, super::apps::delete,
+        super::tokens::issue, super::tokens::revoke,
         super::secrets::create, super::secrets::list, super::secrets::read, super::secrets::update, super::secrets::delete,
         super::feeds::create, super::feeds::list, super::feeds::read, super::feeds::update, super::feeds::delete,
         super::feeds::create_topic, super::feeds::list_topics, super::feeds::read_topic, super::feeds::update_topic, super::feeds::delete_topic,

@@ -748,6 +748,145 @@ pub async fn assert_gateway_denial(r: Response, status: u16, code: &str) -> Valu
     v
 }
 
+/// The console as a browser without JavaScript sees it: a client that does not follow
+/// redirects, the session cookie, and the session's CSRF token.
+pub struct ConsoleSession {
+    pub http: Client,
+    /// `pcs_console=<token>`, for the `Cookie` header.
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// A client that does not follow redirects (to see the console's 303s).
+pub fn no_redirects() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The whole `Set-Cookie` header that sets `name`, if any.
+pub fn set_cookie(r: &Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` header line.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The value of the hidden input `name` in a page (the first one).
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let len = html[start..].find('"')?;
+    Some(html[start..start + len].to_owned())
+}
+
+impl TestApp {
+    /// `GET /console/login`: the sign-in cookie (`name=value`) and the form's CSRF token.
+    pub async fn console_login_form(&self, http: &Client) -> (String, String) {
+        let r = http.get(self.url("/console/login")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let cookie = cookie_pair(&set_cookie(&r, "pcs_console_login").expect("sign-in cookie"));
+        let html = r.text().await.unwrap();
+        (cookie, hidden_field(&html, "csrf").expect("a CSRF field"))
+    }
+
+    /// Sign in through the console's form; the raw answer.
+    pub async fn console_post_login(&self, http: &Client, email: &str, password: &str) -> Response {
+        let (cookie, csrf) = self.console_login_form(http).await;
+        http.post(self.url("/console/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sign in through the console and read the CSRF token off the organizations page.
+    pub async fn console_session(&self, email: &str, password: &str) -> ConsoleSession {
+        let http = no_redirects();
+        let r = self.console_post_login(&http, email, password).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in refused");
+        let cookie = cookie_pair(&set_cookie(&r, "pcs_console").expect("session cookie"));
+        let page = http
+            .get(self.url("/console/orgs"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let csrf = hidden_field(&page.text().await.unwrap(), "csrf").expect("sign-out form's CSRF");
+        ConsoleSession { http, cookie, csrf }
+    }
+
+    /// A user `<role>@example.com` with `role` in `org`, signed in to the admin API: the
+    /// session token.
+    pub async fn user_session(&self, org: &str, role: &str) -> String {
+        let email = format!("{role}@example.com");
+        self.create_user(&email, "correct horse battery", json!({org: role}))
+            .await;
+        self.session(&email, "correct horse battery").await
+    }
+
+    /// A user with `role` in `org`, signed in to the console.
+    pub async fn console_user(&self, org: &str, role: &str) -> ConsoleSession {
+        let email = format!("{role}-{}@example.com", &org[..8].to_lowercase());
+        self.create_user(&email, "correct horse battery", json!({org: role}))
+            .await;
+        self.console_session(&email, "correct horse battery").await
+    }
+
+    /// `/gateway/v1/check` for `world`'s resource with a bearer token and the app's headers.
+    pub async fn bearer_check(&self, world: &GatewayWorld, token: &str) -> Response {
+        let bearer = format!("Bearer {token}");
+        self.gateway_check(
+            reqwest::Method::GET,
+            &world.resource,
+            &[
+                ("authorization", &bearer),
+                ("x-api-key", &world.client_id),
+                ("x-gw-ims-org-id", &world.org),
+            ],
+        )
+        .await
+    }
+}
+
+impl ConsoleSession {
+    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
+        self.http
+            .get(app.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form with this session's cookie and CSRF token added.
+    pub async fn post(&self, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
+        form.extend_from_slice(fields);
+        self.http
+            .post(app.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 /// Adobe Wave (seed 004) through its own endpoints.
 impl TestApp {
     /// `POST /admin/v1/apps/{client_id}/feeds` as the bootstrap admin; the created feed.

@@ -1,0 +1,327 @@
+//! The developer console at `/console` (issue 6, seeds 000 and 001): server-rendered
+//! pages where a developer signs in, sees their organizations, creates an app, adds a
+//! client secret (shown once), copies the client id and presses "Generate access token".
+//!
+//! The console is a **client of the admin API**, not a second path into the store: every
+//! page calls the admin API in process ([`api::Api`]) with the user's session token, so
+//! every rule and permission is the admin API's, and its problem `detail` is what the
+//! person reads when something is refused.
+//!
+//! What this module adds on top is what a browser needs:
+//! - the session token in a cookie (`HttpOnly; SameSite=Strict; Path=/console`, `Secure`
+//!   when the request came over TLS through a trusted proxy);
+//! - a CSRF token on every form — an HMAC of the session under the server's secret-hash
+//!   key (a pre-session nonce for the sign-in form) — checked on every POST; no GET
+//!   changes anything;
+//! - a failure limit on sign-in per client address;
+//! - once-only forms (a nonce per rendered form) so that reloading the page that shows a
+//!   new secret or token does not make or show another;
+//! - strict headers on every response (`Content-Security-Policy`, `nosniff`, no caching).
+
+pub mod api;
+mod form;
+mod pages;
+mod view;
+
+pub use form::ConsoleForm;
+
+use crate::state::AppState;
+use api::Api;
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use portcullis_core::limits::FailureLimiter;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+/// The session cookie: the admin API's `pcsu_…` session token.
+pub const SESSION_COOKIE: &str = "pcs_console";
+/// The sign-in form's pre-session nonce (its CSRF token is derived from it).
+pub const LOGIN_COOKIE: &str = "pcs_console_login";
+/// Failed sign-ins allowed per client address and minute.
+pub const LOGIN_FAILURE_LIMIT: u32 = 10;
+/// The header every console response carries.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Console state beside [`AppState`]: the admin router it calls, its limits.
+pub struct Console {
+    admin: Router,
+    login_failures: FailureLimiter,
+    /// Once-only form nonces already used, with when (unix seconds).
+    used_nonces: Mutex<HashMap<String, i64>>,
+}
+
+const MAX_NONCES: usize = 100_000;
+
+impl Console {
+    fn new(state: &AppState) -> Self {
+        Self {
+            admin: crate::admin::router().with_state(state.clone()),
+            login_failures: FailureLimiter::new(LOGIN_FAILURE_LIMIT, 60),
+            used_nonces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Mark a once-only form's nonce used; `false` if it was used before (a reload or a
+    /// second click resubmitting the same form).
+    fn use_nonce(&self, nonce: &str, now: i64) -> bool {
+        let Ok(mut used) = self.used_nonces.lock() else {
+            return false;
+        };
+        if used.len() >= MAX_NONCES {
+            let horizon = now - crate::admin::sessions::SESSION_TTL;
+            used.retain(|_, at| *at > horizon);
+            if used.len() >= MAX_NONCES {
+                used.clear();
+            }
+        }
+        used.insert(nonce.to_owned(), now).is_none()
+    }
+}
+
+/// The console's routes, under `/console`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let console = Arc::new(Console::new(state));
+    let inner = pages::routes()
+        .route("/static/console.css", get(css))
+        .route("/static/console.js", get(js))
+        .fallback(|| async {
+            view::PageError::new(
+                StatusCode::NOT_FOUND,
+                "There is no console page at this address.",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            view::PageError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "This page does not take that kind of request.",
+            )
+        });
+    Router::new()
+        // `/console` itself is the nested "/"; the trailing-slash form is its twin.
+        .route("/console/", get(pages::home))
+        .nest("/console", inner)
+        .layer(axum::Extension(console))
+        .layer(axum::middleware::from_fn(headers))
+}
+
+/// Middleware: the security headers of every console response.
+async fn headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+const CSS: &str = include_str!("assets/console.css");
+const JS: &str = include_str!("assets/console.js");
+
+async fn css() -> Response {
+    static_asset("text/css; charset=utf-8", CSS)
+}
+
+async fn js() -> Response {
+    static_asset("text/javascript; charset=utf-8", JS)
+}
+
+fn static_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// What every console handler gets: the state, the console, the caller's session (if
+/// any), whether the request came over TLS, and the client's address.
+pub struct Ctx {
+    pub state: AppState,
+    console: Arc<Console>,
+    /// The `pcsu_…` session token from the cookie.
+    pub session: Option<String>,
+    /// The sign-in nonce from its cookie.
+    login_nonce: Option<String>,
+    pub tls: bool,
+    pub client: Option<IpAddr>,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let console = parts
+            .extensions
+            .get::<Arc<Console>>()
+            .cloned()
+            .expect("the console router adds its state");
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let (client, tls) = crate::gateway::client_facts(&state.gateway, peer, &parts.headers);
+        let cookie = |name: &str| {
+            parts
+                .headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|c| c.trim().split_once('='))
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_owned())
+        };
+        Ok(Self {
+            state: state.clone(),
+            session: cookie(SESSION_COOKIE).filter(|t| t.starts_with("pcsu_") && t.len() < 200),
+            login_nonce: cookie(LOGIN_COOKIE).filter(|n| is_nonce(n)),
+            console,
+            tls,
+            client,
+        })
+    }
+}
+
+/// A [`Ctx`] with a session. Without one, a GET is sent to the sign-in page and
+/// anything else is refused with 401.
+pub struct Signed(pub Ctx);
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Ok(ctx) = Ctx::from_request_parts(parts, state).await;
+        if ctx.session.is_some() {
+            return Ok(Signed(ctx));
+        }
+        if parts.method == Method::GET {
+            Err(Redirect::to("/console/login").into_response())
+        } else {
+            Err(view::PageError::new(
+                StatusCode::UNAUTHORIZED,
+                "You are not signed in (or your session has ended). Sign in again.",
+            )
+            .into_response())
+        }
+    }
+}
+
+impl Ctx {
+    /// The admin API as this caller.
+    pub fn api(&self) -> Api {
+        Api::new(self.console.admin.clone(), self.session.clone())
+    }
+
+    fn derive(&self, purpose: &str, value: &str) -> Option<String> {
+        let key = self.state.hash_key().ok()?;
+        Some(
+            key.hash_text(&format!("portcullis-console-{purpose}\0{value}"))
+                .to_hex(),
+        )
+    }
+
+    /// The CSRF token of this session's forms.
+    pub fn csrf(&self) -> Option<String> {
+        self.derive("csrf", self.session.as_deref()?)
+    }
+
+    /// The CSRF token of the sign-in form, for the nonce in its cookie.
+    fn login_csrf(&self, nonce: &str) -> Option<String> {
+        self.derive("login", nonce)
+    }
+
+    /// Refuse (403) a form whose `csrf` field is not this session's token.
+    pub fn check_csrf(&self, form: &ConsoleForm) -> Result<(), view::PageError> {
+        check_token(self.csrf(), form)
+    }
+
+    /// The cookie attributes: `Secure` only over TLS (a browser drops a `Secure` cookie
+    /// set over plain HTTP, which would make local development impossible).
+    pub fn cookie(&self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let secure = if self.tls { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .expect("cookie values are ASCII")
+    }
+
+    /// Use a once-only form's nonce; refuse (409) one seen before.
+    pub fn use_once(&self, form: &ConsoleForm) -> Result<(), view::PageError> {
+        let nonce = form.one("once")?;
+        if !is_nonce(nonce) {
+            return Err(view::PageError::new(
+                StatusCode::BAD_REQUEST,
+                "The form's 'once' field is malformed; reload the page and try again.",
+            ));
+        }
+        if self.console.use_nonce(nonce, self.state.now()) {
+            Ok(())
+        } else {
+            Err(view::PageError::new(
+                StatusCode::CONFLICT,
+                "This form was already sent (the page was reloaded or the button pressed twice). What it created was shown once and cannot be shown again; go back to the application to make another.",
+            ))
+        }
+    }
+}
+
+fn check_token(expected: Option<String>, form: &ConsoleForm) -> Result<(), view::PageError> {
+    let refused = || {
+        view::PageError::new(
+            StatusCode::FORBIDDEN,
+            "The form's security token is missing or wrong (the page may be old, or you signed in again elsewhere). Reload the page and try again.",
+        )
+    };
+    let given = form.one("csrf").map_err(|_| refused())?;
+    match expected {
+        Some(e)
+            if aws_lc_rs::constant_time::verify_slices_are_equal(
+                e.as_bytes(),
+                given.as_bytes(),
+            )
+            .is_ok() =>
+        {
+            Ok(())
+        }
+        _ => Err(refused()),
+    }
+}
+
+/// 128 random bits as 32 hex digits.
+pub fn fresh_nonce() -> String {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut b)
+        .expect("the system random generator works");
+    hex::encode(b)
+}
+
+fn is_nonce(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

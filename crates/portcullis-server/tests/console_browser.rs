@@ -1,0 +1,383 @@
+//! The console in a real browser: Debian's `chromium`, driven through `chromedriver`
+//! (WebDriver, with `fantoccini`) against the real server. One developer journey (seeds
+//! 000 and 001): sign in, create an app, add a secret and see it exactly once, generate a
+//! token, revoke it and watch the gateway refuse it, delete the app after confirming.
+//!
+//! Screenshots of the main pages go to `screenshots/` at the workspace root (git-ignored).
+//! Without chromium or chromedriver the test says why and passes, except under CI (`CI`
+//! set), where it fails: `.ci/run` installs them.
+
+mod common;
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "correct horse battery";
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    /// Chromium's fresh profile directory.
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether chromium and chromedriver are there; under CI their absence is a failure.
+fn browser_installed() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{missing:?} missing under CI: .ci/run should have installed the Debian packages chromium and chromium-driver"
+    );
+    eprintln!("skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
+    false
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile: tempfile::tempdir().unwrap(),
+        };
+        // Ready when /status says so (bounded).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        loop {
+            let ready = match http.get(format!("{}/status", driver.url)).send().await {
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["value"]["ready"].as_bool()),
+                Err(_) => None,
+            };
+            if ready == Some(true) {
+                return driver;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,1000",
+                    format!("--user-data-dir={}", self.profile.path().display()),
+                ]
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a chromium session")
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Wait (bounded) until the page's heading is `title`; panics with the page otherwise.
+async fn wait_for_title(c: &Client, title: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(h) = c.find(Locator::Css("main h1")).await
+            && h.text().await.ok().as_deref() == Some(title)
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the page never showed '{title}': {}",
+                c.source().await.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no field {css}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click_button(c: &Client, label: &str) {
+    c.find(Locator::XPath(&format!(
+        "//button[normalize-space()='{label}']"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("no button '{label}': {e}"))
+    .click()
+    .await
+    .unwrap();
+}
+
+async fn click_link(c: &Client, label: &str) {
+    c.find(Locator::LinkText(label))
+        .await
+        .unwrap_or_else(|e| panic!("no link '{label}': {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let world = app.gateway_world(false).await;
+    app.create_user("admin@example.com", PASSWORD, json!({&world.org: "admin"}))
+        .await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+
+    // Signed out, the console sends you to sign in.
+    c.goto(&app.url("/console/")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    shot(&c, "01-sign-in").await;
+    type_into(&c, "#email", "admin@example.com").await;
+    type_into(&c, "#password", "wrong password").await;
+    click_button(&c, "Sign in").await;
+    wait_for_title(&c, "Sign in").await;
+    assert!(
+        text(&c, ".alert")
+            .await
+            .contains("The email or password is wrong.")
+    );
+    type_into(&c, "#password", PASSWORD).await;
+    click_button(&c, "Sign in").await;
+    wait_for_title(&c, "Your organizations").await;
+    shot(&c, "02-organizations").await;
+
+    // The org's apps, then a new one.
+    click_link(&c, "Acme").await;
+    wait_for_title(&c, "Acme").await;
+    assert!(
+        c.source().await.unwrap().contains(&world.client_id),
+        "the world's app is listed"
+    );
+    click_link(&c, "Create application").await;
+    wait_for_title(&c, "Create application").await;
+    type_into(&c, "#name", "Billing sync").await;
+    type_into(&c, "#scopes", "read").await;
+    c.find(Locator::Css("input[name=products][value=events]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sb-prod"))
+        .await
+        .unwrap()
+        .select_by_value("read")
+        .await
+        .unwrap();
+    shot(&c, "03-create-application").await;
+    click_button(&c, "Create application").await;
+    wait_for_title(&c, "Billing sync").await;
+    let client_id = text(&c, "#client-id").await;
+    let (status, created) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{client_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["name"], "Billing sync");
+    assert_eq!(
+        created["technical_account_id"].as_str().unwrap(),
+        text(&c, "#tech-account").await
+    );
+    assert!(
+        c.source().await.unwrap().contains("No client secrets."),
+        "empty state"
+    );
+    shot(&c, "04-application").await;
+    let app_url = c.current_url().await.unwrap().to_string();
+
+    // A secret, shown exactly once.
+    click_button(&c, "Add client secret").await;
+    wait_for_title(&c, "Your new client secret").await;
+    let secret = text(&c, "#secret").await;
+    assert!(secret.starts_with("pcss_"), "{secret}");
+    shot(&c, "05-secret-shown-once").await;
+    // It works, with the client id the page shows.
+    app.access_token(&client_id, &secret, None).await;
+    // Reloading does not show it again (nor make another).
+    c.refresh().await.unwrap();
+    let after_reload = c.source().await.unwrap();
+    shot(&c, "05b-secret-after-reload").await;
+    assert!(!after_reload.contains(&secret), "the secret is shown once");
+    assert!(
+        after_reload.contains("This form was already sent"),
+        "a resent form says so: {after_reload}"
+    );
+    // Neither does going back to it from the app page.
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "Billing sync").await;
+    assert!(!c.source().await.unwrap().contains(&secret));
+    c.back().await.unwrap();
+    assert!(
+        !c.source().await.unwrap().contains(&secret),
+        "back does not show it"
+    );
+    let (_, secrets) = app
+        .call(
+            Method::GET,
+            &format!("/admin/v1/apps/{client_id}/secrets"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        secrets["items"].as_array().unwrap().len(),
+        1,
+        "one secret, not two"
+    );
+
+    // Seed 001's button: an access token, accepted by the gateway.
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "Billing sync").await;
+    click_button(&c, "Generate access token").await;
+    wait_for_title(&c, "Access token").await;
+    let token = text(&c, "#token").await;
+    assert_eq!(claims(&token)["client_id"], client_id.as_str());
+    assert!(text(&c, "#expires").await.contains("(in 3600 s)"));
+    shot(&c, "06-access-token").await;
+    let mine = GatewayWorld {
+        org: world.org.clone(),
+        client_id: client_id.clone(),
+        secret,
+        resource: world.resource.clone(),
+    };
+    assert_eq!(
+        app.bearer_check(&mine, &token).await.status(),
+        StatusCode::OK
+    );
+
+    // Revoke it by pasting it; the gateway refuses it from the next request on.
+    click_link(&c, "Revoke a token").await;
+    wait_for_title(&c, "Revoke a token").await;
+    type_into(&c, "#token", &token).await;
+    click_button(&c, "Revoke token").await;
+    wait_for_title(&c, "Revoke a token").await;
+    assert!(text(&c, ".notice").await.contains("The token was revoked."));
+    shot(&c, "07-token-revoked").await;
+    let denied = app.bearer_check(&mine, &token).await;
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+
+    // On a phone-sized screen the app page still reads (no horizontal scrolling).
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "Billing sync").await;
+    c.set_window_size(390, 844).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(&c, "08-application-phone").await;
+    let widest = c
+        .execute(
+            "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join(', ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "horizontal overflow {overflow}; past the edge: {widest}"
+    );
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // Delete, after a confirmation step.
+    click_link(&c, "Delete application").await;
+    wait_for_title(&c, "Delete application?").await;
+    shot(&c, "09-delete-confirmation").await;
+    let (status, _) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{client_id}"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the confirmation page deletes nothing"
+    );
+    click_button(&c, "Delete application").await;
+    wait_for_title(&c, "Acme").await;
+    assert!(!c.source().await.unwrap().contains(&client_id));
+    let (status, _) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{client_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Signing out ends the session.
+    click_button(&c, "Sign out").await;
+    wait_for_title(&c, "Sign in").await;
+    c.goto(&app.url("/console/orgs")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    c.close().await.unwrap();
+}
