@@ -148,10 +148,15 @@ async fn wait_for_title(c: &Client, title: &str) {
     }
 }
 
+/// The text of the element `css`, waiting (bounded) for it to appear: after a form post
+/// that lands on a page with the same heading, the heading alone does not say the new
+/// page has arrived.
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("no '{css}' on the page: {e}"))
         .text()
         .await
         .unwrap()
