@@ -657,6 +657,15 @@ fn is_app_signed(token: &str, view: &View) -> bool {
     if token.split('.').count() != 3 {
         return false;
     }
+    // The common case, answered without decoding: a header exactly as our signer writes
+    // it is one of our access tokens.
+    if token
+        .split('.')
+        .next()
+        .is_some_and(|h| view.is_access_token_header(h))
+    {
+        return false;
+    }
     let Some(h) = raw_header(token) else {
         return false;
     };
@@ -1833,5 +1842,23 @@ mod tests {
         let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
         assert_eq!(d.code, Code::RateLimited);
         assert!(d.retry_after.is_some());
+    }
+
+    #[test]
+    fn our_access_tokens_are_known_by_their_first_segment_without_decoding() {
+        let f = fixture();
+        let t = f.token("read", NOW + 60);
+        let head = t.split('.').next().unwrap();
+        assert!(f.view.is_access_token_header(head));
+        assert!(!is_app_signed(&t, &f.view));
+        // Another key's header, or a header naming our kid without typ at+jwt, is not.
+        let other = generate_key(Alg::ES256, "k2").unwrap();
+        let stranger = Signer::from_pkcs8("k2", Alg::ES256, &other.pkcs8).unwrap();
+        let t2 = stranger.sign_json(&serde_json::json!({}), &serde_json::json!({}));
+        assert!(!f.view.is_access_token_header(t2.split('.').next().unwrap()));
+        let t3 = f
+            .signer
+            .sign_json(&serde_json::json!({}), &serde_json::json!({}));
+        assert!(!f.view.is_access_token_header(t3.split('.').next().unwrap()));
     }
 }

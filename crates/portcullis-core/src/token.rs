@@ -140,6 +140,15 @@ pub fn generate_key(alg: Alg, kid: &str) -> Result<GeneratedKey, KeyError> {
     })
 }
 
+/// The first segment of every access token signed with the key `kid`: the base64url of
+/// `{"alg", "kid", "typ": "at+jwt"}` exactly as [`Signer`] writes it. The gateway compares
+/// a bearer's first segment with these to know, without decoding it, that the bearer is
+/// one of our access tokens.
+pub fn access_header_b64(alg: Alg, kid: &str) -> String {
+    let header = serde_json::json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": kid});
+    B64.encode(header.to_string())
+}
+
 impl Signer {
     /// Parse a PKCS#8 private key once.
     pub fn from_pkcs8(kid: &str, alg: Alg, pkcs8: &[u8]) -> Result<Self, KeyError> {
@@ -155,12 +164,11 @@ impl Signer {
                 RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::BadPrivateKey("RS256"))?,
             ),
         };
-        let header = serde_json::json!({"alg": alg.as_str(), "typ": "at+jwt", "kid": kid});
         Ok(Self {
             kid: Arc::from(kid),
             alg,
             key,
-            header_b64: B64.encode(header.to_string()),
+            header_b64: access_header_b64(alg, kid),
             rng: SystemRandom::new(),
         })
     }

@@ -80,6 +80,9 @@ pub struct View {
     keys: HashMap<Arc<str>, Arc<VerifyKey>>,
     /// The key that signs new tokens.
     signer: Option<Arc<Signer>>,
+    /// The first segment of access tokens signed by each published key (see
+    /// [`crate::token::access_header_b64`]).
+    access_headers: Vec<Arc<str>>,
     /// The key of the client-secret hash.
     hash_key: Option<HashKey>,
 }
@@ -123,6 +126,11 @@ impl View {
     }
     pub fn keys(&self) -> impl Iterator<Item = &Arc<VerifyKey>> {
         self.keys.values()
+    }
+    /// Whether `segment` is the header of an access token one of our published keys signs
+    /// (a string comparison: no decoding).
+    pub fn is_access_token_header(&self, segment: &str) -> bool {
+        self.access_headers.iter().any(|h| &**h == segment)
     }
     pub fn signer(&self) -> Option<&Arc<Signer>> {
         self.signer.as_ref()
@@ -193,6 +201,10 @@ impl View {
         self.revoked.retain(|_, exp| *exp > now);
     }
     pub fn set_keys(&mut self, keys: Vec<VerifyKey>, signer: Option<Signer>) {
+        self.access_headers = keys
+            .iter()
+            .map(|k| Arc::from(crate::token::access_header_b64(k.alg, &k.kid)))
+            .collect();
         self.keys = keys
             .into_iter()
             .map(|k| (k.kid.clone(), Arc::new(k)))
