@@ -6,6 +6,7 @@
 
 use crate::{Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
@@ -239,13 +240,14 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         macro_rules! all {
             ($sql:literal) => {{
-                let rows = sqlx::query($sql)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                rows.iter()
-                    .map(|r| from_doc(r.get::<&str, _>("doc")))
-                    .collect::<Result<Vec<_>>>()?
+                // Row by row: with a million apps, holding every row's JSON beside
+                // the decoded records doubled the peak memory of a start.
+                let mut rows = sqlx::query($sql).fetch(&mut *tx);
+                let mut out = Vec::new();
+                while let Some(r) = rows.try_next().await.map_err(backend)? {
+                    out.push(from_doc(r.get::<&str, _>("doc"))?);
+                }
+                out
             }};
         }
         let seq_row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")

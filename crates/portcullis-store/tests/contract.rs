@@ -122,13 +122,14 @@ fn app_in(org: &OrgId) -> App {
         name: "Partner".into(),
         status: AppStatus::Active,
         technical_account_id: TechAccountId::generate(),
-        products: BTreeSet::from(["events".to_owned()]),
+        products: ["events".to_owned()].into(),
         scopes: ScopeSet::parse("read write").unwrap(),
         group_id: None,
-        sandboxes: BTreeMap::from([(
+        sandboxes: [(
             "prod".to_owned(),
             portcullis_core::model::SandboxAccess::Read,
-        )]),
+        )]
+        .into(),
         token_ttl_seconds: Some(600),
         quota: Some(portcullis_core::model::Quota {
             requests: 50,
