@@ -169,6 +169,7 @@ pub async fn fetch_image(
         .send()
         .await
         .map_err(|e| {
+            tracing::info!(error = ?e, "fetching an imageurl failed");
             FetchError::Unusable(format!(
                 "The image could not be fetched: {}.",
                 if e.is_timeout() {
@@ -213,19 +214,21 @@ pub async fn fetch_image(
     Ok(body)
 }
 
-/// The rustls error behind a failed request, if TLS is what failed.
+/// The rustls error behind a failed request, if TLS is what failed (it sits inside
+/// nested `io::Error`s, whose `source` skips the wrapped error, so those are unwrapped).
 fn tls_failure(e: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = next {
         if let Some(r) = s.downcast_ref::<rustls::Error>() {
             return Some(r.to_string());
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        next = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return Some(r.to_string());
-        }
-        source = s.source();
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
     }
     None
 }
