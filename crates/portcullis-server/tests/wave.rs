@@ -1689,3 +1689,40 @@ async fn a_stream_on_node_b_receives_live_what_node_a_accepted() {
 fn super_fast() -> Duration {
     portcullis_server::wave::fanout::POLL / 2
 }
+
+/// A notification stored by another process on the same database (here a second,
+/// independent store handle, as the CLI opens one) reaches an open stream live: on
+/// SQLite by the fan-out's poll, on PostgreSQL by `NOTIFY`.
+#[tokio::test]
+async fn a_notification_stored_by_another_process_reaches_open_streams() {
+    let app = TestApp::spawn_with(dev()).await;
+    let (w, _, _) = with_publisher(&app).await;
+    subscribe(&app, "bob@example.com", &w.news_feed).await;
+    let mut bob = open_stream(&app, "bob@example.com", None).await;
+    let (store, _) = portcullis_server::bootstrap::open(&app.locations(), false)
+        .await
+        .unwrap();
+    let topic = store.topic_by_uri(&w.news_topic).await.unwrap().unwrap();
+    let (id, to) = store
+        .insert_notification(&portcullis_core::wave::NewNotification {
+            topic_id: topic.id.clone(),
+            topic: topic.uri.clone(),
+            feed_id: topic.feed_id.clone(),
+            client_id: topic.client_id.clone(),
+            to_user: None,
+            message: "from elsewhere".into(),
+            link: None,
+            image_png: None,
+            created_at: app.now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(to.len(), 1);
+    let e = bob
+        .next(WAIT)
+        .await
+        .expect("delivered without reconnecting");
+    assert_eq!(e.data["message"], "from elsewhere");
+    assert_eq!(e.id, id.to_string());
+    app.stop().await;
+}
