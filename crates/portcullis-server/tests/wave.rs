@@ -1478,6 +1478,18 @@ async fn denying_sends_the_browser_to_the_callback_with_user_refused_and_kills_t
 
 // --- pruning ----------------------------------------------------------------------
 
+/// Poll `check` until it holds; fail after [`WAIT`].
+async fn eventually(what: &str, check: impl AsyncFn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {WAIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test]
 async fn expired_tokens_and_notifications_past_retention_are_pruned_and_live_ones_kept() {
     use portcullis_core::secret::{Secret, SecretKind};
@@ -1514,19 +1526,6 @@ async fn expired_tokens_and_notifications_past_retention_are_pruned_and_live_one
             form_map(&r.text().await.unwrap())["oauth_token"].clone()
         }
     };
-    let until =
-        |what: &'static str,
-         cond: Box<dyn Fn() -> futures_util::future::BoxFuture<'static, bool>>| async move {
-            let deadline = tokio::time::Instant::now() + WAIT;
-            while !cond().await {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "not pruned in time: {what}"
-                );
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        };
-
     let carol = app
         .create_user("carol@example.com", PASSWORD, json!({}))
         .await;
@@ -1549,17 +1548,10 @@ async fn expired_tokens_and_notifications_past_retention_are_pruned_and_live_one
     // Past the request token's 10 minutes: it goes, a fresh one stays.
     clock.advance(700);
     let live_req = hash(SecretKind::OAuth1Token, &request_token(700).await);
-    {
-        let (store, h) = (store.clone(), old_req.clone());
-        until(
-            "the expired request token",
-            Box::new(move || {
-                let (store, h) = (store.clone(), h.clone());
-                Box::pin(async move { store.request_token(&h, 0).await.unwrap().is_none() })
-            }),
-        )
-        .await;
-    }
+    eventually("the expired request token", async || {
+        store.request_token(&old_req, 0).await.unwrap().is_none()
+    })
+    .await;
     assert!(store.request_token(&live_req, 0).await.unwrap().is_some());
     assert_eq!(
         store.inbox(&carol_id, 0, 10).await.unwrap().len(),
@@ -1581,20 +1573,14 @@ async fn expired_tokens_and_notifications_past_retention_are_pruned_and_live_one
     )
     .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    {
-        let (store, h, user) = (store.clone(), old_api_hash.clone(), carol_id.clone());
-        until(
-            "the expired API token and the old notification",
-            Box::new(move || {
-                let (store, h, user) = (store.clone(), h.clone(), user.clone());
-                Box::pin(async move {
-                    store.api_token(&h, 0).await.unwrap().is_none()
-                        && store.inbox(&user, 0, 10).await.unwrap().len() == 1
-                })
-            }),
-        )
-        .await;
-    }
+    eventually(
+        "the expired API token and the old notification",
+        async || {
+            store.api_token(&old_api_hash, 0).await.unwrap().is_none()
+                && store.inbox(&carol_id, 0, 10).await.unwrap().len() == 1
+        },
+    )
+    .await;
     let kept = store.inbox(&carol_id, 0, 10).await.unwrap();
     assert_eq!(kept[0].notification.message, "new");
     let new_api_hash = hash(SecretKind::WaveApiToken, &new_api);
