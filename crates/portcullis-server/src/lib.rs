@@ -12,6 +12,7 @@
 //! the real application on port 0 the same way `main` does.
 
 pub mod admin;
+pub mod audit;
 pub mod bootstrap;
 pub mod compat;
 pub mod config;
@@ -133,6 +134,7 @@ impl Application {
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
+            audit: audit::Audit::default(),
             gateway: config.gateway.clone(),
             wave: wave::WaveState::new(config.wave.clone()),
         });
@@ -185,6 +187,10 @@ impl Application {
                 }
             })
         };
+        let auditor = tokio::spawn(audit::Audit::run_writer(
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let app = router(self.state.clone());
         let addr = self.local_addr();
         tracing::info!(%addr, issuer = %self.state.issuer, "listening");
@@ -215,6 +221,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = follower.await;
         let _ = flusher.await;
+        let _ = auditor.await;
         self.state.flush_secret_usage().await;
         tracing::info!("stopped");
         result
@@ -225,7 +232,7 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
-        .merge(admin::router())
+        .merge(admin::router(&state))
         .merge(compat::router())
         .merge(console::router(&state))
         .route("/gateway/v1/check", axum::routing::any(gateway::check))
