@@ -66,9 +66,9 @@ impl Audit {
     }
 
     /// Queue a failed-authentication entry; never waits. A full queue drops it (counted).
-    pub fn failure(&self, state: &AppState, entry: NewAuditEntry) {
+    pub fn failure(&self, metrics: &crate::metrics::Metrics, entry: NewAuditEntry) {
         if self.tx.try_send(entry).is_err() {
-            state.metrics.audit_dropped("queue_full", 1);
+            metrics.audit_dropped("queue_full", 1);
         }
     }
 
@@ -330,7 +330,7 @@ pub async fn admin(State(state): State<AppState>, req: Request, next: Next) -> R
             .details
             .insert("method".into(), json!(method.as_str()));
         entry.details.insert("path".into(), json!(path));
-        state.audit.failure(&state, entry);
+        state.audit.failure(&state.metrics, entry);
         return res;
     }
     let recorded = write && (status.is_success() || status == StatusCode::FORBIDDEN);
@@ -454,6 +454,33 @@ mod tests {
         );
         assert_eq!(a("/admin/v1/orgs/{org_id}", Method::GET), "orgs.read");
         assert_eq!(a("/admin/v1/sessions", Method::POST), "sessions.create");
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let audit = Audit::new(2);
+        let metrics = crate::metrics::Metrics::new();
+        for i in 0..5 {
+            let e = failed_auth(
+                i,
+                "anonymous".into(),
+                "gateway",
+                String::new(),
+                None,
+                None,
+                "x",
+            );
+            audit.failure(&metrics, e);
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains("portcullis_audit_dropped_total{reason=\"queue_full\"} 3"),
+            "{text}"
+        );
+        let mut rx = audit.rx.lock().unwrap().take().unwrap();
+        assert_eq!(rx.try_recv().unwrap().at, 0);
+        assert_eq!(rx.try_recv().unwrap().at, 1);
+        assert!(rx.try_recv().is_err());
     }
 
     #[test]

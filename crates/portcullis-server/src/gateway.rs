@@ -227,7 +227,7 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
                 }
                 // Queued, never written here: the decision does not wait on the store.
                 state.audit.failure(
-                    state,
+                    &state.metrics,
                     crate::audit::failed_auth(
                         now,
                         crate::audit::claimed_client(named_app),

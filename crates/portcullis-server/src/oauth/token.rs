@@ -99,7 +99,7 @@ fn audit_client_failure(
         "reason".into(),
         serde_json::Value::String(e.description.chars().take(300).collect()),
     );
-    state.audit.failure(state, entry);
+    state.audit.failure(&state.metrics, entry);
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache` on a token response (RFC 6749 §5.1).
