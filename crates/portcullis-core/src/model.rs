@@ -435,6 +435,62 @@ mod hash_hex {
     }
 }
 
+/// One entry of the audit trail, before the store numbers it: who did what to which
+/// record, when, from where, and whether it succeeded. `details` is a small JSON object
+/// that never holds a secret (field names of a change, never their values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    /// Unix seconds.
+    pub at: i64,
+    /// `admin-token:<id>`, `user:<id>`, `app:<client id>` (an admin-scoped token),
+    /// `client:<claimed client id>` (a failed authentication), `email:<address>` (a failed
+    /// sign-in), `cli`, or `anonymous`.
+    pub actor: String,
+    /// Dotted, e.g. `apps.create`, `apps.secrets.delete`, `auth.failed`.
+    pub action: String,
+    /// The record acted on, empty when there is none.
+    pub target: String,
+    pub outcome: AuditOutcome,
+    /// The organization the entry concerns, when there is one: its admins may read it.
+    pub org_id: Option<OrgId>,
+    /// The client's address (the nearest untrusted hop behind a trusted proxy).
+    pub address: Option<String>,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Failure => "failure",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(AuditOutcome::Success),
+            "failure" => Some(AuditOutcome::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// A stored audit entry: [`NewAuditEntry`] and the id the store gave it (ids grow with
+/// every append).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(flatten)]
+    pub entry: NewAuditEntry,
+}
+
 #[cfg(test)]
 mod sandbox_grant_tests {
     use super::*;

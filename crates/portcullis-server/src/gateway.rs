@@ -221,10 +221,25 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let allow = match decide_with(&req, &view, &state.issuer, now, &verify, &state.replay) {
         Ok(a) => a,
         Err(d) => {
-            if d.code.is_auth_failure()
-                && let Some(ip) = client
-            {
-                state.failures.record(ip, named_app, now);
+            if d.code.is_auth_failure() {
+                if let Some(ip) = client {
+                    state.failures.record(ip, named_app, now);
+                }
+                // Queued, never written here: the decision does not wait on the store.
+                state.audit.failure(
+                    &state.metrics,
+                    crate::audit::failed_auth(
+                        now,
+                        crate::audit::claimed_client(named_app),
+                        "gateway",
+                        req.resource.unwrap_or_default().chars().take(100).collect(),
+                        named_app
+                            .and_then(|a| view.app(a))
+                            .map(|e| e.app.org_id.clone()),
+                        client,
+                        d.code.code(),
+                    ),
+                );
             }
             return Err(d);
         }

@@ -12,6 +12,7 @@
 //! the real application on port 0 the same way `main` does.
 
 pub mod admin;
+pub mod audit;
 pub mod bootstrap;
 pub mod compat;
 pub mod config;
@@ -140,6 +141,7 @@ impl Application {
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
+            audit: audit::Audit::default(),
             gateway: config.gateway.clone(),
             wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
         });
@@ -203,6 +205,10 @@ impl Application {
             self.state.wave.config.prune_interval,
             stop_rx.clone(),
         ));
+        let auditor = tokio::spawn(audit::Audit::run_writer(
+            self.state.clone(),
+            stop_rx.clone(),
+        ));
         let app = router(self.state.clone());
         let addr = self.local_addr();
         tracing::info!(%addr, issuer = %self.state.issuer, "listening");
@@ -235,6 +241,7 @@ impl Application {
         let _ = flusher.await;
         let _ = fanout.await;
         let _ = pruner.await;
+        let _ = auditor.await;
         self.state.flush_secret_usage().await;
         tracing::info!("stopped");
         result
@@ -245,7 +252,7 @@ impl Application {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(oauth::router())
-        .merge(admin::router())
+        .merge(admin::router(&state))
         .merge(compat::router())
         .merge(console::router(&state))
         .route("/gateway/v1/check", axum::routing::any(gateway::check))

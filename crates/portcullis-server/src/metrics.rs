@@ -37,6 +37,12 @@ pub struct DecisionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// `queue_full` (the failed-authentication queue was full) or `store_error`.
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     /// `hit` or `miss`.
     pub result: &'static str,
@@ -56,6 +62,7 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     decision_latency: Histogram,
     token_cache: Family<CacheLabels, Counter>,
+    audit_dropped: Family<DropLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -122,7 +129,14 @@ impl Metrics {
             "Verified-token cache lookups by result (hit: the signature check was skipped)",
             token_cache.clone(),
         );
+        let audit_dropped = Family::<DropLabels, Counter>::default();
+        registry.register(
+            "audit_dropped",
+            "Audit entries lost: the failed-authentication queue was full, or the store refused the write",
+            audit_dropped.clone(),
+        );
         Self {
+            audit_dropped,
             registry,
             requests,
             latency,
@@ -172,6 +186,12 @@ impl Metrics {
         };
         self.decisions.get_or_create(&labels).inc();
         self.decision_latency.observe(took.as_secs_f64());
+    }
+
+    pub fn audit_dropped(&self, reason: &'static str, n: u64) {
+        self.audit_dropped
+            .get_or_create(&DropLabels { reason })
+            .inc_by(n);
     }
 
     pub fn token_cache(&self, hit: bool) {

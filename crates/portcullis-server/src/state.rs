@@ -43,6 +43,8 @@ pub struct Inner {
     /// `jti`s of RFC 7523 assertions (jwt-bearer grant, `private_key_jwt`) already used,
     /// per client, until they expire. Per node.
     pub assertion_jtis: portcullis_core::app_jwt::ReplayCache,
+    /// The audit trail's recorder (changes written at once, failures queued).
+    pub audit: crate::audit::Audit,
     /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
     pub replay: portcullis_core::app_jwt::ReplayCache,
 }

@@ -17,14 +17,15 @@
 use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
-    StoredEvent, User,
+    App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
+    SecretRecord, SigningKeyRecord, StoredEvent, User,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
     Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
 };
 
+mod audit_sql;
 pub mod postgres;
 pub mod sqlite;
 pub mod test_db;
@@ -47,6 +48,21 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct PageRequest {
     pub after: Option<String>,
     pub limit: u32,
+}
+
+/// Which audit entries to list ([`Store::audit`]); every field narrows, `None` is any.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    /// Only entries of these organizations (an org admin's view); `None` is every entry,
+    /// including those that concern no organization.
+    pub orgs: Option<Vec<OrgId>>,
+    /// Unix seconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub until: Option<i64>,
 }
 
 /// What changed; the key names the record. The view reloads that record (an app's
@@ -204,6 +220,14 @@ pub trait Store: Send + Sync + 'static {
     /// The resource's events in id order (acceptance order). `page.after` is the decimal id
     /// of the last event of the previous page; a cursor that is not one is `NotFound`.
     async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>>;
+
+    // --- the audit trail (append-only: no method changes or deletes an entry, and the
+    // schema refuses UPDATE and DELETE; not in the view, no change feed) ---
+    /// Append `entries` in one transaction (all or none). Returns their ids, in order.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>>;
+    /// Entries matching `filter` in id order. `page.after` is the decimal id of the last
+    /// entry of the previous page; a cursor that is not one is `NotFound`.
+    async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>>;
 
     // --- apps and their secrets ---
     async fn insert_app(&self, app: &App) -> Result<()>;

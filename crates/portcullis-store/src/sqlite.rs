@@ -4,13 +4,14 @@
 //! write lock before reading and never fails half-way with a busy snapshot when another
 //! process (the CLI) writes at the same time; `busy_timeout` makes the other wait.
 
-use crate::{Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
+use crate::audit_sql;
+use crate::{AuditFilter, Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
-    App, AppKey, Group, NewEvent, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
-    StoredEvent, User,
+    App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
+    SecretRecord, SigningKeyRecord, StoredEvent, User,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
@@ -653,6 +654,31 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(entries.len());
+        // Chunks keep each statement under the backends' parameter limits (8 a row).
+        for chunk in entries.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(audit_sql::INSERT);
+            audit_sql::push_values(&mut q, chunk)?;
+            let rows = q.build().fetch_all(&mut *tx).await.map_err(backend)?;
+            let mut chunk_ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>> {
+        let mut q = audit_sql::select::<Sqlite>(filter, page)?;
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(audit_sql::entry).collect()
     }
 
     async fn insert_app(&self, app: &App) -> Result<()> {

@@ -8,8 +8,8 @@
 
 use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{
-    App, AppStatus, Group, KeyState, NewEvent, Org, OrgStatus, Resource, Revocation, Role,
-    SecretRecord, SigningKeyRecord, StoredEvent, User,
+    App, AppStatus, AuditOutcome, Group, KeyState, NewAuditEntry, NewEvent, Org, OrgStatus,
+    Resource, Revocation, Role, SecretRecord, SigningKeyRecord, StoredEvent, User,
 };
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::SecretHash;
@@ -20,7 +20,7 @@ use portcullis_core::wave::{
 use portcullis_store::postgres::{PgOptions, PostgresStore};
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::test_db::TestDatabase;
-use portcullis_store::{Bulk, Change, PageRequest, Store, StoreError};
+use portcullis_store::{AuditFilter, Bulk, Change, PageRequest, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Instantiate every contract case as a test of one backend.
@@ -65,6 +65,8 @@ macro_rules! store_contract {
             wave_writes_do_not_feed_the_view,
             a_reader_never_skips_a_change_of_concurrent_writers,
             a_bulk_insert_writes_every_record_and_feeds_the_view,
+            audit_entries_are_appended_filtered_and_paged,
+            audit_appends_do_not_feed_the_view_and_outlive_their_org,
         );
     };
     (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
@@ -217,6 +219,25 @@ fn event_for(resource: &RecordId, n: u32, client: Option<&ClientId>) -> NewEvent
     }
 }
 
+fn audit_entry(at: i64, actor: &str, action: &str, org: Option<&OrgId>) -> NewAuditEntry {
+    let mut details = serde_json::Map::new();
+    details.insert("fields".into(), serde_json::json!(["name"]));
+    NewAuditEntry {
+        at,
+        actor: actor.into(),
+        action: action.into(),
+        target: format!("target-{at}"),
+        outcome: if action == "auth.failed" {
+            AuditOutcome::Failure
+        } else {
+            AuditOutcome::Success
+        },
+        org_id: org.cloned(),
+        address: Some("192.0.2.7".into()),
+        details,
+    }
+}
+
 fn page(after: Option<&str>, limit: u32) -> PageRequest {
     PageRequest {
         after: after.map(str::to_owned),
@@ -267,6 +288,124 @@ fn notification(feed: &Feed, topic: &Topic, to: Option<&RecordId>, at: i64) -> N
 }
 
 mod cases {
+
+    pub async fn audit_entries_are_appended_filtered_and_paged(store: &dyn Store) {
+        let (a, b) = (OrgId::generate(), OrgId::generate());
+        let entries = vec![
+            audit_entry(100, "user:u1", "apps.create", Some(&a)),
+            audit_entry(200, "admin-token:x", "orgs.create", Some(&b)),
+            audit_entry(300, "client:c1", "auth.failed", None),
+            audit_entry(400, "user:u1", "apps.secrets.delete", Some(&a)),
+        ];
+        let ids = store.append_audit(&entries).await.unwrap();
+        assert_eq!(ids.len(), 4);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert_eq!(store.append_audit(&[]).await.unwrap(), Vec::<i64>::new());
+
+        let all = store
+            .audit(&AuditFilter::default(), &page(None, 100))
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|e| &e.entry).collect::<Vec<_>>(),
+            entries.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+
+        let actions = |f: AuditFilter| async move {
+            store
+                .audit(&f, &page(None, 100))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.entry.action)
+                .collect::<Vec<_>>()
+        };
+        let by_actor = AuditFilter {
+            actor: Some("user:u1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(by_actor).await,
+            ["apps.create", "apps.secrets.delete"]
+        );
+        let by_action = AuditFilter {
+            action: Some("auth.failed".into()),
+            ..Default::default()
+        };
+        assert_eq!(actions(by_action).await, ["auth.failed"]);
+        let by_target = AuditFilter {
+            target: Some("target-200".into()),
+            ..Default::default()
+        };
+        assert_eq!(actions(by_target).await, ["orgs.create"]);
+        // since is inclusive, until exclusive.
+        let window = AuditFilter {
+            since: Some(200),
+            until: Some(400),
+            ..Default::default()
+        };
+        assert_eq!(actions(window).await, ["orgs.create", "auth.failed"]);
+        let of_a = AuditFilter {
+            orgs: Some(vec![a.clone()]),
+            ..Default::default()
+        };
+        assert_eq!(actions(of_a).await, ["apps.create", "apps.secrets.delete"]);
+        let of_none = AuditFilter {
+            orgs: Some(vec![]),
+            ..Default::default()
+        };
+        assert!(actions(of_none).await.is_empty());
+        let combined = AuditFilter {
+            actor: Some("user:u1".into()),
+            orgs: Some(vec![a.clone(), b.clone()]),
+            since: Some(101),
+            ..Default::default()
+        };
+        assert_eq!(actions(combined).await, ["apps.secrets.delete"]);
+
+        // Cursor pages: the id of the last entry of a page starts the next.
+        let first = store
+            .audit(&AuditFilter::default(), &page(None, 3))
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 3);
+        let cursor = first[2].id.to_string();
+        let rest = store
+            .audit(&AuditFilter::default(), &page(Some(&cursor), 3))
+            .await
+            .unwrap();
+        assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[3]]);
+        assert!(matches!(
+            store
+                .audit(&AuditFilter::default(), &page(Some("nope"), 3))
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    pub async fn audit_appends_do_not_feed_the_view_and_outlive_their_org(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let before = store.last_change().await.unwrap();
+        store
+            .append_audit(&[audit_entry(1, "cli", "orgs.update", Some(&o.id))])
+            .await
+            .unwrap();
+        assert_eq!(store.last_change().await.unwrap(), before);
+        store.delete_org(&o.id).await.unwrap();
+        let left = store
+            .audit(
+                &AuditFilter {
+                    orgs: Some(vec![o.id.clone()]),
+                    ..Default::default()
+                },
+                &page(None, 10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1, "an entry outlives the org it names");
+    }
     use super::*;
 
     /// An org and an app in it, stored.
@@ -1838,4 +1977,62 @@ async fn sqlite_bulk_insert_is_atomic_and_one_resync_change() {
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     assert_eq!(store.app(&good.client_id).await.unwrap(), None);
     assert_eq!(store.last_change().await.unwrap(), before);
+}
+
+/// The audit table refuses UPDATE and DELETE below the API too (SQLite triggers).
+#[tokio::test]
+async fn sqlite_audit_rows_cannot_be_updated_or_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .append_audit(&[audit_entry(1, "cli", "keys.rotate", None)])
+        .await
+        .unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE audit SET actor = 'someone else'",
+        "DELETE FROM audit",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    let left = store
+        .audit(&AuditFilter::default(), &page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].entry.actor, "cli");
+}
+
+/// The same on PostgreSQL (a trigger for UPDATE, DELETE and TRUNCATE).
+#[tokio::test]
+async fn postgres_audit_rows_cannot_be_updated_or_deleted() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url, &PgOptions::default())
+        .await
+        .unwrap();
+    store
+        .append_audit(&[audit_entry(1, "cli", "keys.rotate", None)])
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for sql in [
+        "UPDATE audit SET actor = 'someone else'",
+        "DELETE FROM audit",
+        "TRUNCATE audit",
+    ] {
+        let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    pool.close().await;
+    let left = store
+        .audit(&AuditFilter::default(), &page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
 }

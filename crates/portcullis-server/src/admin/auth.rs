@@ -8,6 +8,7 @@
 //!
 //! Only the bootstrap admin creates, changes or deletes organizations.
 
+use crate::audit::{AuditSlot, admin_token_id};
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -103,66 +104,81 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthorized(format!("No credentials. {HOW}")))?
-            .to_str()
-            .map_err(|_| {
-                Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
-            })?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
-            })?;
-        let now = state.now();
-        let view = state.view.get();
+        let principal = authenticate(parts, state).await?;
+        if let Some(slot) = parts.extensions.get::<AuditSlot>() {
+            slot.set(principal.1);
+        }
+        Ok(principal.0)
+    }
+}
 
-        if token.starts_with("pcsu_") {
-            let secret = Secret::parse(SecretKind::UserSession, token)
-                .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
-            let hash_key = &state.hash_key()?;
-            let user_id = state
+/// The caller, and how the audit trail names it.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, String), Problem> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized(format!("No credentials. {HOW}")))?
+        .to_str()
+        .map_err(|_| {
+            Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
+        })?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
+        })?;
+    let now = state.now();
+    let view = state.view.get();
+
+    if token.starts_with("pcsu_") {
+        let secret = Secret::parse(SecretKind::UserSession, token)
+            .map_err(|e| Problem::unauthorized(format!("Bad session token: {e}.")))?;
+        let hash_key = &state.hash_key()?;
+        let user_id = state
                 .store
                 .session(&secret.hash(hash_key).to_hex(), now)
                 .await?
                 .ok_or_else(|| Problem::unauthorized("The session has expired or was ended; sign in again with POST /admin/v1/sessions."))?;
-            let user = state.store.user(&user_id).await?.ok_or_else(|| {
-                Problem::unauthorized("The account of this session no longer exists.")
-            })?;
-            return Ok(Principal::User(user));
-        }
+        let user = state.store.user(&user_id).await?.ok_or_else(|| {
+            Problem::unauthorized("The account of this session no longer exists.")
+        })?;
+        let actor = format!("user:{}", user.id);
+        return Ok((Principal::User(user), actor));
+    }
 
-        if token.matches('.').count() == 2 {
-            let claims = verify_access_token(token, |kid| view.key(kid), &state.issuer, now)
-                .map_err(|e| {
-                    Problem::unauthorized(format!("The access token is not valid: {e}."))
-                })?;
-            check_live(&claims, &view).map_err(|e| {
-                Problem::unauthorized(format!("The access token is no longer valid: {e}."))
-            })?;
-            if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
-                return Err(Problem::forbidden(
-                    "The access token lacks the 'admin' scope; request a token with scope=admin for an app granted that scope.",
-                ));
-            }
-            let org = OrgId::parse(&claims.org).map_err(|e| Problem::unauthorized(e.0))?;
-            return Ok(Principal::App {
+    if token.matches('.').count() == 2 {
+        let claims = verify_access_token(token, |kid| view.key(kid), &state.issuer, now)
+            .map_err(|e| Problem::unauthorized(format!("The access token is not valid: {e}.")))?;
+        check_live(&claims, &view).map_err(|e| {
+            Problem::unauthorized(format!("The access token is no longer valid: {e}."))
+        })?;
+        if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
+            return Err(Problem::forbidden(
+                "The access token lacks the 'admin' scope; request a token with scope=admin for an app granted that scope.",
+            ));
+        }
+        let org = OrgId::parse(&claims.org).map_err(|e| Problem::unauthorized(e.0))?;
+        let actor = format!("app:{}", claims.client_id);
+        return Ok((
+            Principal::App {
                 client_id: claims.client_id,
                 org,
-            });
-        }
+            },
+            actor,
+        ));
+    }
 
-        let settings = state.view.settings();
-        let hash_key = &state.hash_key()?;
-        match settings.admin_token_hash {
-            Some(expected) if expected.ct_eq(&hash_key.hash_text(token)) => Ok(Principal::Root),
-            _ => Err(Problem::unauthorized(format!(
-                "The token is not valid. {HOW}"
-            ))),
-        }
+    let settings = state.view.settings();
+    let hash_key = &state.hash_key()?;
+    match settings.admin_token_hash {
+        Some(expected) if expected.ct_eq(&hash_key.hash_text(token)) => Ok((
+            Principal::Root,
+            format!("admin-token:{}", admin_token_id(&expected)),
+        )),
+        _ => Err(Problem::unauthorized(format!(
+            "The token is not valid. {HOW}"
+        ))),
     }
 }

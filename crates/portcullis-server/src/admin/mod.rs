@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod certificates;
 pub mod events;
@@ -30,7 +31,9 @@ use axum::Router;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-pub fn router() -> Router<AppState> {
+/// The admin API; every route records changes and failed authentications in the audit
+/// trail ([`crate::audit::admin`]).
+pub fn router(state: &AppState) -> Router<AppState> {
     let api = Router::new()
         .route("/orgs", post(orgs::create).get(orgs::list))
         .route(
@@ -119,7 +122,13 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/current", axum::routing::delete(sessions::logout))
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
+        .route("/audit", get(audit::list))
+        .route("/audit/export", get(audit::export))
         .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::admin,
+        ))
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 405,

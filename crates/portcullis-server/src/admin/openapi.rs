@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,
         super::sessions::login, super::sessions::logout,
         super::keys::list, super::keys::rotate,
+        super::audit::list, super::audit::export,
     ),
     modifiers(&Security),
     security(("bearer" = [])),

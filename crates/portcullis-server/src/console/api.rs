@@ -24,6 +24,8 @@ pub struct ApiError {
 pub struct Api {
     admin: Router,
     token: Option<String>,
+    /// The browser's address, for the audit trail of what the console does.
+    client: Option<std::net::IpAddr>,
 }
 
 /// Percent-encode one path segment (ids come from the console's own URLs).
@@ -32,8 +34,12 @@ pub fn seg(s: &str) -> String {
 }
 
 impl Api {
-    pub fn new(admin: Router, token: Option<String>) -> Self {
-        Self { admin, token }
+    pub fn new(admin: Router, token: Option<String>, client: Option<std::net::IpAddr>) -> Self {
+        Self {
+            admin,
+            token,
+            client,
+        }
     }
 
     /// One admin request; the parsed JSON answer (`Null` for an empty one) or the
@@ -55,6 +61,9 @@ impl Api {
             None => req.body(Body::empty()),
         }
         .map_err(|e| internal(&e))?;
+        let mut req = req;
+        req.extensions_mut()
+            .insert(crate::audit::ForwardedClient(self.client));
         let res = match self.admin.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},

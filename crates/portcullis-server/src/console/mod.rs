@@ -61,7 +61,7 @@ const MAX_NONCES: usize = 100_000;
 impl Console {
     fn new(state: &AppState) -> Self {
         Self {
-            admin: crate::admin::router().with_state(state.clone()),
+            admin: crate::admin::router(state).with_state(state.clone()),
             login_failures: FailureLimiter::new(LOGIN_FAILURE_LIMIT, 60),
             used_nonces: Mutex::new(HashMap::new()),
         }
@@ -234,7 +234,11 @@ impl FromRequestParts<AppState> for Signed {
 impl Ctx {
     /// The admin API as this caller.
     pub fn api(&self) -> Api {
-        Api::new(self.console.admin.clone(), self.session.clone())
+        Api::new(
+            self.console.admin.clone(),
+            self.session.clone(),
+            self.client,
+        )
     }
 
     fn derive(&self, purpose: &str, value: &str) -> Option<String> {

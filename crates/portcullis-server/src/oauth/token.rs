@@ -4,6 +4,7 @@
 
 use super::client_auth::{authenticate_token_client, has_client_auth};
 use super::form::OAuthForm;
+use crate::gateway::Peer;
 use crate::problem::OAuthResponseError;
 use crate::state::AppState;
 use axum::Json;
@@ -43,13 +44,62 @@ impl TokenResponse {
 
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (grant, result) = issue(&state, &headers, &body);
     state.metrics.grant(grant, result.is_ok());
     match result {
         Ok(res) => no_store(Json(res).into_response()),
-        Err(e) => OAuthResponseError(e).into_response(),
+        Err(e) => {
+            if e.error == "invalid_client" {
+                audit_client_failure(&state, peer, &headers, &body, &e);
+            }
+            OAuthResponseError(e).into_response()
+        }
     }
+}
+
+/// Queue the audit entry of a failed client authentication at the token endpoint: the
+/// client id it claimed (Basic, the form's `client_id`, or a client assertion's
+/// unverified `iss`), never the secret.
+fn audit_client_failure(
+    state: &AppState,
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    e: &OAuthError,
+) {
+    let form = OAuthForm::parse(headers, body).ok();
+    let claimed = form.as_ref().and_then(|f| {
+        super::client_auth::presented(headers, f)
+            .ok()
+            .map(|p| p.client_id)
+            .or_else(|| f.get("client_id").map(str::to_owned))
+    });
+    let view = state.view.get();
+    let org = claimed
+        .as_deref()
+        .and_then(|c| view.app(c))
+        .map(|a| a.app.org_id.clone());
+    let address = crate::gateway::client_facts(&state.gateway, peer, headers).0;
+    let mut entry = crate::audit::failed_auth(
+        state.now(),
+        crate::audit::claimed_client(claimed.as_deref()),
+        "token",
+        "/oauth/token".into(),
+        org,
+        address,
+        e.error,
+    );
+    entry.details.insert(
+        "reason".into(),
+        serde_json::Value::String(e.description.chars().take(300).collect()),
+    );
+    state.audit.failure(&state.metrics, entry);
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache` on a token response (RFC 6749 §5.1).
