@@ -386,3 +386,208 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
     wait_for_title(&c, "Sign in").await;
     c.close().await.unwrap();
 }
+
+/// `GET <path>` of the admin API as the bootstrap admin (asserting 200).
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let (status, v) = app.call(Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
+    v
+}
+
+/// Sign in through the form as `email`; lands on "Your organizations".
+async fn sign_in(c: &Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(c, "Sign in").await;
+    type_into(c, "#email", email).await;
+    type_into(c, "#password", PASSWORD).await;
+    click_button(c, "Sign in").await;
+    wait_for_title(c, "Your organizations").await;
+}
+
+/// No element reaches past the right edge at a phone's width (390 px).
+async fn assert_fits_a_phone(c: &Client, name: &str) {
+    c.set_window_size(390, 844).await.unwrap();
+    let widest = c
+        .execute(
+            "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className).join(', ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(c, name).await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    assert_eq!(
+        widest.as_str(),
+        Some(""),
+        "past the edge on a phone: {widest}"
+    );
+}
+
+#[tokio::test]
+async fn certificates_key_pairs_api_keys_and_edits_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let world = app.gateway_world(false).await;
+    app.create_user(
+        "dev@example.com",
+        PASSWORD,
+        json!({&world.org: "developer"}),
+    )
+    .await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    sign_in(&c, &app, "dev@example.com").await;
+    let app_url = app.url(&format!("/console/apps/{}", world.client_id));
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    let empty = c.source().await.unwrap();
+    assert!(empty.contains("No certificates."), "empty state");
+    assert!(empty.contains("No key pairs."), "empty state");
+
+    // A certificate chosen with the file input (what a person without JavaScript does).
+    let cert = TestCert::valid(jsonwebtoken::Algorithm::RS256, app.now());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.pem");
+    std::fs::write(&file, &cert.pem).unwrap();
+    click_link(&c, "Upload certificate").await;
+    wait_for_title(&c, "Upload a certificate").await;
+    shot(&c, "10-upload-certificate").await;
+    assert_fits_a_phone(&c, "10b-upload-certificate-phone").await;
+    type_into(&c, "#certificate", file.to_str().unwrap()).await;
+    click_button(&c, "Upload certificate").await;
+    wait_for_title(&c, "caller").await;
+    let listed = text(&c, "#certificates").await;
+    let certs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/certificates", world.client_id),
+    )
+    .await;
+    let id = certs["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(listed.contains(&id), "{listed}");
+    assert!(listed.contains("Billing service account"), "{listed}");
+    shot(&c, "11-certificate-listed").await;
+
+    // The same certificate again: the admin API's refusal, on the form.
+    click_link(&c, "Upload certificate").await;
+    wait_for_title(&c, "Upload a certificate").await;
+    type_into(&c, "#certificate", file.to_str().unwrap()).await;
+    click_button(&c, "Upload certificate").await;
+    assert!(text(&c, ".alert").await.contains("already uploaded"));
+
+    // Another one dropped onto the drop zone (console.js hands it to the file input).
+    let dropped = TestCert::valid(jsonwebtoken::Algorithm::ES256, app.now());
+    c.execute(
+        "const dt = new DataTransfer(); dt.items.add(new File([arguments[0]], 'dropped.pem', {type: 'application/x-pem-file'})); document.querySelector('[data-drop-for]').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        vec![json!(dropped.pem)],
+    )
+    .await
+    .unwrap();
+    let chosen = c
+        .execute(
+            "return document.getElementById('certificate').files[0].name;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen, json!("dropped.pem"));
+    click_button(&c, "Upload certificate").await;
+    wait_for_title(&c, "caller").await;
+    text(&c, "#certificates").await;
+    let certs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/certificates", world.client_id),
+    )
+    .await;
+    assert_eq!(certs["items"].as_array().unwrap().len(), 2, "{certs}");
+    assert!(c.source().await.unwrap().contains("ES256"));
+
+    // A key pair: the private key is shown once.
+    c.find(Locator::Css("#alg"))
+        .await
+        .unwrap()
+        .select_by_value("ES256")
+        .await
+        .unwrap();
+    click_button(&c, "Generate key pair").await;
+    wait_for_title(&c, "Your new key pair").await;
+    let private_key = text(&c, "#private-key").await;
+    assert!(
+        private_key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "{private_key}"
+    );
+    let kid = text(&c, "#kid").await;
+    let pairs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/keypairs", world.client_id),
+    )
+    .await;
+    assert_eq!(pairs["items"][0]["kid"], kid.as_str());
+    assert_eq!(pairs["items"][0]["alg"], "ES256");
+    shot(&c, "12-key-pair-shown-once").await;
+    c.refresh().await.unwrap();
+    let again = c.source().await.unwrap();
+    assert!(!again.contains("BEGIN PRIVATE KEY"), "shown once");
+    assert!(again.contains("This form was already sent"));
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    assert!(text(&c, "#keypairs").await.contains(&kid));
+    assert!(!c.source().await.unwrap().contains("BEGIN PRIVATE KEY"));
+
+    // An API key bundle, shown once; its secret works.
+    click_button(&c, "Create API key bundle").await;
+    wait_for_title(&c, "Your API key bundle").await;
+    let bundle: Value = serde_json::from_str(&text(&c, "#bundle").await).unwrap();
+    assert_eq!(bundle["appClientId"], world.client_id.as_str());
+    app.access_token(
+        &world.client_id,
+        bundle["appClientSecret"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    shot(&c, "13-api-key-bundle").await;
+
+    // Deleting the key pair, after confirming.
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    c.find(Locator::Css(&format!("a[href$='/keypairs/{kid}/delete']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_title(&c, "Delete key pair?").await;
+    click_button(&c, "Delete key pair").await;
+    wait_for_title(&c, "caller").await;
+    let pairs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/keypairs", world.client_id),
+    )
+    .await;
+    assert_eq!(pairs["items"], json!([]));
+
+    // Editing the app: its name and scopes, through PATCH.
+    click_link(&c, "Edit application").await;
+    wait_for_title(&c, "Edit application").await;
+    shot(&c, "14-edit-application").await;
+    let name = c.find(Locator::Css("#name")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("Billing caller").await.unwrap();
+    let scopes = c.find(Locator::Css("#scopes")).await.unwrap();
+    scopes.clear().await.unwrap();
+    scopes.send_keys("read").await.unwrap();
+    click_button(&c, "Save changes").await;
+    wait_for_title(&c, "Billing caller").await;
+    let edited = admin_get(&app, &format!("/admin/v1/apps/{}", world.client_id)).await;
+    assert_eq!(edited["scopes"], json!(["read"]));
+    assert_eq!(edited["products"], json!(["events"]), "kept");
+    assert_eq!(edited["sandboxes"], json!({"prod": "read"}), "kept");
+    // A bad value is the admin API's refusal, on the form.
+    click_link(&c, "Edit application").await;
+    wait_for_title(&c, "Edit application").await;
+    type_into(&c, "#ttl", "soon").await;
+    click_button(&c, "Save changes").await;
+    assert!(text(&c, ".alert").await.contains("whole number"));
+    c.close().await.unwrap();
+}

@@ -87,6 +87,10 @@ impl Api {
         self.call(Method::POST, path, body).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, ApiError> {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
         self.call(Method::DELETE, path, None).await
     }

@@ -19,6 +19,8 @@
 //! - strict headers on every response (`Content-Security-Policy`, `nosniff`, no caching).
 
 pub mod api;
+mod credentials;
+mod edit;
 mod form;
 mod pages;
 mod view;
