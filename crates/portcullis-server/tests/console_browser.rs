@@ -591,3 +591,178 @@ async fn certificates_key_pairs_api_keys_and_edits_in_chromium() {
     assert!(text(&c, ".alert").await.contains("whole number"));
     c.close().await.unwrap();
 }
+
+/// Wait (bounded) until `f` gives something.
+async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_chromium() {
+    use oauth1_request as oauth;
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn_with(Options {
+        gateway: portcullis_server::config::GatewayConfig {
+            allow_secrets_over_http: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    // The publisher's callback: a real HTTP server that records what it is called with.
+    let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let publisher = format!("http://{}", listener.local_addr().unwrap());
+    let recorded = calls.clone();
+    let router = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| {
+            recorded.lock().unwrap().push(q.unwrap_or_default());
+            async { axum::response::Html("<main><h1>Linked</h1></main>") }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (client_id, secret, _org) = app.client(&[]).await;
+    let feed = app
+        .create_feed(
+            &client_id,
+            json!({"name": "Order updates", "kind": "point_to_point",
+                "initiation_url": format!("{publisher}/initiation"),
+                "callback_url": format!("{publisher}/callback")}),
+        )
+        .await;
+    let feed_id = feed["id"].as_str().unwrap();
+    let news = app
+        .create_feed(&client_id, json!({"name": "News", "kind": "broadcast"}))
+        .await;
+    let news_id = news["id"].as_str().unwrap();
+    let topic = app.create_topic(&client_id, news_id, "sale").await;
+    app.create_user("alice@example.com", PASSWORD, json!({}))
+        .await;
+
+    // The publisher asks for a request token (OAuth 1.0 PLAINTEXT, signed by oauth1-request).
+    let uri = app.url("/identity/1.0/oauth/requesttoken");
+    let signed = oauth::Builder::<_, _, &str>::new(
+        oauth::Credentials::new(client_id.as_str(), secret.as_str()),
+        oauth::PLAINTEXT,
+    )
+    .authorize("POST", &uri, &());
+    let r = app
+        .http
+        .post(&uri)
+        .header("authorization", signed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    let token: String = form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "oauth_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("a request token");
+
+    // The subscriber approves in the browser, on a page in the console's look.
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    let authorize = format!(
+        "{}?{}",
+        app.url("/identity/1.0/oauth/authorize"),
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("oauth_token", &token)
+            .append_pair("feedId", feed_id)
+            .append_pair("invokeArgs", "sessId=42")
+            .finish()
+    );
+    c.goto(&authorize).await.unwrap();
+    wait_for_title(&c, "Link your account").await;
+    assert!(c.source().await.unwrap().contains("Order updates"));
+    shot(&c, "15-oauth1-authorize").await;
+    assert_fits_a_phone(&c, "15b-oauth1-authorize-phone").await;
+    type_into(&c, "#email", "alice@example.com").await;
+    type_into(&c, "#password", "wrong password").await;
+    click_button(&c, "Sign in and approve").await;
+    assert!(
+        text(&c, ".alert")
+            .await
+            .contains("The email or password is wrong.")
+    );
+    assert!(calls.lock().unwrap().is_empty(), "nothing approved yet");
+    type_into(&c, "#password", PASSWORD).await;
+    click_button(&c, "Sign in and approve").await;
+    let cb = eventually("the publisher's callback is called", || {
+        calls.lock().unwrap().first().cloned()
+    })
+    .await;
+    let q: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(cb.as_bytes()).into_owned().collect();
+    assert_eq!(q["oauth_token"], token, "{cb}");
+    assert_eq!(q["feedId"], feed_id, "{cb}");
+    assert_eq!(q["sessId"], "42", "{cb}");
+    wait_for_title(&c, "Linked").await;
+
+    // The subscriber's page: the stored notifications without JavaScript, new ones live.
+    app.subscribe("alice@example.com", PASSWORD, news_id).await;
+    let api = api_token(&app, &client_id, &secret).await;
+    let notify = |message: &'static str| {
+        let (app, api, topic) = (&app, api.clone(), topic.clone());
+        async move {
+            let r = app
+                .http
+                .post(app.url("/notificationgateway/1.0/notification"))
+                .form(&[
+                    ("X-apitoken", api.as_str()),
+                    ("topic", &topic),
+                    ("message", message),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    notify("Stored before the page opened").await;
+    sign_in(&c, &app, "alice@example.com").await;
+    click_link(&c, "Notifications").await;
+    wait_for_title(&c, "Your notifications").await;
+    assert!(
+        text(&c, "#notifications")
+            .await
+            .contains("Stored before the page opened")
+    );
+    // Live once the stream is open (console.js says so), then a new one appears.
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//p[@id='live' and starts-with(normalize-space(), 'Live')]",
+        ))
+        .await
+        .expect("the live stream opens");
+    notify("Sent while the page is open").await;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//ul[@id='notifications']/li[contains(., 'Sent while the page is open')]",
+        ))
+        .await
+        .expect("the new notification appears without a reload");
+    let count = c
+        .execute(
+            "return document.querySelectorAll('#notifications li').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, json!(2), "the stored one is not repeated");
+    shot(&c, "16-notifications-live").await;
+    assert_fits_a_phone(&c, "16b-notifications-phone").await;
+    c.close().await.unwrap();
+}

@@ -22,6 +22,7 @@ pub struct ApiError {
 /// The admin API as one user sees it.
 #[derive(Clone)]
 pub struct Api {
+    /// The router called: the admin API's (or Wave's, for notifications).
     admin: Router,
     token: Option<String>,
 }
@@ -44,10 +45,7 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
+        let req = Request::builder().method(method).uri(path);
         let req = match body {
             Some(b) => req
                 .header(header::CONTENT_TYPE, "application/json")
@@ -55,10 +53,7 @@ impl Api {
             None => req.body(Body::empty()),
         }
         .map_err(|e| internal(&e))?;
-        let res = match self.admin.clone().oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
+        let res = self.send(req).await;
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
             .await
@@ -76,6 +71,19 @@ impl Api {
                 .unwrap_or("The admin API refused the request.")
                 .to_owned();
             Err(ApiError { status, detail })
+        }
+    }
+
+    /// One request as this caller; the raw answer (a stream stays a stream).
+    pub async fn send(&self, mut req: Request<Body>) -> axum::response::Response {
+        if let Some(t) = &self.token
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+        match self.admin.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
         }
     }
 

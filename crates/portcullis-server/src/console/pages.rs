@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(super::credentials::routes())
         .merge(super::edit::routes())
+        .merge(super::notifications::routes())
 }
 
 pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {

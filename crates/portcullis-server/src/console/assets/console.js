@@ -36,3 +36,42 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The notifications page: new ones arrive over Server-Sent Events and are appended.
+document.addEventListener("DOMContentLoaded", function () {
+  var list = document.querySelector("ul[data-stream]");
+  if (!list || !window.EventSource) return;
+  var status = document.getElementById("live");
+  var source = new EventSource(list.getAttribute("data-stream"));
+  source.addEventListener("open", function () {
+    status.textContent = "Live: new notifications appear below as they arrive.";
+  });
+  source.addEventListener("error", function () {
+    status.textContent = "The live connection dropped; reconnecting…";
+  });
+  source.addEventListener("notification", function (event) {
+    var n = JSON.parse(event.data);
+    var empty = document.getElementById("no-notifications");
+    if (empty) empty.remove();
+    var item = document.createElement("li");
+    item.setAttribute("data-id", String(n.id));
+    var topic = document.createElement("strong");
+    topic.textContent = n.topic;
+    var message = document.createElement("p");
+    message.textContent = n.message;
+    item.append(topic, message);
+    if (n.link && /^https?:\/\//.test(n.link)) {
+      var p = document.createElement("p");
+      var a = document.createElement("a");
+      a.href = n.link;
+      a.rel = "noopener noreferrer";
+      a.textContent = n.link;
+      p.append(a);
+      item.append(p);
+    }
+    var when = document.createElement("small");
+    when.textContent = new Date(n.created_at * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    item.append(when);
+    list.append(item);
+  });
+});
