@@ -7,8 +7,11 @@
 //! Without chromium or chromedriver the test says why and passes, except under CI (`CI`
 //! set), where it fails: `.ci/run` installs them.
 
+#[path = "support/apitoken.rs"]
+mod apitoken;
 mod common;
 
+use apitoken::*;
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::{Method, StatusCode};

@@ -3,8 +3,11 @@
 //! `oauth1-request` crate, which nobody here wrote), the subscriber a cookie-keeping HTTP
 //! client; then notifications reach the subscribers' Server-Sent Event streams.
 
+#[path = "support/apitoken.rs"]
+mod apitoken;
 mod common;
 
+use apitoken::*;
 use axum::extract::{Query, State as AxState};
 use common::*;
 use oauth1_request as oauth;
