@@ -588,3 +588,109 @@ fn hidden_text(html: &str, id: &str) -> String {
     let len = html[start..].find('<').unwrap();
     html[start..start + len].to_owned()
 }
+
+#[tokio::test]
+async fn a_malformed_certificate_upload_or_query_is_a_4xx_page_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let world = app.gateway_world(false).await;
+    let dev = app.console_user(&world.org, "developer").await;
+    let path = format!("/console/apps/{}/certificates", world.client_id);
+    let multipart = |csrf: Option<&str>, file: Vec<u8>| {
+        let mut form = reqwest::multipart::Form::new().part(
+            "certificate",
+            reqwest::multipart::Part::bytes(file).file_name("c.pem"),
+        );
+        if let Some(c) = csrf {
+            form = form.text("csrf", c.to_owned());
+        }
+        dev.http
+            .post(app.url(&path))
+            .header("cookie", &dev.cookie)
+            .multipart(form)
+    };
+    let cert = TestCert::valid(jsonwebtoken::Algorithm::ES256, app.now());
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            multipart(None, cert.pem.clone().into_bytes()),
+            403,
+            "security token",
+        ),
+        (
+            multipart(Some(&dev.csrf), vec![0xff, 0xfe, 0x00]),
+            400,
+            "not PEM text",
+        ),
+        (
+            multipart(Some(&dev.csrf), Vec::new()),
+            400,
+            "No file was chosen",
+        ),
+        (multipart(Some(&dev.csrf), vec![b'a'; 70 * 1024]), 413, ""),
+        (
+            multipart(Some(&dev.csrf), cert.key_pem.clone().into_bytes()),
+            400,
+            "",
+        ),
+        (
+            dev.http
+                .post(app.url(&path))
+                .header("cookie", &dev.cookie)
+                .form(&[("csrf", dev.csrf.as_str())]),
+            415,
+            "multipart/form-data",
+        ),
+        (
+            dev.http
+                .post(app.url(&path))
+                .header("cookie", &dev.cookie)
+                .header("content-type", "multipart/form-data; boundary=x")
+                .body("--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nab"),
+            400,
+            "",
+        ),
+    ];
+    for (i, (req, status, says)) in cases.into_iter().enumerate() {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "case {i}");
+        assert_console_headers(&r, "upload");
+        let page = r.text().await.unwrap();
+        assert!(page.contains(says), "case {i}: {page}");
+    }
+    let (_, certs) = app
+        .call(
+            Method::GET,
+            &format!("/admin/v1/apps/{}/certificates", world.client_id),
+            None,
+        )
+        .await;
+    assert_eq!(certs["items"], json!([]), "nothing stored");
+    // The good one is stored, and the page goes back to the app.
+    let r = multipart(Some(&dev.csrf), cert.pem.clone().into_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for (path, status) in [
+        ("/console/notifications?after=x", 400),
+        ("/console/notifications?limit=1", 400),
+        (
+            &format!("/console/apps/{}/bogus/key_1/delete", world.client_id) as &str,
+            404,
+        ),
+        (
+            &format!("/console/apps/{}/keypairs/nope/delete", world.client_id),
+            400,
+        ),
+    ] {
+        let r = dev.get(&app, path).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+    }
+    let r = app
+        .http
+        .get(app.url("/notificationgateway/1.0/notifications?limit=0"))
+        .basic_auth("developer@example.com", Some("x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

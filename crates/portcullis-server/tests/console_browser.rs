@@ -7,8 +7,11 @@
 //! Without chromium or chromedriver the test says why and passes, except under CI (`CI`
 //! set), where it fails: `.ci/run` installs them.
 
+#[path = "support/apitoken.rs"]
+mod apitoken;
 mod common;
 
+use apitoken::*;
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::{Method, StatusCode};
@@ -384,5 +387,385 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
     wait_for_title(&c, "Sign in").await;
     c.goto(&app.url("/console/orgs")).await.unwrap();
     wait_for_title(&c, "Sign in").await;
+    c.close().await.unwrap();
+}
+
+/// `GET <path>` of the admin API as the bootstrap admin (asserting 200).
+async fn admin_get(app: &TestApp, path: &str) -> Value {
+    let (status, v) = app.call(Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
+    v
+}
+
+/// Sign in through the form as `email`; lands on "Your organizations".
+async fn sign_in(c: &Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(c, "Sign in").await;
+    type_into(c, "#email", email).await;
+    type_into(c, "#password", PASSWORD).await;
+    click_button(c, "Sign in").await;
+    wait_for_title(c, "Your organizations").await;
+}
+
+/// No element reaches past the right edge at a phone's width (390 px).
+async fn assert_fits_a_phone(c: &Client, name: &str) {
+    c.set_window_size(390, 844).await.unwrap();
+    let widest = c
+        .execute(
+            "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className).join(', ');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(c, name).await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    assert_eq!(
+        widest.as_str(),
+        Some(""),
+        "past the edge on a phone: {widest}"
+    );
+}
+
+#[tokio::test]
+async fn certificates_key_pairs_api_keys_and_edits_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let world = app.gateway_world(false).await;
+    app.create_user(
+        "dev@example.com",
+        PASSWORD,
+        json!({&world.org: "developer"}),
+    )
+    .await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    sign_in(&c, &app, "dev@example.com").await;
+    let app_url = app.url(&format!("/console/apps/{}", world.client_id));
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    let empty = c.source().await.unwrap();
+    assert!(empty.contains("No certificates."), "empty state");
+    assert!(empty.contains("No key pairs."), "empty state");
+
+    // A certificate chosen with the file input (what a person without JavaScript does).
+    let cert = TestCert::valid(jsonwebtoken::Algorithm::RS256, app.now());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("service.pem");
+    std::fs::write(&file, &cert.pem).unwrap();
+    click_link(&c, "Upload certificate").await;
+    wait_for_title(&c, "Upload a certificate").await;
+    shot(&c, "10-upload-certificate").await;
+    assert_fits_a_phone(&c, "10b-upload-certificate-phone").await;
+    type_into(&c, "#certificate", file.to_str().unwrap()).await;
+    click_button(&c, "Upload certificate").await;
+    wait_for_title(&c, "caller").await;
+    let listed = text(&c, "#certificates").await;
+    let certs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/certificates", world.client_id),
+    )
+    .await;
+    let id = certs["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(listed.contains(&id), "{listed}");
+    assert!(listed.contains("Billing service account"), "{listed}");
+    shot(&c, "11-certificate-listed").await;
+
+    // The same certificate again: the admin API's refusal, on the form.
+    click_link(&c, "Upload certificate").await;
+    wait_for_title(&c, "Upload a certificate").await;
+    type_into(&c, "#certificate", file.to_str().unwrap()).await;
+    click_button(&c, "Upload certificate").await;
+    assert!(text(&c, ".alert").await.contains("already uploaded"));
+
+    // Another one dropped onto the drop zone (console.js hands it to the file input).
+    let dropped = TestCert::valid(jsonwebtoken::Algorithm::ES256, app.now());
+    c.execute(
+        "const dt = new DataTransfer(); dt.items.add(new File([arguments[0]], 'dropped.pem', {type: 'application/x-pem-file'})); document.querySelector('[data-drop-for]').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+        vec![json!(dropped.pem)],
+    )
+    .await
+    .unwrap();
+    let chosen = c
+        .execute(
+            "return document.getElementById('certificate').files[0].name;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen, json!("dropped.pem"));
+    click_button(&c, "Upload certificate").await;
+    wait_for_title(&c, "caller").await;
+    text(&c, "#certificates").await;
+    let certs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/certificates", world.client_id),
+    )
+    .await;
+    assert_eq!(certs["items"].as_array().unwrap().len(), 2, "{certs}");
+    assert!(c.source().await.unwrap().contains("ES256"));
+
+    // A key pair: the private key is shown once.
+    c.find(Locator::Css("#alg"))
+        .await
+        .unwrap()
+        .select_by_value("ES256")
+        .await
+        .unwrap();
+    click_button(&c, "Generate key pair").await;
+    wait_for_title(&c, "Your new key pair").await;
+    let private_key = text(&c, "#private-key").await;
+    assert!(
+        private_key.starts_with("-----BEGIN PRIVATE KEY-----"),
+        "{private_key}"
+    );
+    let kid = text(&c, "#kid").await;
+    let pairs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/keypairs", world.client_id),
+    )
+    .await;
+    assert_eq!(pairs["items"][0]["kid"], kid.as_str());
+    assert_eq!(pairs["items"][0]["alg"], "ES256");
+    shot(&c, "12-key-pair-shown-once").await;
+    c.refresh().await.unwrap();
+    let again = c.source().await.unwrap();
+    assert!(!again.contains("BEGIN PRIVATE KEY"), "shown once");
+    assert!(again.contains("This form was already sent"));
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    assert!(text(&c, "#keypairs").await.contains(&kid));
+    assert!(!c.source().await.unwrap().contains("BEGIN PRIVATE KEY"));
+
+    // An API key bundle, shown once; its secret works.
+    click_button(&c, "Create API key bundle").await;
+    wait_for_title(&c, "Your API key bundle").await;
+    let bundle: Value = serde_json::from_str(&text(&c, "#bundle").await).unwrap();
+    assert_eq!(bundle["appClientId"], world.client_id.as_str());
+    app.access_token(
+        &world.client_id,
+        bundle["appClientSecret"].as_str().unwrap(),
+        None,
+    )
+    .await;
+    shot(&c, "13-api-key-bundle").await;
+
+    // Deleting the key pair, after confirming.
+    c.goto(&app_url).await.unwrap();
+    wait_for_title(&c, "caller").await;
+    c.find(Locator::Css(&format!("a[href$='/keypairs/{kid}/delete']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_title(&c, "Delete key pair?").await;
+    click_button(&c, "Delete key pair").await;
+    wait_for_title(&c, "caller").await;
+    let pairs = admin_get(
+        &app,
+        &format!("/admin/v1/apps/{}/keypairs", world.client_id),
+    )
+    .await;
+    assert_eq!(pairs["items"], json!([]));
+
+    // Editing the app: its name and scopes, through PATCH.
+    click_link(&c, "Edit application").await;
+    wait_for_title(&c, "Edit application").await;
+    shot(&c, "14-edit-application").await;
+    let name = c.find(Locator::Css("#name")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("Billing caller").await.unwrap();
+    let scopes = c.find(Locator::Css("#scopes")).await.unwrap();
+    scopes.clear().await.unwrap();
+    scopes.send_keys("read").await.unwrap();
+    click_button(&c, "Save changes").await;
+    wait_for_title(&c, "Billing caller").await;
+    let edited = admin_get(&app, &format!("/admin/v1/apps/{}", world.client_id)).await;
+    assert_eq!(edited["scopes"], json!(["read"]));
+    assert_eq!(edited["products"], json!(["events"]), "kept");
+    assert_eq!(edited["sandboxes"], json!({"prod": "read"}), "kept");
+    // A bad value is the admin API's refusal, on the form.
+    click_link(&c, "Edit application").await;
+    wait_for_title(&c, "Edit application").await;
+    type_into(&c, "#ttl", "soon").await;
+    click_button(&c, "Save changes").await;
+    assert!(text(&c, ".alert").await.contains("whole number"));
+    c.close().await.unwrap();
+}
+
+/// Wait (bounded) until `f` gives something.
+async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_chromium() {
+    use oauth1_request as oauth;
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn_with(Options {
+        gateway: portcullis_server::config::GatewayConfig {
+            allow_secrets_over_http: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    // The publisher's callback: a real HTTP server that records what it is called with.
+    let calls: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let publisher = format!("http://{}", listener.local_addr().unwrap());
+    let recorded = calls.clone();
+    let router = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| {
+            recorded.lock().unwrap().push(q.unwrap_or_default());
+            async { axum::response::Html("<main><h1>Linked</h1></main>") }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (client_id, secret, _org) = app.client(&[]).await;
+    let feed = app
+        .create_feed(
+            &client_id,
+            json!({"name": "Order updates", "kind": "point_to_point",
+                "initiation_url": format!("{publisher}/initiation"),
+                "callback_url": format!("{publisher}/callback")}),
+        )
+        .await;
+    let feed_id = feed["id"].as_str().unwrap();
+    let news = app
+        .create_feed(&client_id, json!({"name": "News", "kind": "broadcast"}))
+        .await;
+    let news_id = news["id"].as_str().unwrap();
+    let topic = app.create_topic(&client_id, news_id, "sale").await;
+    app.create_user("alice@example.com", PASSWORD, json!({}))
+        .await;
+
+    // The publisher asks for a request token (OAuth 1.0 PLAINTEXT, signed by oauth1-request).
+    let uri = app.url("/identity/1.0/oauth/requesttoken");
+    let signed = oauth::Builder::<_, _, &str>::new(
+        oauth::Credentials::new(client_id.as_str(), secret.as_str()),
+        oauth::PLAINTEXT,
+    )
+    .authorize("POST", &uri, &());
+    let r = app
+        .http
+        .post(&uri)
+        .header("authorization", signed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    let token: String = form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "oauth_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("a request token");
+
+    // The subscriber approves in the browser, on a page in the console's look.
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    let authorize = format!(
+        "{}?{}",
+        app.url("/identity/1.0/oauth/authorize"),
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("oauth_token", &token)
+            .append_pair("feedId", feed_id)
+            .append_pair("invokeArgs", "sessId=42")
+            .finish()
+    );
+    c.goto(&authorize).await.unwrap();
+    wait_for_title(&c, "Link your account").await;
+    assert!(c.source().await.unwrap().contains("Order updates"));
+    shot(&c, "15-oauth1-authorize").await;
+    assert_fits_a_phone(&c, "15b-oauth1-authorize-phone").await;
+    type_into(&c, "#email", "alice@example.com").await;
+    type_into(&c, "#password", "wrong password").await;
+    click_button(&c, "Sign in and approve").await;
+    assert!(
+        text(&c, ".alert")
+            .await
+            .contains("The email or password is wrong.")
+    );
+    assert!(calls.lock().unwrap().is_empty(), "nothing approved yet");
+    type_into(&c, "#password", PASSWORD).await;
+    click_button(&c, "Sign in and approve").await;
+    let cb = eventually("the publisher's callback is called", || {
+        calls.lock().unwrap().first().cloned()
+    })
+    .await;
+    let q: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(cb.as_bytes()).into_owned().collect();
+    assert_eq!(q["oauth_token"], token, "{cb}");
+    assert_eq!(q["feedId"], feed_id, "{cb}");
+    assert_eq!(q["sessId"], "42", "{cb}");
+    wait_for_title(&c, "Linked").await;
+
+    // The subscriber's page: the stored notifications without JavaScript, new ones live.
+    app.subscribe("alice@example.com", PASSWORD, news_id).await;
+    let api = api_token(&app, &client_id, &secret).await;
+    let notify = |message: &'static str| {
+        let (app, api, topic) = (&app, api.clone(), topic.clone());
+        async move {
+            let r = app
+                .http
+                .post(app.url("/notificationgateway/1.0/notification"))
+                .form(&[
+                    ("X-apitoken", api.as_str()),
+                    ("topic", &topic),
+                    ("message", message),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    notify("Stored before the page opened").await;
+    sign_in(&c, &app, "alice@example.com").await;
+    click_link(&c, "Notifications").await;
+    wait_for_title(&c, "Your notifications").await;
+    assert!(
+        text(&c, "#notifications")
+            .await
+            .contains("Stored before the page opened")
+    );
+    // Live once the stream is open (console.js says so), then a new one appears.
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//p[@id='live' and starts-with(normalize-space(), 'Live')]",
+        ))
+        .await
+        .expect("the live stream opens");
+    notify("Sent while the page is open").await;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::XPath(
+            "//ul[@id='notifications']/li[contains(., 'Sent while the page is open')]",
+        ))
+        .await
+        .expect("the new notification appears without a reload");
+    let count = c
+        .execute(
+            "return document.querySelectorAll('#notifications li').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, json!(2), "the stored one is not repeated");
+    shot(&c, "16-notifications-live").await;
+    assert_fits_a_phone(&c, "16b-notifications-phone").await;
     c.close().await.unwrap();
 }

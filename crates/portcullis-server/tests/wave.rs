@@ -3,8 +3,11 @@
 //! `oauth1-request` crate, which nobody here wrote), the subscriber a cookie-keeping HTTP
 //! client; then notifications reach the subscribers' Server-Sent Event streams.
 
+#[path = "support/apitoken.rs"]
+mod apitoken;
 mod common;
 
+use apitoken::*;
 use axum::extract::{Query, State as AxState};
 use common::*;
 use oauth1_request as oauth;
@@ -262,39 +265,6 @@ async fn open_stream(app: &TestApp, email: &str, last_id: Option<&str>) -> Sse {
 }
 
 // --- the publisher's API token and notifications -----------------------------------
-
-async fn api_token(app: &TestApp, client_id: &str, secret: &str) -> String {
-    parse_apitoken(&app.wave_api_token_xml(client_id, secret).await)
-}
-
-/// The `apitoken` of an `apitokenResponse`, read with an XML parser, checking the
-/// namespace of both elements.
-fn parse_apitoken(xml: &str) -> String {
-    use quick_xml::events::Event;
-    use quick_xml::name::ResolveResult;
-    let mut r = quick_xml::NsReader::from_str(xml);
-    let (mut path, mut token) = (Vec::new(), None);
-    loop {
-        match r.read_resolved_event().unwrap() {
-            (ns, Event::Start(e)) => {
-                let ResolveResult::Bound(ns) = ns else {
-                    panic!("element without namespace in {xml}")
-                };
-                assert_eq!(ns.as_ref(), b"urn:com:adobe:service:identity:1.0");
-                path.push(String::from_utf8(e.local_name().as_ref().to_vec()).unwrap());
-            }
-            (_, Event::Text(t)) if path == ["apitokenResponse", "apitoken"] => {
-                token = Some(t.decode().unwrap().trim().to_owned());
-            }
-            (_, Event::End(_)) => {
-                path.pop();
-            }
-            (_, Event::Eof) => break,
-            _ => {}
-        }
-    }
-    token.unwrap_or_else(|| panic!("no apitoken in {xml}"))
-}
 
 async fn notify(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
     app.http

@@ -22,6 +22,7 @@ pub struct ApiError {
 /// The admin API as one user sees it.
 #[derive(Clone)]
 pub struct Api {
+    /// The router called: the admin API's (or Wave's, for notifications).
     admin: Router,
     token: Option<String>,
     /// The browser's address, for the audit trail of what the console does.
@@ -50,10 +51,7 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = &self.token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
+        let req = Request::builder().method(method).uri(path);
         let req = match body {
             Some(b) => req
                 .header(header::CONTENT_TYPE, "application/json")
@@ -61,13 +59,7 @@ impl Api {
             None => req.body(Body::empty()),
         }
         .map_err(|e| internal(&e))?;
-        let mut req = req;
-        req.extensions_mut()
-            .insert(crate::audit::ForwardedClient(self.client));
-        let res = match self.admin.clone().oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
+        let res = self.send(req).await;
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
             .await
@@ -88,12 +80,31 @@ impl Api {
         }
     }
 
+    /// One request as this caller; the raw answer (a stream stays a stream).
+    pub async fn send(&self, mut req: Request<Body>) -> axum::response::Response {
+        if let Some(t) = &self.token
+            && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+        req.extensions_mut()
+            .insert(crate::audit::ForwardedClient(self.client));
+        match self.admin.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
         self.call(Method::GET, path, None).await
     }
 
     pub async fn post(&self, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
         self.call(Method::POST, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, ApiError> {
+        self.call(Method::PATCH, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {

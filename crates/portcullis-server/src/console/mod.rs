@@ -19,9 +19,12 @@
 //! - strict headers on every response (`Content-Security-Policy`, `nosniff`, no caching).
 
 pub mod api;
+mod credentials;
+mod edit;
 mod form;
+mod notifications;
 mod pages;
-mod view;
+pub mod view;
 
 pub use form::ConsoleForm;
 
@@ -46,11 +49,13 @@ pub const LOGIN_COOKIE: &str = "pcs_console_login";
 /// Failed sign-ins allowed per client address and minute.
 pub const LOGIN_FAILURE_LIMIT: u32 = 10;
 /// The header every console response carries.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// Console state beside [`AppState`]: the admin router it calls, its limits.
 pub struct Console {
     admin: Router,
+    /// Wave's routes, for the subscriber's notifications (same session token).
+    wave: Router,
     login_failures: FailureLimiter,
     /// Once-only form nonces already used, with when (unix seconds).
     used_nonces: Mutex<HashMap<String, i64>>,
@@ -62,6 +67,7 @@ impl Console {
     fn new(state: &AppState) -> Self {
         Self {
             admin: crate::admin::router(state).with_state(state.clone()),
+            wave: crate::wave::router().with_state(state.clone()),
             login_failures: FailureLimiter::new(LOGIN_FAILURE_LIMIT, 60),
             used_nonces: Mutex::new(HashMap::new()),
         }
@@ -239,6 +245,11 @@ impl Ctx {
             self.session.clone(),
             self.client,
         )
+    }
+
+    /// Wave's subscriber endpoints as this caller.
+    pub fn wave(&self) -> Api {
+        Api::new(self.console.wave.clone(), self.session.clone(), self.client)
     }
 
     fn derive(&self, purpose: &str, value: &str) -> Option<String> {

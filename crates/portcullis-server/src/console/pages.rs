@@ -13,7 +13,7 @@ use axum::routing::get;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-type Page = Result<Response, PageError>;
+pub(super) type Page = Result<Response, PageError>;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -35,13 +35,16 @@ pub fn routes() -> Router<AppState> {
             "/apps/{cid}/secrets/{sid}/delete",
             get(delete_secret_page).post(delete_secret),
         )
+        .merge(super::credentials::routes())
+        .merge(super::edit::routes())
+        .merge(super::notifications::routes())
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(super) fn strings(v: &Value) -> Vec<String> {
     match v {
         Value::Array(a) => a
             .iter()
@@ -52,11 +55,11 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-fn items(v: &Value) -> &[Value] {
+pub(super) fn items(v: &Value) -> &[Value] {
     v["items"].as_array().map(Vec::as_slice).unwrap_or(&[])
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -216,7 +219,7 @@ fn org_tabs(org: &str, current: &str) -> Markup {
     }
 }
 
-async fn load_org(ctx: &Ctx, org: &str) -> Result<Value, PageError> {
+pub(super) async fn load_org(ctx: &Ctx, org: &str) -> Result<Value, PageError> {
     ctx.api()
         .get(&format!("/admin/v1/orgs/{}", seg(org)))
         .await
@@ -267,8 +270,6 @@ async fn org_apps(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
 
 fn app_form(org: &Value, csrf: &str, name: &str, scopes: &str, error: Option<&str>) -> Markup {
     let org_id = s(org, "id");
-    let products = strings(&org["products"]);
-    let sandboxes = strings(&org["sandboxes"]);
     Frame::new("Create application", Some(csrf))
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(org_id)), s(org, "name"))
@@ -282,27 +283,7 @@ fn app_form(org: &Value, csrf: &str, name: &str, scopes: &str, error: Option<&st
                     label for="scopes" { "Scopes" }
                     input #scopes type="text" name="scopes" value=(scopes) aria-describedby="scopes-help" autocapitalize="none" spellcheck="false";
                     small #scopes-help { "Space-separated, like " code { "read write" } ". Tokens of this app carry these." }
-                    @if !products.is_empty() {
-                        fieldset {
-                            legend { "Products" }
-                            @for p in &products {
-                                label.check { input type="checkbox" name="products" value=(p); " " (p) }
-                            }
-                        }
-                    }
-                    @if !sandboxes.is_empty() {
-                        fieldset {
-                            legend { "Sandbox access" }
-                            @for sb in &sandboxes {
-                                label for={"sb-" (sb)} { (sb) }
-                                select id={"sb-" (sb)} name={"sandbox." (sb)} {
-                                    option value="" { "no access" }
-                                    option value="read" { "read" }
-                                    option value="write" { "write" }
-                                }
-                            }
-                        }
-                    }
+                    (super::edit::choice_fields(org, None))
                     button.primary type="submit" { "Create application" }
                 }
             }))
@@ -320,26 +301,14 @@ async fn create_app(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleF
     let csrf = ctx.csrf().unwrap_or_default();
     let name = form.one("name")?;
     let scopes = form.opt("scopes")?.unwrap_or("");
-    let mut sandboxes = serde_json::Map::new();
-    let mut allowed = vec!["name", "scopes", "products"];
-    let sandbox_fields: Vec<String> = form
-        .names()
-        .filter(|k| k.starts_with("sandbox."))
-        .map(str::to_owned)
-        .collect();
-    for f in &sandbox_fields {
-        allowed.push(f);
-        let access = form.one(f)?;
-        if !access.is_empty() {
-            sandboxes.insert(f["sandbox.".len()..].to_owned(), json!(access));
-        }
-    }
-    form.only(&allowed)?;
+    let (mut allowed, products, sandboxes) = super::edit::read_choices(&form)?;
+    allowed.extend(["name".to_owned(), "scopes".to_owned()]);
+    form.only(&allowed.iter().map(String::as_str).collect::<Vec<_>>())?;
     let body = json!({
         "org_id": org,
         "name": name,
         "scopes": scopes.split_whitespace().collect::<Vec<_>>(),
-        "products": form.all("products"),
+        "products": products,
         "sandboxes": sandboxes,
     });
     match ctx.api().post("/admin/v1/apps", Some(body)).await {
@@ -428,20 +397,20 @@ async fn groups(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
 
 // ---- applications -------------------------------------------------------------------
 
-fn app_path(cid: &str) -> String {
+pub(super) fn app_path(cid: &str) -> String {
     format!("/admin/v1/apps/{}", seg(cid))
 }
 
-fn app_page(cid: &str) -> String {
+pub(super) fn app_page(cid: &str) -> String {
     format!("/console/apps/{}", seg(cid))
 }
 
-async fn load_app(ctx: &Ctx, cid: &str) -> Result<Value, PageError> {
+pub(super) async fn load_app(ctx: &Ctx, cid: &str) -> Result<Value, PageError> {
     Ok(ctx.api().get(&app_path(cid)).await?)
 }
 
 /// The org of an app, for breadcrumbs (its name; the id when it cannot be read).
-async fn org_crumb(ctx: &Ctx, app: &Value) -> (String, String) {
+pub(super) async fn org_crumb(ctx: &Ctx, app: &Value) -> (String, String) {
     let org = s(app, "org_id");
     let name = ctx
         .api()
@@ -462,6 +431,7 @@ async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
         .await?;
     let secrets = items(&secrets);
     let (org_href, org_name) = org_crumb(&ctx, &app).await;
+    let keys = super::credentials::section(&ctx, &cid, &csrf).await?;
     let here = app_page(&cid);
     let sandboxes: Vec<String> = app["sandboxes"]
         .as_object()
@@ -489,8 +459,10 @@ async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
                     a.button href={(here) "/revoke"} { "Revoke a token" }
                 }
             }
+            (keys)
             section aria-labelledby="details" {
                 h2 #details { "Details" }
+                p { a.button href={(here) "/edit"} { "Edit application" } }
                 dl.facts {
                     dt { "Status" } dd { (s(&app, "status")) }
                     dt { "Scopes" } dd { (words(&strings(&app["effective_scopes"]))) }
@@ -529,7 +501,7 @@ async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
 }
 
 /// A page that shows something once: never cached, never stored.
-fn once_page(page: Markup) -> Response {
+pub(super) fn once_page(page: Markup) -> Response {
     let mut res = respond(StatusCode::CREATED, page);
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -538,7 +510,7 @@ fn once_page(page: Markup) -> Response {
     res
 }
 
-fn download(name: &str, value: &str) -> Markup {
+pub(super) fn download(name: &str, value: &str) -> Markup {
     let href = format!(
         "data:text/plain;charset=utf-8,{}",
         seg(value).replace('+', "%20")
@@ -546,29 +518,31 @@ fn download(name: &str, value: &str) -> Markup {
     html! { a.button href=(href) download=(name) { "Download" } }
 }
 
-/// A once-only button's POST: check the form, then `POST /admin/v1/apps/{cid}/{what}`;
-/// the answer, the CSRF token and the app's page.
-async fn create_once(
+/// A once-only button's POST (its CSRF token and fields already checked): use its nonce,
+/// then `POST /admin/v1/apps/{cid}/{what}` with `body`; the answer, the CSRF token and
+/// the app's page.
+pub(super) async fn create_once(
     ctx: &Ctx,
     cid: &str,
     form: &ConsoleForm,
     what: &str,
+    body: Option<Value>,
 ) -> Result<(Value, String, String), PageError> {
-    ctx.check_csrf(form)?;
-    form.only(&[])?;
     let here = app_page(cid);
     ctx.use_once(form)
         .map_err(|e| e.back(&here, "Back to the application"))?;
     let created = ctx
         .api()
-        .post(&format!("{}/{what}", app_path(cid)), None)
+        .post(&format!("{}/{what}", app_path(cid)), body)
         .await
         .map_err(|e| PageError::from(e).back(&here, "Back to the application"))?;
     Ok((created, ctx.csrf().unwrap_or_default(), here))
 }
 
 async fn add_secret(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -> Page {
-    let (created, csrf, here) = create_once(&ctx, &cid, &form, "secrets").await?;
+    ctx.check_csrf(&form)?;
+    form.only(&[])?;
+    let (created, csrf, here) = create_once(&ctx, &cid, &form, "secrets", None).await?;
     let secret = s(&created, "secret");
     let page = Frame::new("Your new client secret", Some(&csrf))
         .crumb(here.clone(), "Application")
@@ -585,7 +559,9 @@ async fn add_secret(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleF
 }
 
 async fn generate_token(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -> Page {
-    let (issued, csrf, here) = create_once(&ctx, &cid, &form, "tokens").await?;
+    ctx.check_csrf(&form)?;
+    form.only(&[])?;
+    let (issued, csrf, here) = create_once(&ctx, &cid, &form, "tokens", None).await?;
     let token = s(&issued, "access_token");
     let page = Frame::new("Access token", Some(&csrf))
         .crumb(here.clone(), "Application")
@@ -659,17 +635,17 @@ async fn revoke(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm)
 }
 
 /// A deletion's confirmation step: what will happen, the button, and a way back.
-struct Confirm<'a> {
-    csrf: &'a str,
-    title: &'a str,
+pub(super) struct Confirm<'a> {
+    pub csrf: &'a str,
+    pub title: &'a str,
     /// The app's page and its label, for the breadcrumb and "Cancel".
-    back: (String, &'a str),
-    text: Markup,
-    action: String,
-    button: &'a str,
+    pub back: (String, &'a str),
+    pub text: Markup,
+    pub action: String,
+    pub button: &'a str,
 }
 
-fn confirm(c: Confirm<'_>) -> Response {
+pub(super) fn confirm(c: Confirm<'_>) -> Response {
     let (here, label) = c.back;
     let page = Frame::new(c.title, Some(c.csrf))
         .crumb(here.clone(), label)

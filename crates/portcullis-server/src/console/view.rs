@@ -44,9 +44,12 @@ impl<'a> Frame<'a> {
                     header.top {
                         a.brand href="/console/" { "Portcullis" span.sub { " console" } }
                         @if let Some(csrf) = self.csrf {
-                            form.signout method="post" action="/console/logout" {
-                                input type="hidden" name="csrf" value=(csrf);
-                                button.link type="submit" { "Sign out" }
+                            div.nav {
+                                a.link href="/console/notifications" { "Notifications" }
+                                form.signout method="post" action="/console/logout" {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    button.link type="submit" { "Sign out" }
+                                }
                             }
                         }
                     }

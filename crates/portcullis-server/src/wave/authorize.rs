@@ -15,13 +15,15 @@
 //! so a form posted from another site, or for another request token, is refused.
 
 use super::{WaveError, form_pairs, media_type, no_store};
+use crate::console::CSP;
+use crate::console::view::{Frame, alert};
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use portcullis_core::ids::RecordId;
 use portcullis_core::secret::{Secret, SecretKind};
 use portcullis_core::wave::{Feed, FeedKind, RequestToken};
@@ -144,60 +146,57 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn page_markup(link: &Linking, csrf: &str, error: Option<&str>) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Link your account — Portcullis" }
+fn page_markup(link: &Linking, csrf: &str, email: &str, error: Option<&str>) -> Markup {
+    // The console's frame and stylesheet: one look for every page a person sees.
+    Frame::new("Link your account", None).render(html! {
+        p { "The publisher of the feed " strong { (link.feed.name) } " asks to send notifications to your account." }
+        @if let Some(e) = error { (alert(e)) }
+        form.stack method="post" action=(PATH) {
+            input type="hidden" name="oauth_token" value=(link.token_text);
+            input type="hidden" name="feedId" value=(link.feed.id.as_str());
+            @if let Some(a) = &link.invoke_args_text {
+                input type="hidden" name="invokeArgs" value=(a);
             }
-            body {
-                main {
-                    h1 { "Link your account" }
-                    p { "The publisher of the feed " strong { (link.feed.name) } " asks to send notifications to your account." }
-                    @if let Some(e) = error {
-                        p role="alert" { (e) }
-                    }
-                    form method="post" action=(PATH) {
-                        input type="hidden" name="oauth_token" value=(link.token_text);
-                        input type="hidden" name="feedId" value=(link.feed.id.as_str());
-                        @if let Some(a) = &link.invoke_args_text {
-                            input type="hidden" name="invokeArgs" value=(a);
-                        }
-                        input type="hidden" name="csrf" value=(csrf);
-                        p {
-                            label for="email" { "Email" }
-                            br;
-                            input id="email" type="email" name="email" autocomplete="username" required;
-                        }
-                        p {
-                            label for="password" { "Password" }
-                            br;
-                            input id="password" type="password" name="password" autocomplete="current-password" required;
-                        }
-                        p {
-                            button type="submit" name="decision" value="approve" { "Sign in and approve" }
-                            " "
-                            button type="submit" name="decision" value="deny" formnovalidate { "Deny" }
-                        }
-                    }
-                    p { "Deny tells the publisher you refused; nothing is linked until you approve." }
-                }
-            }
+            input type="hidden" name="csrf" value=(csrf);
+            label for="email" { "Email" }
+            input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            button.primary type="submit" name="decision" value="approve" { "Sign in and approve" }
+            button type="submit" name="decision" value="deny" formnovalidate { "Deny" }
         }
-    }
+        p.muted { "Deny tells the publisher you refused; nothing is linked until you approve." }
+    })
 }
 
-fn html_response(status: StatusCode, markup: Markup) -> Response {
+/// The console's policy, with the callback's origin allowed as a form target: a browser
+/// applies `form-action` to the redirect that answers the approval, too.
+fn csp(link: &Linking) -> String {
+    let origin = link
+        .feed
+        .callback_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin())
+        .filter(url::Origin::is_tuple)
+        .map(|o| o.ascii_serialization())
+        .unwrap_or_default();
+    CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    )
+}
+
+fn html_response(status: StatusCode, link: &Linking, markup: Markup) -> Response {
     let mut res = (status, axum::response::Html(markup.into_string())).into_response();
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
-    );
+    let policy = HeaderValue::from_str(&csp(link)).unwrap_or(HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -220,7 +219,7 @@ pub async fn page(
     let link = linking(&state, &p).await?;
     let cookie = hex::encode(portcullis_core::random_bytes::<16>());
     let csrf = csrf_for(&state, &link, &cookie)?;
-    let mut res = html_response(StatusCode::OK, page_markup(&link, &csrf, None));
+    let mut res = html_response(StatusCode::OK, &link, page_markup(&link, &csrf, "", None));
     let set =
         format!("{CSRF_COOKIE}={cookie}; Path={PATH}; HttpOnly; SameSite=Strict; Max-Age=900");
     if let Ok(v) = HeaderValue::from_str(&set) {
@@ -317,7 +316,13 @@ pub async fn approve(
     let Some(user) = super::sign_in(&state, email, &pw).await? else {
         return Ok(html_response(
             StatusCode::UNAUTHORIZED,
-            page_markup(&link, &expected, Some("The email or password is wrong.")),
+            &link,
+            page_markup(
+                &link,
+                &expected,
+                email,
+                Some("The email or password is wrong."),
+            ),
         ));
     };
     state

@@ -129,6 +129,7 @@ pub fn router() -> Router<AppState> {
         .route("/identity/1.0/auth/apitoken.xml", post(apitoken::issue))
         .route("/notificationgateway/1.0/notification", post(notify::send))
         .route("/notificationgateway/1.0/stream", get(stream::stream))
+        .route("/notificationgateway/1.0/notifications", get(stream::inbox))
         .route(
             "/notificationgateway/1.0/subscriptions",
             get(stream::subscriptions),

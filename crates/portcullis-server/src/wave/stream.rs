@@ -97,20 +97,26 @@ pub struct NotificationBody<'a> {
     pub created_at: i64,
 }
 
+impl<'a> NotificationBody<'a> {
+    fn new(n: &'a StoredNotification) -> Self {
+        Self {
+            id: n.id,
+            topic: &n.notification.topic,
+            feed_id: n.notification.feed_id.as_str(),
+            message: &n.notification.message,
+            link: n.notification.link.as_deref(),
+            image: n
+                .notification
+                .image_png
+                .as_ref()
+                .map(|b| format!("data:image/png;base64,{b}")),
+            created_at: n.notification.created_at,
+        }
+    }
+}
+
 fn event(n: &StoredNotification) -> Event {
-    let body = NotificationBody {
-        id: n.id,
-        topic: &n.notification.topic,
-        feed_id: n.notification.feed_id.as_str(),
-        message: &n.notification.message,
-        link: n.notification.link.as_deref(),
-        image: n
-            .notification
-            .image_png
-            .as_ref()
-            .map(|b| format!("data:image/png;base64,{b}")),
-        created_at: n.notification.created_at,
-    };
+    let body = NotificationBody::new(n);
     let e = Event::default().id(n.id.to_string()).event("notification");
     match e.clone().json_data(&body) {
         Ok(e) => e,
@@ -215,6 +221,59 @@ pub async fn stream(
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxQuery {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+struct Inbox<'a> {
+    items: Vec<NotificationBody<'a>>,
+    /// Pass as `?after=` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<i64>,
+}
+
+/// `GET /notificationgateway/1.0/notifications?after=&limit=`: the user's stored
+/// notifications (kept for the retention window), oldest first, after the id `after`;
+/// what a client without a stream reads, and what a stream resumes from.
+pub async fn inbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, WaveError> {
+    let axum::extract::Query(q) = q.map_err(|e| {
+        Problem::bad_request(format!(
+            "The query takes 'after' (a notification id) and 'limit' (1-{PAGE}): {e}"
+        ))
+    })?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=PAGE).contains(&limit) || q.after.is_some_and(|a| a < 0) {
+        return Err(Problem::bad_request(format!(
+            "'limit' must be 1-{PAGE} and 'after' a notification id (0 or more)."
+        ))
+        .into());
+    }
+    let user = subscriber(&state, &headers).await?;
+    let stored = state
+        .store
+        .inbox(&user.id, q.after.unwrap_or(0), limit)
+        .await?;
+    let next = (stored.len() as u32 >= limit)
+        .then(|| stored.last().map(|n| n.id))
+        .flatten();
+    let mut res = axum::Json(Inbox {
+        items: stored.iter().map(NotificationBody::new).collect(),
+        next,
+    })
+    .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
 }
 

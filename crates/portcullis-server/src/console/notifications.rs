@@ -1,0 +1,117 @@
+//! The subscriber's page: their notifications (Wave, seed 004). The page lists the stored
+//! ones (`GET /notificationgateway/1.0/notifications`, so it works without JavaScript),
+//! and console.js appends new ones live from `/console/notifications/stream` — Wave's
+//! Server-Sent Event stream (`/notificationgateway/1.0/stream`) called in process with
+//! the session, resumed after the last one listed.
+
+use super::pages::{Page, items, s};
+use super::view::{Frame, PageError, respond, time};
+use super::{Ctx, Signed};
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use maud::html;
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/notifications", get(page))
+        .route("/notifications/stream", get(stream))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct After {
+    after: Option<u64>,
+}
+
+fn after_of(
+    q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Result<u64, PageError> {
+    q.map(|Query(a)| a.after.unwrap_or(0)).map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "This page takes only '?after=<notification id>'.",
+        )
+    })
+}
+
+async fn page(
+    Signed(ctx): Signed,
+    q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Page {
+    let after = after_of(q)?;
+    let csrf = ctx.csrf().unwrap_or_default();
+    let list = ctx
+        .wave()
+        .get(&format!(
+            "/notificationgateway/1.0/notifications?after={after}&limit=100"
+        ))
+        .await?;
+    let stored = items(&list);
+    let last = stored
+        .last()
+        .and_then(|n| n["id"].as_i64())
+        .unwrap_or(after as i64);
+    let more = list["next"].as_i64();
+    let page = Frame::new("Your notifications", Some(&csrf))
+        .crumb("/console/orgs", "Organizations")
+        .render(html! {
+            p { "Notifications publishers send to your account: from feeds you linked your account to, and broadcast feeds you subscribed to." }
+            p #live.muted role="status" aria-live="polite" { "Reload the page to see new ones." }
+            @if stored.is_empty() {
+                div.empty #no-notifications { p { "No notifications yet. They appear here as publishers send them." } }
+            }
+            ul.feed #notifications data-stream={"/console/notifications/stream?after=" (last)} {
+                @for n in stored {
+                    li data-id=(n["id"].as_i64().unwrap_or(0)) {
+                        @if let Some(img) = n["image"].as_str().filter(|i| i.starts_with("data:image/png;base64,")) {
+                            img src=(img) alt="";
+                        }
+                        strong { (s(n, "topic")) }
+                        p { (s(n, "message")) }
+                        @if let Some(l) = n["link"].as_str().filter(|l| l.starts_with("https://") || l.starts_with("http://")) {
+                            p { a href=(l) rel="noopener noreferrer" { (l) } }
+                        }
+                        small { (time(n["created_at"].as_i64().unwrap_or(0))) }
+                    }
+                }
+            }
+            @if let Some(next) = more {
+                p { a href={"/console/notifications?after=" (next)} { "Later notifications" } }
+            }
+        });
+    Ok(respond(StatusCode::OK, page))
+}
+
+/// Wave's stream as this user, from after the id the page listed last (or the browser's
+/// `Last-Event-ID` when it reconnects).
+async fn stream(
+    Signed(ctx): Signed,
+    headers: axum::http::HeaderMap,
+    q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let after = after_of(q)?;
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(after);
+    Ok(forward(&ctx, resume).await)
+}
+
+async fn forward(ctx: &Ctx, resume: u64) -> Response {
+    let mut req = Request::new(Body::empty());
+    *req.uri_mut() = axum::http::Uri::from_static("/notificationgateway/1.0/stream");
+    req.headers_mut()
+        .insert("last-event-id", HeaderValue::from(resume));
+    req.headers_mut().insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    ctx.wave().send(req).await
+}
