@@ -19,6 +19,7 @@ pub mod console;
 pub mod edge;
 pub mod gateway;
 pub mod keys;
+pub mod listener;
 pub mod live_view;
 pub mod master_key;
 pub mod metrics;
@@ -54,6 +55,8 @@ pub enum StartError {
     Open(#[from] OpenError),
     #[error("loading the in-memory view failed: {0}")]
     View(#[from] ViewError),
+    #[error(transparent)]
+    Tls(#[from] listener::TlsError),
 }
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
@@ -75,10 +78,18 @@ pub struct Application {
     poll_interval: std::time::Duration,
     resync_interval: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: config::Limits,
 }
 
 impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
+        // Before anything else: a bad certificate or key must fail the start at once.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(listener::tls_acceptor)
+            .transpose()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|err| StartError::Bind {
@@ -111,7 +122,10 @@ impl Application {
         let issuer = config
             .issuer
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{local}")
+            })
             .trim_end_matches('/')
             .to_owned();
         let state = AppState::new(Inner {
@@ -133,7 +147,11 @@ impl Application {
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
-            gateway: config.gateway.clone(),
+            gateway: config::GatewayConfig {
+                server_tls: tls.is_some(),
+                ..config.gateway.clone()
+            },
+            request_timeout: config.limits.request_timeout,
             wave: wave::WaveState::new(config.wave.clone()),
         });
         Ok(Self {
@@ -143,6 +161,8 @@ impl Application {
             poll_interval: config.poll_interval,
             resync_interval: config.resync_interval,
             shutdown_grace: config.shutdown_grace,
+            tls,
+            limits: config.limits.clone(),
         })
     }
 
@@ -150,6 +170,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Whether this server terminates TLS itself (`--tls-cert`).
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn issuer(&self) -> &str {
@@ -191,11 +216,7 @@ impl Application {
         let grace = self.shutdown_grace;
         let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
         let wave_state = self.state.clone();
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let server = listener::serve(self.listener, self.tls, app, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             // Live notification streams never end by themselves: end them.
@@ -253,7 +274,14 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        // Inside the error formatter, so that a timed-out request gets API.md's 408.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            config::MAX_BODY_BYTES,
+        ))
         .layer(axum::middleware::from_fn(problem::documented_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::cors))
         .with_state(state)

@@ -218,6 +218,13 @@ pub async fn documented_errors(req: Request, next: Next) -> Response {
             "Method not allowed",
             "This endpoint does not support this HTTP method; see the Allow header.".into(),
         ),
+        408 => (
+            "request-timeout",
+            "PCS-0408-408",
+            "Request timeout",
+            "The request (its body included) took too long to arrive; send it again, faster."
+                .into(),
+        ),
         413 => (
             "payload-too-large",
             "PCS-0413-413",

@@ -34,6 +34,8 @@ pub struct Inner {
     pub secret_usage: Mutex<HashMap<RecordId, i64>>,
     /// The gateway's settings: header names, trusted proxies, secrets over HTTP.
     pub gateway: crate::config::GatewayConfig,
+    /// How long a request, body included, may take before it is answered `408`.
+    pub request_timeout: std::time::Duration,
     /// Failed authentications per client address and per (app, address).
     pub failures: portcullis_core::limits::FailureLimiter,
     /// Per-app request quotas.

@@ -169,6 +169,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
 
+    #[command(flatten)]
+    pub transport: TransportArgs,
+
     /// Log format on stderr
     #[arg(
         long,
@@ -206,6 +209,10 @@ impl ServeArgs {
             allow_secrets_over_http: self.gateway.allow_secrets_over_http,
             failure_limit: self.gateway.failure_limit,
             allow_private_image_urls: self.gateway.allow_private_image_urls,
+            tls_cert: self.transport.tls_cert.clone(),
+            tls_key: self.transport.tls_key.clone(),
+            header_read_timeout: self.transport.header_read_timeout,
+            request_timeout: self.transport.request_timeout,
             ..self.data.layer()
         }
     }
@@ -262,6 +269,42 @@ pub struct GatewayArgs {
         default_missing_value = "true"
     )]
     pub allow_private_image_urls: Option<bool>,
+}
+
+/// TLS and the limits on slow clients.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS and limits")]
+pub struct TransportArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. Requests
+    /// then count as TLS for the secrets-over-TLS rules without a proxy. Without it the
+    /// server speaks plain HTTP (put a TLS-terminating proxy in front in production)
+    #[arg(
+        long,
+        env = "PORTCULLIS_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC); keep it readable by the
+    /// server's user only
+    #[arg(
+        long,
+        env = "PORTCULLIS_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds a client may take to send a request's headers (and a TLS handshake, and the
+    /// next request on a kept-alive connection) before the connection is closed
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<u64>,
+
+    /// Seconds a request, body included, may take before it is answered 408 and its
+    /// connection closed (streamed responses such as Wave's notification stream are not cut)
+    #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT", value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
 }
 
 /// `--config`, shared by every command that reads settings.

@@ -110,6 +110,28 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("false"),
     },
     Setting {
+        key: "tls_cert",
+        default: Fallback::Derived {
+            meaning: "none (plain HTTP)",
+            example: r#""/etc/portcullis/tls/cert.pem""#,
+        },
+    },
+    Setting {
+        key: "tls_key",
+        default: Fallback::Derived {
+            meaning: "none (plain HTTP)",
+            example: r#""/etc/portcullis/tls/key.pem""#,
+        },
+    },
+    Setting {
+        key: "header_read_timeout",
+        default: Fallback::Value("10"),
+    },
+    Setting {
+        key: "request_timeout",
+        default: Fallback::Value("30"),
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -292,6 +314,10 @@ mod tests {
             allow_secrets_over_http,
             failure_limit,
             allow_private_image_urls,
+            tls_cert,
+            tls_key,
+            header_read_timeout,
+            request_timeout,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -310,6 +336,10 @@ mod tests {
         assert!(allow_secrets_over_http.is_some());
         assert!(failure_limit.is_some());
         assert!(allow_private_image_urls.is_some());
+        assert!(tls_cert.is_some());
+        assert!(tls_key.is_some());
+        assert!(header_read_timeout.is_some());
+        assert!(request_timeout.is_some());
     }
 
     #[test]
@@ -328,6 +358,8 @@ mod tests {
         assert_eq!(layer.org_header, defaults.org_header);
         assert_eq!(layer.trusted_proxy, defaults.trusted_proxy);
         assert_eq!(layer.failure_limit, defaults.failure_limit);
+        assert_eq!(layer.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(layer.request_timeout, defaults.request_timeout);
     }
 
     #[test]
