@@ -68,9 +68,13 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// A request, body included, must be answered within this (`408`).
     pub request_timeout: Duration,
-    /// The request line and headers together, at most (hyper answers `431`).
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Header names and values together, at most: past it, `431` in API.md's format.
+    /// (hyper itself reads at most [`crate::listener::HEAD_BUFFER`] bytes of a request
+    /// head, so that a 1 MB token still gets a formatted answer, and closes past that.)
     pub max_header_bytes: usize,
-    /// Headers per request, at most (hyper answers `431`).
+    /// Headers per request, at most (hyper answers `431` and closes).
     pub max_headers: usize,
 }
 
@@ -82,7 +86,8 @@ impl Default for Limits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            max_header_bytes: 64 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 32 * 1024,
             max_headers: 100,
         }
     }

@@ -69,6 +69,12 @@ pub const ASSERTION_JTI_CAPACITY: usize = 1_000_000;
 /// 100 bytes each); when full of live ones, new app-signed JWTs are refused with PCS-0429.
 pub const REPLAY_CACHE_CAPACITY: usize = 1_000_000;
 
+/// Failed password sign-ins per account within [`LOGIN_LOCKOUT_WINDOW`] before the
+/// account's sign-ins are refused (429) until the window has passed.
+pub const LOGIN_LOCKOUT_LIMIT: u32 = 10;
+/// Seconds of the login lockout window.
+pub const LOGIN_LOCKOUT_WINDOW: i64 = 15 * 60;
+
 /// A built, not yet serving, Portcullis.
 pub struct Application {
     listener: TcpListener,
@@ -145,6 +151,10 @@ impl Application {
                 60,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
+            logins: portcullis_core::limits::AccountLockout::new(
+                LOGIN_LOCKOUT_LIMIT,
+                LOGIN_LOCKOUT_WINDOW,
+            ),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
             gateway: config::GatewayConfig {
@@ -152,6 +162,7 @@ impl Application {
                 ..config.gateway.clone()
             },
             request_timeout: config.limits.request_timeout,
+            max_header_bytes: config.limits.max_header_bytes,
             wave: wave::WaveState::new(config.wave.clone()),
         });
         Ok(Self {
@@ -281,6 +292,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             config::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            problem::header_limit,
         ))
         .layer(axum::middleware::from_fn(problem::documented_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::cors))

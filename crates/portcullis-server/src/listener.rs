@@ -8,12 +8,17 @@
 //!   connection, including the wait for the next request on a kept-alive one, must arrive
 //!   within `header_read_timeout` (hyper's `header_read_timeout`), or the connection is
 //!   closed: a client sending its headers one byte a second (slowloris) is dropped;
-//! - the head may be at most `max_header_bytes` and `max_headers` headers (hyper answers
-//!   `431` and closes, before any handler runs);
+//! - the head may have at most `max_headers` headers and [`HEAD_BUFFER`] bytes (hyper
+//!   answers `431` and closes, before any handler runs); past `max_header_bytes` of header
+//!   names and values the router answers `431` in API.md's format;
 //! - a request, body included, must be answered within `request_timeout` (the router's
 //!   timeout layer: `408` in API.md's format; hyper then closes the connection, since the
 //!   body was not read to its end). A response that streams (Server-Sent Events) is not cut:
-//!   the timeout covers producing the response, not sending it.
+//!   the timeout covers producing the response, not sending it;
+//! - a connection on which no byte moves either way for `idle_timeout` is closed
+//!   ([`Idle`]): one that never sends a request, or a kept-alive one nobody uses (hyper
+//!   times only a head that has begun). Wave's notification stream sends a heartbeat every
+//!   15 s, so it stays open under the default of 60 s.
 
 use crate::config::{Limits, TlsFiles};
 use axum::Router;
@@ -25,10 +30,19 @@ use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+
+/// The most bytes of a request head hyper reads before it answers `431` and closes: above
+/// a 1 MB token, so that such a token still gets an answer in API.md's format from the
+/// router's header limit, and the client learns what went wrong.
+pub const HEAD_BUFFER: usize = 1024 * 1024 + 256 * 1024;
 
 /// Why the TLS certificate or key cannot be used; the message says which file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +102,12 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_buf_size(HEAD_BUFFER)
         .max_headers(limits.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_header_list_size(HEAD_BUFFER as u32)
         .keep_alive_interval(Some(limits.header_read_timeout))
         .keep_alive_timeout(limits.header_read_timeout);
     let builder = Arc::new(builder);
@@ -113,6 +127,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = Idle::new(stream, limits.idle_timeout);
         let service = TowerToHyperService::new(app.clone().map_request(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
@@ -159,4 +174,78 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A connection that fails its next read once no byte has been read or written for
+/// `timeout`; hyper then closes it.
+struct Idle<T> {
+    io: T,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<T> Idle<T> {
+    fn new(io: T, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    fn touch(&mut self) {
+        let at = tokio::time::Instant::now() + self.timeout;
+        self.sleep.as_mut().reset(at);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    this.touch();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the connection was idle for too long",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = &r
+            && *n > 0
+        {
+            this.touch();
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
 }

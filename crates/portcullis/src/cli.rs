@@ -213,6 +213,7 @@ impl ServeArgs {
             tls_key: self.transport.tls_key.clone(),
             header_read_timeout: self.transport.header_read_timeout,
             request_timeout: self.transport.request_timeout,
+            idle_timeout: self.transport.idle_timeout,
             ..self.data.layer()
         }
     }
@@ -305,6 +306,11 @@ pub struct TransportArgs {
     /// connection closed (streamed responses such as Wave's notification stream are not cut)
     #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT", value_name = "SECONDS")]
     pub request_timeout: Option<u64>,
+
+    /// Seconds a connection may stay open with no byte moving either way (one that never
+    /// sends a request, or a kept-alive one nobody uses) before it is closed
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
 }
 
 /// `--config`, shared by every command that reads settings.

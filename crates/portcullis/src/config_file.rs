@@ -132,6 +132,10 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("30"),
     },
     Setting {
+        key: "idle_timeout",
+        default: Fallback::Value("60"),
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -318,6 +322,7 @@ mod tests {
             tls_key,
             header_read_timeout,
             request_timeout,
+            idle_timeout,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -340,6 +345,7 @@ mod tests {
         assert!(tls_key.is_some());
         assert!(header_read_timeout.is_some());
         assert!(request_timeout.is_some());
+        assert!(idle_timeout.is_some());
     }
 
     #[test]
@@ -360,6 +366,7 @@ mod tests {
         assert_eq!(layer.failure_limit, defaults.failure_limit);
         assert_eq!(layer.header_read_timeout, defaults.header_read_timeout);
         assert_eq!(layer.request_timeout, defaults.request_timeout);
+        assert_eq!(layer.idle_timeout, defaults.idle_timeout);
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub struct Layer {
     pub tls_key: Option<PathBuf>,
     pub header_read_timeout: Option<u64>,
     pub request_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
 }
 
 impl Layer {
@@ -113,6 +114,7 @@ impl Layer {
             tls_key: self.tls_key.or(lower.tls_key),
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
             request_timeout: self.request_timeout.or(lower.request_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
         }
     }
 
@@ -155,6 +157,7 @@ pub struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub header_read_timeout: u64,
     pub request_timeout: u64,
+    pub idle_timeout: u64,
 }
 
 impl Settings {
@@ -191,6 +194,7 @@ impl Settings {
             tls,
             header_read_timeout: required("header_read_timeout", merged.header_read_timeout)?,
             request_timeout: required("request_timeout", merged.request_timeout)?,
+            idle_timeout: required("idle_timeout", merged.idle_timeout)?,
             listen: required("listen", merged.listen)?,
             issuer,
             data_dir: required("data_dir", merged.data_dir)?,
@@ -265,6 +269,7 @@ impl Settings {
         config.limits = portcullis_server::config::Limits {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
             request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout.max(1)),
             ..Default::default()
         };
         config.wave = portcullis_server::config::WaveConfig {
