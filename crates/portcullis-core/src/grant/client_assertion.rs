@@ -35,6 +35,7 @@ pub fn authenticate(
     ctx: AssertionContext<'_>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let fail = |d: String| OAuthError::invalid_client(format!("Client authentication failed: {d}"));
+    crate::jose::precheck(assertion).map_err(|e| fail(format!("{e}.")))?;
     let unverified = Claims::unverified(assertion).ok_or_else(|| {
         fail("the client_assertion is not a JWT (three base64url parts, JSON claims).".into())
     })?;

@@ -26,6 +26,7 @@ pub fn authorize(
     ctx: AssertionContext<'_>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let fail = |d: String| OAuthError::invalid_grant(format!("The assertion was refused: {d}"));
+    crate::jose::precheck(assertion).map_err(|e| fail(format!("{e}.")))?;
     let unverified = Claims::unverified(assertion)
         .ok_or_else(|| fail("it is not a JWT (three base64url parts, JSON claims).".into()))?;
     let iss = unverified
