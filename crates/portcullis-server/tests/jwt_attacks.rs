@@ -54,7 +54,8 @@ impl Base {
                     .as_ref(),
             ),
             Signing::Reuse { token, sig } => {
-                if header == self.header.to_string() && claims == self.claims.to_string() {
+                let (own_header, own_claims) = (self.header.to_string(), self.claims.to_string());
+                if header == own_header.as_str() && claims == own_claims.as_str() {
                     return token.clone();
                 }
                 sig.clone()

@@ -32,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server until SIGTERM or Ctrl-C
     #[command(after_long_help = SERVE_AFTER_HELP, after_help = SERVE_AFTER_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the keys Portcullis signs tokens with, directly in the data directory
     #[command(subcommand)]
     Keys(KeysCommand),
