@@ -14,9 +14,8 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// The longest app-signed JWT accepted, in bytes (an RS256 JWT with generous claims is
-/// well under 2 KiB).
-pub const MAX_LEN: usize = 8192;
+/// The longest app-signed JWT accepted, in bytes (the same for every JWT).
+pub const MAX_LEN: usize = crate::jose::MAX_LEN;
 
 /// Why an app-signed JWT's signature was not accepted. The messages are for people and
 /// never contain the token.
@@ -34,6 +33,19 @@ pub enum AppJwtError {
     AlgNotAllowed { kid: String, alg: &'static str },
     #[error("the JWT's signature does not verify with the key '{0}'")]
     BadSignature(String),
+    /// Failed the structural checks every JWT passes first ([`crate::jose::precheck`]).
+    #[error("{0}")]
+    Refused(crate::jose::JoseError),
+}
+
+fn precheck(token: &str) -> Result<(), AppJwtError> {
+    crate::jose::precheck(token).map_err(|e| {
+        if e.is_malformed() {
+            AppJwtError::Malformed
+        } else {
+            AppJwtError::Refused(e)
+        }
+    })
 }
 
 fn short(s: &str) -> String {
@@ -43,9 +55,7 @@ fn short(s: &str) -> String {
 /// The header's `kid`, without verifying anything (to find which app a JWT claims to be
 /// from when only the key names it).
 pub fn kid_of(token: &str) -> Result<String, AppJwtError> {
-    if token.len() > MAX_LEN {
-        return Err(AppJwtError::Malformed);
-    }
+    precheck(token)?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
     header.kid.ok_or(AppJwtError::NoKid)
 }
@@ -88,9 +98,7 @@ pub fn verify_without_kid<'e, T: DeserializeOwned>(
     now: i64,
     accept: impl Fn(&AppKeyEntry) -> bool,
 ) -> Result<(T, &'e AppKeyEntry), AppJwtError> {
-    if token.len() > MAX_LEN {
-        return Err(AppJwtError::Malformed);
-    }
+    precheck(token)?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
     let mut expired = None;
     for key in entry.keys.iter().filter(|k| accept(k)) {

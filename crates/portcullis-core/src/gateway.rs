@@ -409,7 +409,7 @@ fn access_token(
 
     // Valid.
     let claims = verify(token).map_err(|e| match e {
-        TokenError::Malformed => deny(
+        TokenError::Malformed | TokenError::Refused(_) => deny(
             Code::InvalidRequest,
             format!("The bearer token is not well-formed: {e}."),
         ),

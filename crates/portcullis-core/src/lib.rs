@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod grant;
 pub mod ids;
 pub mod introspect;
+pub mod jose;
 pub mod limits;
 pub mod model;
 pub mod oauth1;

@@ -126,6 +126,62 @@ fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Window>, key: K, now: i64,
     w.count = w.count.saturating_add(1);
 }
 
+/// Failed password sign-ins per account (login lockout): past `limit` failures within a
+/// window, the account's sign-ins are refused — even with the right password — until the
+/// window has passed. Beside the per-address limit, this stops a guesser who spreads over
+/// many addresses; the window is short, so that someone failing on purpose can only delay
+/// the account's owner, never lock them out for good. Accounts are keyed by a per-process
+/// keyed hash of their normalised name.
+pub struct AccountLockout {
+    limit: u32,
+    window: i64,
+    hasher: RandomState,
+    inner: Mutex<HashMap<u64, Window>>,
+}
+
+impl AccountLockout {
+    /// `limit` failures per `window_seconds`; a `limit` of 0 turns the lockout off.
+    pub fn new(limit: u32, window_seconds: i64) -> Self {
+        Self {
+            limit,
+            window: window_seconds.max(1),
+            hasher: RandomState::new(),
+            inner: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(seconds until sign-ins are accepted again)` when `account` is locked.
+    pub fn blocked(&self, account: &str, now: i64) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
+        let key = self.hasher.hash_one(account);
+        let map = self.inner.lock().ok()?;
+        map.get(&key)
+            .filter(|w| w.count >= self.limit && now < w.start + self.window)
+            .map(|w| (w.start + self.window - now) as u64)
+    }
+
+    /// Count one failed sign-in of `account`.
+    pub fn record(&self, account: &str, now: i64) {
+        if self.limit == 0 {
+            return;
+        }
+        let key = self.hasher.hash_one(account);
+        if let Ok(mut map) = self.inner.lock() {
+            bump(&mut map, key, now, self.window);
+        }
+    }
+
+    /// A successful sign-in starts the count afresh.
+    pub fn clear(&self, account: &str) {
+        let key = self.hasher.hash_one(account);
+        if let Ok(mut map) = self.inner.lock() {
+            map.remove(&key);
+        }
+    }
+}
+
 /// Per-app request quotas: fixed windows aligned to the quota's period.
 #[derive(Default)]
 pub struct QuotaLimiter {
@@ -264,5 +320,31 @@ mod tests {
             per: QuotaPeriod::Second,
         };
         assert_eq!(q.admit("d", &none, 5), Err(1));
+    }
+
+    #[test]
+    fn an_account_locks_after_its_limit_until_the_window_passes() {
+        let l = AccountLockout::new(3, 900);
+        for _ in 0..3 {
+            assert_eq!(l.blocked("a@x", 100), None);
+            l.record("a@x", 100);
+        }
+        assert_eq!(l.blocked("a@x", 100), Some(900));
+        assert_eq!(l.blocked("a@x", 999), Some(1));
+        assert_eq!(
+            l.blocked("b@x", 100),
+            None,
+            "other accounts are not affected"
+        );
+        assert_eq!(l.blocked("a@x", 1000), None, "the window has passed");
+        l.record("a@x", 1000);
+        assert_eq!(l.blocked("a@x", 1000), None, "a new window starts at one");
+        l.clear("a@x");
+        assert_eq!(l.blocked("a@x", 1000), None);
+        let off = AccountLockout::new(0, 900);
+        for _ in 0..10 {
+            off.record("a@x", 1);
+        }
+        assert_eq!(off.blocked("a@x", 1), None);
     }
 }

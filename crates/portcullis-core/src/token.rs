@@ -318,6 +318,9 @@ pub enum TokenError {
     WrongIssuer(String),
     #[error("the token expired at unix time {0}")]
     Expired(i64),
+    /// Failed the structural checks every JWT passes first ([`crate::jose::precheck`]).
+    #[error("{0}")]
+    Refused(crate::jose::JoseError),
 }
 
 /// Check the signature, `typ`, `iss` and `exp` of a Portcullis access token.
@@ -329,9 +332,13 @@ pub fn verify_access_token<'k>(
     issuer: &str,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
-    if token.len() > 8192 {
-        return Err(TokenError::Malformed);
-    }
+    crate::jose::precheck(token).map_err(|e| {
+        if e.is_malformed() {
+            TokenError::Malformed
+        } else {
+            TokenError::Refused(e)
+        }
+    })?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     if header
         .typ

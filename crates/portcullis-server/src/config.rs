@@ -46,6 +46,51 @@ pub struct ServerConfig {
     pub gateway: GatewayConfig,
     /// Adobe Wave's notification gateway.
     pub wave: WaveConfig,
+    /// Terminate TLS with this certificate and key (`--tls-cert`, `--tls-key`); `None`:
+    /// plain HTTP (behind a TLS-terminating proxy, or in development).
+    pub tls: Option<TlsFiles>,
+    /// Request sizes and timeouts.
+    pub limits: Limits,
+}
+
+/// The PEM files of the server's TLS certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How big and how slow a request may be (see [`crate::listener`]).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A TLS handshake, and the head of each request (also the wait for the next request
+    /// on a kept-alive connection), must arrive within this; else the connection is closed.
+    pub header_read_timeout: Duration,
+    /// A request, body included, must be answered within this (`408`).
+    pub request_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Header names and values together, at most: past it, `431` in API.md's format.
+    /// (hyper itself reads at most [`crate::listener::HEAD_BUFFER`] bytes of a request
+    /// head, so that a 1 MB token still gets a formatted answer, and closes past that.)
+    pub max_header_bytes: usize,
+    /// Headers per request, at most (hyper answers `431` and closes).
+    pub max_headers: usize,
+}
+
+/// Request bodies are at most 1 MiB on every route (API.md §5); `413` past it.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 32 * 1024,
+            max_headers: 100,
+        }
+    }
 }
 
 /// Adobe Wave's settings (seed 004).
@@ -93,6 +138,9 @@ pub struct GatewayConfig {
     /// Failed authentications allowed per client address, and per (app, address), per
     /// minute; 0 turns the limit off.
     pub failure_limit: u32,
+    /// This server terminates TLS itself (`--tls-cert`): every request came over TLS.
+    /// Set by [`crate::Application::build`] from [`ServerConfig::tls`].
+    pub server_tls: bool,
 }
 
 impl Default for GatewayConfig {
@@ -103,6 +151,7 @@ impl Default for GatewayConfig {
             trusted_proxies: Vec::new(),
             allow_secrets_over_http: false,
             failure_limit: 1000,
+            server_tls: false,
         }
     }
 }
@@ -127,6 +176,8 @@ impl ServerConfig {
             clock: Arc::new(SystemClock),
             gateway: GatewayConfig::default(),
             wave: WaveConfig::default(),
+            tls: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -269,8 +269,8 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
 }
 
 /// The client's address (see [`client_address`]) and whether the request came over TLS:
-/// Portcullis does not terminate TLS, so only a `--trusted-proxy` saying
-/// `X-Forwarded-Proto: https` makes it so. Shared with the console (its `Secure` cookies
+/// it did when Portcullis terminates TLS itself (`--tls-cert`), or when a `--trusted-proxy`
+/// says `X-Forwarded-Proto: https`. Shared with the console (its `Secure` cookies
 /// and its sign-in failure limit).
 pub(crate) fn client_facts(
     cfg: &crate::config::GatewayConfig,
@@ -280,9 +280,10 @@ pub(crate) fn client_facts(
     let peer_trusted =
         peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
     let client = client_address(peer, peer_trusted, headers, &cfg.trusted_proxies);
-    let tls = peer_trusted
-        && header_str(headers, "x-forwarded-proto")
-            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    let tls = cfg.server_tls
+        || (peer_trusted
+            && header_str(headers, "x-forwarded-proto")
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")));
     (client, tls)
 }
 

@@ -20,6 +20,7 @@ pub mod console;
 pub mod edge;
 pub mod gateway;
 pub mod keys;
+pub mod listener;
 pub mod live_view;
 pub mod master_key;
 pub mod metrics;
@@ -57,6 +58,8 @@ pub enum StartError {
     View(#[from] ViewError),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Tls(#[from] listener::TlsError),
 }
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
@@ -69,6 +72,12 @@ pub const ASSERTION_JTI_CAPACITY: usize = 1_000_000;
 /// 100 bytes each); when full of live ones, new app-signed JWTs are refused with PCS-0429.
 pub const REPLAY_CACHE_CAPACITY: usize = 1_000_000;
 
+/// Failed password sign-ins per account within [`LOGIN_LOCKOUT_WINDOW`] before the
+/// account's sign-ins are refused (429) until the window has passed.
+pub const LOGIN_LOCKOUT_LIMIT: u32 = 10;
+/// Seconds of the login lockout window.
+pub const LOGIN_LOCKOUT_WINDOW: i64 = 15 * 60;
+
 /// A built, not yet serving, Portcullis.
 pub struct Application {
     listener: TcpListener,
@@ -80,10 +89,18 @@ pub struct Application {
     /// The newest notification when the app was built: live fan-out starts after it.
     wave_cursor: i64,
     shutdown_grace: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: config::Limits,
 }
 
 impl Application {
     pub async fn build(config: ServerConfig) -> Result<Self, StartError> {
+        // Before anything else: a bad certificate or key must fail the start at once.
+        let tls = config
+            .tls
+            .as_ref()
+            .map(listener::tls_acceptor)
+            .transpose()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|err| StartError::Bind {
@@ -119,7 +136,10 @@ impl Application {
         let issuer = config
             .issuer
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{local}")
+            })
             .trim_end_matches('/')
             .to_owned();
         let state = AppState::new(Inner {
@@ -139,10 +159,19 @@ impl Application {
                 60,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
+            logins: portcullis_core::limits::AccountLockout::new(
+                LOGIN_LOCKOUT_LIMIT,
+                LOGIN_LOCKOUT_WINDOW,
+            ),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
             audit: audit::Audit::default(),
-            gateway: config.gateway.clone(),
+            gateway: config::GatewayConfig {
+                server_tls: tls.is_some(),
+                ..config.gateway.clone()
+            },
+            request_timeout: config.limits.request_timeout,
+            max_header_bytes: config.limits.max_header_bytes,
             wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
         });
         Ok(Self {
@@ -153,6 +182,8 @@ impl Application {
             resync_interval: config.resync_interval,
             wave_cursor,
             shutdown_grace: config.shutdown_grace,
+            tls,
+            limits: config.limits.clone(),
         })
     }
 
@@ -160,6 +191,11 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Whether this server terminates TLS itself (`--tls-cert`).
+    pub fn serves_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn issuer(&self) -> &str {
@@ -215,11 +251,7 @@ impl Application {
         let grace = self.shutdown_grace;
         let (drain_tx, mut drain_rx) = tokio::sync::watch::channel(false);
         let wave_state = self.state.clone();
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let server = listener::serve(self.listener, self.tls, app, self.limits, async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             // Live notification streams never end by themselves: end them.
@@ -280,7 +312,18 @@ pub fn router(state: AppState) -> Router {
                 },
             ),
         )
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        // Inside the error formatter, so that a timed-out request gets API.md's 408.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            config::MAX_BODY_BYTES,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            problem::header_limit,
+        ))
         .layer(axum::middleware::from_fn(problem::documented_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::cors))
         .with_state(state)

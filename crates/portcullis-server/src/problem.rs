@@ -33,9 +33,18 @@ pub struct Problem {
     /// A stable code, always a string.
     pub code: Cow<'static, str>,
     pub detail: String,
+    /// Sent as `Retry-After` (seconds), not in the body.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
+    /// The same problem, answered with `Retry-After: seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn new(
         status: u16,
         slug: &str,
@@ -49,6 +58,7 @@ impl Problem {
             title: Cow::Borrowed(title),
             code: Cow::Borrowed(code),
             detail: detail.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -116,6 +126,10 @@ impl IntoResponse for Problem {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         res
     }
 }
@@ -180,6 +194,29 @@ fn oauth_format(path: &str) -> bool {
     path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }
 
+/// Middleware: a request whose header names and values exceed `max_header_bytes` is
+/// answered `431` before any handler (and so before any token in them is looked at);
+/// [`documented_errors`] gives it the path's error format.
+pub async fn header_limit(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > state.max_header_bytes {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(header::CONNECTION, HeaderValue::from_static("close"))],
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
 /// Middleware: an error response whose body is not JSON (nor a console page; a rejection made outside our
 /// handlers) is rewritten as an RFC 6749 error under `/oauth/` and `/ims/` and at `/v1/token`, and as a problem
 /// everywhere else. The status and an `Allow` header are kept.
@@ -218,11 +255,25 @@ pub async fn documented_errors(req: Request, next: Next) -> Response {
             "Method not allowed",
             "This endpoint does not support this HTTP method; see the Allow header.".into(),
         ),
+        408 => (
+            "request-timeout",
+            "PCS-0408-408",
+            "Request timeout",
+            "The request (its body included) took too long to arrive; send it again, faster."
+                .into(),
+        ),
         413 => (
             "payload-too-large",
             "PCS-0413-413",
             "Payload too large",
             "The request body is larger than 1 MiB.".into(),
+        ),
+        431 => (
+            "header-fields-too-large",
+            "PCS-0431-431",
+            "Request header fields too large",
+            "The request's headers are too large (a token of this size is not one Portcullis issued or accepts): send at most 32 KiB of headers, and tokens of at most 8 KiB."
+                .into(),
         ),
         414 => (
             "uri-too-long",

@@ -34,8 +34,14 @@ pub struct Inner {
     pub secret_usage: Mutex<HashMap<RecordId, i64>>,
     /// The gateway's settings: header names, trusted proxies, secrets over HTTP.
     pub gateway: crate::config::GatewayConfig,
+    /// How long a request, body included, may take before it is answered `408`.
+    pub request_timeout: std::time::Duration,
+    /// Header names and values together, at most (`431` past it).
+    pub max_header_bytes: usize,
     /// Failed authentications per client address and per (app, address).
     pub failures: portcullis_core::limits::FailureLimiter,
+    /// Failed password sign-ins per account (admin API, console, Wave subscribers).
+    pub logins: portcullis_core::limits::AccountLockout,
     /// Per-app request quotas.
     pub quotas: portcullis_core::limits::QuotaLimiter,
     /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.

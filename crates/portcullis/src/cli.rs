@@ -32,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the server until SIGTERM or Ctrl-C
     #[command(after_long_help = SERVE_AFTER_HELP, after_help = SERVE_AFTER_HELP)]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the keys Portcullis signs tokens with, directly in the data directory
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -169,6 +169,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub gateway: GatewayArgs,
 
+    #[command(flatten)]
+    pub transport: TransportArgs,
+
     /// Log format on stderr
     #[arg(
         long,
@@ -207,6 +210,11 @@ impl ServeArgs {
             failure_limit: self.gateway.failure_limit,
             allow_private_image_urls: self.gateway.allow_private_image_urls,
             image_fetch_ca_file: self.gateway.image_fetch_ca_file.clone(),
+            tls_cert: self.transport.tls_cert.clone(),
+            tls_key: self.transport.tls_key.clone(),
+            header_read_timeout: self.transport.header_read_timeout,
+            request_timeout: self.transport.request_timeout,
+            idle_timeout: self.transport.idle_timeout,
             ..self.data.layer()
         }
     }
@@ -269,6 +277,47 @@ pub struct GatewayArgs {
     /// or a test's own. Certificates are always verified; this only adds trust
     #[arg(long, env = "PORTCULLIS_IMAGE_FETCH_CA_FILE", value_name = "FILE")]
     pub image_fetch_ca_file: Option<PathBuf>,
+}
+
+/// TLS and the limits on slow clients.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS and limits")]
+pub struct TransportArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key. Requests
+    /// then count as TLS for the secrets-over-TLS rules without a proxy. Without it the
+    /// server speaks plain HTTP (put a TLS-terminating proxy in front in production)
+    #[arg(
+        long,
+        env = "PORTCULLIS_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC); keep it readable by the
+    /// server's user only
+    #[arg(
+        long,
+        env = "PORTCULLIS_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds a client may take to send a request's headers (and a TLS handshake, and the
+    /// next request on a kept-alive connection) before the connection is closed
+    #[arg(long, env = "PORTCULLIS_HEADER_READ_TIMEOUT", value_name = "SECONDS")]
+    pub header_read_timeout: Option<u64>,
+
+    /// Seconds a request, body included, may take before it is answered 408 and its
+    /// connection closed (streamed responses such as Wave's notification stream are not cut)
+    #[arg(long, env = "PORTCULLIS_REQUEST_TIMEOUT", value_name = "SECONDS")]
+    pub request_timeout: Option<u64>,
+
+    /// Seconds a connection may stay open with no byte moving either way (one that never
+    /// sends a request, or a kept-alive one nobody uses) before it is closed
+    #[arg(long, env = "PORTCULLIS_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
 }
 
 /// `--config`, shared by every command that reads settings.

@@ -117,6 +117,32 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "tls_cert",
+        default: Fallback::Derived {
+            meaning: "none (plain HTTP)",
+            example: r#""/etc/portcullis/tls/cert.pem""#,
+        },
+    },
+    Setting {
+        key: "tls_key",
+        default: Fallback::Derived {
+            meaning: "none (plain HTTP)",
+            example: r#""/etc/portcullis/tls/key.pem""#,
+        },
+    },
+    Setting {
+        key: "header_read_timeout",
+        default: Fallback::Value("10"),
+    },
+    Setting {
+        key: "request_timeout",
+        default: Fallback::Value("30"),
+    },
+    Setting {
+        key: "idle_timeout",
+        default: Fallback::Value("60"),
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -300,6 +326,11 @@ mod tests {
             failure_limit,
             allow_private_image_urls,
             image_fetch_ca_file,
+            tls_cert,
+            tls_key,
+            header_read_timeout,
+            request_timeout,
+            idle_timeout,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -319,6 +350,11 @@ mod tests {
         assert!(failure_limit.is_some());
         assert!(allow_private_image_urls.is_some());
         assert!(image_fetch_ca_file.is_some());
+        assert!(tls_cert.is_some());
+        assert!(tls_key.is_some());
+        assert!(header_read_timeout.is_some());
+        assert!(request_timeout.is_some());
+        assert!(idle_timeout.is_some());
     }
 
     #[test]
@@ -337,6 +373,9 @@ mod tests {
         assert_eq!(layer.org_header, defaults.org_header);
         assert_eq!(layer.trusted_proxy, defaults.trusted_proxy);
         assert_eq!(layer.failure_limit, defaults.failure_limit);
+        assert_eq!(layer.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(layer.request_timeout, defaults.request_timeout);
+        assert_eq!(layer.idle_timeout, defaults.idle_timeout);
     }
 
     #[test]

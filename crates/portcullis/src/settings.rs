@@ -79,6 +79,11 @@ pub struct Layer {
     pub failure_limit: Option<u32>,
     pub allow_private_image_urls: Option<bool>,
     pub image_fetch_ca_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub header_read_timeout: Option<u64>,
+    pub request_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
 }
 
 impl Layer {
@@ -107,6 +112,11 @@ impl Layer {
                 .allow_private_image_urls
                 .or(lower.allow_private_image_urls),
             image_fetch_ca_file: self.image_fetch_ca_file.or(lower.image_fetch_ca_file),
+            tls_cert: self.tls_cert.or(lower.tls_cert),
+            tls_key: self.tls_key.or(lower.tls_key),
+            header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
         }
     }
 
@@ -147,6 +157,11 @@ pub struct Settings {
     pub allow_private_image_urls: bool,
     /// Extra CAs for https image URLs; `None`: the built-in roots only.
     pub image_fetch_ca_file: Option<PathBuf>,
+    /// The TLS certificate chain and key files; `None`: plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub header_read_timeout: u64,
+    pub request_timeout: u64,
+    pub idle_timeout: u64,
 }
 
 impl Settings {
@@ -165,7 +180,25 @@ impl Settings {
                 "the issuer '{issuer}' is not a URL: give the base URL clients use, e.g. https://auth.example.com"
             ));
         }
+        let tls = match (merged.tls_cert, merged.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(
+                    "tls_cert is set but tls_key is not: give both the certificate and its private key (--tls-key)".into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err(
+                    "tls_key is set but tls_cert is not: give both the certificate (--tls-cert) and its private key".into(),
+                );
+            }
+        };
         Ok(Settings {
+            tls,
+            header_read_timeout: required("header_read_timeout", merged.header_read_timeout)?,
+            request_timeout: required("request_timeout", merged.request_timeout)?,
+            idle_timeout: required("idle_timeout", merged.idle_timeout)?,
             listen: required("listen", merged.listen)?,
             issuer,
             data_dir: required("data_dir", merged.data_dir)?,
@@ -229,6 +262,20 @@ impl Settings {
             trusted_proxies: self.trusted_proxy.clone(),
             allow_secrets_over_http: self.allow_secrets_over_http,
             failure_limit: self.failure_limit,
+            server_tls: false,
+        };
+        config.tls = self
+            .tls
+            .as_ref()
+            .map(|(cert, key)| portcullis_server::config::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        config.limits = portcullis_server::config::Limits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout.max(1)),
+            request_timeout: std::time::Duration::from_secs(self.request_timeout.max(1)),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout.max(1)),
+            ..Default::default()
         };
         config.wave = portcullis_server::config::WaveConfig {
             allow_private_image_urls: self.allow_private_image_urls,
@@ -362,6 +409,29 @@ mod tests {
             err.contains("org_header") && err.contains("bad header"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_and_timeout_flags_reach_the_server_config() {
+        let flags = serve_flags(&[
+            "--tls-cert",
+            "/etc/c.pem",
+            "--tls-key",
+            "/etc/k.pem",
+            "--header-read-timeout",
+            "3",
+        ]);
+        let s = Settings::resolve([flags, file("request_timeout = 7")]).unwrap();
+        let config = s.server_config(&EnvSecrets::default());
+        let tls = config.tls.expect("tls");
+        assert_eq!(tls.cert, PathBuf::from("/etc/c.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/k.pem"));
+        assert_eq!(config.limits.header_read_timeout.as_secs(), 3);
+        assert_eq!(config.limits.request_timeout.as_secs(), 7);
+        let defaults = Settings::resolve([Layer::default()]).unwrap();
+        assert!(defaults.server_config(&EnvSecrets::default()).tls.is_none());
+        let err = Settings::resolve([file("tls_cert = \"/etc/c.pem\"")]).unwrap_err();
+        assert!(err.contains("tls_key"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub fn authenticate(
     ctx: AssertionContext<'_>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let fail = |d: String| OAuthError::invalid_client(format!("Client authentication failed: {d}"));
+    // A JWS using a refused feature says which; anything else is "not a JWT" below.
+    if let Err(e) = crate::jose::precheck(assertion)
+        && !e.is_malformed()
+    {
+        return Err(fail(format!("{e}.")));
+    }
     let unverified = Claims::unverified(assertion).ok_or_else(|| {
         fail("the client_assertion is not a JWT (three base64url parts, JSON claims).".into())
     })?;

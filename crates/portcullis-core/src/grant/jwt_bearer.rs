@@ -26,6 +26,12 @@ pub fn authorize(
     ctx: AssertionContext<'_>,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let fail = |d: String| OAuthError::invalid_grant(format!("The assertion was refused: {d}"));
+    // A JWS using a refused feature says which; anything else is "not a JWT" below.
+    if let Err(e) = crate::jose::precheck(assertion)
+        && !e.is_malformed()
+    {
+        return Err(fail(format!("{e}.")));
+    }
     let unverified = Claims::unverified(assertion)
         .ok_or_else(|| fail("it is not a JWT (three base64url parts, JSON claims).".into()))?;
     let iss = unverified

@@ -68,7 +68,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
+        let bytes = axum::body::to_bytes(body, crate::config::MAX_BODY_BYTES)
             .await
             .map_err(|_| too_large())?;
         if bytes.is_empty() {

@@ -29,6 +29,20 @@ pub struct SessionBody {
     pub user: UserBody,
 }
 
+/// The account's sign-ins are locked for `retry` seconds (too many wrong passwords).
+pub fn locked(retry: u64) -> Problem {
+    Problem::new(
+        429,
+        "too-many-sign-ins",
+        "PCS-0429-429",
+        "Too many failed sign-ins",
+        format!(
+            "Too many wrong passwords for this account; sign-ins to it are refused for {retry} s (see Retry-After). Then try again with the right password, or ask an administrator to reset it."
+        ),
+    )
+    .with_retry_after(retry)
+}
+
 fn refused() -> Problem {
     Problem::unauthorized("The email or password is wrong.")
 }
@@ -43,6 +57,10 @@ pub async fn login(
     if body.password.len() > 1024 {
         return Err(refused());
     }
+    let now = state.now();
+    if let Some(retry) = state.logins.blocked(&email, now) {
+        return Err(locked(retry));
+    }
     let found = state.store.user_by_email(&email).await?;
     let (user, hash) = match found {
         Some((u, h)) => (Some(u), Some(h)),
@@ -54,9 +72,11 @@ pub async fn login(
         (true, Some(u)) => u,
         _ => {
             tracing::info!("admin sign-in refused");
+            state.logins.record(&email, now);
             return Err(refused());
         }
     };
+    state.logins.clear(&email);
     let token = Secret::generate(SecretKind::UserSession);
     let hash_key = state.hash_key()?;
     let expires_at = state.now() + SESSION_TTL;

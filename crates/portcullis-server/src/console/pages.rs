@@ -125,6 +125,19 @@ async fn login(ctx: Ctx, form: ConsoleForm) -> Page {
             .insert(header::RETRY_AFTER, HeaderValue::from(retry));
         return Ok(res);
     }
+    // The per-account lockout (the admin API refuses too; answered here with Retry-After).
+    if let Ok(account) = crate::admin::users::normalise_email(email)
+        && let Some(retry) = ctx.state.logins.blocked(&account, now)
+    {
+        let mut res = PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many wrong passwords for this account; try again in {retry} s."),
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return Ok(res);
+    }
     let answer = ctx
         .api()
         .post(

@@ -281,8 +281,15 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> Result<Option<portcullis_core::model::User>, WaveError> {
-    let found = match crate::admin::users::normalise_email(email) {
-        Ok(e) if password.len() <= 1024 => state.store.user_by_email(&e).await?,
+    let normalised = crate::admin::users::normalise_email(email).ok();
+    let now = state.now();
+    if let Some(e) = &normalised
+        && let Some(retry) = state.logins.blocked(e, now)
+    {
+        return Err(crate::admin::sessions::locked(retry).into());
+    }
+    let found = match &normalised {
+        Some(e) if password.len() <= 1024 => state.store.user_by_email(e).await?,
         _ => None,
     };
     let (user, phc) = match found {
@@ -290,6 +297,13 @@ pub async fn sign_in(
         None => (None, None),
     };
     let ok = crate::admin::password::verify(password.to_owned(), phc).await;
+    if let Some(e) = &normalised {
+        if ok {
+            state.logins.clear(e);
+        } else {
+            state.logins.record(e, now);
+        }
+    }
     if !ok {
         tracing::info!("Wave sign-in refused");
     }

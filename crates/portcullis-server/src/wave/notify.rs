@@ -77,8 +77,27 @@ impl Params {
     }
 }
 
-async fn read_params(
-    state: &AppState,
+/// The notification's parameters, read from the query, the `X-apitoken` header and the
+/// body as the handler reads them: `(name, is a file part, length in bytes)`, or the 4xx
+/// the handler would answer. For the fuzz target `wave_params` (fuzz/), which drives the
+/// handler's form and multipart parsing in-process.
+#[doc(hidden)]
+pub async fn parsed_params(
+    query: Option<&str>,
+    req: Request,
+) -> Result<Vec<(&'static str, bool, usize)>, WaveError> {
+    let p = read_params(&(), query, req).await?;
+    Ok(p.0
+        .iter()
+        .map(|(k, v)| match v {
+            Value::Text(t) => (*k, false, t.len()),
+            Value::File(b) => (*k, true, b.len()),
+        })
+        .collect())
+}
+
+async fn read_params<S: Send + Sync>(
+    state: &S,
     query: Option<&str>,
     req: Request,
 ) -> Result<Params, WaveError> {

@@ -47,6 +47,12 @@ pub struct Options {
     pub issuer: Option<String>,
     /// Adobe Wave settings (private image URLs).
     pub wave: portcullis_server::config::WaveConfig,
+    /// Serve HTTPS with these files; `http` must then trust their CA.
+    pub tls: Option<portcullis_server::config::TlsFiles>,
+    /// The client the harness's methods use (default: a plain `Client::new()`).
+    pub http: Option<Client>,
+    /// Request sizes and timeouts.
+    pub limits: portcullis_server::config::Limits,
 }
 
 impl Default for Options {
@@ -60,6 +66,9 @@ impl Default for Options {
             database_pool: Default::default(),
             issuer: None,
             wave: Default::default(),
+            tls: None,
+            http: None,
+            limits: Default::default(),
         }
     }
 }
@@ -94,6 +103,8 @@ impl TestApp {
         config.jwks_max_age = opts.jwks_max_age;
         config.gateway = opts.gateway;
         config.wave = opts.wave;
+        config.tls = opts.tls;
+        config.limits = opts.limits;
         let manual = opts
             .manual_clock
             .then(|| Arc::new(ManualClock::new(SystemClock.now())));
@@ -103,15 +114,16 @@ impl TestApp {
         let database_url = config.database_url.clone();
         let app = Application::build(config).await.expect("the app builds");
         let addr = app.local_addr();
+        let scheme = if app.serves_tls() { "https" } else { "http" };
         let issuer = app.issuer().to_owned();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async {
             let _ = rx.await;
         }));
         Self {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             issuer,
-            http: Client::new(),
+            http: opts.http.unwrap_or_default(),
             data_dir,
             clock: manual,
             database_url,

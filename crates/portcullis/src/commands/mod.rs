@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             print!("{}", config_file::reference(serve));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => runtime()?.block_on(serve::run(args)).map(done),
+        Command::Serve(args) => runtime()?.block_on(serve::run(*args)).map(done),
         Command::Keys(KeysCommand::List(args)) => runtime()?.block_on(keys::list(args)).map(done),
         Command::Keys(KeysCommand::Rotate(args)) => {
             runtime()?.block_on(keys::rotate(args)).map(done)

@@ -30,7 +30,10 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .map_err(start_failure)?;
     if let Some(token) = &app.generated_admin_token {
         // Straight to the terminal, once: log lines are kept and shipped, this must not be.
-        eprint!("{}", banner(token.expose(), app.local_addr()));
+        eprint!(
+            "{}",
+            banner(token.expose(), app.local_addr(), app.serves_tls())
+        );
     }
     // The server logs "listening" with the bound address and the issuer.
     app.run(shutdown)
@@ -72,7 +75,9 @@ fn start_failure(e: StartError) -> Failure {
                 "the master key (from {MASTER_KEY_ENV} or the key file) must be base64 of exactly 32 bytes ({why})"
             ))
         }
-        StartError::Open(OpenError::WeakAdminToken) => Failure::Config(e.to_string()),
+        StartError::Open(OpenError::WeakAdminToken) | StartError::Tls(_) => {
+            Failure::Config(e.to_string())
+        }
         other => Failure::runtime(other),
     }
 }
@@ -93,7 +98,7 @@ fn redact_password(url: &str) -> String {
 }
 
 /// The one-time display of a generated bootstrap admin token, with how to use it.
-fn banner(token: &str, addr: SocketAddr) -> String {
+fn banner(token: &str, addr: SocketAddr, tls: bool) -> String {
     const TITLE: &str = "Bootstrap admin token (shown once, store it now):";
     let width = TITLE.len().max(token.chars().count()).max(76);
     let rule = "─".repeat(width + 2);
@@ -104,9 +109,10 @@ fn banner(token: &str, addr: SocketAddr) -> String {
         ip => ip,
     };
     let base = SocketAddr::new(host, addr.port());
+    let scheme = if tls { "https" } else { "http" };
     format!(
         "┌{rule}┐\n│ {TITLE:<width$} │\n│ {token:<width$} │\n└{rule}┘\n\
-         Use it as: curl -H \"Authorization: Bearer <token>\" http://{base}/admin/v1/orgs\n"
+         Use it as: curl -H \"Authorization: Bearer <token>\" {scheme}://{base}/admin/v1/orgs\n"
     )
 }
 
@@ -117,7 +123,7 @@ mod tests {
     #[test]
     fn the_banner_is_a_box_around_the_token() {
         let token = "pcsa_5Hh3ExampleExampleExampleExampleExampleExample";
-        let text = banner(token, "0.0.0.0:8080".parse().unwrap());
+        let text = banner(token, "0.0.0.0:8080".parse().unwrap(), false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5, "{text}");
         assert!(lines[1].contains("shown once, store it now"));
@@ -134,12 +140,12 @@ mod tests {
     #[test]
     fn a_long_token_widens_the_box() {
         let token = "pcsa_".to_owned() + &"x".repeat(100);
-        let text = banner(&token, "[::]:9000".parse().unwrap());
+        let text = banner(&token, "[::]:9000".parse().unwrap(), true);
         assert!(
             text.lines().take(4).all(|l| l.chars().count() == 109),
             "{text}"
         );
-        assert!(text.contains("http://[::1]:9000/"), "{text}");
+        assert!(text.contains("https://[::1]:9000/"), "{text}");
     }
 
     #[test]
