@@ -370,19 +370,7 @@ fn header_safe(s: &str) -> HeaderValue {
 /// shipped nginx configuration answers the client with this header as the body, so the
 /// client sees the same bytes as from a direct call.
 pub fn denied(d: &Denial) -> Response {
-    let mut body = serde_json::json!({
-        "type": format!("urn:portcullis:error:{}", d.code.slug()),
-        "status": d.code.status(),
-        "title": d.code.title(),
-        "code": d.code.code(),
-        "detail": d.detail,
-    });
-    if d.code == Code::InvalidApiKey {
-        // The Adobe I/O seed's own members.
-        body["error_code"] = "403003".into();
-        body["message"] = "Api Key is invalid".into();
-    }
-    let text = ascii_json(&body);
+    let text = ascii_json(&d.problem());
     let status = StatusCode::from_u16(d.code.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let problem = HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("{}"));
     let mut res = (status, text).into_response();

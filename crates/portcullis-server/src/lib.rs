@@ -17,6 +17,7 @@ pub mod compat;
 pub mod config;
 pub mod console;
 pub mod edge;
+pub mod events;
 pub mod gateway;
 pub mod keys;
 pub mod live_view;
@@ -237,6 +238,8 @@ pub fn router(state: AppState) -> Router {
             "/accounts.getJWTPublicKey",
             get(compat::accounts::jwt_public_key),
         )
+        .route("/events/v1", get(events::stream))
+        .route("/events/v1/snapshot", get(events::snapshot))
         .merge(wave::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
