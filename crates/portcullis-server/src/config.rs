@@ -46,6 +46,11 @@ pub struct ServerConfig {
     pub gateway: GatewayConfig,
     /// Adobe Wave's notification gateway.
     pub wave: WaveConfig,
+    /// Redis shared by every node: app-signed JWT and assertion `jti`s, OAuth 1.0 nonces
+    /// and failure limits count across nodes (`portcullis_shared`). `None`: per node.
+    pub redis_url: Option<String>,
+    /// What every Redis key starts with (several clusters, or tests, on one Redis).
+    pub redis_prefix: String,
 }
 
 /// Adobe Wave's settings (seed 004).
@@ -119,6 +124,8 @@ impl ServerConfig {
             clock: Arc::new(SystemClock),
             gateway: GatewayConfig::default(),
             wave: WaveConfig::default(),
+            redis_url: None,
+            redis_prefix: "pc:".into(),
         }
     }
 }

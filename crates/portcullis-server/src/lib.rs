@@ -55,6 +55,8 @@ pub enum StartError {
     Open(#[from] OpenError),
     #[error("loading the in-memory view failed: {0}")]
     View(#[from] ViewError),
+    #[error("{0}; start Redis, check --redis-url, or leave it out to keep this state per node")]
+    Redis(#[from] portcullis_shared::SharedError),
 }
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
@@ -115,7 +117,16 @@ impl Application {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_owned();
+        let shared = match &config.redis_url {
+            Some(url) => Some(
+                portcullis_shared::Shared::connect(url)
+                    .await?
+                    .with_prefix(config.redis_prefix.clone()),
+            ),
+            None => None,
+        };
         let state = AppState::new(Inner {
+            shared,
             view: Arc::new(view),
             store,
             master,
@@ -129,7 +140,7 @@ impl Application {
             secret_usage: Default::default(),
             failures: portcullis_core::limits::FailureLimiter::new(
                 config.gateway.failure_limit,
-                60,
+                gateway::FAILURE_WINDOW,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),

@@ -43,8 +43,12 @@ pub struct Inner {
     /// `jti`s of RFC 7523 assertions (jwt-bearer grant, `private_key_jwt`) already used,
     /// per client, until they expire. Per node.
     pub assertion_jtis: portcullis_core::app_jwt::ReplayCache,
-    /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
+    /// The `jti`s of app-signed JWTs seen by this node (each is single-use), when there
+    /// is no shared store.
     pub replay: portcullis_core::app_jwt::ReplayCache,
+    /// Redis shared by every node and verifier (`--redis-url`): app-signed JWT `jti`s,
+    /// OAuth 1.0 nonces and failure limits are checked there instead of per node.
+    pub shared: Option<portcullis_shared::Shared>,
 }
 
 impl AppState {

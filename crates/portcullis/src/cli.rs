@@ -154,6 +154,18 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
 
+    /// Redis shared by every node (redis://host:6379/0, rediss:// for TLS): app-signed JWT
+    /// and assertion ids, OAuth 1.0 nonces and failure limits then count across nodes and
+    /// portcullis-verify verifiers. Without it they are per node (nonces in the database)
+    #[arg(
+        long,
+        env = "PORTCULLIS_REDIS_URL",
+        value_name = "URL",
+        // A Redis URL may hold a password: never print it in --help.
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+
     /// Algorithm of the signing keys created on first start (to change it later, use
     /// `portcullis keys rotate --alg`)
     #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
@@ -196,6 +208,7 @@ impl ServeArgs {
         Layer {
             listen: self.listen,
             issuer: self.issuer.clone(),
+            redis_url: self.redis_url.clone(),
             signing_alg: self.signing_alg,
             jwks_max_age: self.jwks.jwks_max_age,
             log_format: self.log_format,

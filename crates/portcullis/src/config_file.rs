@@ -110,6 +110,13 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("false"),
     },
     Setting {
+        key: "redis_url",
+        default: Fallback::Derived {
+            meaning: "none: jti, nonces and failure limits per node",
+            example: r#""redis://127.0.0.1:6379/0""#,
+        },
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -292,6 +299,7 @@ mod tests {
             allow_secrets_over_http,
             failure_limit,
             allow_private_image_urls,
+            redis_url,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -310,6 +318,7 @@ mod tests {
         assert!(allow_secrets_over_http.is_some());
         assert!(failure_limit.is_some());
         assert!(allow_private_image_urls.is_some());
+        assert!(redis_url.is_some());
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub struct Layer {
     pub allow_secrets_over_http: Option<bool>,
     pub failure_limit: Option<u32>,
     pub allow_private_image_urls: Option<bool>,
+    pub redis_url: Option<String>,
 }
 
 impl Layer {
@@ -105,6 +106,7 @@ impl Layer {
             allow_private_image_urls: self
                 .allow_private_image_urls
                 .or(lower.allow_private_image_urls),
+            redis_url: self.redis_url.or(lower.redis_url),
         }
     }
 
@@ -143,6 +145,8 @@ pub struct Settings {
     pub allow_secrets_over_http: bool,
     pub failure_limit: u32,
     pub allow_private_image_urls: bool,
+    /// `None`: state that must be one across nodes is per node.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -185,6 +189,7 @@ impl Settings {
                 "allow_private_image_urls",
                 merged.allow_private_image_urls,
             )?,
+            redis_url: merged.redis_url.filter(|u| !u.trim().is_empty()),
         })
     }
 
@@ -218,6 +223,7 @@ impl Settings {
         config.admin_token = secrets.admin_token.clone();
         config.signing_alg = self.signing_alg.alg();
         config.jwks_max_age = self.jwks_max_age;
+        config.redis_url = self.redis_url.clone();
         config.gateway = GatewayConfig {
             api_key_header: self.api_key_header.clone(),
             org_header: self.org_header.clone(),

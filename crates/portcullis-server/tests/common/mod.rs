@@ -47,6 +47,8 @@ pub struct Options {
     pub issuer: Option<String>,
     /// Adobe Wave settings (private image URLs).
     pub wave: portcullis_server::config::WaveConfig,
+    /// Redis shared by the nodes of a test, and the prefix that keeps its keys apart.
+    pub redis: Option<(String, String)>,
 }
 
 impl Default for Options {
@@ -60,6 +62,7 @@ impl Default for Options {
             database_pool: Default::default(),
             issuer: None,
             wave: Default::default(),
+            redis: None,
         }
     }
 }
@@ -94,6 +97,10 @@ impl TestApp {
         config.jwks_max_age = opts.jwks_max_age;
         config.gateway = opts.gateway;
         config.wave = opts.wave;
+        if let Some((url, prefix)) = opts.redis {
+            config.redis_url = Some(url);
+            config.redis_prefix = prefix;
+        }
         let manual = opts
             .manual_clock
             .then(|| Arc::new(ManualClock::new(SystemClock.now())));
