@@ -64,7 +64,13 @@ impl<'de> Deserialize<'de> for Scope {
 #[serde(transparent)]
 pub struct ScopeSet(BTreeSet<Scope>);
 
+static EMPTY: ScopeSet = ScopeSet(BTreeSet::new());
+
 impl ScopeSet {
+    /// The empty set, borrowed for as long as needed.
+    pub fn empty() -> &'static ScopeSet {
+        &EMPTY
+    }
     /// Parse a space-delimited scope string. Empty or all-space input is the empty set.
     pub fn parse(s: &str) -> Result<Self, ScopeError> {
         s.split(' ')

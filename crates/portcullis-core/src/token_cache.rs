@@ -9,19 +9,48 @@
 
 use crate::token::{AccessClaims, TokenError, verify_access_token};
 use crate::view::View;
-use aws_lc_rs::digest;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, RwLock};
+use subtle::ConstantTimeEq;
 
 struct Verified {
+    /// The whole token, compared in full (and in constant time) on every hit.
+    token: Box<str>,
     claims: Arc<AccessClaims>,
-    kid: String,
+    kid: Box<str>,
 }
 
-/// A bounded map from token hash to its verified claims. When full it is emptied
-/// (simple, and a refill costs one verification per live token).
+/// How many bytes of the token's end (its signature) choose the map slot.
+const TAIL: usize = 16;
+
+/// Whether `presented` is the cached token. The tail — signature bytes, the part a
+/// caller cannot know without holding the token — is compared in constant time first;
+/// only a caller who already has it reaches the plain comparison of the rest (header
+/// and claims, which the signature's holder can read anyway), so its timing tells
+/// nothing new. Comparing all ~400 bytes in constant time cost more than the rest of a
+/// cache hit together.
+fn same_token(cached: &str, presented: &str) -> bool {
+    let (c, p) = (cached.as_bytes(), presented.as_bytes());
+    if c.len() != p.len() {
+        return false;
+    }
+    let split = c.len().saturating_sub(TAIL);
+    bool::from(c[split..].ct_eq(&p[split..])) && c[..split] == p[..split]
+}
+
+/// A bounded map from token to its verified claims. When full it is emptied (simple, and
+/// a refill costs one verification per live token).
+///
+/// A hit needs the presented token to equal a verified one byte for byte, so a forged
+/// token can never be answered with another token's claims. The slot is chosen by a
+/// keyed hash (SipHash, per-process random key) of the token's last bytes — its
+/// signature — which is cheaper than hashing the whole token and, keyed, gives an
+/// attacker no way to aim tokens at one slot. Two verified tokens in the same slot just
+/// replace each other.
 pub struct VerifiedTokenCache {
-    map: RwLock<HashMap<[u8; 32], Verified>>,
+    map: RwLock<HashMap<u64, Verified>>,
+    slot_hasher: RandomState,
     capacity: usize,
 }
 
@@ -29,6 +58,7 @@ impl VerifiedTokenCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             map: RwLock::new(HashMap::new()),
+            slot_hasher: RandomState::new(),
             capacity: capacity.max(1),
         }
     }
@@ -53,6 +83,12 @@ impl VerifiedTokenCache {
         self.verify_traced(token, view, issuer, now).0
     }
 
+    fn slot(&self, token: &str) -> u64 {
+        let bytes = token.as_bytes();
+        self.slot_hasher
+            .hash_one(&bytes[bytes.len().saturating_sub(TAIL)..])
+    }
+
     /// [`VerifiedTokenCache::verify`], and whether the answer came from the cache (for
     /// the hit-ratio metric).
     pub fn verify_traced(
@@ -62,10 +98,10 @@ impl VerifiedTokenCache {
         issuer: &str,
         now: i64,
     ) -> (Result<Arc<AccessClaims>, TokenError>, bool) {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+        let slot = self.slot(token);
         if let Ok(map) = self.map.read()
-            && let Some(hit) = map.get(&key)
+            && let Some(hit) = map.get(&slot)
+            && same_token(&hit.token, token)
             && view.key(&hit.kid).is_some()
         {
             // No leeway for our own tokens (API.md §2, Time).
@@ -86,10 +122,11 @@ impl VerifiedTokenCache {
                 map.clear();
             }
             map.insert(
-                key,
+                slot,
                 Verified {
+                    token: token.into(),
                     claims: claims.clone(),
-                    kid,
+                    kid: kid.into(),
                 },
             );
         }
@@ -161,6 +198,25 @@ mod tests {
         assert!(cache.verify(&forged, &view, "i", 50).is_err());
         // Failures are not cached.
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_cached_tokens_signature_on_other_claims_is_not_a_hit() {
+        let (view, signer) = setup();
+        let cache = VerifiedTokenCache::new(10);
+        let t = signer.sign(&claims(100));
+        cache.verify(&t, &view, "i", 50).unwrap();
+        // Same signature (so the same slot), another token's header and claims.
+        let other = signer.sign(&claims(200));
+        let (other_msg, _) = other.rsplit_once('.').unwrap();
+        let (_, sig) = t.rsplit_once('.').unwrap();
+        let forged = format!("{other_msg}.{sig}");
+        assert_eq!(
+            cache.verify_traced(&forged, &view, "i", 50).0,
+            Err(TokenError::BadSignature)
+        );
+        // The genuine token is still answered from the cache.
+        assert!(cache.verify_traced(&t, &view, "i", 50).1);
     }
 
     #[test]

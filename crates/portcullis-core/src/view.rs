@@ -11,8 +11,13 @@ use crate::model::{App, AppKey, Group, Org, Resource, SecretRecord};
 use crate::scope::ScopeSet;
 use crate::secret::HashKey;
 use crate::token::{Signer, VerifyKey};
-use imbl::HashMap;
 use std::sync::Arc;
+
+/// The view's maps: persistent, and hashed with foldhash (seeded per process) rather than
+/// SipHash, which was a quarter of a cached gateway decision's instructions. Every key is
+/// an id the server generated, so nobody outside chooses what collides.
+type HashMap<K, V> =
+    imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// An app with the hashes of its client secrets and its public keys.
 #[derive(Debug, Clone)]
@@ -145,13 +150,17 @@ impl View {
     /// The app's scopes as they are now: its permission group's, if it is in one.
     /// A group that no longer exists grants nothing.
     pub fn effective_scopes(&self, app: &App) -> ScopeSet {
+        self.scopes_of(app).clone()
+    }
+
+    /// [`View::effective_scopes`], borrowed (the gateway's per-request form).
+    pub fn scopes_of<'a>(&'a self, app: &'a App) -> &'a ScopeSet {
         match &app.group_id {
             Some(g) => self
                 .groups
                 .get(g.as_str())
-                .map(|g| g.scopes.clone())
-                .unwrap_or_default(),
-            None => app.scopes.clone(),
+                .map_or(ScopeSet::empty(), |g| &g.scopes),
+            None => &app.scopes,
         }
     }
 
