@@ -367,12 +367,10 @@ impl Follow {
                             .await?
                             .is_some_and(|a| &a.org_id == org),
                     };
-                    visible.then(|| {
-                        FeedEvent::Revocation(FeedRevocation {
-                            jti: rev.jti,
-                            exp: rev.exp,
-                        })
-                    })
+                    visible.then_some(FeedEvent::Revocation(FeedRevocation {
+                        jti: rev.jti,
+                        exp: rev.exp,
+                    }))
                 }
                 None => None,
             },

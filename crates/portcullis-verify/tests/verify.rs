@@ -20,12 +20,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Each request the proxy saw: its path and query, and its `Last-Event-ID`.
+type Seen = Vec<(String, Option<String>)>;
+
 /// A reverse proxy that records each request (path, `Last-Event-ID`) and can be "down".
 #[derive(Clone)]
 struct Proxy {
     upstream: String,
     http: reqwest::Client,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Arc<Mutex<Seen>>,
     down: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -43,7 +46,7 @@ impl Proxy {
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
         (p, url)
     }
-    fn requests(&self) -> Vec<(String, Option<String>)> {
+    fn requests(&self) -> Seen {
         self.seen.lock().unwrap().clone()
     }
     fn set_down(&self, down: bool) {
