@@ -25,6 +25,7 @@ use portcullis_core::wave::{
     Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
 };
 
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 pub mod test_db;

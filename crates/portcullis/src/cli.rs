@@ -50,6 +50,28 @@ pub enum Command {
     /// (BENCHMARKS.md). Hidden from the main help: it is a benchmark tool, not an operation
     #[command(hide = true, long_about = BENCH_SEED_ABOUT)]
     BenchSeed(BenchSeedArgs),
+    /// Copy a data directory's SQLite store into PostgreSQL (to move up to several nodes),
+    /// with a progress bar; checks the counts and leaves the source untouched
+    MigrateStore(MigrateStoreArgs),
+}
+
+/// `portcullis migrate-store`: SQLite → PostgreSQL.
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// The PostgreSQL database to copy into (postgres://user:password@host:5432/db); it
+    /// must be empty. Portcullis creates its tables there
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub to: String,
+
+    /// Copy even though the target already holds orgs, apps or users
+    #[arg(long)]
+    pub into_non_empty: bool,
+
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 const LISTEN_AFTER_HELP: &str = "\
