@@ -164,6 +164,59 @@ pub enum Replay {
     Full,
 }
 
+/// Where the gateway decision records an app-signed JWT's `jti` ([`crate::gateway::decide_with`]):
+/// this node's [`ReplayCache`], or a [`DeferredJti`] when the check goes to a store shared
+/// by every node and verifier (Redis), which the synchronous decision cannot call.
+pub trait JtiCheck {
+    /// Record `jti` for `scope` until `until`; `Err` when it was recorded before.
+    fn first_use(&self, scope: &str, jti: &str, until: i64, now: i64) -> Result<(), Replay>;
+}
+
+impl JtiCheck for ReplayCache {
+    fn first_use(&self, scope: &str, jti: &str, until: i64, now: i64) -> Result<(), Replay> {
+        ReplayCache::first_use(self, scope, jti, until, now)
+    }
+}
+
+/// A `jti` the decision reached, to be checked after it (see [`DeferredJti`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingJti {
+    pub scope: String,
+    pub jti: String,
+    /// Unix seconds until which it must be remembered.
+    pub until: i64,
+}
+
+/// Accepts every `jti` and remembers the one the decision reached, so the caller can check
+/// it against a shared store afterwards. A `jti` found there already makes the request a
+/// replay whatever the decision said: the decision checks the `jti` before anything that
+/// could still refuse, so this is the order [`ReplayCache`] gives, decided later.
+#[derive(Debug, Default)]
+pub struct DeferredJti(Mutex<Option<PendingJti>>);
+
+impl DeferredJti {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The `jti` the decision reached, if it reached one.
+    pub fn take(&self) -> Option<PendingJti> {
+        self.0.lock().ok().and_then(|mut p| p.take())
+    }
+}
+
+impl JtiCheck for DeferredJti {
+    fn first_use(&self, scope: &str, jti: &str, until: i64, _now: i64) -> Result<(), Replay> {
+        if let Ok(mut p) = self.0.lock() {
+            *p = Some(PendingJti {
+                scope: scope.to_owned(),
+                jti: jti.to_owned(),
+                until,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl ReplayCache {
     pub fn new(capacity: usize) -> Self {
         Self {

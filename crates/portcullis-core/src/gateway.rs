@@ -26,7 +26,7 @@
 //! scopes are the app's live scopes. App-signed JWTs are single-use, so they never go
 //! through the verified-token cache.
 
-use crate::app_jwt::{AppJwtError, Replay, ReplayCache, verify_by_kid};
+use crate::app_jwt::{AppJwtError, JtiCheck, Replay, ReplayCache, verify_by_kid};
 use crate::grant::client_auth::match_secret;
 use crate::ids::RecordId;
 use crate::introspect::{Inactive, check_live};
@@ -150,6 +150,26 @@ pub struct Denial {
     pub detail: String,
     /// Seconds until a retry can succeed (rate limits only).
     pub retry_after: Option<u64>,
+}
+
+impl Denial {
+    /// The problem+json body (API.md §1) every surface answers this denial with: the
+    /// gateway, and `portcullis-verify` in API services.
+    pub fn problem(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "type": format!("urn:portcullis:error:{}", self.code.slug()),
+            "status": self.code.status(),
+            "title": self.code.title(),
+            "code": self.code.code(),
+            "detail": self.detail,
+        });
+        if self.code == Code::InvalidApiKey {
+            // The Adobe I/O seed's own members.
+            body["error_code"] = "403003".into();
+            body["message"] = "Api Key is invalid".into();
+        }
+        body
+    }
 }
 
 pub(crate) fn deny(code: Code, detail: impl Into<String>) -> Denial {
@@ -284,7 +304,7 @@ pub fn decide_with(
     issuer: &str,
     now: i64,
     verify: &Verify<'_>,
-    replay: &ReplayCache,
+    replay: &dyn JtiCheck,
 ) -> Result<Allow, Denial> {
     let resource_id = req.resource.ok_or_else(|| {
         deny(
@@ -660,7 +680,7 @@ fn three_segments(token: &str) -> bool {
         .is_some_and(|(_, last)| !last.contains('.'))
 }
 
-fn is_app_signed(token: &str, view: &View) -> bool {
+pub fn is_app_signed(token: &str, view: &View) -> bool {
     // The common case, answered without decoding: a header exactly as our signer writes
     // it is one of our access tokens (whose shape access_token checks).
     if token
@@ -710,7 +730,7 @@ fn app_signed(
     token: &str,
     issuer: &str,
     now: i64,
-    replay: &ReplayCache,
+    replay: &dyn JtiCheck,
 ) -> Result<Allow, Denial> {
     // Well-formed and signed by the app key it names, under that key's algorithm only.
     let alg = raw_header(token)
@@ -834,14 +854,7 @@ fn app_signed(
     // Remembered until the JWT's iat leaves the accepted window: no later replay can pass.
     match replay.first_use(client_id, jti, iat + APP_JWT_MAX_SKEW, now) {
         Ok(()) => {}
-        Err(Replay::Replayed) => {
-            return Err(deny(
-                Code::InvalidToken,
-                format!(
-                    "The app-signed JWT was already used (its jti was seen before): {FRESH_JWT}."
-                ),
-            ));
-        }
+        Err(Replay::Replayed) => return Err(replayed()),
         Err(Replay::Full) => {
             return Err(Denial {
                 code: Code::RateLimited,
@@ -859,6 +872,15 @@ fn app_signed(
         "the JWT's signing key belongs to",
     )?;
     authorize(req, view, resource, entry, org, None, None)
+}
+
+/// The refusal of an app-signed JWT whose `jti` was seen before (by this node, another
+/// node or a verifier sharing the replay store).
+pub fn replayed() -> Denial {
+    deny(
+        Code::InvalidToken,
+        format!("The app-signed JWT was already used (its jti was seen before): {FRESH_JWT}."),
+    )
 }
 
 fn active_org<'v>(view: &'v View, id: &str) -> Result<&'v Org, Denial> {

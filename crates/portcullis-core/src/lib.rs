@@ -12,6 +12,7 @@
 pub mod app_jwt;
 pub mod certificate;
 pub mod clock;
+pub mod decision_feed;
 pub mod gateway;
 pub mod grant;
 pub mod ids;

@@ -51,6 +51,11 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Request sizes and timeouts.
     pub limits: Limits,
+    /// Redis shared by every node: app-signed JWT and assertion `jti`s, OAuth 1.0 nonces
+    /// and failure limits count across nodes (`portcullis_shared`). `None`: per node.
+    pub redis_url: Option<String>,
+    /// What every Redis key starts with (several clusters, or tests, on one Redis).
+    pub redis_prefix: String,
 }
 
 /// The PEM files of the server's TLS certificate chain and private key.
@@ -178,6 +183,8 @@ impl ServerConfig {
             wave: WaveConfig::default(),
             tls: None,
             limits: Limits::default(),
+            redis_url: None,
+            redis_prefix: "pc:".into(),
         }
     }
 }

@@ -184,6 +184,7 @@ async fn accept(
             query: req.uri().query(),
         },
     )
+    .await
     .map_err(|denial| gateway::denied(&denial))?;
     let resource_id = state
         .view

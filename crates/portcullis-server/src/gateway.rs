@@ -11,9 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
+use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::gateway::{
     Allow, CheckRequest, Code, Denial, HeaderNames, USER_KEY_HEADER, USER_SECRET_HEADER,
-    decide_with,
+    decide_with, replayed,
 };
 use portcullis_core::model::QuotaPeriod;
 use std::collections::HashMap;
@@ -70,17 +71,20 @@ pub async fn check(
     headers: HeaderMap,
 ) -> Response {
     let resource = q.get("resource").map(String::as_str);
-    respond(evaluate(
-        &state,
-        &Question {
-            method: &method,
-            resource,
-            headers: &headers,
-            peer,
-            always_write: false,
-            query: None,
-        },
-    ))
+    respond(
+        evaluate(
+            &state,
+            &Question {
+                method: &method,
+                resource,
+                headers: &headers,
+                peer,
+                always_write: false,
+                query: None,
+            },
+        )
+        .await,
+    )
 }
 
 /// `/gateway/v1/check/<id>[/…]`: the resource as the first path segment (Envoy's
@@ -95,17 +99,20 @@ pub async fn check_path(
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
-    respond(evaluate(
-        &state,
-        &Question {
-            method: &method,
-            resource: first,
-            headers: &headers,
-            peer,
-            always_write: false,
-            query: uri.query(),
-        },
-    ))
+    respond(
+        evaluate(
+            &state,
+            &Question {
+                method: &method,
+                resource: first,
+                headers: &headers,
+                peer,
+                always_write: false,
+                query: uri.query(),
+            },
+        )
+        .await,
+    )
 }
 
 /// `userKey` and `secret` from a query string, names matched case-insensitively (the
@@ -124,9 +131,12 @@ fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
 
 /// The gateway's answer to `q`, from the in-memory view only: failure limits, then core's
 /// decision, then the app's quota.
-pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+///
+/// With a shared store (`--redis-url`) the failure limits and an app-signed JWT's `jti`
+/// are checked there: one round trip each (see `portcullis_shared`).
+pub async fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let started = Instant::now();
-    let result = evaluate_inner(state, q);
+    let result = evaluate_inner(state, q).await;
     state.metrics.decision(&result, started.elapsed());
     if let Err(denial) = &result {
         tracing::info!(code = denial.code.code(), "gateway denied");
@@ -134,7 +144,7 @@ pub fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     result
 }
 
-fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let headers = q.headers;
     let cfg = &state.gateway;
     // A credential header that is not text must not read as "no credentials" (which an
@@ -180,7 +190,7 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let named_app = user_key.as_deref().or(api_key);
     let now = state.now();
     if let Some(ip) = client
-        && let Some(retry) = state.failures.blocked(ip, named_app, now)
+        && let Some(retry) = blocked(state, ip, named_app, now).await
     {
         return Err(Denial {
             code: Code::RateLimited,
@@ -218,12 +228,37 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
         state.metrics.token_cache(hit);
         result
     };
-    let allow = match decide_with(&req, &view, &state.issuer, now, &verify, &state.replay) {
+    let decided = match &state.shared {
+        None => decide_with(&req, &view, &state.issuer, now, &verify, &state.replay),
+        Some(shared) => {
+            let jti = DeferredJti::new();
+            let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
+            // The decision reached an app-signed JWT's jti: its first use on any node or
+            // verifier, or a replay (which the decision would have found first).
+            match jti.take() {
+                Some(p) => match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
+                    Ok(true) => decided,
+                    Ok(false) => Err(replayed()),
+                    Err(e) => {
+                        // Fail closed: without the shared record a replay could pass.
+                        tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");
+                        Err(Denial {
+                            code: Code::RateLimited,
+                            detail: "App-signed JWTs cannot be checked against replay right now (the shared store is unreachable); retry shortly, or use an access token.".into(),
+                            retry_after: Some(5),
+                        })
+                    }
+                },
+                None => decided,
+            }
+        }
+    };
+    let allow = match decided {
         Ok(a) => a,
         Err(d) => {
             if d.code.is_auth_failure() {
                 if let Some(ip) = client {
-                    state.failures.record(ip, named_app, now);
+                    record_failure(state, ip, named_app, now).await;
                 }
                 // Queued, never written here: the decision does not wait on the store.
                 state.audit.failure(
@@ -267,6 +302,41 @@ fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     }
     Ok(allow)
 }
+
+/// Whether `ip` (or `ip` with `app`) is over the failure limit: in the shared store when
+/// there is one (counted by every node), else on this node. A shared store that does not
+/// answer fails open to this node's own counts: the limit slows guessing, it does not
+/// authenticate, and refusing everyone while Redis is away would be an outage.
+async fn blocked(state: &AppState, ip: IpAddr, app: Option<&str>, now: i64) -> Option<u64> {
+    let limit = state.gateway.failure_limit;
+    if let Some(shared) = &state.shared
+        && limit > 0
+    {
+        match shared.failures(&ip.to_string(), app, limit).await {
+            Ok(blocked) => return blocked,
+            Err(e) => {
+                tracing::debug!(error = %e, "shared failure limits unreachable; using this node's")
+            }
+        }
+    }
+    state.failures.blocked(ip, app, now)
+}
+
+/// Count a failed authentication on this node and, when there is one, in the shared store.
+async fn record_failure(state: &AppState, ip: IpAddr, app: Option<&str>, now: i64) {
+    state.failures.record(ip, app, now);
+    if let Some(shared) = &state.shared
+        && state.gateway.failure_limit > 0
+        && let Err(e) = shared
+            .record_failure(&ip.to_string(), app, FAILURE_WINDOW)
+            .await
+    {
+        tracing::debug!(error = %e, "recording a failure in the shared store failed");
+    }
+}
+
+/// The failure limits' window, seconds.
+pub const FAILURE_WINDOW: i64 = 60;
 
 /// The client's address (see [`client_address`]) and whether the request came over TLS:
 /// it did when Portcullis terminates TLS itself (`--tls-cert`), or when a `--trusted-proxy`
@@ -386,19 +456,7 @@ fn header_safe(s: &str) -> HeaderValue {
 /// shipped nginx configuration answers the client with this header as the body, so the
 /// client sees the same bytes as from a direct call.
 pub fn denied(d: &Denial) -> Response {
-    let mut body = serde_json::json!({
-        "type": format!("urn:portcullis:error:{}", d.code.slug()),
-        "status": d.code.status(),
-        "title": d.code.title(),
-        "code": d.code.code(),
-        "detail": d.detail,
-    });
-    if d.code == Code::InvalidApiKey {
-        // The Adobe I/O seed's own members.
-        body["error_code"] = "403003".into();
-        body["message"] = "Api Key is invalid".into();
-    }
-    let text = ascii_json(&body);
+    let text = ascii_json(&d.problem());
     let status = StatusCode::from_u16(d.code.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let problem = HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("{}"));
     let mut res = (status, text).into_response();

@@ -18,6 +18,7 @@ pub mod compat;
 pub mod config;
 pub mod console;
 pub mod edge;
+pub mod events;
 pub mod gateway;
 pub mod keys;
 pub mod listener;
@@ -60,6 +61,8 @@ pub enum StartError {
     Config(String),
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
+    #[error("{0}; start Redis, check --redis-url, or leave it out to keep this state per node")]
+    Redis(#[from] portcullis_shared::SharedError),
 }
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
@@ -142,7 +145,16 @@ impl Application {
             })
             .trim_end_matches('/')
             .to_owned();
+        let shared = match &config.redis_url {
+            Some(url) => Some(
+                portcullis_shared::Shared::connect(url)
+                    .await?
+                    .with_prefix(config.redis_prefix.clone()),
+            ),
+            None => None,
+        };
         let state = AppState::new(Inner {
+            shared,
             view: Arc::new(view),
             store,
             master,
@@ -156,7 +168,7 @@ impl Application {
             secret_usage: Default::default(),
             failures: portcullis_core::limits::FailureLimiter::new(
                 config.gateway.failure_limit,
-                60,
+                gateway::FAILURE_WINDOW,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             logins: portcullis_core::limits::AccountLockout::new(
@@ -296,6 +308,8 @@ pub fn router(state: AppState) -> Router {
             "/accounts.getJWTPublicKey",
             get(compat::accounts::jwt_public_key),
         )
+        .route("/events/v1", get(events::stream))
+        .route("/events/v1/snapshot", get(events::snapshot))
         .merge(wave::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

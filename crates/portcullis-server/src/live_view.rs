@@ -117,6 +117,9 @@ pub struct LiveView {
     /// Unix time since which the store has failed every call the follower made, or
     /// [`STORE_UP`]. Written by the follower and `/readyz`, read by `/readyz` and metrics.
     down_since: AtomicI64,
+    /// The change sequence the view has applied, for followers of the event stream
+    /// (`GET /events/v1`): it moves after every refresh that applied something.
+    applied: tokio::sync::watch::Sender<i64>,
 }
 
 /// [`LiveView::down_since`] while the store answers.
@@ -140,6 +143,7 @@ impl LiveView {
             master,
             clock,
             down_since: AtomicI64::new(STORE_UP),
+            applied: tokio::sync::watch::Sender::new(seq),
         };
         this.reload_settings().await?;
         Ok(this)
@@ -148,6 +152,12 @@ impl LiveView {
     /// The current snapshot. Never blocks.
     pub fn get(&self) -> Arc<View> {
         self.current.load_full()
+    }
+
+    /// The change sequence the view has applied; moves after each refresh that applied
+    /// changes (the event stream waits on it rather than polling the store).
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.applied.subscribe()
     }
 
     pub fn settings(&self) -> Arc<Settings> {
@@ -191,6 +201,8 @@ impl LiveView {
     pub async fn resync(&self) -> Result<(), ViewError> {
         let mut seq = self.seq.lock().await;
         *seq = self.rebuild().await?;
+        self.applied
+            .send_if_modified(|a| std::mem::replace(a, *seq) != *seq);
         Ok(())
     }
 
@@ -281,6 +293,8 @@ impl LiveView {
             }
             *seq = last;
         }
+        self.applied
+            .send_if_modified(|a| std::mem::replace(a, *seq) != *seq);
         Ok(applied)
     }
 

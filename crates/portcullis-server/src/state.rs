@@ -51,8 +51,12 @@ pub struct Inner {
     pub assertion_jtis: portcullis_core::app_jwt::ReplayCache,
     /// The audit trail's recorder (changes written at once, failures queued).
     pub audit: crate::audit::Audit,
-    /// The `jti`s of app-signed JWTs seen by this node (each is single-use).
+    /// The `jti`s of app-signed JWTs seen by this node (each is single-use), when there
+    /// is no shared store.
     pub replay: portcullis_core::app_jwt::ReplayCache,
+    /// Redis shared by every node and verifier (`--redis-url`): app-signed JWT `jti`s,
+    /// OAuth 1.0 nonces and failure limits are checked there instead of per node.
+    pub shared: Option<portcullis_shared::Shared>,
 }
 
 impl AppState {

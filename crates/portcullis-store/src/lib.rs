@@ -26,6 +26,7 @@ use portcullis_core::wave::{
 };
 
 mod audit_sql;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 pub mod test_db;

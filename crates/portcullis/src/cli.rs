@@ -50,6 +50,28 @@ pub enum Command {
     /// (BENCHMARKS.md). Hidden from the main help: it is a benchmark tool, not an operation
     #[command(hide = true, long_about = BENCH_SEED_ABOUT)]
     BenchSeed(BenchSeedArgs),
+    /// Copy a data directory's SQLite store into PostgreSQL (to move up to several nodes),
+    /// with a progress bar; checks the counts and leaves the source untouched
+    MigrateStore(MigrateStoreArgs),
+}
+
+/// `portcullis migrate-store`: SQLite → PostgreSQL.
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// The PostgreSQL database to copy into (postgres://user:password@host:5432/db); it
+    /// must be empty. Portcullis creates its tables there
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub to: String,
+
+    /// Copy even though the target already holds orgs, apps or users
+    #[arg(long)]
+    pub into_non_empty: bool,
+
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 const LISTEN_AFTER_HELP: &str = "\
@@ -154,6 +176,18 @@ pub struct ServeArgs {
     #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
 
+    /// Redis shared by every node (redis://host:6379/0, rediss:// for TLS): app-signed JWT
+    /// and assertion ids, OAuth 1.0 nonces and failure limits then count across nodes and
+    /// portcullis-verify verifiers. Without it they are per node (nonces in the database)
+    #[arg(
+        long,
+        env = "PORTCULLIS_REDIS_URL",
+        value_name = "URL",
+        // A Redis URL may hold a password: never print it in --help.
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+
     /// Algorithm of the signing keys created on first start (to change it later, use
     /// `portcullis keys rotate --alg`)
     #[arg(long, env = "PORTCULLIS_SIGNING_ALG", value_name = "ALG")]
@@ -199,6 +233,7 @@ impl ServeArgs {
         Layer {
             listen: self.listen,
             issuer: self.issuer.clone(),
+            redis_url: self.redis_url.clone(),
             signing_alg: self.signing_alg,
             jwks_max_age: self.jwks.jwks_max_age,
             log_format: self.log_format,

@@ -143,6 +143,13 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("60"),
     },
     Setting {
+        key: "redis_url",
+        default: Fallback::Derived {
+            meaning: "none: jti, nonces and failure limits per node",
+            example: r#""redis://127.0.0.1:6379/0""#,
+        },
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -331,6 +338,7 @@ mod tests {
             header_read_timeout,
             request_timeout,
             idle_timeout,
+            redis_url,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -355,6 +363,7 @@ mod tests {
         assert!(header_read_timeout.is_some());
         assert!(request_timeout.is_some());
         assert!(idle_timeout.is_some());
+        assert!(redis_url.is_some());
     }
 
     #[test]

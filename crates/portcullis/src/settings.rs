@@ -84,6 +84,7 @@ pub struct Layer {
     pub header_read_timeout: Option<u64>,
     pub request_timeout: Option<u64>,
     pub idle_timeout: Option<u64>,
+    pub redis_url: Option<String>,
 }
 
 impl Layer {
@@ -117,6 +118,7 @@ impl Layer {
             header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
             request_timeout: self.request_timeout.or(lower.request_timeout),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            redis_url: self.redis_url.or(lower.redis_url),
         }
     }
 
@@ -162,6 +164,8 @@ pub struct Settings {
     pub header_read_timeout: u64,
     pub request_timeout: u64,
     pub idle_timeout: u64,
+    /// `None`: state that must be one across nodes is per node.
+    pub redis_url: Option<String>,
 }
 
 impl Settings {
@@ -223,6 +227,7 @@ impl Settings {
                 merged.allow_private_image_urls,
             )?,
             image_fetch_ca_file: merged.image_fetch_ca_file,
+            redis_url: merged.redis_url.filter(|u| !u.trim().is_empty()),
         })
     }
 
@@ -256,6 +261,7 @@ impl Settings {
         config.admin_token = secrets.admin_token.clone();
         config.signing_alg = self.signing_alg.alg();
         config.jwks_max_age = self.jwks_max_age;
+        config.redis_url = self.redis_url.clone();
         config.gateway = GatewayConfig {
             api_key_header: self.api_key_header.clone(),
             org_header: self.org_header.clone(),

@@ -75,15 +75,31 @@ async fn signed(
             "OAuth",
         )
     })?;
-    let fresh = state
-        .store
-        .remember_nonce(
-            &client.entry.app.client_id,
-            &req.nonce,
-            req.timestamp,
-            now - 2 * TIMESTAMP_WINDOW,
-        )
-        .await?;
+    // With a shared store every node sees the nonce at once (one SET NX); without one,
+    // the database remembers it (shared too, when the nodes share PostgreSQL). Either way
+    // an unreachable record refuses the request (fail closed: a replay could pass).
+    let fresh = match &state.shared {
+        Some(shared) => shared
+            .first_use_nonce(
+                client.entry.app.client_id.as_str(),
+                req.timestamp,
+                &req.nonce,
+                2 * TIMESTAMP_WINDOW,
+            )
+            .await
+            .map_err(|e| crate::problem::Problem::unavailable(&e))?,
+        None => {
+            state
+                .store
+                .remember_nonce(
+                    &client.entry.app.client_id,
+                    &req.nonce,
+                    req.timestamp,
+                    now - 2 * TIMESTAMP_WINDOW,
+                )
+                .await?
+        }
+    };
     if !fresh {
         return Err(WaveError::unauthorized(
             "This oauth_nonce was already used with this oauth_timestamp: a replayed request. Send a fresh nonce with every request.",

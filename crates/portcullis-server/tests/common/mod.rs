@@ -53,6 +53,8 @@ pub struct Options {
     pub http: Option<Client>,
     /// Request sizes and timeouts.
     pub limits: portcullis_server::config::Limits,
+    /// Redis shared by the nodes of a test, and the prefix that keeps its keys apart.
+    pub redis: Option<(String, String)>,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             tls: None,
             http: None,
             limits: Default::default(),
+            redis: None,
         }
     }
 }
@@ -105,6 +108,10 @@ impl TestApp {
         config.wave = opts.wave;
         config.tls = opts.tls;
         config.limits = opts.limits;
+        if let Some((url, prefix)) = opts.redis {
+            config.redis_url = Some(url);
+            config.redis_prefix = prefix;
+        }
         let manual = opts
             .manual_clock
             .then(|| Arc::new(ManualClock::new(SystemClock.now())));

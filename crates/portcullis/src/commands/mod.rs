@@ -7,6 +7,7 @@ mod bench_seed;
 mod explain;
 mod keys;
 mod listen;
+mod migrate_store;
 mod serve;
 
 use crate::cli::{Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand};
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Explain(args) => runtime()?.block_on(explain::run(*args)),
         Command::Listen(args) => runtime()?.block_on(listen::run(args)).map(done),
         Command::BenchSeed(args) => runtime()?.block_on(bench_seed::run(args)).map(done),
+        Command::MigrateStore(args) => runtime()?.block_on(migrate_store::run(args)).map(done),
     }
 }
 

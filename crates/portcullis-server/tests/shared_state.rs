@@ -1,0 +1,297 @@
+//! Two real nodes on one database and one real Redis (`--redis-url`, issue 7): what one
+//! node has seen, the other refuses — an app-signed JWT's `jti`, an OAuth 1.0 nonce — and
+//! failed authentications on both count against one limit.
+//!
+//! Needs Redis at 127.0.0.1:6379 (or `PORTCULLIS_TEST_REDIS_URL`): skipped with a printed
+//! reason when it is unreachable, a failure when `CI` is set. Runs on SQLite (both nodes
+//! on one file) and, with `PORTCULLIS_TEST_BACKEND=postgres`, on PostgreSQL.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use portcullis_server::config::GatewayConfig;
+use portcullis_store::test_db::TestDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+fn redis_url() -> String {
+    std::env::var("PORTCULLIS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Redis, or `None` (after saying why) outside CI.
+async fn redis() -> Option<portcullis_shared::Shared> {
+    match portcullis_shared::Shared::connect(&redis_url()).await {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs Redis: {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+struct Cluster {
+    a: TestApp,
+    b: TestApp,
+    prefix: String,
+    _db: Option<TestDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+/// Two nodes on one store (a PostgreSQL test database, or one SQLite file), one master
+/// key, one Redis under a prefix of their own.
+async fn cluster(failure_limit: u32) -> Option<Cluster> {
+    redis().await?;
+    let prefix = format!(
+        "pctest:{}:",
+        hex::encode(portcullis_core::random_bytes::<8>())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = if postgres_requested() {
+        TestDatabase::create().await
+    } else {
+        None
+    };
+    let url = match &db {
+        Some(d) => d.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("shared.db").display()),
+    };
+    let key =
+        base64::engine::general_purpose::STANDARD.encode(portcullis_core::random_bytes::<32>());
+    let node = || Options {
+        database_url: Some(url.clone()),
+        master_key: Some(key.clone()),
+        issuer: Some("https://auth.shared.test".into()),
+        gateway: GatewayConfig {
+            allow_secrets_over_http: true,
+            failure_limit,
+            ..Default::default()
+        },
+        redis: Some((redis_url(), prefix.clone())),
+        ..Options::default()
+    };
+    let a = TestApp::spawn_with(node()).await;
+    let b = TestApp::spawn_with(node()).await;
+    Some(Cluster {
+        a,
+        b,
+        prefix,
+        _db: db,
+        _dir: dir,
+    })
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn check(app: &TestApp, w: &GatewayWorld, auth: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(&format!("/gateway/v1/check?resource={}", w.resource)))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Wait (with a deadline) until node `b` knows `client_id`'s key pair `kid`: the nodes share
+/// a store, and B's view follows it.
+async fn until_known(b: &TestApp, w: &GatewayWorld, jwt: &str) {
+    let start = Instant::now();
+    loop {
+        let r = check(b, w, &format!("Bearer {jwt}")).await;
+        let body: Value = r.json().await.unwrap_or_default();
+        if !body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No application key")
+        {
+            return;
+        }
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "node B never learned the key: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn fresh_nonce() -> String {
+    format!("n{}", hex::encode(portcullis_core::random_bytes::<8>()))
+}
+
+fn sign(kp: &Value, claims: Value) -> String {
+    let pem = kp["private_key_pem"].as_str().unwrap().as_bytes();
+    let (key, alg) = match kp["alg"].as_str().unwrap() {
+        "RS256" => (EncodingKey::from_rsa_pem(pem).unwrap(), Algorithm::RS256),
+        _ => (EncodingKey::from_ec_pem(pem).unwrap(), Algorithm::ES256),
+    };
+    let mut header = Header::new(alg);
+    header.kid = Some(kp["kid"].as_str().unwrap().to_owned());
+    jsonwebtoken::encode(&header, &claims, &key).unwrap()
+}
+
+#[tokio::test]
+async fn an_app_signed_jwt_used_on_node_a_is_refused_on_node_b() {
+    let Some(c) = cluster(1000).await else { return };
+    let w = c.a.gateway_world(false).await;
+    let (status, kp) =
+        c.a.call(
+            Method::POST,
+            &format!("/admin/v1/apps/{}/keypairs", w.client_id),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{kp}");
+    // A throwaway JWT first, so B has the key before the real one is spent on A.
+    let warm = sign(
+        &kp,
+        json!({"iat": now(), "jti": format!("warm-{}", c.prefix)}),
+    );
+    until_known(&c.b, &w, &warm).await;
+
+    let jwt = sign(
+        &kp,
+        json!({"iat": now(), "jti": format!("once-{}", c.prefix)}),
+    );
+    let started = Instant::now();
+    let r = check(&c.a, &w, &format!("Bearer {jwt}")).await;
+    let one = started.elapsed();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = check(&c.b, &w, &format!("Bearer {jwt}")).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "EXEG-0502-401");
+    assert!(
+        p["detail"].as_str().unwrap().contains("already used"),
+        "{p}"
+    );
+    println!("shared jti: a first use on node A took {one:?} end to end (one SET NX)");
+    // What the shared store adds per check, measured (not asserted: timing is the
+    // machine's): one SET NX, and one failure-limit read, each a round trip.
+    let shared = redis().await.unwrap().with_prefix(c.prefix.clone());
+    let n = 500;
+    let t = Instant::now();
+    for i in 0..n {
+        assert!(
+            shared
+                .first_use_jti("bench", &format!("j{i}"), now() + 60, now())
+                .await
+                .unwrap()
+        );
+    }
+    let jti = t.elapsed() / n;
+    let t = Instant::now();
+    for _ in 0..n {
+        shared
+            .failures("127.0.0.2", Some("bench"), 10)
+            .await
+            .unwrap();
+    }
+    println!(
+        "shared store round trips: jti SET NX {jti:?}, failure-limit read {:?} (mean of {n})",
+        t.elapsed() / n
+    );
+}
+
+#[tokio::test]
+async fn an_oauth1_nonce_used_on_node_a_is_refused_on_node_b() {
+    let Some(c) = cluster(1000).await else { return };
+    let (client_id, secret, _) = c.a.client(&[]).await;
+    let query_with = |nonce: &str, ts: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("oauth_consumer_key", client_id.as_str()),
+                ("oauth_signature_method", "PLAINTEXT"),
+                ("oauth_signature", &format!("{secret}&")),
+                ("oauth_timestamp", ts),
+                ("oauth_nonce", nonce),
+                ("oauth_version", "1.0"),
+            ])
+            .finish()
+    };
+    let ask = |app: &TestApp, query: String| {
+        app.http
+            .get(format!(
+                "{}?{query}",
+                app.url("/identity/1.0/oauth/requesttoken")
+            ))
+            .send()
+    };
+    // Both nodes learn the app through the shared store: poll with throwaway nonces.
+    for app in [&c.a, &c.b] {
+        let start = Instant::now();
+        while ask(app, query_with(&fresh_nonce(), &now().to_string()))
+            .await
+            .unwrap()
+            .status()
+            != StatusCode::OK
+        {
+            assert!(
+                start.elapsed().as_secs() < 5,
+                "the node never learned the app"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let nonce = fresh_nonce();
+    let ts = now().to_string();
+    let query = query_with(&nonce, &ts);
+    let r = ask(&c.a, query.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = ask(&c.b, query).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("nonce"), "{text}");
+    // And it was Redis that said so.
+    let shared = redis().await.unwrap().with_prefix(c.prefix.clone());
+    assert!(
+        !shared
+            .first_use_nonce(&client_id, ts.parse().unwrap(), &nonce, 60)
+            .await
+            .unwrap(),
+        "the nonce is recorded in Redis"
+    );
+}
+
+#[tokio::test]
+async fn failed_authentications_on_two_nodes_count_against_one_limit() {
+    let Some(c) = cluster(4).await else { return };
+    let w = c.a.gateway_world(false).await;
+    let token =
+        c.a.access_token(&w.client_id, &w.secret, Some("read"))
+            .await;
+    let good = |app: &TestApp| {
+        app.http
+            .get(app.url(&format!("/gateway/v1/check?resource={}", w.resource)))
+            .bearer_auth(&token)
+            .header("x-api-key", &w.client_id)
+            .header("x-gw-ims-org-id", &w.org)
+            .send()
+    };
+    let start = Instant::now();
+    while good(&c.b).await.unwrap().status() != StatusCode::OK {
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "node B never learned the app"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Two failures on each node: four in all, the limit.
+    for app in [&c.a, &c.a, &c.b, &c.b] {
+        let r = check(app, &w, "Bearer not-a-token").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Each node alone has seen two; together they refuse even valid credentials.
+    for app in [&c.a, &c.b] {
+        let r = good(app).await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(r.headers().contains_key("retry-after"));
+    }
+}

@@ -1,0 +1,189 @@
+//! # portcullis-shared
+//!
+//! State that must be one across every Portcullis node and every `portcullis-verify`
+//! verifier, kept in Redis (`--redis-url`): the `jti`s of app-signed JWTs and RFC 7523
+//! assertions, OAuth 1.0 nonces, and failed-authentication counters. Revoked token ids are
+//! not here: they are decision data and travel through the store's change feed.
+//!
+//! Each operation is one round trip on a multiplexed connection ([`ConnectionManager`],
+//! which reconnects by itself): a `jti` or a nonce is `SET key 1 NX EX ttl` (first use
+//! wins, on every node at once), a failure is `INCR` + `EXPIRE NX` in one pipeline, and the
+//! blocked check is one `MGET`. Every call has a deadline ([`Shared::timeout`]) so a
+//! stalled Redis cannot hold a request; the caller decides what an error means (see the
+//! README: fail closed for `jti`s and nonces, open for failure limits).
+//!
+//! Keys: `pc:jti:<scope>:<jti>`, `pc:nonce:<client>:<timestamp>:<nonce>`,
+//! `pc:fail:a:<address>` and `pc:fail:p:<address>:<app>`, all under an optional prefix so
+//! several clusters can share one Redis.
+
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error("the shared store (Redis) cannot be reached: {0}")]
+    Unreachable(String),
+    #[error("the shared store (Redis) did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A handle on the shared store; cheap to clone (one multiplexed connection).
+#[derive(Clone)]
+pub struct Shared {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// How long one call may take before it counts as a failure.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl Shared {
+    /// Connect to `url` (`redis://host:port/db`, `rediss://…` for TLS); fails when Redis
+    /// cannot be reached now (a node should not start believing it shares state it does
+    /// not). Later outages are survived: the connection reconnects by itself.
+    pub async fn connect(url: &str) -> Result<Self, SharedError> {
+        let client =
+            redis::Client::open(url).map_err(|e| SharedError::Unreachable(e.to_string()))?;
+        let conn = tokio::time::timeout(DEFAULT_TIMEOUT * 4, ConnectionManager::new(client))
+            .await
+            .map_err(|_| SharedError::Timeout(DEFAULT_TIMEOUT * 4))?
+            .map_err(|e| SharedError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            conn,
+            prefix: "pc:".into(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Keys start with `prefix` (default `pc:`): tests and clusters sharing one Redis keep
+    /// apart.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        f: impl FnOnce(&mut redis::Pipeline),
+    ) -> Result<T, SharedError> {
+        let mut pipe = redis::pipe();
+        f(&mut pipe);
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(self.timeout, pipe.query_async(&mut conn))
+            .await
+            .map_err(|_| SharedError::Timeout(self.timeout))?
+            .map_err(|e| SharedError::Unreachable(e.to_string()))
+    }
+
+    /// `SET key 1 NX EX ttl`: whether this call was the first to set it.
+    async fn first(&self, key: String, ttl: i64) -> Result<bool, SharedError> {
+        let (set,): (Option<String>,) = self
+            .run(|p| {
+                p.cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.max(1));
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Record `jti` of `scope` (the client id) until `until` (unix seconds); whether it is
+    /// its first use anywhere.
+    pub async fn first_use_jti(
+        &self,
+        scope: &str,
+        jti: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<bool, SharedError> {
+        self.first(format!("{}jti:{scope}:{jti}", self.prefix), until - now)
+            .await
+    }
+
+    /// Record an OAuth 1.0 nonce of `client` at `timestamp`, kept `ttl` seconds; whether
+    /// it is its first use anywhere.
+    pub async fn first_use_nonce(
+        &self,
+        client: &str,
+        timestamp: i64,
+        nonce: &str,
+        ttl: i64,
+    ) -> Result<bool, SharedError> {
+        self.first(
+            format!("{}nonce:{client}:{timestamp}:{nonce}", self.prefix),
+            ttl,
+        )
+        .await
+    }
+
+    fn failure_keys(&self, addr: &str, app: Option<&str>) -> Vec<String> {
+        let mut keys = vec![format!("{}fail:a:{addr}", self.prefix)];
+        if let Some(app) = app {
+            keys.push(format!("{}fail:p:{addr}:{app}", self.prefix));
+        }
+        keys
+    }
+
+    /// Count one failed authentication from `addr` (and `addr` with `app`), each counter
+    /// in a window of `window` seconds from its first failure.
+    pub async fn record_failure(
+        &self,
+        addr: &str,
+        app: Option<&str>,
+        window: i64,
+    ) -> Result<(), SharedError> {
+        let keys = self.failure_keys(addr, app);
+        self.run::<()>(|p| {
+            for k in &keys {
+                p.cmd("INCR").arg(k).ignore();
+                p.cmd("EXPIRE").arg(k).arg(window.max(1)).arg("NX").ignore();
+            }
+        })
+        .await
+    }
+
+    /// `Some(seconds until its window ends)` when `addr`, or `addr` with `app`, has
+    /// `limit` or more failures in its current window.
+    pub async fn failures(
+        &self,
+        addr: &str,
+        app: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<u64>, SharedError> {
+        let keys = self.failure_keys(addr, app);
+        let mut counts_ttls: Vec<Option<i64>> = self
+            .run(|p| {
+                for k in &keys {
+                    p.cmd("GET").arg(k);
+                    p.cmd("TTL").arg(k);
+                }
+            })
+            .await?;
+        let mut retry = None;
+        while counts_ttls.len() >= 2 {
+            let ttl = counts_ttls.pop().flatten();
+            let count = counts_ttls.pop().flatten();
+            if count.is_some_and(|c| c >= i64::from(limit)) {
+                let left = ttl.filter(|t| *t > 0).unwrap_or(1) as u64;
+                retry = Some(retry.map_or(left, |r: u64| r.max(left)));
+            }
+        }
+        Ok(retry)
+    }
+}
