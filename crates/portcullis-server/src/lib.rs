@@ -76,6 +76,8 @@ pub struct Application {
     poll_interval: std::time::Duration,
     resync_interval: std::time::Duration,
     shutdown_grace: std::time::Duration,
+    /// The data directory's lock (SQLite), held while serving.
+    _lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -98,6 +100,9 @@ impl Application {
             pool: config.database_pool.clone(),
         };
         let (store, master) = bootstrap::open(&loc, true).await?;
+        let lock = (store.backend() == "sqlite")
+            .then(|| bootstrap::lock_data_dir(&config.data_dir))
+            .flatten();
         let generated_admin_token = bootstrap::initialise(
             &*store,
             &master,
@@ -145,6 +150,7 @@ impl Application {
             poll_interval: config.poll_interval,
             resync_interval: config.resync_interval,
             shutdown_grace: config.shutdown_grace,
+            _lock: lock,
         })
     }
 
