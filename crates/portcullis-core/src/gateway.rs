@@ -991,7 +991,6 @@ mod tests {
     use crate::view::AppEntry;
     use crate::view::AppKeyEntry;
     use serde_json::json;
-    use std::collections::BTreeMap;
 
     const ISS: &str = "http://portcullis.test";
     const NOW: i64 = 1_800_000_000;
@@ -1028,7 +1027,7 @@ mod tests {
             products: ["events".to_owned()].into(),
             scopes: ScopeSet::parse(scopes).unwrap(),
             group_id: None,
-            sandboxes: BTreeMap::from([("prod".to_owned(), SandboxAccess::Read)]),
+            sandboxes: [("prod".to_owned(), SandboxAccess::Read)].into(),
             token_ttl_seconds: None,
             quota: None,
             created_at: 0,

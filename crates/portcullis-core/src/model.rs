@@ -47,6 +47,126 @@ pub enum SandboxAccess {
     Write,
 }
 
+/// A small set of names (an app's products): a JSON array in the store and the API, held
+/// as a sorted vector for the same reason as [`SandboxGrants`] (a one-member `BTreeSet`
+/// costs a 280-byte node).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NameSet(Vec<String>);
+
+impl NameSet {
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.0.clear()
+    }
+    /// As a `BTreeSet` (the API's shape).
+    pub fn to_set(&self) -> BTreeSet<String> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+impl From<BTreeSet<String>> for NameSet {
+    fn from(s: BTreeSet<String>) -> Self {
+        let mut v: Vec<_> = s.into_iter().collect();
+        v.shrink_to_fit();
+        NameSet(v)
+    }
+}
+
+impl FromIterator<String> for NameSet {
+    fn from_iter<T: IntoIterator<Item = String>>(iter: T) -> Self {
+        iter.into_iter().collect::<BTreeSet<_>>().into()
+    }
+}
+
+impl<const N: usize> From<[String; N]> for NameSet {
+    fn from(a: [String; N]) -> Self {
+        a.into_iter().collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for NameSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<String>::deserialize(d).map(|v| v.into_iter().collect())
+    }
+}
+
+/// An app's access per sandbox name: a JSON object in the store and the API, held as a
+/// short sorted vector (apps have one or two; a `BTreeMap` node costs ~300 bytes each,
+/// which with a million apps in memory was a quarter of the view).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxGrants(Vec<(String, SandboxAccess)>);
+
+impl SandboxGrants {
+    pub fn get(&self, sandbox: &str) -> Option<&SandboxAccess> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(sandbox))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &SandboxAccess)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// As a map (the API's shape).
+    pub fn to_map(&self) -> BTreeMap<String, SandboxAccess> {
+        self.0.iter().cloned().collect()
+    }
+}
+
+impl From<BTreeMap<String, SandboxAccess>> for SandboxGrants {
+    fn from(m: BTreeMap<String, SandboxAccess>) -> Self {
+        // Already sorted and unique.
+        let mut v: Vec<_> = m.into_iter().collect();
+        v.shrink_to_fit();
+        SandboxGrants(v)
+    }
+}
+
+impl FromIterator<(String, SandboxAccess)> for SandboxGrants {
+    /// A later entry for the same sandbox wins, as in a map.
+    fn from_iter<T: IntoIterator<Item = (String, SandboxAccess)>>(iter: T) -> Self {
+        iter.into_iter().collect::<BTreeMap<_, _>>().into()
+    }
+}
+
+impl<const N: usize> From<[(String, SandboxAccess); N]> for SandboxGrants {
+    fn from(a: [(String, SandboxAccess); N]) -> Self {
+        a.into_iter().collect()
+    }
+}
+
+impl Serialize for SandboxGrants {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SandboxGrants {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, SandboxAccess>::deserialize(d).map(Into::into)
+    }
+}
+
 /// The thing that calls APIs. Its client id is its public API key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
@@ -57,7 +177,7 @@ pub struct App {
     /// The `sub` of its tokens.
     pub technical_account_id: TechAccountId,
     #[serde(default)]
-    pub products: BTreeSet<String>,
+    pub products: NameSet,
     /// The app's own scopes; empty when it takes them from a permission group.
     #[serde(default)]
     pub scopes: ScopeSet,
@@ -65,7 +185,7 @@ pub struct App {
     #[serde(default)]
     pub group_id: Option<RecordId>,
     #[serde(default)]
-    pub sandboxes: BTreeMap<String, SandboxAccess>,
+    pub sandboxes: SandboxGrants,
     /// Token lifetime override, in seconds (else the surface's default).
     #[serde(default)]
     pub token_ttl_seconds: Option<u32>,
@@ -369,4 +489,36 @@ pub struct AuditEntry {
     pub id: i64,
     #[serde(flatten)]
     pub entry: NewAuditEntry,
+}
+
+#[cfg(test)]
+mod sandbox_grant_tests {
+    use super::*;
+
+    #[test]
+    fn grants_read_and_print_as_a_map() {
+        let g: SandboxGrants = serde_json::from_str(r#"{"prod":"read","dev":"write"}"#).unwrap();
+        assert_eq!(g.get("dev"), Some(&SandboxAccess::Write));
+        assert_eq!(g.get("prod"), Some(&SandboxAccess::Read));
+        assert_eq!(g.get("stage"), None);
+        assert_eq!(g.keys().cloned().collect::<Vec<_>>(), ["dev", "prod"]);
+        assert_eq!(
+            serde_json::to_string(&g).unwrap(),
+            r#"{"dev":"write","prod":"read"}"#
+        );
+        let later_wins: SandboxGrants = [
+            ("prod".to_owned(), SandboxAccess::Read),
+            ("prod".to_owned(), SandboxAccess::Write),
+        ]
+        .into();
+        assert_eq!(later_wins.len(), 1);
+        assert_eq!(later_wins.get("prod"), Some(&SandboxAccess::Write));
+    }
+
+    #[test]
+    fn name_sets_are_sorted_and_unique() {
+        let n: NameSet = serde_json::from_str(r#"["b","a","b"]"#).unwrap();
+        assert_eq!(serde_json::to_string(&n).unwrap(), r#"["a","b"]"#);
+        assert!(n.contains("a") && n.contains("b") && !n.contains("c"));
+    }
 }

@@ -1,7 +1,6 @@
 //! OAuth scopes (RFC 6749 §3.3): a space-delimited set of scope tokens.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -60,11 +59,15 @@ impl<'de> Deserialize<'de> for Scope {
 }
 
 /// A set of scopes, ordered so that its text form is stable.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A sorted, deduplicated vector rather than a `BTreeSet`: every app holds one, sets
+/// have a handful of members, and a B-tree node costs ~200 bytes even for one scope
+/// (with a million apps in memory, that was a fifth of the view).
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct ScopeSet(BTreeSet<Scope>);
+pub struct ScopeSet(Vec<Scope>);
 
-static EMPTY: ScopeSet = ScopeSet(BTreeSet::new());
+static EMPTY: ScopeSet = ScopeSet(Vec::new());
 
 impl ScopeSet {
     /// The empty set, borrowed for as long as needed.
@@ -76,8 +79,14 @@ impl ScopeSet {
         s.split(' ')
             .filter(|t| !t.is_empty())
             .map(Scope::parse)
-            .collect::<Result<BTreeSet<_>, _>>()
-            .map(ScopeSet)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::from_vec)
+    }
+    fn from_vec(mut v: Vec<Scope>) -> Self {
+        v.sort();
+        v.dedup();
+        v.shrink_to_fit();
+        ScopeSet(v)
     }
     pub fn contains(&self, s: &str) -> bool {
         self.0.iter().any(|x| x.as_str() == s)
@@ -92,14 +101,36 @@ impl ScopeSet {
         self.0.iter()
     }
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
-        self.0.is_subset(&other.0)
+        self.0.iter().all(|s| other.0.binary_search(s).is_ok())
     }
     /// The members of `self` that `other` lacks.
     pub fn missing_from<'a>(&'a self, other: &ScopeSet) -> Vec<&'a Scope> {
-        self.0.iter().filter(|s| !other.0.contains(*s)).collect()
+        self.0
+            .iter()
+            .filter(|s| other.0.binary_search(s).is_err())
+            .collect()
     }
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+        // Both sorted: the result is sorted too.
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| other.0.binary_search(s).is_ok())
+                .cloned()
+                .collect(),
+        )
+    }
+    /// Replace each member by its equal in `pool` (adding it when new), so
+    /// that many sets naming one scope share its text.
+    pub fn interned(&mut self, pool: &mut std::collections::HashSet<Scope>) {
+        for s in &mut self.0 {
+            match pool.get(s) {
+                Some(p) => *s = p.clone(),
+                None => {
+                    pool.insert(s.clone());
+                }
+            }
+        }
     }
     /// The RFC 6749 text form: members joined by single spaces, sorted.
     pub fn to_text(&self) -> String {
@@ -114,9 +145,15 @@ impl ScopeSet {
     }
 }
 
+impl<'de> Deserialize<'de> for ScopeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Scope>::deserialize(d).map(Self::from_vec)
+    }
+}
+
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<T: IntoIterator<Item = Scope>>(iter: T) -> Self {
-        ScopeSet(iter.into_iter().collect())
+        Self::from_vec(iter.into_iter().collect())
     }
 }
 
@@ -157,5 +194,14 @@ mod tests {
             .collect();
         assert_eq!(missing, vec!["delete"]);
         assert_eq!(asked.intersection(&app).to_text(), "read");
+    }
+
+    #[test]
+    fn duplicates_collapse_and_order_does_not_matter() {
+        let a = ScopeSet::parse("write read write").unwrap();
+        let b: ScopeSet = serde_json::from_str(r#"["read","write","read"]"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 2);
+        assert_eq!(serde_json::to_string(&a).unwrap(), r#"["read","write"]"#);
     }
 }

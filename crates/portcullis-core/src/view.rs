@@ -170,7 +170,17 @@ impl View {
     pub fn remove_org(&mut self, id: &str) {
         self.orgs.remove(id);
     }
-    pub fn upsert_app(&mut self, entry: AppEntry) {
+    pub fn upsert_app(&mut self, mut entry: AppEntry) {
+        // One copy of each id string for all the records that name it (a million apps
+        // otherwise hold a million copies of their orgs' ids and of their own).
+        if let Some((org_id, _)) = self.orgs.get_key_value(entry.app.org_id.as_str()) {
+            entry.app.org_id = org_id.clone();
+        }
+        for s in &mut entry.secrets {
+            if s.client_id == entry.app.client_id {
+                s.client_id = entry.app.client_id.clone();
+            }
+        }
         self.forget_app_keys(entry.app.client_id.as_str());
         for k in &entry.keys {
             self.app_key_owner

@@ -58,6 +58,12 @@ pub struct WaveConfig {
     pub image_fetch_timeout: Duration,
     /// How long notifications are kept for subscribers who reconnect.
     pub retention: Duration,
+    /// A PEM file of extra certificate authorities trusted for https `imageurl`s, beside
+    /// the Mozilla roots (a private CA; tests trust their own). Verification is never off.
+    pub image_fetch_ca_file: Option<std::path::PathBuf>,
+    /// How often expired request tokens, API tokens and notifications past `retention`
+    /// are pruned.
+    pub prune_interval: Duration,
 }
 
 impl Default for WaveConfig {
@@ -66,6 +72,8 @@ impl Default for WaveConfig {
             allow_private_image_urls: false,
             image_fetch_timeout: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 24 * 3600),
+            image_fetch_ca_file: None,
+            prune_interval: Duration::from_secs(60),
         }
     }
 }

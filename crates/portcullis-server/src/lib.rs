@@ -55,6 +55,8 @@ pub enum StartError {
     Open(#[from] OpenError),
     #[error("loading the in-memory view failed: {0}")]
     View(#[from] ViewError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Verified tokens the gateway remembers (about 1 KiB each).
@@ -75,6 +77,8 @@ pub struct Application {
     pub generated_admin_token: Option<Secret>,
     poll_interval: std::time::Duration,
     resync_interval: std::time::Duration,
+    /// The newest notification when the app was built: live fan-out starts after it.
+    wave_cursor: i64,
     shutdown_grace: std::time::Duration,
     /// The data directory's lock (SQLite), held while serving.
     _lock: Option<std::fs::File>,
@@ -114,6 +118,9 @@ impl Application {
         let view = LiveView::load(store.clone(), master.clone(), config.clock.clone()).await?;
         let (orgs, apps) = view.get().counts();
         tracing::info!(orgs, apps, store = store.backend(), "view loaded");
+        let wave_cursor = store.last_notification_id().await.map_err(|e| {
+            StartError::Config(format!("reading the newest Wave notification failed: {e}"))
+        })?;
         let issuer = config
             .issuer
             .clone()
@@ -141,7 +148,7 @@ impl Application {
             replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
             audit: audit::Audit::default(),
             gateway: config.gateway.clone(),
-            wave: wave::WaveState::new(config.wave.clone()),
+            wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
         });
         Ok(Self {
             listener,
@@ -149,6 +156,7 @@ impl Application {
             generated_admin_token,
             poll_interval: config.poll_interval,
             resync_interval: config.resync_interval,
+            wave_cursor,
             shutdown_grace: config.shutdown_grace,
             _lock: lock,
         })
@@ -193,6 +201,16 @@ impl Application {
                 }
             })
         };
+        let fanout = tokio::spawn(wave::fanout::run(
+            self.state.clone(),
+            self.wave_cursor,
+            stop_rx.clone(),
+        ));
+        let pruner = tokio::spawn(wave::prune::run(
+            self.state.clone(),
+            self.state.wave.config.prune_interval,
+            stop_rx.clone(),
+        ));
         let auditor = tokio::spawn(audit::Audit::run_writer(
             self.state.clone(),
             stop_rx.clone(),
@@ -227,6 +245,8 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = follower.await;
         let _ = flusher.await;
+        let _ = fanout.await;
+        let _ = pruner.await;
         let _ = auditor.await;
         self.state.flush_secret_usage().await;
         tracing::info!("stopped");

@@ -71,8 +71,12 @@ fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError
     for k in snap.app_keys {
         app_keys.entry(k.client_id.clone()).or_default().push(k);
     }
-    for app in snap.apps {
-        let secrets = secrets.remove(&app.client_id).unwrap_or_default();
+    let mut scope_pool = HashSet::new();
+    for mut app in snap.apps {
+        app.scopes.interned(&mut scope_pool);
+        let mut secrets = secrets.remove(&app.client_id).unwrap_or_default();
+        // A pushed-to Vec keeps room for four; an app mostly has one secret.
+        secrets.shrink_to_fit();
         let keys = app_keys.remove(&app.client_id).unwrap_or_default();
         view.upsert_app(app_entry(app, secrets, keys));
     }

@@ -1198,3 +1198,517 @@ async fn the_stream_needs_a_subscriber_and_subscriptions_are_for_broadcast_feeds
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     app.stop().await;
 }
+
+// --- https image URLs -------------------------------------------------------------
+
+/// A CA and a certificate for `localhost` / 127.0.0.1 it signed: the CA's PEM and a TLS
+/// server configuration presenting the certificate.
+fn tls_identity() -> (String, Arc<tokio_rustls::rustls::ServerConfig>) {
+    use tokio_rustls::rustls;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    // Each CA its own name, so an untrusted one is an unknown issuer, not a namesake.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("Portcullis test CA {n}"));
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    (ca.pem(), Arc::new(config))
+}
+
+/// axum over TLS: a TCP listener whose connections are accepted through rustls (a
+/// failed handshake, such as a client refusing the certificate, is skipped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An https image server on loopback presenting `config`'s certificate; its base URL
+/// (by name, so the fetch resolves, pins and checks the certificate's name).
+async fn https_image_server(config: Arc<tokio_rustls::rustls::ServerConfig>) -> String {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let router = axum::Router::new().route(
+        "/thumb.png",
+        axum::routing::get(|| async { ([("content-type", "image/png")], png(16, 16)) }),
+    );
+    let listener = TlsListener {
+        tcp,
+        tls: tokio_rustls::TlsAcceptor::from(config),
+    };
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test]
+async fn an_https_image_url_is_fetched_when_its_ca_is_trusted_and_refused_when_not() {
+    let (trusted_ca, trusted) = tls_identity();
+    let (_, untrusted) = tls_identity();
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca_file = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca_file, trusted_ca).unwrap();
+    let app = TestApp::spawn_with(Options {
+        wave: WaveConfig {
+            allow_private_image_urls: true,
+            image_fetch_ca_file: Some(ca_file),
+            ..Default::default()
+        },
+        ..dev()
+    })
+    .await;
+    let (w, _, _) = with_publisher(&app).await;
+    let good = https_image_server(trusted).await;
+    let bad = https_image_server(untrusted).await;
+    subscribe(&app, "bob@example.com", &w.news_feed).await;
+    let mut bob = open_stream(&app, "bob@example.com", None).await;
+    let api = api_token(&app, &w.client_id, &w.secret).await;
+    let send = |url: String| {
+        let (app, api, topic) = (&app, api.clone(), w.news_topic.clone());
+        async move {
+            notify(
+                app,
+                &[
+                    ("X-apitoken", &api),
+                    ("topic", &topic),
+                    ("message", "pic"),
+                    ("imageurl", &url),
+                ],
+            )
+            .await
+        }
+    };
+    let r = send(format!("{good}/thumb.png")).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    let e = bob
+        .next(WAIT)
+        .await
+        .expect("the notification with its image");
+    let image = e.data["image"].as_str().unwrap();
+    let decoded = base64_decode(image.strip_prefix("data:image/png;base64,").unwrap());
+    let img = image::load_from_memory(&decoded).unwrap();
+    assert_eq!((img.width(), img.height()), (16, 16));
+
+    // A certificate from a CA nobody trusts: refused, and the problem says why.
+    let body = assert_problem(
+        send(format!("{bad}/thumb.png")).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+    )
+    .await;
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("TLS"), "{detail}");
+    assert!(detail.contains("certificate"), "{detail}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_https_image_url_with_a_certificate_of_an_unknown_ca_is_refused_by_default() {
+    // No extra CA: only the Mozilla roots, which do not include the test's.
+    let app = TestApp::spawn_with(Options {
+        wave: WaveConfig {
+            allow_private_image_urls: true,
+            ..Default::default()
+        },
+        ..dev()
+    })
+    .await;
+    let (w, _, _) = with_publisher(&app).await;
+    let (_, config) = tls_identity();
+    let base = https_image_server(config).await;
+    let api = api_token(&app, &w.client_id, &w.secret).await;
+    let r = notify(
+        &app,
+        &[
+            ("X-apitoken", &api),
+            ("topic", &w.news_topic),
+            ("message", "pic"),
+            ("imageurl", &format!("{base}/thumb.png")),
+        ],
+    )
+    .await;
+    let body = assert_problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    assert!(body["detail"].as_str().unwrap().contains("TLS"), "{body}");
+    app.stop().await;
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
+
+// --- denying on the authorize page -------------------------------------------------
+
+#[tokio::test]
+async fn denying_sends_the_browser_to_the_callback_with_user_refused_and_kills_the_token() {
+    let app = TestApp::spawn_with(dev()).await;
+    let (w, publisher, pub_base) = with_publisher(&app).await;
+    let init = reqwest::get(format!("{pub_base}/initiation"))
+        .await
+        .unwrap();
+    let token = form_map(&init.text().await.unwrap())["oauth_token"].clone();
+    let feed_id = w.p2p_feed["id"].as_str().unwrap();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page_url = format!(
+        "{}?oauth_token={token}&feedId={feed_id}&invokeArgs=sessId%3D77",
+        app.url("/identity/1.0/oauth/authorize")
+    );
+    let html = browser
+        .get(&page_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"name="decision" value="deny" formnovalidate"#),
+        "{html}"
+    );
+    let csrf = hidden(&html, "csrf");
+    let deny = |csrf: String, client: reqwest::Client| {
+        let (url, token) = (app.url("/identity/1.0/oauth/authorize"), token.clone());
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("oauth_token", token.as_str()),
+                    ("feedId", feed_id),
+                    ("invokeArgs", "sessId=77"),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "deny"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Without the page's cookie (another site's form), denying is refused like approving.
+    assert_problem(
+        deny(csrf.clone(), no_redirects()).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let r = deny(csrf, browser.clone()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (base, query) = location.split_once('?').unwrap();
+    assert_eq!(base, format!("{pub_base}/callback"));
+    let names: Vec<String> = form_map_ordered(query)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "feedId",
+            "companyId",
+            "sessId",
+            "oauth_problem",
+            "oauth_token"
+        ],
+        "{location}"
+    );
+    let m = form_map(query);
+    assert_eq!(m["oauth_problem"], "user_refused");
+    assert_eq!(m["oauth_token"], token);
+    assert!(!m.contains_key("oauth_verifier"));
+
+    // The request token is dead: the page refuses it, and so does the access-token step.
+    let r = browser.get(&page_url).send().await.unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST).await;
+    let secret = publisher.pending.lock().unwrap()[&token].clone();
+    let sig = format!("{}&{secret}", w.secret);
+    let q = oauth_query(&w, &[("oauth_token", &token), ("oauth_signature", &sig)]);
+    let r = app
+        .http
+        .get(format!(
+            "{}?{q}",
+            app.url("/identity/1.0/oauth/accesstoken")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::UNAUTHORIZED).await;
+    assert!(publisher.linked.lock().unwrap().is_empty());
+    app.stop().await;
+}
+
+// --- pruning ----------------------------------------------------------------------
+
+/// Poll `check` until it holds; fail after [`WAIT`].
+async fn eventually(what: &str, check: impl AsyncFn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {WAIT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_and_notifications_past_retention_are_pruned_and_live_ones_kept() {
+    use portcullis_core::secret::{Secret, SecretKind};
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        wave: WaveConfig {
+            retention: Duration::from_secs(3600),
+            prune_interval: Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..dev()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    let (w, _, _) = with_publisher(&app).await;
+    // A second handle on the store, and the key tokens are hashed under.
+    let (store, master) = portcullis_server::bootstrap::open(&app.locations(), false)
+        .await
+        .unwrap();
+    let view = portcullis_server::live_view::LiveView::load(store.clone(), master, clock.clone())
+        .await
+        .unwrap();
+    let key = view.get().hash_key().cloned().unwrap();
+    let hash = |kind, text: &str| Secret::parse(kind, text).unwrap().hash(&key);
+    let request_token = |skew: i64| {
+        let q = oauth_query(
+            &w,
+            &[("oauth_timestamp", &(now() as i64 + skew).to_string())],
+        );
+        let app = &app;
+        async move {
+            let r = request_token_with(app, &q).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            form_map(&r.text().await.unwrap())["oauth_token"].clone()
+        }
+    };
+    let carol = app
+        .create_user("carol@example.com", PASSWORD, json!({}))
+        .await;
+    let carol_id = portcullis_core::ids::RecordId::parse(carol["id"].as_str().unwrap()).unwrap();
+    subscribe(&app, "carol@example.com", &w.news_feed).await;
+    let old_api = api_token(&app, &w.client_id, &w.secret).await;
+    let old_req = hash(SecretKind::OAuth1Token, &request_token(0).await);
+    let r = notify(
+        &app,
+        &[
+            ("X-apitoken", &old_api),
+            ("topic", &w.news_topic),
+            ("message", "old"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(store.inbox(&carol_id, 0, 10).await.unwrap().len(), 1);
+
+    // Past the request token's 10 minutes: it goes, a fresh one stays.
+    clock.advance(700);
+    let live_req = hash(SecretKind::OAuth1Token, &request_token(700).await);
+    eventually("the expired request token", async || {
+        store.request_token(&old_req, 0).await.unwrap().is_none()
+    })
+    .await;
+    assert!(store.request_token(&live_req, 0).await.unwrap().is_some());
+    assert_eq!(
+        store.inbox(&carol_id, 0, 10).await.unwrap().len(),
+        1,
+        "within retention"
+    );
+
+    // Past the API token's 12 hours and the hour of retention.
+    clock.advance(12 * 3600);
+    let old_api_hash = hash(SecretKind::WaveApiToken, &old_api);
+    let new_api = api_token(&app, &w.client_id, &w.secret).await;
+    let r = notify(
+        &app,
+        &[
+            ("X-apitoken", &new_api),
+            ("topic", &w.news_topic),
+            ("message", "new"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    eventually(
+        "the expired API token and the old notification",
+        async || {
+            store.api_token(&old_api_hash, 0).await.unwrap().is_none()
+                && store.inbox(&carol_id, 0, 10).await.unwrap().len() == 1
+        },
+    )
+    .await;
+    let kept = store.inbox(&carol_id, 0, 10).await.unwrap();
+    assert_eq!(kept[0].notification.message, "new");
+    let new_api_hash = hash(SecretKind::WaveApiToken, &new_api);
+    assert!(store.api_token(&new_api_hash, 0).await.unwrap().is_some());
+    assert!(
+        store.request_token(&live_req, 0).await.unwrap().is_none(),
+        "expired by now"
+    );
+    app.stop().await;
+}
+
+// --- live delivery across nodes ----------------------------------------------------
+
+/// Two real nodes on one PostgreSQL database with one master key, as in `cluster.rs`:
+/// a subscriber streaming from node B receives, live, a point-to-point notification
+/// accepted by node A (PostgreSQL `NOTIFY` wakes B's fan-out). Run with `--nocapture`
+/// to see the measured delay.
+#[tokio::test]
+async fn a_stream_on_node_b_receives_live_what_node_a_accepted() {
+    use base64::Engine;
+    let Some(db) = portcullis_store::test_db::TestDatabase::create().await else {
+        return;
+    };
+    let key =
+        base64::engine::general_purpose::STANDARD.encode(portcullis_core::random_bytes::<32>());
+    let node = || {
+        TestApp::spawn_with(Options {
+            database_url: Some(db.url.clone()),
+            master_key: Some(key.clone()),
+            issuer: Some("https://wave.cluster.test".to_owned()),
+            ..dev()
+        })
+    };
+    let a = node().await;
+    let b = node().await;
+    let (w, publisher, pub_base) = with_publisher(&a).await;
+    let access = link(&a, &publisher, &pub_base, &w, "alice@example.com", "s1").await;
+    subscribe(&a, "bob@example.com", &w.news_feed).await;
+    let mut alice = open_stream(&b, "alice@example.com", None).await;
+    let mut bob = open_stream(&b, "bob@example.com", None).await;
+    let api = api_token(&a, &w.client_id, &w.secret).await;
+    let mut delays = Vec::new();
+    for i in 0..5 {
+        let message = format!("order {i} shipped");
+        let sent = std::time::Instant::now();
+        let r = notify(
+            &a,
+            &[
+                ("X-apitoken", &api),
+                ("topic", &w.p2p_topic),
+                ("message", &message),
+                ("accesstoken", &access),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let e = alice
+            .next(WAIT)
+            .await
+            .expect("node B delivers node A's notification live");
+        delays.push(sent.elapsed());
+        assert_eq!(e.data["message"], message.as_str());
+    }
+    // Point-to-point: bob, on the same node, got none of them; his first event is the
+    // broadcast sent after them.
+    let r = notify(
+        &a,
+        &[
+            ("X-apitoken", &api),
+            ("topic", &w.news_topic),
+            ("message", "sale"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(bob.next(WAIT).await.unwrap().data["message"], "sale");
+    delays.sort();
+    println!(
+        "node A accepted -> node B's stream delivered (5 notifications, POST included): min {:?}, median {:?}, max {:?}",
+        delays[0], delays[2], delays[4]
+    );
+    assert!(
+        delays[2] < super_fast(),
+        "the median delay {:?} is the poll's, not NOTIFY's",
+        delays[2]
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Well under the fan-out's fallback poll (1 s): only a `NOTIFY` wake-up is this fast.
+fn super_fast() -> Duration {
+    portcullis_server::wave::fanout::POLL / 2
+}
+
+/// A notification stored by another process on the same database (here a second,
+/// independent store handle, as the CLI opens one) reaches an open stream live: on
+/// SQLite by the fan-out's poll, on PostgreSQL by `NOTIFY`.
+#[tokio::test]
+async fn a_notification_stored_by_another_process_reaches_open_streams() {
+    let app = TestApp::spawn_with(dev()).await;
+    let (w, _, _) = with_publisher(&app).await;
+    subscribe(&app, "bob@example.com", &w.news_feed).await;
+    let mut bob = open_stream(&app, "bob@example.com", None).await;
+    let (store, _) = portcullis_server::bootstrap::open(&app.locations(), false)
+        .await
+        .unwrap();
+    let topic = store.topic_by_uri(&w.news_topic).await.unwrap().unwrap();
+    let (id, to) = store
+        .insert_notification(&portcullis_core::wave::NewNotification {
+            topic_id: topic.id.clone(),
+            topic: topic.uri.clone(),
+            feed_id: topic.feed_id.clone(),
+            client_id: topic.client_id.clone(),
+            to_user: None,
+            message: "from elsewhere".into(),
+            link: None,
+            image_png: None,
+            created_at: app.now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(to.len(), 1);
+    let e = bob
+        .next(WAIT)
+        .await
+        .expect("delivered without reconnecting");
+    assert_eq!(e.data["message"], "from elsewhere");
+    assert_eq!(e.id, id.to_string());
+    app.stop().await;
+}

@@ -378,7 +378,31 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredNotification>>;
-    /// Forget notifications created before `before` (the retention window). Returns how
-    /// many.
-    async fn prune_notifications(&self, before: i64) -> Result<u64>;
+    /// Notifications with id > `after`, oldest first, at most `limit`, each with its
+    /// recipients: what every node's live fan-out reads. Ids are handed out in commit
+    /// order (PostgreSQL serialises inserts for it), so a reader that moves its cursor
+    /// to the last id it read never skips one committed later.
+    async fn notifications_since(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(StoredNotification, Vec<RecordId>)>>;
+    /// The id of the newest notification (0 when there is none).
+    async fn last_notification_id(&self) -> Result<i64>;
+    /// A signal that notifications may have been stored, possibly by another process:
+    /// PostgreSQL bumps it on every `NOTIFY portcullis_notifications` (and on
+    /// reconnecting). `None` (the default, SQLite): poll [`Store::notifications_since`].
+    fn notification_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+    /// Forget at most `limit` notifications created before `before` (the retention
+    /// window), oldest first, with their inbox rows. Returns how many.
+    async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64>;
+    /// Forget at most `limit` request tokens expired at `now` (approved or not).
+    async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64>;
+    /// Forget at most `limit` publisher API tokens expired at `now`.
+    async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64>;
+    /// Forget a request token, authorized or not (the subscriber denied it); `NotFound`
+    /// when there is none.
+    async fn delete_request_token(&self, hash: &SecretHash) -> Result<()>;
 }

@@ -16,6 +16,7 @@
 use crate::audit_sql;
 use crate::{AuditFilter, Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
@@ -39,6 +40,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// two clusters on one server do not wake each other.
 pub const CHANGES_CHANNEL: &str = "portcullis_changes";
 
+/// The channel on which a stored Wave notification wakes every node's live fan-out
+/// (payload: its id). Separate from the change feed, which notifications are not part of.
+pub const NOTIFICATIONS_CHANNEL: &str = "portcullis_notifications";
+
+/// The advisory lock (two-key form, so it cannot meet sqlx's migration lock) that
+/// serialises notification inserts: ids are then committed in the order they are handed
+/// out, as [`record`] argues for the change feed, so a node reading `id > last` never
+/// skips one.
+const NOTIFICATION_LOCK: (i32, i32) = (0x5043_5756, 1);
+
 /// Connection settings an operator tunes.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -61,8 +72,10 @@ impl Default for PgOptions {
 /// A PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
     pool: PgPool,
-    /// Bumped by the listener task on every notification and every reconnection.
+    /// Bumped by the listener task on every change notification and every reconnection.
     signal: watch::Receiver<u64>,
+    /// Bumped on every stored Wave notification (and every reconnection).
+    notifications: watch::Receiver<u64>,
     /// Stops the listener task when the store goes away.
     _listener: AbortOnDrop,
 }
@@ -144,20 +157,32 @@ async fn record(tx: &mut Transaction<'static, Postgres>, change: Change) -> Resu
     Ok(())
 }
 
-/// Follow `LISTEN portcullis_changes` for as long as the store lives, bumping `tx` on
-/// every notification. A lost connection is also a bump (notifications sent meanwhile
-/// are gone, so the follower should look at the feed), then the listener reconnects;
-/// while the database is away it retries every second.
-async fn listen(pool: PgPool, tx: watch::Sender<u64>) {
-    let bump = || tx.send_modify(|n| *n = n.wrapping_add(1));
+/// Follow `LISTEN portcullis_changes` and `LISTEN portcullis_notifications` for as long
+/// as the store lives, bumping `changes` or `notifications` on each. A lost connection
+/// bumps both (what was sent meanwhile is gone, so followers should look at the tables),
+/// then the listener reconnects; while the database is away it retries every second.
+async fn listen(pool: PgPool, changes: watch::Sender<u64>, notifications: watch::Sender<u64>) {
+    let bump = |tx: &watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
+    let both = || {
+        bump(&changes);
+        bump(&notifications);
+    };
     loop {
         match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANGES_CHANNEL).await {
+            Ok(mut listener) => match listener
+                .listen_all([CHANGES_CHANNEL, NOTIFICATIONS_CHANNEL])
+                .await
+            {
                 Ok(()) => {
-                    bump();
+                    both();
                     loop {
                         match listener.try_recv().await {
-                            Ok(_) => bump(),
+                            Ok(Some(n)) if n.channel() == NOTIFICATIONS_CHANNEL => {
+                                bump(&notifications)
+                            }
+                            Ok(Some(_)) => bump(&changes),
+                            // The connection was lost and re-established by sqlx.
+                            Ok(None) => both(),
                             Err(e) => {
                                 tracing::debug!(error = %e, "the change listener lost the database");
                                 break;
@@ -169,7 +194,7 @@ async fn listen(pool: PgPool, tx: watch::Sender<u64>) {
             },
             Err(e) => tracing::debug!(error = %e, "the change listener cannot connect"),
         }
-        bump();
+        both();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
@@ -200,10 +225,12 @@ impl PostgresStore {
             .acquire_timeout(opts.timeout)
             .connect_lazy_with(connect);
         let (tx, signal) = watch::channel(0);
-        let task = tokio::spawn(listen(listener_pool, tx));
+        let (ntx, notifications) = watch::channel(0);
+        let task = tokio::spawn(listen(listener_pool, tx, ntx));
         Ok(Self {
             pool,
             signal,
+            notifications,
             _listener: AbortOnDrop(task),
         })
     }
@@ -308,6 +335,10 @@ impl Store for PostgresStore {
         Some(self.signal.clone())
     }
 
+    fn notification_signal(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.notifications.clone())
+    }
+
     async fn last_change(&self) -> Result<i64> {
         let row = sqlx::query("SELECT seq FROM change_seq")
             .fetch_one(&self.pool)
@@ -343,13 +374,14 @@ impl Store for PostgresStore {
             .map_err(backend)?;
         macro_rules! all {
             ($sql:literal) => {{
-                let rows = sqlx::query($sql)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                rows.iter()
-                    .map(|r| from_doc(r.get::<&str, _>("doc")))
-                    .collect::<Result<Vec<_>>>()?
+                // Row by row: with a million apps, holding every row's JSON beside
+                // the decoded records doubled the peak memory of a start.
+                let mut rows = sqlx::query($sql).fetch(&mut *tx);
+                let mut out = Vec::new();
+                while let Some(r) = rows.try_next().await.map_err(backend)? {
+                    out.push(from_doc(r.get::<&str, _>("doc"))?);
+                }
+                out
             }};
         }
         let seq: i64 = sqlx::query("SELECT seq FROM change_seq")
@@ -1353,6 +1385,13 @@ impl Store for PostgresStore {
 
     async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)> {
         let mut tx = self.begin().await?;
+        // Held to commit: ids are committed in order (see NOTIFICATION_LOCK).
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(NOTIFICATION_LOCK.0)
+            .bind(NOTIFICATION_LOCK.1)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let id: i64 = sqlx::query(
             "INSERT INTO notifications (feed_id, created_at, doc) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -1386,6 +1425,13 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| id_col(r, "user_id"))
             .collect::<Result<Vec<_>>>()?;
+        // Delivered to every listening node at commit.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(NOTIFICATIONS_CHANNEL)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok((id, recipients))
     }
@@ -1416,13 +1462,112 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn prune_notifications(&self, before: i64) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM notifications WHERE created_at < $1")
-            .bind(before)
+    async fn notifications_since(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(StoredNotification, Vec<RecordId>)>> {
+        let rows =
+            sqlx::query("SELECT id, doc FROM notifications WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after)
+                .bind(limit.clamp(1, 1000) as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    StoredNotification {
+                        id: r.get("id"),
+                        notification: from_doc(r.get::<&str, _>("doc"))?,
+                    },
+                    Vec::new(),
+                ))
+            })
+            .collect::<Result<Vec<(StoredNotification, Vec<RecordId>)>>>()?;
+        let Some(last) = out.last().map(|(n, _)| n.id) else {
+            return Ok(out);
+        };
+        let recipients = sqlx::query(
+            "SELECT notification_id, user_id FROM inbox \
+             WHERE notification_id > $1 AND notification_id <= $2 ORDER BY notification_id",
+        )
+        .bind(after)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut at = 0;
+        for r in &recipients {
+            let id: i64 = r.get("notification_id");
+            while at < out.len() && out[at].0.id < id {
+                at += 1;
+            }
+            if at < out.len() && out[at].0.id == id {
+                out[at].1.push(id_col(r, "user_id")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn last_notification_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM notifications")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("id"))
+    }
+
+    async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM notifications WHERE id IN \
+             (SELECT id FROM notifications WHERE created_at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM oauth1_request_tokens WHERE hash IN \
+             (SELECT hash FROM oauth1_request_tokens WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM wave_api_tokens WHERE hash IN \
+             (SELECT hash FROM wave_api_tokens WHERE expires_at <= $1 LIMIT $2)",
+        )
+        .bind(now)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn delete_request_token(&self, hash: &SecretHash) -> Result<()> {
+        let n = sqlx::query("DELETE FROM oauth1_request_tokens WHERE hash = $1")
+            .bind(hash.to_hex())
             .execute(&self.pool)
             .await
             .map_err(backend)?
             .rows_affected();
-        Ok(n)
+        expect_one(n)
     }
 }

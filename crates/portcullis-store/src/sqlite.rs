@@ -7,6 +7,7 @@
 use crate::audit_sql;
 use crate::{AuditFilter, Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
@@ -240,13 +241,14 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         macro_rules! all {
             ($sql:literal) => {{
-                let rows = sqlx::query($sql)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                rows.iter()
-                    .map(|r| from_doc(r.get::<&str, _>("doc")))
-                    .collect::<Result<Vec<_>>>()?
+                // Row by row: with a million apps, holding every row's JSON beside
+                // the decoded records doubled the peak memory of a start.
+                let mut rows = sqlx::query($sql).fetch(&mut *tx);
+                let mut out = Vec::new();
+                while let Some(r) = rows.try_next().await.map_err(backend)? {
+                    out.push(from_doc(r.get::<&str, _>("doc"))?);
+                }
+                out
             }};
         }
         let seq_row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
@@ -1391,14 +1393,113 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn prune_notifications(&self, before: i64) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM notifications WHERE created_at < ?")
-            .bind(before)
+    async fn notifications_since(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(StoredNotification, Vec<RecordId>)>> {
+        let rows =
+            sqlx::query("SELECT id, doc FROM notifications WHERE id > ? ORDER BY id LIMIT ?")
+                .bind(after)
+                .bind(limit.clamp(1, 1000) as i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    StoredNotification {
+                        id: r.get("id"),
+                        notification: from_doc(r.get::<&str, _>("doc"))?,
+                    },
+                    Vec::new(),
+                ))
+            })
+            .collect::<Result<Vec<(StoredNotification, Vec<RecordId>)>>>()?;
+        let Some(last) = out.last().map(|(n, _)| n.id) else {
+            return Ok(out);
+        };
+        let recipients = sqlx::query(
+            "SELECT notification_id, user_id FROM inbox \
+             WHERE notification_id > ? AND notification_id <= ? ORDER BY notification_id",
+        )
+        .bind(after)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut at = 0;
+        for r in &recipients {
+            let id: i64 = r.get("notification_id");
+            while at < out.len() && out[at].0.id < id {
+                at += 1;
+            }
+            if at < out.len() && out[at].0.id == id {
+                out[at].1.push(id_col(r, "user_id")?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn last_notification_id(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM notifications")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.get("id"))
+    }
+
+    async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM notifications WHERE id IN \
+             (SELECT id FROM notifications WHERE created_at < ? ORDER BY id LIMIT ?)",
+        )
+        .bind(before)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM oauth1_request_tokens WHERE hash IN \
+             (SELECT hash FROM oauth1_request_tokens WHERE expires_at <= ? LIMIT ?)",
+        )
+        .bind(now)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64> {
+        let n = sqlx::query(
+            "DELETE FROM wave_api_tokens WHERE hash IN \
+             (SELECT hash FROM wave_api_tokens WHERE expires_at <= ? LIMIT ?)",
+        )
+        .bind(now)
+        .bind(limit.max(1) as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn delete_request_token(&self, hash: &SecretHash) -> Result<()> {
+        let n = sqlx::query("DELETE FROM oauth1_request_tokens WHERE hash = ?")
+            .bind(hash.to_hex())
             .execute(&self.pool)
             .await
             .map_err(backend)?
             .rows_affected();
-        Ok(n)
+        expect_one(n)
     }
 }
 

@@ -59,6 +59,9 @@ macro_rules! store_contract {
             nonces_are_refused_when_reused_and_forgotten_after_the_window,
             api_tokens_expire,
             notifications_reach_subscribers_or_the_linked_user_and_are_pruned,
+            notifications_since_reads_in_id_order_with_recipients,
+            expired_wave_tokens_are_pruned_in_batches_and_live_ones_kept,
+            a_denied_request_token_is_deleted,
             wave_writes_do_not_feed_the_view,
             a_reader_never_skips_a_change_of_concurrent_writers,
             a_bulk_insert_writes_every_record_and_feeds_the_view,
@@ -124,13 +127,14 @@ fn app_in(org: &OrgId) -> App {
         name: "Partner".into(),
         status: AppStatus::Active,
         technical_account_id: TechAccountId::generate(),
-        products: BTreeSet::from(["events".to_owned()]),
+        products: ["events".to_owned()].into(),
         scopes: ScopeSet::parse("read write").unwrap(),
         group_id: None,
-        sandboxes: BTreeMap::from([(
+        sandboxes: [(
             "prod".to_owned(),
             portcullis_core::model::SandboxAccess::Read,
-        )]),
+        )]
+        .into(),
         token_ttl_seconds: Some(600),
         quota: Some(portcullis_core::model::Quota {
             requests: 50,
@@ -635,6 +639,116 @@ mod cases {
         assert_eq!(store.api_token(&hash(), 0).await.unwrap(), None);
     }
 
+    pub async fn notifications_since_reads_in_id_order_with_recipients(store: &dyn Store) {
+        let a = publisher(store).await;
+        let news = feed_of(&a, FeedKind::Broadcast);
+        store.insert_feed(&news).await.unwrap();
+        let tn = topic_of(&news);
+        store.insert_topic(&tn).await.unwrap();
+        let (alice, bob) = (user("alice@example.com"), user("bob@example.com"));
+        store.insert_user(&alice, "h").await.unwrap();
+        store.insert_user(&bob, "h").await.unwrap();
+        assert_eq!(store.last_notification_id().await.unwrap(), 0);
+        store.subscribe(&alice.id, &news.id, 1).await.unwrap();
+        let (n1, _) = store
+            .insert_notification(&notification(&news, &tn, None, 10))
+            .await
+            .unwrap();
+        store.subscribe(&bob.id, &news.id, 1).await.unwrap();
+        let (n2, _) = store
+            .insert_notification(&notification(&news, &tn, None, 11))
+            .await
+            .unwrap();
+        let (n3, _) = store
+            .insert_notification(&notification(&news, &tn, Some(&bob.id), 12))
+            .await
+            .unwrap();
+        assert_eq!(store.last_notification_id().await.unwrap(), n3);
+        let sorted = |mut v: Vec<RecordId>| {
+            v.sort();
+            v
+        };
+        let all = store.notifications_since(0, 10).await.unwrap();
+        let got: Vec<(i64, Vec<RecordId>)> =
+            all.into_iter().map(|(n, r)| (n.id, sorted(r))).collect();
+        assert_eq!(
+            got,
+            vec![
+                (n1, vec![alice.id.clone()]),
+                (n2, sorted(vec![alice.id.clone(), bob.id.clone()])),
+                (n3, vec![bob.id.clone()]),
+            ]
+        );
+        let page = store.notifications_since(n1, 1).await.unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].0.id, n2);
+        assert_eq!(page[0].0.notification.created_at, 11);
+        assert!(store.notifications_since(n3, 10).await.unwrap().is_empty());
+    }
+
+    pub async fn expired_wave_tokens_are_pruned_in_batches_and_live_ones_kept(store: &dyn Store) {
+        let a = publisher(store).await;
+        let token = |expires_at| RequestToken {
+            hash: hash(),
+            secret_hash: hash(),
+            client_id: a.client_id.clone(),
+            expires_at,
+            authorized: None,
+        };
+        let (old1, old2, live) = (token(100), token(200), token(1_000));
+        for t in [&old1, &old2, &live] {
+            store.insert_request_token(t).await.unwrap();
+        }
+        let (api_old, api_live) = (hash(), hash());
+        store
+            .insert_api_token(&api_old, &a.client_id, 200)
+            .await
+            .unwrap();
+        store
+            .insert_api_token(&api_live, &a.client_id, 1_000)
+            .await
+            .unwrap();
+        // Bounded: one at a time, then nothing left to prune at 500.
+        assert_eq!(store.prune_request_tokens(500, 1).await.unwrap(), 1);
+        assert_eq!(store.prune_request_tokens(500, 10).await.unwrap(), 1);
+        assert_eq!(store.prune_request_tokens(500, 10).await.unwrap(), 0);
+        assert_eq!(store.prune_api_tokens(500, 10).await.unwrap(), 1);
+        // Gone, even to a reader whose clock is earlier; the live ones stay.
+        for t in [&old1, &old2] {
+            assert_eq!(store.request_token(&t.hash, 0).await.unwrap(), None);
+        }
+        assert!(
+            store
+                .request_token(&live.hash, 500)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(store.api_token(&api_old, 0).await.unwrap(), None);
+        assert_eq!(
+            store.api_token(&api_live, 500).await.unwrap(),
+            Some(a.client_id.clone())
+        );
+    }
+
+    pub async fn a_denied_request_token_is_deleted(store: &dyn Store) {
+        let a = publisher(store).await;
+        let t = RequestToken {
+            hash: hash(),
+            secret_hash: hash(),
+            client_id: a.client_id.clone(),
+            expires_at: 1_000,
+            authorized: None,
+        };
+        store.insert_request_token(&t).await.unwrap();
+        store.delete_request_token(&t.hash).await.unwrap();
+        assert_eq!(store.request_token(&t.hash, 0).await.unwrap(), None);
+        assert!(matches!(
+            store.delete_request_token(&t.hash).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
     pub async fn notifications_reach_subscribers_or_the_linked_user_and_are_pruned(
         store: &dyn Store,
     ) {
@@ -696,7 +810,8 @@ mod cases {
         let got = store.inbox(&alice.id, b1, 1).await.unwrap().remove(0);
         assert_eq!(got.notification, p);
 
-        assert_eq!(store.prune_notifications(201).await.unwrap(), 2);
+        assert_eq!(store.prune_notifications(201, 1).await.unwrap(), 1);
+        assert_eq!(store.prune_notifications(201, 10).await.unwrap(), 1);
         assert_eq!(ids(store.inbox(&alice.id, 0, 10).await.unwrap()), vec![b2]);
         store.delete_user(&alice.id).await.unwrap();
         assert!(store.inbox(&alice.id, 0, 10).await.unwrap().is_empty());

@@ -218,6 +218,7 @@ impl ServeArgs {
             allow_secrets_over_http: self.gateway.allow_secrets_over_http,
             failure_limit: self.gateway.failure_limit,
             allow_private_image_urls: self.gateway.allow_private_image_urls,
+            image_fetch_ca_file: self.gateway.image_fetch_ca_file.clone(),
             ..self.data.layer()
         }
     }
@@ -274,6 +275,12 @@ pub struct GatewayArgs {
         default_missing_value = "true"
     )]
     pub allow_private_image_urls: Option<bool>,
+
+    /// A PEM file of extra certificate authorities to trust when fetching a Wave
+    /// notification's https imageurl, beside the built-in Mozilla roots: for a private CA,
+    /// or a test's own. Certificates are always verified; this only adds trust
+    #[arg(long, env = "PORTCULLIS_IMAGE_FETCH_CA_FILE", value_name = "FILE")]
+    pub image_fetch_ca_file: Option<PathBuf>,
 }
 
 /// `--config`, shared by every command that reads settings.

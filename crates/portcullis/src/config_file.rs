@@ -110,6 +110,13 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("false"),
     },
     Setting {
+        key: "image_fetch_ca_file",
+        default: Fallback::Derived {
+            meaning: "none: the built-in Mozilla roots only",
+            example: r#""/etc/portcullis/image-ca.pem""#,
+        },
+    },
+    Setting {
         key: "log_format",
         default: Fallback::Value(r#""text""#),
     },
@@ -292,6 +299,7 @@ mod tests {
             allow_secrets_over_http,
             failure_limit,
             allow_private_image_urls,
+            image_fetch_ca_file,
         } = layer;
         assert!(listen.is_some());
         assert!(issuer.is_some());
@@ -310,6 +318,7 @@ mod tests {
         assert!(allow_secrets_over_http.is_some());
         assert!(failure_limit.is_some());
         assert!(allow_private_image_urls.is_some());
+        assert!(image_fetch_ca_file.is_some());
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub struct Layer {
     pub allow_secrets_over_http: Option<bool>,
     pub failure_limit: Option<u32>,
     pub allow_private_image_urls: Option<bool>,
+    pub image_fetch_ca_file: Option<PathBuf>,
 }
 
 impl Layer {
@@ -105,6 +106,7 @@ impl Layer {
             allow_private_image_urls: self
                 .allow_private_image_urls
                 .or(lower.allow_private_image_urls),
+            image_fetch_ca_file: self.image_fetch_ca_file.or(lower.image_fetch_ca_file),
         }
     }
 
@@ -143,6 +145,8 @@ pub struct Settings {
     pub allow_secrets_over_http: bool,
     pub failure_limit: u32,
     pub allow_private_image_urls: bool,
+    /// Extra CAs for https image URLs; `None`: the built-in roots only.
+    pub image_fetch_ca_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -185,6 +189,7 @@ impl Settings {
                 "allow_private_image_urls",
                 merged.allow_private_image_urls,
             )?,
+            image_fetch_ca_file: merged.image_fetch_ca_file,
         })
     }
 
@@ -227,6 +232,7 @@ impl Settings {
         };
         config.wave = portcullis_server::config::WaveConfig {
             allow_private_image_urls: self.allow_private_image_urls,
+            image_fetch_ca_file: self.image_fetch_ca_file.clone(),
             ..Default::default()
         };
         config

@@ -6,7 +6,6 @@
 use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{App, AppStatus, Org, OrgStatus, Resource, SandboxAccess};
 use portcullis_core::scope::ScopeSet;
-use std::collections::BTreeMap;
 
 pub fn org(name: &str) -> Org {
     Org {
@@ -47,7 +46,7 @@ pub fn app_in(org: &OrgId, access: SandboxAccess) -> App {
         products: ["events".to_owned()].into(),
         scopes: ScopeSet::parse("read write introspect").unwrap(),
         group_id: None,
-        sandboxes: BTreeMap::from([("prod".to_owned(), access)]),
+        sandboxes: [("prod".to_owned(), access)].into(),
         token_ttl_seconds: None,
         quota: None,
         created_at: 0,

@@ -63,11 +63,11 @@ impl AppBody {
             name: app.name.clone(),
             status: app.status,
             technical_account_id: app.technical_account_id.to_string(),
-            products: app.products.clone(),
+            products: app.products.to_set(),
             scopes: app.scopes.iter().map(|s| s.to_string()).collect(),
             group_id: app.group_id.as_ref().map(|g| g.to_string()),
             effective_scopes: effective.iter().map(|s| s.to_string()).collect(),
-            sandboxes: app.sandboxes.clone(),
+            sandboxes: app.sandboxes.to_map(),
             token_ttl_seconds: app.token_ttl_seconds,
             quota: app.quota,
             created_at: app.created_at,
@@ -215,13 +215,13 @@ pub async fn create(
         name: check_display_name(&body.name)?,
         status: body.status.unwrap_or(AppStatus::Active),
         technical_account_id: TechAccountId::generate(),
-        products: body.products,
+        products: body.products.into(),
         scopes: parse_scopes(&body.scopes)?,
         group_id: body
             .group_id
             .map(|g| RecordId::parse(&g).map_err(|e| Problem::bad_request(e.0)))
             .transpose()?,
-        sandboxes: body.sandboxes,
+        sandboxes: body.sandboxes.into(),
         token_ttl_seconds: body.token_ttl_seconds,
         quota: body.quota,
         created_at: state.now(),
@@ -299,7 +299,7 @@ pub async fn update(
         app.status = s;
     }
     if let Some(p) = body.products {
-        app.products = p;
+        app.products = p.into();
     }
     if let Some(s) = body.scopes {
         app.scopes = parse_scopes(&s)?;
@@ -310,7 +310,7 @@ pub async fn update(
             .transpose()?;
     }
     if let Some(s) = body.sandboxes {
-        app.sandboxes = s;
+        app.sandboxes = s.into();
     }
     if let Some(t) = body.token_ttl_seconds {
         app.token_ttl_seconds = t;

@@ -4,6 +4,12 @@
 //! URL, built as seed 004 describes:
 //! `<callback base>?feedId=…&companyId=…[&<invokeArgs>]&oauth_token=…` (no verifier).
 //!
+//! Denying (the Deny button; no sign-in needed) forgets the request token, so the
+//! access-token step refuses it, and sends the browser to the same callback URL with
+//! `oauth_problem=user_refused` before `oauth_token` (the OAuth Problem Reporting
+//! extension's name for it; the seed only describes success), so the publisher can tell
+//! its user the link was refused.
+//!
 //! CSRF: the GET sets a random cookie, and the form carries an HMAC (under the server's
 //! secret-hash key) of that cookie and the request token; the POST needs both to match,
 //! so a form posted from another site, or for another request token, is refused.
@@ -171,9 +177,13 @@ fn page_markup(link: &Linking, csrf: &str, error: Option<&str>) -> Markup {
                             br;
                             input id="password" type="password" name="password" autocomplete="current-password" required;
                         }
-                        p { button type="submit" { "Sign in and approve" } }
+                        p {
+                            button type="submit" name="decision" value="approve" { "Sign in and approve" }
+                            " "
+                            button type="submit" name="decision" value="deny" formnovalidate { "Deny" }
+                        }
                     }
-                    p { "To refuse, close this page: nothing is linked until you approve." }
+                    p { "Deny tells the publisher you refused; nothing is linked until you approve." }
                 }
             }
         }
@@ -221,13 +231,17 @@ pub async fn page(
 
 /// The callback URL of seed 004: the feed's fixed base, `feedId` and `companyId`, the
 /// publisher's `invokeArgs`, then `oauth_token`.
-fn callback_url(link: &Linking) -> String {
+/// `problem` (a denial) goes just before `oauth_token`, which stays last as in the seed.
+fn callback_url(link: &Linking, problem: Option<&str>) -> String {
     let base = link.feed.callback_url.as_deref().unwrap_or_default();
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("feedId", link.feed.id.as_str());
     q.append_pair("companyId", &link.feed.company_id());
     for (k, v) in &link.invoke_args {
         q.append_pair(k, v);
+    }
+    if let Some(p) = problem {
+        q.append_pair("oauth_problem", p);
     }
     q.append_pair("oauth_token", &link.token_text);
     let sep = if !base.contains('?') {
@@ -240,7 +254,9 @@ fn callback_url(link: &Linking) -> String {
     format!("{base}{sep}{}", q.finish())
 }
 
-/// `POST /identity/1.0/oauth/authorize`: check the CSRF token and the subscriber's
+/// `POST /identity/1.0/oauth/authorize`: check the CSRF token; then, for `decision=deny`,
+/// forget the request token and send the browser to the callback with
+/// `oauth_problem=user_refused`; else (`approve`, the default) check the subscriber's
 /// password, authorize the request token, and send the browser to the callback URL.
 pub async fn approve(
     State(state): State<AppState>,
@@ -276,6 +292,26 @@ pub async fn approve(
     {
         return Err(csrf_refused().into());
     }
+    match p.get("decision").map(String::as_str) {
+        None | Some("approve") => {}
+        Some("deny") => {
+            state
+                .store
+                .delete_request_token(&link.token.hash)
+                .await
+                .map_err(|e| match e {
+                    portcullis_store::StoreError::NotFound => Problem::bad_request(
+                        "The request token expired or was used meanwhile. Start linking again from the publisher.",
+                    ),
+                    other => other.into(),
+                })?;
+            tracing::info!(feed = %link.feed.id, "request token denied by the subscriber");
+            return redirect(&callback_url(&link, Some("user_refused")));
+        }
+        Some(_) => {
+            return Err(Problem::bad_request("'decision' must be 'approve' or 'deny'.").into());
+        }
+    }
     let email = p.get("email").map(String::as_str).unwrap_or("");
     let pw = p.get("password").cloned().unwrap_or_default();
     let Some(user) = super::sign_in(&state, email, &pw).await? else {
@@ -295,9 +331,13 @@ pub async fn approve(
             other => other.into(),
         })?;
     tracing::info!(user = %user.id, feed = %link.feed.id, "request token authorized");
-    let location = callback_url(&link);
+    redirect(&callback_url(&link, None))
+}
+
+/// 303 to the publisher's callback.
+fn redirect(location: &str) -> Result<Response, WaveError> {
     let mut res = StatusCode::SEE_OTHER.into_response();
-    let v = HeaderValue::from_str(&location)
+    let v = HeaderValue::from_str(location)
         .map_err(|e| Problem::internal(&format!("callback URL is not a header value: {e}")))?;
     res.headers_mut().insert(header::LOCATION, v);
     Ok(no_store(res))

@@ -6,6 +6,10 @@
 //! internal one (DNS rebinding). Redirects are not followed; the body is read up to a cap
 //! with a timeout; the content type must be PNG or JPEG.
 //!
+//! https URLs are verified with rustls against the Mozilla roots (webpki-roots) plus the
+//! CAs of `--image-fetch-ca-file`, if given; verification is never switched off. Pinning
+//! keeps the URL's host name for SNI and the certificate check.
+//!
 //! `--allow-private-image-urls` lifts the address check, for development and tests.
 
 use super::image::{MAX_BYTES, is_image_type};
@@ -13,7 +17,7 @@ use crate::config::WaveConfig;
 use futures_util::StreamExt;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Why an image URL was not used: `Bad` (400, the URL itself), `Unusable` (415, the
 /// seed's status for an image that cannot be read).
@@ -69,16 +73,49 @@ pub fn is_public(ip: IpAddr) -> bool {
     !NOT_PUBLIC.iter().any(|n| n.contains(&ip))
 }
 
-/// Fetch the image at `url` under `cfg`'s rules; its bytes.
-pub async fn fetch_image(url: &str, cfg: &WaveConfig) -> Result<Vec<u8>, FetchError> {
+/// The TLS settings of image fetches: the Mozilla roots, plus the PEM certificates of
+/// `ca_file`. Errors are for the operator (the server does not start).
+pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                format!("the image fetch CA file {shown} cannot be read as PEM certificates: {e}")
+            })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "the image fetch CA file {shown} holds no certificate (expected PEM 'BEGIN CERTIFICATE' blocks)"
+            ));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| {
+                format!("the image fetch CA file {shown} holds a certificate that is not a usable CA: {e}")
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("setting up TLS for image fetches failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Fetch the image at `url` under `cfg`'s rules (`tls` for https); its bytes.
+pub async fn fetch_image(
+    url: &str,
+    cfg: &WaveConfig,
+    tls: &rustls::ClientConfig,
+) -> Result<Vec<u8>, FetchError> {
     let checked = super::check_http_url("imageurl", url).map_err(|p| FetchError::Bad(p.detail))?;
     let url = reqwest::Url::parse(&checked).map_err(|e| FetchError::Bad(e.to_string()))?;
-    if url.scheme() == "https" {
-        // This build's HTTP client has no TLS; say so rather than fail obscurely.
-        return Err(FetchError::Unusable(
-            "https image URLs cannot be fetched by this server (its HTTP client has no TLS); send the image itself (imagetype + image) instead.".into(),
-        ));
-    }
     let port = url.port_or_known_default().unwrap_or(80);
     let host = url
         .host()
@@ -99,11 +136,11 @@ pub async fn fetch_image(url: &str, cfg: &WaveConfig) -> Result<Vec<u8>, FetchEr
             (Some(d.to_owned()), resolved.map(|a| a.ip()).collect())
         }
     };
-    let Some(first) = addrs.first().copied() else {
+    if addrs.is_empty() {
         return Err(FetchError::Unusable(
             "The imageurl host has no address.".into(),
         ));
-    };
+    }
     if !cfg.allow_private_image_urls
         && let Some(bad) = addrs.iter().find(|a| !is_public(**a))
     {
@@ -116,9 +153,12 @@ pub async fn fetch_image(url: &str, cfg: &WaveConfig) -> Result<Vec<u8>, FetchEr
         .redirect(reqwest::redirect::Policy::none())
         .timeout(cfg.image_fetch_timeout)
         .connect_timeout(cfg.image_fetch_timeout)
-        .no_proxy();
+        .no_proxy()
+        .use_preconfigured_tls(tls.clone());
     if let Some(d) = &domain {
-        builder = builder.resolve(d, SocketAddr::new(first, port));
+        // Only the addresses checked above (tried in order).
+        let pinned: Vec<SocketAddr> = addrs.iter().map(|a| SocketAddr::new(*a, port)).collect();
+        builder = builder.resolve_to_addrs(d, &pinned);
     }
     let client = builder
         .build()
@@ -129,12 +169,15 @@ pub async fn fetch_image(url: &str, cfg: &WaveConfig) -> Result<Vec<u8>, FetchEr
         .send()
         .await
         .map_err(|e| {
+            tracing::info!(error = ?e, "fetching an imageurl failed");
             FetchError::Unusable(format!(
                 "The image could not be fetched: {}.",
                 if e.is_timeout() {
-                    "timed out"
+                    "timed out".to_owned()
+                } else if let Some(tls) = tls_failure(&e) {
+                    format!("the TLS connection failed ({tls}); an https imageurl needs a certificate the server trusts")
                 } else {
-                    "connection failed"
+                    "connection failed".to_owned()
                 }
             ))
         })?;
@@ -169,6 +212,25 @@ pub async fn fetch_image(url: &str, cfg: &WaveConfig) -> Result<Vec<u8>, FetchEr
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The rustls error behind a failed request, if TLS is what failed (it sits inside
+/// nested `io::Error`s, whose `source` skips the wrapped error, so those are unwrapped).
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = next {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return Some(r.to_string());
+        }
+        next = match s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => s.source(),
+        };
+    }
+    None
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@
 //! - [`notify`]: `/notificationgateway/1.0/notification`, with [`image`] for thumbnails
 //!   and [`fetch`] for `imageurl` (SSRF-safe);
 //! - [`stream`]: `/notificationgateway/1.0/stream` (Server-Sent Events) and the
-//!   subscriptions of broadcast feeds.
+//!   subscriptions of broadcast feeds;
+//! - [`fanout`]: the per-node task that reads new notifications from the store (woken by
+//!   PostgreSQL `NOTIFY`, or polling) and hands them to this node's streams;
+//! - [`prune`]: the periodic task that forgets expired tokens and old notifications.
 //!
 //! The publisher is an app: its client id and secret are the OAuth consumer key and
 //! secret, checked against the in-memory view. Feeds, topics, tokens and notifications
@@ -17,10 +20,12 @@
 
 pub mod apitoken;
 pub mod authorize;
+pub mod fanout;
 pub mod fetch;
 pub mod image;
 pub mod notify;
 pub mod oauth1;
+pub mod prune;
 pub mod stream;
 
 use crate::config::WaveConfig;
@@ -55,21 +60,30 @@ const API_TOKEN_CACHE: usize = 10_000;
 /// What Wave's handlers share beyond [`AppState`].
 pub struct WaveState {
     pub config: WaveConfig,
-    /// Live fan-out to open streams; a stream that falls behind re-reads the store.
+    /// Live fan-out to open streams, fed only by [`fanout`] from the store (so in id
+    /// order, whichever node accepted them); a stream that falls behind re-reads the store.
     pub live: tokio::sync::broadcast::Sender<Arc<Delivery>>,
+    /// Pinged when this node stored a notification, so [`fanout`] reads it at once.
+    pub stored: tokio::sync::Notify,
     /// Set on shutdown, so open streams end and the server can drain.
     stopping: tokio::sync::watch::Sender<bool>,
     api_tokens: Mutex<HashMap<SecretHash, (ClientId, i64)>>,
+    /// TLS for https `imageurl`s (the roots, with `--image-fetch-ca-file`'s).
+    pub image_tls: Arc<rustls::ClientConfig>,
 }
 
 impl WaveState {
-    pub fn new(config: WaveConfig) -> Self {
-        Self {
+    /// Errors (an unreadable CA file) are for the operator.
+    pub fn new(config: WaveConfig) -> Result<Self, String> {
+        let image_tls = fetch::tls_config(config.image_fetch_ca_file.as_deref())?;
+        Ok(Self {
+            image_tls,
             config,
             live: tokio::sync::broadcast::channel(1024).0,
+            stored: tokio::sync::Notify::new(),
             stopping: tokio::sync::watch::channel(false).0,
             api_tokens: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// End every open notification stream (on shutdown).

@@ -11,7 +11,7 @@
 
 use super::fetch::{FetchError, fetch_image};
 use super::image::{is_image_type, to_png};
-use super::{Delivery, WaveError, check_http_url, media_type};
+use super::{WaveError, check_http_url, media_type};
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Multipart, RawQuery, Request, State};
@@ -19,9 +19,8 @@ use axum::http::StatusCode;
 use base64::Engine;
 use portcullis_core::model::{AppStatus, OrgStatus};
 use portcullis_core::secret::{Secret, SecretKind};
-use portcullis_core::wave::{FeedKind, NewNotification, StoredNotification};
+use portcullis_core::wave::{FeedKind, NewNotification};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Longest message, in characters.
 pub const MAX_MESSAGE: usize = 4096;
@@ -228,7 +227,7 @@ async fn thumbnail(state: &AppState, p: &Params) -> Result<Option<String>, WaveE
             }
             b
         }
-        (None, Some(u)) => fetch_image(u, &state.wave.config)
+        (None, Some(u)) => fetch_image(u, &state.wave.config, &state.wave.image_tls)
             .await
             .map_err(|e| -> WaveError {
                 match e {
@@ -333,18 +332,8 @@ pub async fn send(
         created_at: now,
     };
     let (id, recipients) = state.store.insert_notification(&n).await?;
-    let retention = state.wave.config.retention.as_secs() as i64;
-    if let Err(e) = state.store.prune_notifications(now - retention).await {
-        tracing::warn!(error = %e, "pruning old notifications failed");
-    }
     tracing::info!(id, topic = %topic.id, recipients = recipients.len(), "notification accepted");
-    // No receiver is fine: nobody is connected; the store has it for later.
-    let _ = state.wave.live.send(Arc::new(Delivery {
-        notification: StoredNotification {
-            id,
-            notification: n,
-        },
-        recipients,
-    }));
+    // The fan-out task reads it from the store (as every other node does) and delivers.
+    state.wave.stored.notify_one();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -9,9 +9,11 @@
 //! token (`Authorization: Bearer pcsu_…`).
 //!
 //! Live fan-out is a tokio broadcast channel carrying each notification with its
-//! recipients (decided when it was stored). A stream subscribes to the channel *before*
-//! reading the backlog, and skips ids it has sent, so nothing falls between the two; a
-//! stream that lags behind the channel re-reads the store from its last id.
+//! recipients (decided when it was stored), fed in id order by this node's
+//! [`super::fanout`] task from the store, so notifications accepted by any node arrive.
+//! A stream subscribes to the channel *before* reading the backlog, and skips ids it has
+//! sent, so nothing falls between the two; a stream that lags behind the channel
+//! re-reads the store from its last id.
 
 use super::{Delivery, WaveError};
 use crate::problem::Problem;

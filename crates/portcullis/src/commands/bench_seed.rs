@@ -19,7 +19,6 @@ use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::{HashKey, Secret, SecretKind};
 use portcullis_server::bootstrap;
 use portcullis_store::Bulk;
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -173,7 +172,7 @@ fn app_with_secret(org: &OrgId, hash_key: &HashKey, now: i64) -> (App, Secret, S
         products: [PRODUCT.to_owned()].into(),
         scopes: ScopeSet::parse(APP_SCOPES).expect("valid scopes"),
         group_id: None,
-        sandboxes: BTreeMap::from([(SANDBOX.to_owned(), SandboxAccess::Write)]),
+        sandboxes: [(SANDBOX.to_owned(), SandboxAccess::Write)].into(),
         token_ttl_seconds: None,
         quota: None,
         created_at: now,
