@@ -180,3 +180,44 @@ pub async fn hash_key(store: &dyn Store, master: &MasterKey) -> Result<HashKey, 
 pub fn is_initialised(data_dir: &Path) -> bool {
     data_dir.join("portcullis.db").exists()
 }
+
+/// The lock file a serving process holds (an advisory `flock`, released when it exits,
+/// even by SIGKILL), so that `portcullis restore` can tell a running server's data
+/// directory.
+const LOCK_FILE: &str = "portcullis.lock";
+
+/// Take the data directory's lock for a server. `None` when another process holds it
+/// (the server starts anyway, with a warning: two servers on one SQLite file work, but
+/// restoring under them would not).
+pub fn lock_data_dir(data_dir: &Path) -> Option<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join(LOCK_FILE))
+        .ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(_) => {
+            tracing::warn!(path = %data_dir.display(), "another Portcullis server is running on this data directory");
+            None
+        }
+    }
+}
+
+/// Whether a server holds the data directory's lock right now.
+pub fn data_dir_in_use(data_dir: &Path) -> bool {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(data_dir.join(LOCK_FILE))
+    else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(_) => true,
+    }
+}

@@ -185,3 +185,53 @@ pub fn key_material(
     }
     Ok((verify, signer))
 }
+
+/// What [`reseal_all`] re-encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resealed {
+    pub signing_keys: usize,
+    pub hash_key: bool,
+}
+
+/// Re-encrypt everything stored under the master key — every signing key's private half
+/// and the secret-hash key — under the ring's sealing (first) key. Each value is opened
+/// with any key of the ring first, so this may run while values are under the old key
+/// or already under the new one (it is idempotent). The signing keys are replaced in one
+/// transaction; both writes feed the change feed, so running servers reload them (and,
+/// meeting values their ring cannot open, re-read their key file).
+pub async fn reseal_all(store: &dyn Store, master: &MasterKey) -> Result<Resealed, KeyOpError> {
+    let mut keys = store.signing_keys().await?;
+    for k in keys.iter_mut() {
+        let plain = master.open(&label(&k.kid), &k.encrypted_private_key)?;
+        k.encrypted_private_key = master.seal(&label(&k.kid), &plain);
+    }
+    store.replace_signing_keys(&keys).await?;
+    let hash_key = match store.setting(crate::live_view::SETTING_HASH_KEY).await? {
+        Some(sealed) => {
+            let name = crate::live_view::SETTING_HASH_KEY;
+            let plain = master.open(name, &sealed)?;
+            store.set_setting(name, &master.seal(name, &plain)).await?;
+            true
+        }
+        None => false,
+    };
+    Ok(Resealed {
+        signing_keys: keys.len(),
+        hash_key,
+    })
+}
+
+/// Whether every stored value opens with the ring's sealing key alone: then the older
+/// keys of the ring are no longer needed.
+pub async fn all_under_current(store: &dyn Store, master: &MasterKey) -> Result<bool, KeyOpError> {
+    let keys = store.signing_keys().await?;
+    let keys_ok = keys
+        .iter()
+        .all(|k| master.opens_with_current(&label(&k.kid), &k.encrypted_private_key));
+    let name = crate::live_view::SETTING_HASH_KEY;
+    let hash_ok = match store.setting(name).await? {
+        Some(sealed) => master.opens_with_current(name, &sealed),
+        None => true,
+    };
+    Ok(keys_ok && hash_ok)
+}

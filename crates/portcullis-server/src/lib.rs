@@ -94,6 +94,8 @@ pub struct Application {
     shutdown_grace: std::time::Duration,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: config::Limits,
+    /// The data directory's lock (SQLite), held while serving.
+    _lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -122,6 +124,9 @@ impl Application {
             pool: config.database_pool.clone(),
         };
         let (store, master) = bootstrap::open(&loc, true).await?;
+        let lock = (store.backend() == "sqlite")
+            .then(|| bootstrap::lock_data_dir(&config.data_dir))
+            .flatten();
         let generated_admin_token = bootstrap::initialise(
             &*store,
             &master,
@@ -196,6 +201,7 @@ impl Application {
             shutdown_grace: config.shutdown_grace,
             tls,
             limits: config.limits.clone(),
+            _lock: lock,
         })
     }
 

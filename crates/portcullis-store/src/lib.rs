@@ -222,6 +222,18 @@ pub trait Store: Send + Sync + 'static {
     /// of the last event of the previous page; a cursor that is not one is `NotFound`.
     async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>>;
 
+    // --- backups ---
+    /// Write a consistent copy of the whole store to a new file at `path`, while the store
+    /// keeps serving (SQLite: `VACUUM INTO`, one read transaction). Backends whose data is
+    /// not a file (PostgreSQL: use `pg_dump`) refuse.
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        let _ = path;
+        Err(StoreError::Backend(format!(
+            "the {} store cannot be backed up by Portcullis; use the database's own tools (pg_dump for PostgreSQL)",
+            self.backend()
+        )))
+    }
+
     // --- the audit trail (append-only: no method changes or deletes an entry, and the
     // schema refuses UPDATE and DELETE; not in the view, no change feed) ---
     /// Append `entries` in one transaction (all or none). Returns their ids, in order.

@@ -656,6 +656,26 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists; choose a new file for the backup",
+                path.display()
+            )));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
+        // One statement, one read transaction: a snapshot of every table at one moment,
+        // taken while writers go on (WAL), written compacted to a new file.
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>> {
         if entries.is_empty() {
             return Ok(Vec::new());
@@ -1481,4 +1501,41 @@ impl Store for SqliteStore {
             .rows_affected();
         expect_one(n)
     }
+}
+
+/// What [`check_file`] found in a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct FileCheck {
+    /// `PRAGMA integrity_check`'s answer: `"ok"` when the file is sound.
+    pub integrity: String,
+    /// The sealed secret-hash key (present in every initialised Portcullis store).
+    pub sealed_hash_key: Option<String>,
+}
+
+/// Open a database file read-only (never creating or migrating it) and check it: for
+/// backups, restores and the crash tests.
+pub async fn check_file(path: &Path) -> Result<FileCheck> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .create_if_missing(false);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(backend)?;
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .map_err(backend)?;
+    let sealed_hash_key: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE name = 'secret_hash_key'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap_or(None);
+    pool.close().await;
+    Ok(FileCheck {
+        integrity,
+        sealed_hash_key,
+    })
 }

@@ -36,6 +36,18 @@ pub enum Command {
     /// Manage the keys Portcullis signs tokens with, directly in the data directory
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rotate the master key that encrypts the signing keys, without downtime
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+    /// Rotate or revoke the bootstrap admin token
+    #[command(subcommand)]
+    AdminToken(AdminTokenCommand),
+    /// Write a consistent snapshot of the SQLite store to FILE while the server runs
+    #[command(long_about = BACKUP_ABOUT)]
+    Backup(BackupArgs),
+    /// Bring a backup back into a data directory (the server must be stopped)
+    #[command(long_about = RESTORE_ABOUT)]
+    Restore(RestoreArgs),
     /// Work with the config file
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -423,6 +435,89 @@ pub struct JwksArg {
     /// signing key is published at least this long before it signs tokens
     #[arg(long, env = "PORTCULLIS_JWKS_MAX_AGE", value_name = "SECONDS")]
     pub jwks_max_age: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Write a new master key in front of the old one and re-encrypt everything under it
+    #[command(long_about = MASTER_ROTATE_ABOUT)]
+    Rotate(MasterKeyArgs),
+    /// Drop the old keys from the key file, once nothing is encrypted under them
+    Retire(MasterKeyArgs),
+}
+
+const MASTER_ROTATE_ABOUT: &str = "\
+Write a new master key in front of the old one and re-encrypt everything under it.
+
+The key file becomes a ring: its first line (the new key) encrypts, every line decrypts. \
+Every signing key and the secret-hash key are then re-encrypted under the new key. A running \
+server keeps serving; when it reloads the re-encrypted keys it re-reads its key file and finds \
+the new key, so no restart is needed. When every node has the new file, `portcullis \
+master-key retire` removes the old key. With PORTCULLIS_MASTER_KEY, set it to NEW,OLD on every \
+node first, then run this with the same value: it re-encrypts under NEW.";
+
+#[derive(Debug, Args)]
+pub struct MasterKeyArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Make a new bootstrap admin token (printed once) and end the old one
+    Rotate(AdminTokenArgs),
+    /// End the bootstrap admin token without making a new one
+    Revoke(AdminTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminTokenArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+const BACKUP_ABOUT: &str = "\
+Write a consistent snapshot of the SQLite store to FILE while the server runs and writes \
+(VACUUM INTO: one read transaction, so every write acknowledged before it began is in it). \
+FILE must not exist. The snapshot holds the signing keys and the secret-hash key encrypted \
+under the master key, which is not in it: keep a copy of the master key apart from the backups.";
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file to write
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+const RESTORE_ABOUT: &str = "\
+Bring a backup made by `portcullis backup` back into a data directory.
+
+The backup is checked (PRAGMA integrity_check) and must be a Portcullis database. A data \
+directory a server is running on is refused: stop the server first. One that already holds a \
+database is refused unless --force. The master key must be the one in use when the backup \
+was taken (the data directory's master.key or PORTCULLIS_MASTER_KEY); a key that does not \
+decrypt the backup is refused.";
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup file
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Replace the database the data directory already holds
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[derive(Debug, Subcommand)]

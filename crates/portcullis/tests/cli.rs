@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{portcullis, run, stderr, stdout};
+use support::{Server, WAIT, portcullis, run, stderr, stdout};
 
 const SETTINGS: [&str; 9] = [
     "listen",
@@ -172,111 +171,6 @@ fn flags_beat_variables_beat_the_file() {
         .args(["keys", "list"])
         .env("PORTCULLIS_CONFIG", &file));
     assert!(stderr(&out).contains("/from/file"), "{}", stderr(&out));
-}
-
-/// A running `portcullis serve`, its stderr read line by line.
-struct Server {
-    child: Child,
-    lines: Receiver<String>,
-    /// Stderr up to and including the "listening" line.
-    startup: Vec<String>,
-    addr: String,
-}
-
-const WAIT: Duration = Duration::from_secs(60);
-
-impl Server {
-    fn start(cmd: &mut Command) -> Server {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts");
-        let (tx, lines) = std::sync::mpsc::channel();
-        let err = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + WAIT;
-        let mut startup = Vec::new();
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    let addr = listening_addr(&line);
-                    startup.push(line);
-                    if let Some(addr) = addr {
-                        break addr;
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "no 'listening' line ({e:?}); stderr so far:\n{}",
-                        startup.join("\n")
-                    );
-                }
-            }
-        };
-        Server {
-            child,
-            lines,
-            startup,
-            addr,
-        }
-    }
-
-    /// SIGTERM, then the exit status and the rest of stderr.
-    fn stop(mut self) -> (ExitStatus, Vec<String>) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut rest = Vec::new();
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) => rest.push(line),
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!("stderr stayed open"),
-            }
-        }
-        (status, rest)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The bound address from the server's "listening" log line, text or JSON.
-fn listening_addr(line: &str) -> Option<String> {
-    if line.starts_with('{') {
-        let event: serde_json::Value = serde_json::from_str(line).ok()?;
-        let fields = &event["fields"];
-        (fields["message"] == "listening").then(|| fields["addr"].as_str().map(String::from))?
-    } else {
-        let rest = &line[line.find(" listening ")?..];
-        let addr = &rest[rest.find("addr=")? + "addr=".len()..];
-        Some(addr.split_whitespace().next()?.to_owned())
-    }
 }
 
 /// Status code of `GET path` with a bearer token, over a plain socket.

@@ -4,13 +4,16 @@
 //! is `explain` failing to get an answer (exit 2, because its 1 means "denied").
 
 mod bench_seed;
+mod custody;
 mod explain;
 mod keys;
 mod listen;
 mod migrate_store;
 mod serve;
 
-use crate::cli::{Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand};
+use crate::cli::{
+    AdminTokenCommand, Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand, MasterKeyCommand,
+};
 use crate::config_file;
 use crate::logging;
 use crate::settings::{EnvSecrets, Layer, LogFormat, Settings};
@@ -71,6 +74,20 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Keys(KeysCommand::Rotate(args)) => {
             runtime()?.block_on(keys::rotate(args)).map(done)
         }
+        Command::MasterKey(MasterKeyCommand::Rotate(args)) => runtime()?
+            .block_on(custody::master_key_rotate(args))
+            .map(done),
+        Command::MasterKey(MasterKeyCommand::Retire(args)) => runtime()?
+            .block_on(custody::master_key_retire(args))
+            .map(done),
+        Command::AdminToken(AdminTokenCommand::Rotate(args)) => runtime()?
+            .block_on(custody::admin_token_rotate(args))
+            .map(done),
+        Command::AdminToken(AdminTokenCommand::Revoke(args)) => runtime()?
+            .block_on(custody::admin_token_revoke(args))
+            .map(done),
+        Command::Backup(args) => runtime()?.block_on(custody::backup(args)).map(done),
+        Command::Restore(args) => runtime()?.block_on(custody::restore(args)).map(done),
         Command::Explain(args) => runtime()?.block_on(explain::run(*args)),
         Command::Listen(args) => runtime()?.block_on(listen::run(args)).map(done),
         Command::BenchSeed(args) => runtime()?.block_on(bench_seed::run(args)).map(done),

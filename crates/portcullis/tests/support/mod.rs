@@ -1,7 +1,10 @@
 //! Running the `portcullis` binary in tests: a clean environment, and its output as text.
 #![allow(dead_code)]
 
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 /// The binary, with none of the test runner's own PORTCULLIS_* or RUST_LOG variables.
 pub fn portcullis() -> Command {
@@ -26,4 +29,117 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running `portcullis serve`, its stderr read line by line.
+pub struct Server {
+    pub child: Child,
+    pub lines: Receiver<String>,
+    /// Stderr up to and including the "listening" line.
+    pub startup: Vec<String>,
+    pub addr: String,
+}
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+impl Server {
+    pub fn start(cmd: &mut Command) -> Server {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let mut startup = Vec::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let addr = listening_addr(&line);
+                    startup.push(line);
+                    if let Some(addr) = addr {
+                        break addr;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "no 'listening' line ({e:?}); stderr so far:\n{}",
+                        startup.join("\n")
+                    );
+                }
+            }
+        };
+        Server {
+            child,
+            lines,
+            startup,
+            addr,
+        }
+    }
+
+    /// SIGTERM, then the exit status and the rest of stderr.
+    pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut rest = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("stderr stayed open"),
+            }
+        }
+        (status, rest)
+    }
+}
+
+impl Server {
+    /// SIGKILL: no draining, no flushing; what the store made durable is all that is left.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bound address from the server's "listening" log line, text or JSON.
+pub fn listening_addr(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        let fields = &event["fields"];
+        (fields["message"] == "listening").then(|| fields["addr"].as_str().map(String::from))?
+    } else {
+        let rest = &line[line.find(" listening ")?..];
+        let addr = &rest[rest.find("addr=")? + "addr=".len()..];
+        Some(addr.split_whitespace().next()?.to_owned())
+    }
 }
