@@ -6,7 +6,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Server, portcullis, run, stderr};
+use support::{Server, grant, portcullis, run, stderr};
 
 const ADMIN: &str = "custody-admin-token-0123456789abcdefghij";
 
@@ -57,17 +57,6 @@ async fn client(http: &reqwest::Client, addr: &str) -> (String, String) {
     .await
     .unwrap();
     (id, s["secret"].as_str().unwrap().to_owned())
-}
-
-async fn grant(http: &reqwest::Client, addr: &str, id: &str, secret: &str) -> u16 {
-    http.post(format!("http://{addr}/oauth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 fn key_lines(dir: &Path) -> usize {

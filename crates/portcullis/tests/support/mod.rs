@@ -143,3 +143,15 @@ pub fn listening_addr(line: &str) -> Option<String> {
         Some(addr.split_whitespace().next()?.to_owned())
     }
 }
+
+/// A `client_credentials` grant with a client secret (HTTP Basic): the status it got.
+pub async fn grant(http: &reqwest::Client, addr: &str, client_id: &str, secret: &str) -> u16 {
+    http.post(format!("http://{addr}/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
