@@ -10,7 +10,6 @@ use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::{HashKey, Secret, SecretKind};
 use portcullis_core::token::{Alg, Signer, VerifyKey, generate_key};
 use portcullis_core::view::{AppEntry, AppKeyEntry, View};
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 pub const ISS: &str = "http://portcullis.fuzz";
@@ -53,7 +52,7 @@ fn build() -> World {
         products: ["events".to_owned()].into(),
         scopes: ScopeSet::parse("read write").unwrap(),
         group_id: None,
-        sandboxes: BTreeMap::from([("prod".to_owned(), SandboxAccess::Write)]),
+        sandboxes: [("prod".to_owned(), SandboxAccess::Write)].into(),
         token_ttl_seconds: None,
         quota: None,
         created_at: 0,
