@@ -78,11 +78,29 @@ wait_ready() {
 
 # One wrk load: run it, keep its output in $work/<name>.wrk, and set RPS, P50, P99 and
 # ERRORS (non-2xx responses plus socket errors) from it.
+#
+# It also says which side bounds the figure: the CPU time the server (process $target_pid)
+# and wrk each used over the load's wall time (SERVER_BUSY, LOAD_BUSY: 100 % is one
+# core saturated) and the server's CPU time per request (CPU_US). A server core below
+# ~95 % busy while wrk's is near 100 % means the load generator, not the server, is the
+# limit.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 wrk_load() {
   local name=$1 script=$2 url=$3 seconds=$4
+  local hz t0 w0 w1 s0 s1
+  hz=$(getconf CLK_TCK)
+  s0=$(cpu_ticks "$target_pid"); t0=$(date +%s.%N)
+  # bash's `times` (run in this shell, not a subshell): its children's CPU time.
+  times > "$work/times0"
   $wrk_run -d"${seconds}s" -s "$repo/bench/wrk/$script" "$url" > "$work/$name.wrk" 2>&1 || {
     say "wrk failed for $name:"; cat "$work/$name.wrk" >&2; exit 1
   }
+  times > "$work/times1"; s1=$(cpu_ticks "$target_pid")
+  w0=$(child_cpu "$work/times0"); w1=$(child_cpu "$work/times1")
+  local wall
+  wall=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
+  SERVER_BUSY=$(awk -v d=$((s1 - s0)) -v hz="$hz" -v w="$wall" 'BEGIN { printf "%.0f%%", 100 * d / hz / w }')
+  LOAD_BUSY=$(awk -v a="$w0" -v b="$w1" -v w="$wall" 'BEGIN { printf "%.0f%%", 100 * (b - a) / w }')
   RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$work/$name.wrk")
   P50=$(awk '$1 == "50%" { print $2 }' "$work/$name.wrk")
   P99=$(awk '$1 == "99%" { print $2 }' "$work/$name.wrk")
@@ -90,7 +108,15 @@ wrk_load() {
   non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$work/$name.wrk")
   socket=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$work/$name.wrk")
   ERRORS=$(( ${non2xx:-0} + ${socket:-0} ))
-  say "$name: $RPS req/s, p50 $P50, p99 $P99, $ERRORS errors"
+  local total
+  total=$(awk '/requests in/ { print $1 }' "$work/$name.wrk")
+  CPU_US=$(awk -v d=$((s1 - s0)) -v hz="$hz" -v n="${total:-0}" 'BEGIN { if (n > 0) printf "%.1f", 1e6 * d / hz / n; else print "-" }')
+  say "$name: $RPS req/s, p50 $P50, p99 $P99, $ERRORS errors; server core $SERVER_BUSY busy, $CPU_US us CPU a request; wrk core $LOAD_BUSY busy"
+}
+
+# User + system seconds of the shell's finished children, from `times` output (line 2).
+child_cpu() {
+  awk 'NR == 2 { gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4 }' "$1"
 }
 
 # A request that must succeed before a load is measured: shows the answer otherwise.
@@ -105,8 +131,11 @@ must() {
 
 first_row() { grep -v '^#' "$1" | head -1; }
 
-declare -A rps p50 p99 errs
-record() { rps[$1]=$RPS; p50[$1]=$P50; p99[$1]=$P99; errs[$1]=$ERRORS; }
+declare -A rps p50 p99 errs busy lbusy cpu
+record() {
+  rps[$1]=$RPS; p50[$1]=$P50; p99[$1]=$P99; errs[$1]=$ERRORS
+  busy[$1]=$SERVER_BUSY; lbusy[$1]=$LOAD_BUSY; cpu[$1]=$CPU_US
+}
 
 # --- Portcullis ------------------------------------------------------------------------
 say "seeding $ORGS orgs, $APPS apps (credentials of $SAMPLE)"
@@ -119,6 +148,7 @@ PORTCULLIS_ADMIN_TOKEN=$ADMIN_TOKEN taskset -c "$SERVER_CPU" "$pc" serve \
   --data-dir "$work/data" --listen "127.0.0.1:$PORT" --log-level warn 2> "$work/server.log" &
 server=$!
 pids+=("$server")
+target_pid=$server
 wait_ready "$api/readyz" "$work/server.log" "$server"
 
 say "minting one token per sampled app, and $NEVER_SEEN tokens for the never-seen load"
@@ -175,6 +205,7 @@ if [ -z "$SKIP_PEER" ]; then
     taskset -c "$SERVER_CPU" node "$repo/bench/peer/oidc-provider.mjs" > "$work/peer.log" 2>&1 &
   peer_pid=$!
   pids+=("$peer_pid")
+  target_pid=$peer_pid
   wait_ready "$peer/.well-known/openid-configuration" "$work/peer.log" "$peer_pid"
 
   say "peer (c) client_credentials tokens"
@@ -196,8 +227,8 @@ echo
 echo "Portcullis $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), server on CPU $SERVER_CPU, load on CPU $LOAD_CPU"
 echo "$ORGS orgs, $APPS apps, $SAMPLE apps driving the load, $CONNECTIONS connections, $DURATION s a load"
 echo
-echo "| load | req/s | p50 | p99 | errors | peer req/s | peer p50 | peer p99 | Portcullis / peer |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| load | req/s | p50 | p99 | errors | server core busy | server CPU a request | load core busy | peer req/s | peer p50 | peer p99 | Portcullis / peer |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 row() {
   local label=$1 key=$2 peer_key=${3:-}
   local prps="-" pp50="-" pp99="-" ratio="-"
@@ -205,7 +236,9 @@ row() {
     prps=${rps[$peer_key]}; pp50=${p50[$peer_key]}; pp99=${p99[$peer_key]}
     ratio=$(awk -v a="${rps[$key]}" -v b="$prps" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }')
   fi
-  echo "| $label | ${rps[$key]} | ${p50[$key]} | ${p99[$key]} | ${errs[$key]} | $prps | $pp50 | $pp99 | $ratio |"
+  local cpu_cell="-"
+  [ -n "${cpu[$key]:-}" ] && [ "${cpu[$key]}" != "-" ] && cpu_cell="${cpu[$key]} us"
+  echo "| $label | ${rps[$key]} | ${p50[$key]} | ${p99[$key]} | ${errs[$key]} | ${busy[$key]:--} | $cpu_cell | ${lbusy[$key]:--} | $prps | $pp50 | $pp99 | $ratio |"
 }
 row "(a) gateway check, ES256 bearer + x-api-key + org + resource, token seen before" gateway_seen
 row "(b) same, every token never seen (signature verified)" gateway_fresh
