@@ -6,6 +6,7 @@
 #
 #   fuzz/run.sh 20            # the CI run
 #   fuzz/run.sh 300 jwt       # five minutes of one target
+#   FUZZ_SEED=0 fuzz/run.sh 60  # a random seed (the default, 1, makes CI's runs repeatable)
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`). Only a stable toolchain is assumed:
 # RUSTC_BOOTSTRAP=1 lets it pass the nightly-only sanitizer-coverage flags. No sanitizer
@@ -21,7 +22,7 @@ for t in $targets; do
   mkdir -p "corpus/$t" "seeds/$t"
   log=$(mktemp)
   if ! cargo fuzz run -s none "$t" "corpus/$t" "seeds/$t" -- \
-      -max_total_time="$secs" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
+      -max_total_time="$secs" -seed="${FUZZ_SEED:-1}" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $t FAILED (input in fuzz/artifacts/$t/)"
