@@ -14,6 +14,27 @@ use std::sync::Arc;
 #[error("{0}")]
 pub struct IdError(pub String);
 
+/// Deserialize a string with `parse`, from the borrowed text where the format allows
+/// (JSON without escapes) rather than a temporary `String`: a start decodes every
+/// stored record, millions of ids.
+pub(crate) fn parse_str<'de, D, T, E>(d: D, parse: fn(&str) -> Result<T, E>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    E: fmt::Display,
+{
+    struct Text<T, E>(fn(&str) -> Result<T, E>);
+    impl<T, E: fmt::Display> serde::de::Visitor<'_> for Text<T, E> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<Er: serde::de::Error>(self, s: &str) -> Result<T, Er> {
+            (self.0)(s).map_err(Er::custom)
+        }
+    }
+    d.deserialize_str(Text(parse))
+}
+
 fn is_hex(s: &str, upper: bool) -> bool {
     s.bytes().all(|b| {
         b.is_ascii_digit()
@@ -58,8 +79,7 @@ macro_rules! string_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
+                parse_str(d, Self::parse)
             }
         }
 
@@ -222,6 +242,26 @@ mod tests {
         assert!(RecordId::parse("sec_xyz").is_err());
         assert!(check_name("product", "Events").is_err());
         assert!(check_name("product", "events").is_ok());
+    }
+
+    #[test]
+    fn ids_decode_from_escaped_and_plain_json_strings_alike() {
+        let plain: ClientId =
+            serde_json::from_str(r#""0123456789abcdef0123456789abcdef""#).unwrap();
+        let escaped: ClientId =
+            serde_json::from_str(r#""\u0030123456789abcdef0123456789abcdef""#).unwrap();
+        assert_eq!(plain, escaped);
+        let owned: ClientId =
+            serde_json::from_value(serde_json::json!("0123456789abcdef0123456789abcdef")).unwrap();
+        assert_eq!(plain, owned);
+        let e = serde_json::from_str::<ClientId>("17")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a string"), "{e}");
+        let e = serde_json::from_str::<ClientId>(r#""ABC""#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a client id"), "{e}");
     }
 
     #[test]

@@ -98,7 +98,12 @@ impl<const N: usize> From<[String; N]> for NameSet {
 
 impl<'de> Deserialize<'de> for NameSet {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Vec::<String>::deserialize(d).map(|v| v.into_iter().collect())
+        // Sorted in place, not through a `BTreeSet` (a start decodes every app's).
+        let mut v = Vec::<String>::deserialize(d)?;
+        v.sort_unstable();
+        v.dedup();
+        v.shrink_to_fit();
+        Ok(NameSet(v))
     }
 }
 
@@ -145,7 +150,14 @@ impl From<BTreeMap<String, SandboxAccess>> for SandboxGrants {
 impl FromIterator<(String, SandboxAccess)> for SandboxGrants {
     /// A later entry for the same sandbox wins, as in a map.
     fn from_iter<T: IntoIterator<Item = (String, SandboxAccess)>>(iter: T) -> Self {
-        iter.into_iter().collect::<BTreeMap<_, _>>().into()
+        let mut v: Vec<_> = iter.into_iter().collect();
+        // Latest first, then a stable sort keeps it first among its sandbox's entries,
+        // and `dedup_by` keeps the first of each run.
+        v.reverse();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|later, kept| later.0 == kept.0);
+        v.shrink_to_fit();
+        SandboxGrants(v)
     }
 }
 
@@ -163,7 +175,25 @@ impl Serialize for SandboxGrants {
 
 impl<'de> Deserialize<'de> for SandboxGrants {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        BTreeMap::<String, SandboxAccess>::deserialize(d).map(Into::into)
+        // Into a vector, not through a `BTreeMap` (a node a map, for every app at start).
+        struct Grants;
+        impl<'de> serde::de::Visitor<'de> for Grants {
+            type Value = SandboxGrants;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<SandboxGrants, A::Error> {
+                let mut v = Vec::with_capacity(map.size_hint().unwrap_or(1).min(16));
+                while let Some(entry) = map.next_entry()? {
+                    v.push(entry);
+                }
+                Ok(v.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Grants)
     }
 }
 
@@ -424,14 +454,13 @@ pub struct SigningKeyRecord {
 
 mod hash_hex {
     use crate::secret::SecretHash;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(h: &SecretHash, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&h.to_hex())
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretHash, D::Error> {
-        let s = String::deserialize(d)?;
-        SecretHash::from_hex(&s).ok_or_else(|| serde::de::Error::custom("bad secret hash"))
+        crate::ids::parse_str(d, |s| SecretHash::from_hex(s).ok_or("bad secret hash"))
     }
 }
 
@@ -513,6 +542,16 @@ mod sandbox_grant_tests {
         .into();
         assert_eq!(later_wins.len(), 1);
         assert_eq!(later_wins.get("prod"), Some(&SandboxAccess::Write));
+    }
+
+    #[test]
+    fn a_later_duplicate_grant_wins_when_decoded_as_in_a_map() {
+        let g: SandboxGrants =
+            serde_json::from_str(r#"{"prod":"read","dev":"read","prod":"write"}"#).unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.get("prod"), Some(&SandboxAccess::Write));
+        assert_eq!(g.keys().cloned().collect::<Vec<_>>(), ["dev", "prod"]);
+        assert!(serde_json::from_str::<SandboxGrants>(r#"["prod"]"#).is_err());
     }
 
     #[test]

@@ -53,8 +53,7 @@ impl Serialize for Scope {
 
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Scope::parse(&s).map_err(serde::de::Error::custom)
+        crate::ids::parse_str(d, Scope::parse)
     }
 }
 

@@ -21,10 +21,14 @@ use crate::master_key::MasterKey;
 use arc_swap::ArcSwap;
 use portcullis_core::clock::Clock;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
+use portcullis_core::model::{
+    App, AppKey, Group, Org, Resource, Revocation, SecretRecord, SigningKeyRecord,
+};
+use portcullis_core::scope::Scope;
 use portcullis_core::secret::{HashKey, SecretHash};
 use portcullis_core::view::{AppEntry, View};
-use portcullis_store::{Change, Snapshot, Store, StoreError};
-use std::collections::{HashMap, HashSet};
+use portcullis_store::{Change, SnapshotSink, Store, StoreError};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -39,11 +43,7 @@ pub const CHANGE_FEED_KEEP: u32 = 100_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// An app's view entry; a stored key whose JWK no longer parses is logged and left out.
-fn app_entry(
-    app: portcullis_core::model::App,
-    secrets: Vec<portcullis_core::model::SecretRecord>,
-    keys: Vec<portcullis_core::model::AppKey>,
-) -> AppEntry {
+fn app_entry(app: App, secrets: Vec<SecretRecord>, keys: Vec<AppKey>) -> AppEntry {
     let (entry, bad) = AppEntry::with_keys(app, secrets, keys);
     for k in bad {
         tracing::warn!(client_id = %k.client_id, key = %k.id, "stored app key does not parse; ignored");
@@ -51,43 +51,52 @@ fn app_entry(
     entry
 }
 
-/// Build a view from a snapshot of the store.
-fn build(snap: Snapshot, master: &MasterKey, now: i64) -> Result<View, ViewError> {
-    let mut view = View::default();
-    for o in snap.orgs {
-        view.upsert_org(o);
+/// Build a view from a snapshot of the store, as its records stream past; returns it
+/// with the change sequence it is consistent with.
+async fn build(store: &dyn Store, master: &MasterKey, now: i64) -> Result<(View, i64), ViewError> {
+    let mut b = Builder {
+        view: View::default(),
+        scope_pool: HashSet::new(),
+        signing_keys: Vec::new(),
+        now,
+    };
+    let seq = store.snapshot_into(&mut b).await?;
+    let (keys, signer) = key_material(&b.signing_keys, master, now)?;
+    b.view.set_keys(keys, signer);
+    Ok((b.view, seq))
+}
+
+/// [`build`]'s sink.
+struct Builder {
+    view: View,
+    /// One copy of each scope's text for all the apps that have it.
+    scope_pool: HashSet<Scope>,
+    signing_keys: Vec<SigningKeyRecord>,
+    now: i64,
+}
+
+impl SnapshotSink for Builder {
+    fn org(&mut self, org: Org) {
+        self.view.upsert_org(org);
     }
-    for g in snap.groups {
-        view.upsert_group(g);
+    fn group(&mut self, group: Group) {
+        self.view.upsert_group(group);
     }
-    for r in snap.resources {
-        view.upsert_resource(r);
+    fn resource(&mut self, resource: Resource) {
+        self.view.upsert_resource(resource);
     }
-    let mut secrets: HashMap<ClientId, Vec<_>> = HashMap::new();
-    for s in snap.secrets {
-        secrets.entry(s.client_id.clone()).or_default().push(s);
+    fn app(&mut self, mut app: App, secrets: Vec<SecretRecord>, keys: Vec<AppKey>) {
+        app.scopes.interned(&mut self.scope_pool);
+        self.view.upsert_app(app_entry(app, secrets, keys));
     }
-    let mut app_keys: HashMap<ClientId, Vec<_>> = HashMap::new();
-    for k in snap.app_keys {
-        app_keys.entry(k.client_id.clone()).or_default().push(k);
-    }
-    let mut scope_pool = HashSet::new();
-    for mut app in snap.apps {
-        app.scopes.interned(&mut scope_pool);
-        let mut secrets = secrets.remove(&app.client_id).unwrap_or_default();
-        // A pushed-to Vec keeps room for four; an app mostly has one secret.
-        secrets.shrink_to_fit();
-        let keys = app_keys.remove(&app.client_id).unwrap_or_default();
-        view.upsert_app(app_entry(app, secrets, keys));
-    }
-    for r in snap.revocations {
-        if r.exp > now {
-            view.revoke(&r.jti, r.exp);
+    fn revocation(&mut self, r: Revocation) {
+        if r.exp > self.now {
+            self.view.revoke(&r.jti, r.exp);
         }
     }
-    let (keys, signer) = key_material(&snap.signing_keys, master, now)?;
-    view.set_keys(keys, signer);
-    Ok(view)
+    fn signing_key(&mut self, key: SigningKeyRecord) {
+        self.signing_keys.push(key);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,9 +141,7 @@ impl LiveView {
         master: Arc<MasterKey>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ViewError> {
-        let snap = store.snapshot().await?;
-        let seq = snap.seq;
-        let view = build(snap, &master, clock.now())?;
+        let (view, seq) = build(&*store, &master, clock.now()).await?;
         let this = Self {
             current: ArcSwap::from_pointee(view),
             settings: ArcSwap::from_pointee(Settings::default()),
@@ -209,9 +216,7 @@ impl LiveView {
     /// Replace the view with one built from a fresh snapshot; returns the snapshot's seq.
     /// The caller holds the `seq` lock.
     async fn rebuild(&self) -> Result<i64, ViewError> {
-        let snap = self.store.snapshot().await?;
-        let fresh = snap.seq;
-        let view = build(snap, &self.master, self.clock.now())?;
+        let (view, fresh) = build(&*self.store, &self.master, self.clock.now()).await?;
         self.current.store(Arc::new(view));
         self.reload_settings().await?;
         Ok(fresh)

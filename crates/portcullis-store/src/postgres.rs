@@ -14,7 +14,7 @@
 //!   shared by every node and has a connection limit.
 
 use crate::audit_sql;
-use crate::{AuditFilter, Change, PageRequest, Result, Snapshot, Store, StoreError};
+use crate::{AuditFilter, ByApp, Change, PageRequest, Result, SnapshotSink, Store, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -364,7 +364,7 @@ impl Store for PostgresStore {
             .collect())
     }
 
-    async fn snapshot(&self) -> Result<Snapshot> {
+    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
         // One REPEATABLE READ transaction: every table and the counter are read from the
         // same snapshot, so the data and its seq agree.
         let mut tx = self
@@ -372,16 +372,14 @@ impl Store for PostgresStore {
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
             .map_err(backend)?;
-        macro_rules! all {
-            ($sql:literal) => {{
+        macro_rules! each {
+            ($sql:literal, $f:expr) => {{
                 // Row by row: with a million apps, holding every row's JSON beside
                 // the decoded records doubled the peak memory of a start.
                 let mut rows = sqlx::query($sql).fetch(&mut *tx);
-                let mut out = Vec::new();
                 while let Some(r) = rows.try_next().await.map_err(backend)? {
-                    out.push(from_doc(r.get::<&str, _>("doc"))?);
+                    $f(from_doc(r.get::<&str, _>("doc"))?);
                 }
-                out
             }};
         }
         let seq: i64 = sqlx::query("SELECT seq FROM change_seq")
@@ -389,30 +387,32 @@ impl Store for PostgresStore {
             .await
             .map_err(backend)?
             .get("seq");
-        let orgs = all!("SELECT doc FROM orgs");
-        let apps = all!("SELECT doc FROM apps");
-        let secrets = all!("SELECT doc FROM secrets");
-        let app_keys = all!("SELECT doc FROM app_keys");
-        let groups = all!("SELECT doc FROM permission_groups");
-        let resources = all!("SELECT doc FROM resources");
-        let signing_keys = all!("SELECT doc FROM signing_keys");
-        let rows = sqlx::query("SELECT jti, client_id, exp FROM revocations")
-            .fetch_all(&mut *tx)
+        each!("SELECT doc FROM orgs", |o| sink.org(o));
+        each!("SELECT doc FROM permission_groups", |g| sink.group(g));
+        each!("SELECT doc FROM resources", |r| sink.resource(r));
+        let secrets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+            .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-        let revocations = rows.iter().filter_map(revocation_of).collect();
+        let mut by_app = ByApp::with_capacity(secrets as usize);
+        each!("SELECT doc FROM secrets", |s| by_app.secret(s));
+        each!("SELECT doc FROM app_keys", |k| by_app.key(k));
+        let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sink.expect_apps(apps as usize);
+        each!("SELECT doc FROM apps", |a| by_app.app(a, sink));
+        let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
+        while let Some(r) = rows.try_next().await.map_err(backend)? {
+            if let Some(r) = revocation_of(&r) {
+                sink.revocation(r);
+            }
+        }
+        drop(rows);
+        each!("SELECT doc FROM signing_keys", |k| sink.signing_key(k));
         tx.commit().await.map_err(backend)?;
-        Ok(Snapshot {
-            seq,
-            orgs,
-            apps,
-            secrets,
-            app_keys,
-            groups,
-            resources,
-            revocations,
-            signing_keys,
-        })
+        Ok(seq)
     }
 
     async fn oldest_change(&self) -> Result<i64> {

@@ -5,7 +5,9 @@
 //! process (the CLI) writes at the same time; `busy_timeout` makes the other wait.
 
 use crate::audit_sql;
-use crate::{AuditFilter, Bulk, Change, PageRequest, Result, Snapshot, Store, StoreError};
+use crate::{
+    AuditFilter, Bulk, ByApp, Change, PageRequest, Result, SnapshotSink, Store, StoreError,
+};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -92,6 +94,49 @@ async fn insert_rows<T>(
         q.build().execute(&mut **tx).await.map_err(backend)?;
     }
     Ok(())
+}
+
+/// Rows of a table per query of [`each_doc`].
+const SNAPSHOT_CHUNK: u32 = 1000;
+
+/// Decode every `doc` of `table` (a name from the code, never from input) in rowid (storage) order and hand each to `f`. The rows
+/// come [`SNAPSHOT_CHUNK`] a query, their documents joined by SQLite into one JSON array:
+/// sqlx's SQLite driver passes every row from its worker thread over a channel, and with
+/// a million rows that hand-over (a thread wake-up and a copy a row) cost more than
+/// SQLite's reading did.
+async fn each_doc<T: DeserializeOwned>(
+    conn: &mut sqlx::SqliteConnection,
+    table: &'static str,
+    mut f: impl FnMut(T) + Send,
+) -> Result<()> {
+    let sql = format!(
+        "SELECT MAX(r) AS last, '[' || group_concat(doc, ',') || ']' AS docs \
+         FROM (SELECT rowid AS r, doc FROM {table} WHERE rowid > ? ORDER BY rowid \
+               LIMIT {SNAPSHOT_CHUNK})"
+    );
+    let mut after = i64::MIN;
+    loop {
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(after)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(backend)?;
+        let Some(last) = row.get::<Option<i64>, _>("last") else {
+            return Ok(());
+        };
+        crate::each_element(row.get::<&str, _>("docs"), &mut f)?;
+        after = last;
+    }
+}
+
+/// How many rows `table` has.
+async fn count(conn: &mut sqlx::SqliteConnection, table: &'static str) -> Result<usize> {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(conn)
+        .await
+        .map_err(backend)?;
+    Ok(n as usize)
 }
 
 fn expect_one(rows: u64) -> Result<()> {
@@ -236,59 +281,35 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn snapshot(&self) -> Result<Snapshot> {
+    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
         // One read transaction, so the snapshot and its seq agree.
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        macro_rules! all {
-            ($sql:literal) => {{
-                // Row by row: with a million apps, holding every row's JSON beside
-                // the decoded records doubled the peak memory of a start.
-                let mut rows = sqlx::query($sql).fetch(&mut *tx);
-                let mut out = Vec::new();
-                while let Some(r) = rows.try_next().await.map_err(backend)? {
-                    out.push(from_doc(r.get::<&str, _>("doc"))?);
-                }
-                out
-            }};
-        }
-        let seq_row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
+        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
             .fetch_one(&mut *tx)
             .await
             .map_err(backend)?;
-        let seq: i64 = seq_row.get("seq");
-        let orgs = all!("SELECT doc FROM orgs");
-        let apps = all!("SELECT doc FROM apps");
-        let secrets = all!("SELECT doc FROM secrets");
-        let app_keys = all!("SELECT doc FROM app_keys");
-        let groups = all!("SELECT doc FROM permission_groups");
-        let resources = all!("SELECT doc FROM resources");
-        let signing_keys = all!("SELECT doc FROM signing_keys");
-        let rows = sqlx::query("SELECT jti, client_id, exp FROM revocations")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let revocations = rows
-            .iter()
-            .filter_map(|r| {
-                Some(Revocation {
+        each_doc(&mut tx, "orgs", |o| sink.org(o)).await?;
+        each_doc(&mut tx, "permission_groups", |g| sink.group(g)).await?;
+        each_doc(&mut tx, "resources", |r| sink.resource(r)).await?;
+        let mut by_app = ByApp::with_capacity(count(&mut tx, "secrets").await?);
+        each_doc(&mut tx, "secrets", |s| by_app.secret(s)).await?;
+        each_doc(&mut tx, "app_keys", |k| by_app.key(k)).await?;
+        sink.expect_apps(count(&mut tx, "apps").await?);
+        each_doc(&mut tx, "apps", |a| by_app.app(a, sink)).await?;
+        let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
+        while let Some(r) = rows.try_next().await.map_err(backend)? {
+            if let Ok(client_id) = ClientId::parse(r.get::<&str, _>("client_id")) {
+                sink.revocation(Revocation {
                     jti: r.get("jti"),
-                    client_id: ClientId::parse(r.get::<&str, _>("client_id")).ok()?,
+                    client_id,
                     exp: r.get("exp"),
-                })
-            })
-            .collect();
+                });
+            }
+        }
+        drop(rows);
+        each_doc(&mut tx, "signing_keys", |k| sink.signing_key(k)).await?;
         tx.commit().await.map_err(backend)?;
-        Ok(Snapshot {
-            seq,
-            orgs,
-            apps,
-            secrets,
-            app_keys,
-            groups,
-            resources,
-            revocations,
-            signing_keys,
-        })
+        Ok(seq)
     }
 
     async fn oldest_change(&self) -> Result<i64> {
