@@ -696,3 +696,53 @@ async fn a_malformed_certificate_upload_or_query_is_a_4xx_page_and_stores_nothin
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_refused_edit_shows_what_was_typed_not_what_is_stored() {
+    let app = TestApp::spawn().await;
+    let org = developer(&app).await;
+    let created = app.create_app(&org, &["read"]).await;
+    let cid = created["client_id"].as_str().unwrap();
+    let dev = app
+        .console_session("dev@example.com", "correct horse battery")
+        .await;
+    let path = format!("/console/apps/{cid}/edit");
+    // The admin API refuses a token lifetime under 60 s.
+    let r = dev
+        .post(
+            &app,
+            &path,
+            &[
+                ("name", "Typed name"),
+                ("status", "suspended"),
+                ("group", ""),
+                ("scopes", "typed scopes"),
+                ("token_ttl_seconds", "5"),
+                ("quota_requests", "7"),
+                ("quota_per", "second"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("between 60"),
+        "the admin API's detail: {html}"
+    );
+    for typed in [
+        "value=\"Typed name\"",
+        "value=\"typed scopes\"",
+        "name=\"token_ttl_seconds\" value=\"5\"",
+        "name=\"quota_requests\" value=\"7\"",
+        "<option value=\"suspended\" selected>",
+        "<option value=\"second\" selected>",
+    ] {
+        assert!(html.contains(typed), "{typed} in {html}");
+    }
+    // Nothing was stored.
+    let (_, stored) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{cid}"), None)
+        .await;
+    assert_eq!(stored["name"], "Partner app");
+    assert_eq!(stored["status"], "active");
+}

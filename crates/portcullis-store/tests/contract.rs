@@ -1455,7 +1455,10 @@ mod cases {
             Some((u.clone(), portcullis_store::NO_PASSWORD.to_owned())),
             "an invited user has no usable password"
         );
-        assert_eq!(store.user_link(&link.hash).await.unwrap(), Some(link.clone()));
+        assert_eq!(
+            store.user_link(&link.hash).await.unwrap(),
+            Some(link.clone())
+        );
         assert_eq!(store.user_link(&hash()).await.unwrap(), None);
 
         // The same email again: a conflict, and neither the user nor the link is written.
@@ -1494,22 +1497,41 @@ mod cases {
         assert_eq!(used.user_id, u.id);
         assert_eq!(used.used_at, Some(2_000));
         assert_eq!(
-            store.user_by_email("someone@example.com").await.unwrap().map(|(_, h)| h),
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
             Some("phc-1".to_owned())
         );
-        assert_eq!(store.session("sess", 0).await.unwrap(), None, "sessions end");
         assert_eq!(
-            store.user_link(&link.hash).await.unwrap().and_then(|l| l.used_at),
+            store.session("sess", 0).await.unwrap(),
+            None,
+            "sessions end"
+        );
+        assert_eq!(
+            store
+                .user_link(&link.hash)
+                .await
+                .unwrap()
+                .and_then(|l| l.used_at),
             Some(2_000),
             "the link is kept, marked used"
         );
         assert_eq!(
-            store.use_user_link(&link.hash, 2_001, "phc-2").await.unwrap(),
+            store
+                .use_user_link(&link.hash, 2_001, "phc-2")
+                .await
+                .unwrap(),
             None,
             "a used link is dead"
         );
         assert_eq!(
-            store.user_by_email("someone@example.com").await.unwrap().map(|(_, h)| h),
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
             Some("phc-1".to_owned()),
             "and changes nothing"
         );
@@ -1517,12 +1539,19 @@ mod cases {
         let late = link_for(&u.id, UserLinkKind::Reset, None, 3_000);
         store.issue_password_reset(&late).await.unwrap();
         assert_eq!(
-            store.use_user_link(&late.hash, 3_000, "phc-3").await.unwrap(),
+            store
+                .use_user_link(&late.hash, 3_000, "phc-3")
+                .await
+                .unwrap(),
             None,
             "expired at expires_at"
         );
         assert_eq!(
-            store.user_by_email("someone@example.com").await.unwrap().map(|(_, h)| h),
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
             Some(portcullis_store::NO_PASSWORD.to_owned())
         );
 
@@ -1533,7 +1562,10 @@ mod cases {
             store.use_user_link(&race.hash, 4_000, "phc-a"),
             store.use_user_link(&race.hash, 4_000, "phc-b")
         );
-        let wins = [a.unwrap(), b.unwrap()].iter().filter(|r| r.is_some()).count();
+        let wins = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|r| r.is_some())
+            .count();
         assert_eq!(wins, 1);
     }
 
@@ -1544,7 +1576,11 @@ mod cases {
         let first = link_for(&u.id, UserLinkKind::Reset, None, 9_000);
         store.issue_password_reset(&first).await.unwrap();
         assert_eq!(
-            store.user_by_email("someone@example.com").await.unwrap().map(|(_, h)| h),
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
             Some(portcullis_store::NO_PASSWORD.to_owned()),
             "the old password stops working"
         );
