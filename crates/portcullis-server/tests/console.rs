@@ -771,7 +771,7 @@ async fn the_audit_page_filters_pages_and_is_for_admins_only() {
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("<code>orgs.update</code>").count(), 50);
-    let marker = "id=\"newer\" href=\"";
+    let marker = "id=\"older\" href=\"";
     let start = html.find(marker).expect("a link to the next page") + marker.len();
     let next = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
     assert!(
@@ -782,10 +782,31 @@ async fn the_audit_page_filters_pages_and_is_for_admins_only() {
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("<code>orgs.update</code>").count(), 5);
     assert!(!html.contains(marker), "the last page");
-    assert!(html.contains("From the oldest"));
+    assert!(html.contains("Newest entries"));
 
-    // A date range that holds nothing, and an action nothing has: the empty state.
-    for q in ["from=2001-01-01&to=2001-01-31", "action=nothing.like.this"] {
+    // Newest first: a change made after the 55 leads the unfiltered page.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{org}/groups"),
+            Some(json!({"name": "Readers", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let html = admin.get(&app, &here).await.text().await.unwrap();
+    let group = html
+        .find("<code>orgs.groups.create</code>")
+        .expect("the newest entry");
+    let update = html.find("<code>orgs.update</code>").unwrap();
+    assert!(group < update, "newest first");
+
+    // A date range that holds nothing, an action nothing has, an outcome none had: the
+    // empty state.
+    for q in [
+        "from=2001-01-01&to=2001-01-31",
+        "action=nothing.like.this",
+        "action=orgs.update&outcome=failure",
+    ] {
         let r = admin.get(&app, &format!("{here}?{q}")).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert!(
@@ -819,6 +840,7 @@ async fn the_audit_page_filters_pages_and_is_for_admins_only() {
         "to=2026-13-01",
         "bogus=1",
         "after=not-a-cursor",
+        "outcome=maybe",
     ] {
         let r = admin.get(&app, &format!("{here}?{q}")).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");

@@ -99,6 +99,10 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
+    pub outcome: Option<portcullis_core::model::AuditOutcome>,
+    /// Newest first: pages go down in id order (`page.after` is then the id the next
+    /// page's entries are older than). Oldest first otherwise.
+    pub newest_first: bool,
 }
 
 /// What changed; the key names the record. The view reloads that record (an app's
@@ -273,8 +277,9 @@ pub trait Store: Send + Sync + 'static {
     // schema refuses UPDATE and DELETE; not in the view, no change feed) ---
     /// Append `entries` in one transaction (all or none). Returns their ids, in order.
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>>;
-    /// Entries matching `filter` in id order. `page.after` is the decimal id of the last
-    /// entry of the previous page; a cursor that is not one is `NotFound`.
+    /// Entries matching `filter` in id order (descending when `filter.newest_first`).
+    /// `page.after` is the decimal id of the last entry of the previous page; a cursor
+    /// that is not one is `NotFound`.
     async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>>;
 
     // --- apps and their secrets ---

@@ -381,6 +381,20 @@ mod cases {
             ..Default::default()
         };
         assert_eq!(actions(combined).await, ["apps.secrets.delete"]);
+        let failures = AuditFilter {
+            outcome: Some(AuditOutcome::Failure),
+            ..Default::default()
+        };
+        assert_eq!(actions(failures).await, ["auth.failed"]);
+        let successes = AuditFilter {
+            outcome: Some(AuditOutcome::Success),
+            newest_first: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(successes).await,
+            ["apps.secrets.delete", "orgs.create", "apps.create"]
+        );
 
         // Cursor pages: the id of the last entry of a page starts the next.
         let first = store
@@ -400,6 +414,19 @@ mod cases {
                 .await,
             Err(StoreError::NotFound)
         ));
+        // Newest first, the cursor goes down.
+        let newest = AuditFilter {
+            newest_first: true,
+            ..Default::default()
+        };
+        let first = store.audit(&newest, &page(None, 3)).await.unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![ids[3], ids[2], ids[1]]
+        );
+        let cursor = first[2].id.to_string();
+        let rest = store.audit(&newest, &page(Some(&cursor), 3)).await.unwrap();
+        assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[0]]);
     }
 
     pub async fn audit_appends_do_not_feed_the_view_and_outlive_their_org(store: &dyn Store) {

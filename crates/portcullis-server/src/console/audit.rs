@@ -1,6 +1,7 @@
 //! An organization's audit log (`/console/orgs/{org}/audit`): `GET /admin/v1/audit` for
-//! that org, with its filters (action, actor, target, a date range) and its cursor. Only
-//! the org's admins can read it; anyone else gets the admin API's refusal.
+//! that org, newest first, with its filters (action, actor, target, outcome, a date
+//! range) and its cursor ("Older entries"). Only the org's admins can read it; anyone
+//! else gets the admin API's refusal.
 
 use super::api::seg;
 use super::pages::{Page, load_org, org_tabs, s};
@@ -27,6 +28,8 @@ struct Filters {
     action: String,
     actor: String,
     target: String,
+    /// `success`, `failure`, or empty for both.
+    outcome: String,
     /// `YYYY-MM-DD`, UTC; from the start of that day.
     from: String,
     /// `YYYY-MM-DD`, UTC; to the end of that day.
@@ -42,6 +45,7 @@ impl Filters {
                 "action" => &mut f.action,
                 "actor" => &mut f.actor,
                 "target" => &mut f.target,
+                "outcome" => &mut f.outcome,
                 "from" => &mut f.from,
                 "to" => &mut f.to,
                 "after" => &mut f.after,
@@ -67,6 +71,7 @@ impl Filters {
             ("action", &self.action),
             ("actor", &self.actor),
             ("target", &self.target),
+            ("outcome", &self.outcome),
             ("from", &self.from),
             ("to", &self.to),
         ] {
@@ -102,10 +107,12 @@ fn api_query(org: &str, f: &Filters) -> Result<String, PageError> {
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("org", org);
     q.append_pair("limit", &PAGE.to_string());
+    q.append_pair("order", "desc");
     for (k, v) in [
         ("action", &f.action),
         ("actor", &f.actor),
         ("target", &f.target),
+        ("outcome", &f.outcome),
         ("after", &f.after),
     ] {
         if !v.is_empty() {
@@ -131,6 +138,12 @@ fn filter_form(here: &str, f: &Filters) -> Markup {
                     input #f-actor type="text" name="actor" value=(f.actor) placeholder="user:usr_…" autocapitalize="none" spellcheck="false"; }
                 div { label for="f-target" { "Target" }
                     input #f-target type="text" name="target" value=(f.target) autocapitalize="none" spellcheck="false"; }
+                div { label for="f-outcome" { "Outcome" }
+                    select #f-outcome name="outcome" {
+                        @for (v, label) in [("", "any"), ("success", "success"), ("failure", "failure")] {
+                            option value=(v) selected[f.outcome == v] { (label) }
+                        }
+                    } }
                 div { label for="f-from" { "From (UTC)" } input #f-from type="date" name="from" value=(f.from); }
                 div { label for="f-to" { "To (UTC)" } input #f-to type="date" name="to" value=(f.to); }
             }
@@ -145,7 +158,7 @@ fn filter_form(here: &str, f: &Filters) -> Markup {
 fn entries_table(entries: &[Value]) -> Markup {
     html! {
         div.scroll { table #audit {
-            caption.sr { "Audit entries, oldest first" }
+            caption.sr { "Audit entries, newest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } th scope="col" { "Address" } } }
             tbody { @for e in entries { tr {
                 td { (time(e["at"].as_i64().unwrap_or(0))) }
@@ -167,7 +180,7 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
     let page = read(&ctx, &org, &f).await;
     let body = html! {
         (org_tabs(&org, "/audit"))
-        p { "Who did what in this organization, oldest first: every change made through the admin API or this console, and every refused sign-in." }
+        p { "Who did what in this organization, newest first: every change made through the admin API or this console, and every refused sign-in." }
         (filter_form(&here, &f))
         @match &page {
             Err(e) => { (super::view::alert(&e.detail)) }
@@ -178,10 +191,10 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
                 (entries_table(entries))
                 p.actions {
                     @if !f.after.is_empty() {
-                        a.button href={(here) "?" (f.query())} { "← From the oldest" }
+                        a.button href={(here) "?" (f.query())} { "← Newest entries" }
                     }
                     @if let Some(n) = next {
-                        a.button #newer href={(here) "?" (f.query()) @if f.any() { "&" } "after=" (seg(n))} { "Newer entries →" }
+                        a.button #older href={(here) "?" (f.query()) @if f.any() { "&" } "after=" (seg(n))} { "Older entries →" }
                     }
                 }
             }

@@ -115,8 +115,11 @@ fn as_typed(app: &Value, form: &ConsoleForm) -> Value {
     typed
 }
 
+/// The form with `app`'s values; `stored_name` is the app's name as stored (for the
+/// breadcrumb, when `app` holds what was typed).
 fn edit_form(
     app: &Value,
+    stored_name: &str,
     org: &Value,
     groups: &[Value],
     csrf: &str,
@@ -127,7 +130,7 @@ fn edit_form(
     let quota = &app["quota"];
     let per = quota["per"].as_str().unwrap_or("minute");
     Frame::new("Edit application", Some(csrf))
-        .crumb(app_page(cid), s(app, "name"))
+        .crumb(app_page(cid), stored_name)
         .render(html! {
             @if let Some(e) = error { (alert(e)) }
             (post_form(&format!("{}/edit", app_page(cid)), csrf, None, html! {
@@ -194,7 +197,7 @@ async fn edit_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
     let (app, org, groups) = load_all(&ctx, &cid).await?;
     Ok(respond(
         StatusCode::OK,
-        edit_form(&app, &org, &groups, &csrf, None),
+        edit_form(&app, s(&app, "name"), &org, &groups, &csrf, None),
     ))
 }
 
@@ -260,6 +263,7 @@ async fn edit(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -
                 e.status,
                 edit_form(
                     &as_typed(&app, &form),
+                    s(&app, "name"),
                     &org,
                     &groups,
                     &csrf,
