@@ -10,7 +10,9 @@
 #
 # Settings (environment): DURATION (seconds in all, 600), INTERVAL (seconds a sample, 10),
 # RATE (requests/s; default 80 % of a 5 s wrk peak), ORGS (1000), APPS (100000), SAMPLE
-# (apps driving the load, 300), CONNECTIONS (64), PORT (18080), SERVER_CPU (0), LOAD_CPU (1).
+# (apps driving the load, 300), CONNECTIONS (64), PORT (18080), SERVER_CPU (0), LOAD_CPU (1),
+# SERVER_ARGS (extra `serve` flags, e.g. "--resync-interval 60" for a full view rebuild every
+# minute instead of every five, so that a 10-minute run crosses ten of them).
 # Exits non-zero if any request failed. Every process it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18080}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+SERVER_ARGS=${SERVER_ARGS:-}
 ADMIN_TOKEN=bench-admin-token-0123456789abcdefghijklmn
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -60,7 +63,7 @@ $pc bench-seed --orgs "$ORGS" --apps "$APPS" --sample "$SAMPLE" \
 
 api="http://127.0.0.1:$PORT"
 PORTCULLIS_ADMIN_TOKEN=$ADMIN_TOKEN taskset -c "$SERVER_CPU" "$pc" serve \
-  --data-dir "$work/data" --listen "127.0.0.1:$PORT" --log-level warn 2> "$work/server.log" &
+  --data-dir "$work/data" --listen "127.0.0.1:$PORT" --log-level warn $SERVER_ARGS 2> "$work/server.log" &
 server=$!
 for _ in $(seq 600); do
   curl -sf -o /dev/null "$api/readyz" && break

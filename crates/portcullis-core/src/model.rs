@@ -350,6 +350,22 @@ pub enum Role {
     Subscriber,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+            Role::Subscriber => "subscriber",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::Admin, Role::Developer, Role::Subscriber]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
 /// A person. The password hash is stored beside the record, never in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -360,6 +376,51 @@ pub struct User {
     #[serde(default)]
     pub roles: BTreeMap<OrgId, Role>,
     pub created_at: i64,
+}
+
+/// What a one-time user link does: `invite` (a new user sets their first password) or
+/// `reset` (an administrator's password reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserLinkKind {
+    Invite,
+    Reset,
+}
+
+impl UserLinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserLinkKind::Invite => "invite",
+            UserLinkKind::Reset => "reset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "invite" => Some(UserLinkKind::Invite),
+            "reset" => Some(UserLinkKind::Reset),
+            _ => None,
+        }
+    }
+}
+
+/// A one-time link with which a person sets their password. Only the keyed hash of its
+/// token is kept; the token itself is shown once, to the administrator who made the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserLink {
+    /// Keyed hash (HMAC-SHA256) of the link's `pcsl_…` token.
+    pub hash: SecretHash,
+    pub kind: UserLinkKind,
+    pub user_id: RecordId,
+    /// The organization and role an invitation gives (none for a reset).
+    pub org_id: Option<OrgId>,
+    pub role: Option<Role>,
+    /// Who made the link, as the audit trail names callers (`user:<id>`, …).
+    pub created_by: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// When it was used; a used link is dead.
+    pub used_at: Option<i64>,
 }
 
 /// A protected API surface in one org and sandbox (the Edge Network seed's datastream):

@@ -32,6 +32,8 @@ pub enum SecretKind {
     OAuth1Token,
     /// The secret of an OAuth 1.0 request or access token (`pcws_`).
     OAuth1TokenSecret,
+    /// A one-time user link's token (`pcsl_`): an invitation or a password reset.
+    UserLink,
 }
 
 impl SecretKind {
@@ -43,6 +45,7 @@ impl SecretKind {
             SecretKind::WaveApiToken => "pcwa",
             SecretKind::OAuth1Token => "pcwt",
             SecretKind::OAuth1TokenSecret => "pcws",
+            SecretKind::UserLink => "pcsl",
         }
     }
     fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl SecretKind {
             SecretKind::WaveApiToken => "API token",
             SecretKind::OAuth1Token => "OAuth token",
             SecretKind::OAuth1TokenSecret => "OAuth token secret",
+            SecretKind::UserLink => "link token",
         }
     }
 }

@@ -233,4 +233,164 @@ impl View {
     pub fn set_hash_key(&mut self, key: HashKey) {
         self.hash_key = Some(key);
     }
+
+    /// Make this view hold exactly what `fresh` holds, keeping each record that did not
+    /// change as it is (its allocation and the map nodes around it) and taking from `fresh`
+    /// only what differs. A periodic resync of a store that did not change then leaves no
+    /// second copy of the view behind: `fresh` is dropped whole, and it was allocated last.
+    /// The hash key is kept (it is set from the store's settings, not from a snapshot).
+    pub fn reconcile(&mut self, fresh: View) {
+        let View {
+            orgs,
+            apps,
+            app_key_owner: _,
+            groups,
+            resources,
+            revoked,
+            keys,
+            signer,
+            access_headers,
+            hash_key: _,
+        } = fresh;
+        // Orgs first: an app that changed takes its org id from the map (see upsert_app).
+        merge(&mut self.orgs, orgs);
+        let stale: Vec<ClientId> = self
+            .apps
+            .keys()
+            .filter(|id| !apps.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for id in stale {
+            self.remove_app(id.as_str());
+        }
+        for (id, entry) in apps {
+            if self
+                .apps
+                .get(id.as_str())
+                .is_some_and(|e| same_entry(e, &entry))
+            {
+                continue;
+            }
+            self.upsert_app(Arc::unwrap_or_clone(entry));
+        }
+        merge(&mut self.groups, groups);
+        merge(&mut self.resources, resources);
+        if self.revoked != revoked {
+            self.revoked = revoked;
+        }
+        self.keys = keys;
+        self.signer = signer;
+        self.access_headers = access_headers;
+    }
+}
+
+/// Make `into` hold `from`'s entries, keeping its own where they are equal.
+fn merge<K, V>(into: &mut HashMap<K, Arc<V>>, from: HashMap<K, Arc<V>>)
+where
+    K: std::hash::Hash + Eq + Clone + std::borrow::Borrow<str>,
+    V: PartialEq,
+{
+    into.retain(|k, _| from.contains_key(k.borrow()));
+    for (k, v) in from {
+        if into.get(k.borrow()).is_some_and(|old| **old == *v) {
+            continue;
+        }
+        into.insert(k, v);
+    }
+}
+
+/// Whether two app entries hold the same records (the parsed keys follow from them).
+fn same_entry(a: &AppEntry, b: &AppEntry) -> bool {
+    a.app == b.app
+        && a.secrets == b.secrets
+        && a.keys.len() == b.keys.len()
+        && a.keys.iter().zip(&b.keys).all(|(x, y)| x.key == y.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TechAccountId;
+    use crate::model::{AppStatus, OrgStatus};
+
+    fn org(name: &str) -> Org {
+        Org {
+            id: OrgId::generate(),
+            name: name.into(),
+            status: OrgStatus::Active,
+            products: Default::default(),
+            sandboxes: Default::default(),
+            created_at: 0,
+            tokens_invalid_before: None,
+        }
+    }
+
+    fn app(org: &Org, name: &str) -> App {
+        App {
+            client_id: ClientId::generate(),
+            org_id: org.id.clone(),
+            name: name.into(),
+            status: AppStatus::Active,
+            technical_account_id: TechAccountId::generate(),
+            products: Default::default(),
+            scopes: Default::default(),
+            group_id: None,
+            sandboxes: Default::default(),
+            token_ttl_seconds: None,
+            quota: None,
+            created_at: 0,
+            tokens_invalid_before: None,
+        }
+    }
+
+    fn view_of(orgs: &[Org], apps: &[App]) -> View {
+        let mut v = View::default();
+        for o in orgs {
+            v.upsert_org(o.clone());
+        }
+        for a in apps {
+            v.upsert_app(AppEntry::with_keys(a.clone(), Vec::new(), Vec::new()).0);
+        }
+        v.revoke("jti-1", 100);
+        v
+    }
+
+    #[test]
+    fn reconcile_keeps_unchanged_records_and_takes_every_difference() {
+        let (o1, o2) = (org("one"), org("two"));
+        let (same, changed, gone) = (app(&o1, "same"), app(&o1, "changed"), app(&o2, "gone"));
+        let mut current = view_of(
+            &[o1.clone(), o2.clone()],
+            &[same.clone(), changed.clone(), gone.clone()],
+        );
+        let kept_app = current.app(same.client_id.as_str()).unwrap().clone();
+        let kept_org = current.org(o1.id.as_str()).unwrap().clone();
+
+        let mut renamed = changed.clone();
+        renamed.name = "renamed".into();
+        let added = app(&o1, "added");
+        let mut fresh = view_of(
+            std::slice::from_ref(&o1),
+            &[same.clone(), renamed, added.clone()],
+        );
+        fresh.revoke("jti-2", 200);
+        current.reconcile(fresh);
+
+        // Unchanged records are the very same allocations.
+        assert!(Arc::ptr_eq(
+            current.app(same.client_id.as_str()).unwrap(),
+            &kept_app
+        ));
+        assert!(Arc::ptr_eq(current.org(o1.id.as_str()).unwrap(), &kept_org));
+        // Everything that differs is the snapshot's.
+        assert_eq!(
+            current.app(changed.client_id.as_str()).unwrap().app.name,
+            "renamed"
+        );
+        assert!(current.app(added.client_id.as_str()).is_some());
+        assert!(current.app(gone.client_id.as_str()).is_none());
+        assert!(current.org(o2.id.as_str()).is_none());
+        assert_eq!(current.counts(), (1, 3));
+        assert!(current.is_revoked("jti-1") && current.is_revoked("jti-2"));
+    }
 }

@@ -199,7 +199,8 @@ fn is_write(m: &Method) -> bool {
 
 /// The action of a route: its literal segments joined by dots, then what the method
 /// did — `create` (POST to a collection), `update` (PATCH), `replace` (PUT), `delete`,
-/// `read` (GET). A POST to a verb (`/keys/rotate`, `/apps/{id}/revoke`) is the verb alone.
+/// `read` (GET). A POST to a verb (`/keys/rotate`, `/apps/{id}/revoke`,
+/// `/users/{id}/password-reset`, `/user-links/current/accept`) is the verb alone.
 pub fn action_of(route: &str, method: &Method) -> String {
     let route = route.strip_prefix("/admin/v1").unwrap_or(route);
     let segments: Vec<&str> = route.split('/').filter(|s| !s.is_empty()).collect();
@@ -210,7 +211,7 @@ pub fn action_of(route: &str, method: &Method) -> String {
         .collect();
     let last_is_verb = segments
         .last()
-        .is_some_and(|s| matches!(*s, "rotate" | "revoke"));
+        .is_some_and(|s| matches!(*s, "rotate" | "revoke" | "password-reset" | "accept"));
     let verb = match *method {
         Method::POST if last_is_verb => None,
         Method::POST => Some("create"),
@@ -333,7 +334,9 @@ pub async fn admin(State(state): State<AppState>, req: Request, next: Next) -> R
         state.audit.failure(&state.metrics, entry);
         return res;
     }
-    let recorded = write && (status.is_success() || status == StatusCode::FORBIDDEN);
+    // 410: a one-time link used again or expired (someone holds a dead link).
+    let recorded = write
+        && (status.is_success() || status == StatusCode::FORBIDDEN || status == StatusCode::GONE);
     if !recorded {
         return res;
     }
@@ -355,7 +358,7 @@ pub async fn admin(State(state): State<AppState>, req: Request, next: Next) -> R
         (res, None)
     };
     let created = answer.as_ref().and_then(|a| {
-        ["id", "kid", "client_id"]
+        ["id", "kid", "client_id", "user_id"]
             .iter()
             .find_map(|k| a.get(*k).and_then(Value::as_str).map(str::to_owned))
     });
@@ -454,6 +457,18 @@ mod tests {
         );
         assert_eq!(a("/admin/v1/orgs/{org_id}", Method::GET), "orgs.read");
         assert_eq!(a("/admin/v1/sessions", Method::POST), "sessions.create");
+        assert_eq!(
+            a("/admin/v1/invitations", Method::POST),
+            "invitations.create"
+        );
+        assert_eq!(
+            a("/admin/v1/users/{user_id}/password-reset", Method::POST),
+            "users.password-reset"
+        );
+        assert_eq!(
+            a("/admin/v1/user-links/current/accept", Method::POST),
+            "user-links.current.accept"
+        );
     }
 
     #[test]

@@ -328,7 +328,8 @@ pub fn router(state: AppState) -> Router {
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 |req: &axum::http::Request<axum::body::Body>| {
                     // Method and path only: query strings may carry credentials.
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                    // A one-time link's token, in its console path, is cut off.
+                    tracing::info_span!("http", method = %req.method(), path = %console::loggable_path(req.uri().path()))
                 },
             ),
         )

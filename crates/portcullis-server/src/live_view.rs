@@ -107,6 +107,8 @@ pub enum ViewError {
     Keys(#[from] KeyOpError),
     #[error("the store has no secret-hash key; the server has not been initialised")]
     NoHashKey,
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 /// Server-wide values that are not on the hot path's `View` but change at run time.
@@ -215,8 +217,36 @@ impl LiveView {
 
     /// Replace the view with one built from a fresh snapshot; returns the snapshot's seq.
     /// The caller holds the `seq` lock.
+    ///
+    /// The snapshot is read and decoded, and the view built, on a blocking thread: with a
+    /// hundred thousand apps that is a second of CPU, and on a server given one core the
+    /// runtime has one worker, so doing it there stopped every request for that second.
+    /// A view that already holds records is reconciled with the new one rather than
+    /// replaced ([`View::reconcile`]), so a resync of an unchanged store keeps the old
+    /// allocations and frees the new, and the resident size does not step up at each one.
     async fn rebuild(&self) -> Result<i64, ViewError> {
-        let (view, fresh) = build(&*self.store, &self.master, self.clock.now()).await?;
+        let store = self.store.clone();
+        let master = self.master.clone();
+        let now = self.clock.now();
+        let current = self.get();
+        let runtime = tokio::runtime::Handle::current();
+        let (view, fresh) = tokio::task::spawn_blocking(move || {
+            let (built, seq) = runtime.block_on(build(&*store, &master, now))?;
+            let view = if current.counts() == (0, 0) {
+                built
+            } else {
+                let mut view = (*current).clone();
+                drop(current);
+                view.reconcile(built);
+                view
+            };
+            Ok::<_, ViewError>((view, seq))
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => ViewError::ShuttingDown,
+        })??;
         self.current.store(Arc::new(view));
         self.reload_settings().await?;
         Ok(fresh)

@@ -286,6 +286,21 @@ async fn the_trail_is_read_only_filtered_paged_and_exported() {
     assert_eq!(all_entries(&app, &format!("?until={at}")).await.len(), 0);
     let org = entries[0]["target"].as_str().unwrap();
     assert_eq!(all_entries(&app, &format!("?org={org}")).await.len(), 3);
+    assert_eq!(all_entries(&app, "?outcome=success").await.len(), 9);
+    assert_eq!(all_entries(&app, "?outcome=failure").await.len(), 0);
+    // Newest first: the same entries, the other way round, page by page.
+    let mut newest = all_entries(&app, "?order=desc").await;
+    newest.reverse();
+    assert_eq!(newest, entries);
+    let paged = app
+        .walk_pages_of("/admin/v1/audit?order=desc", 2, "entries")
+        .await;
+    assert_eq!(paged.len(), 9);
+    assert!(
+        paged
+            .windows(2)
+            .all(|w| w[0]["id"].as_i64() > w[1]["id"].as_i64())
+    );
 
     // The export: the same entries, one JSON object a line.
     let (headers, body) = export(&app, "").await;
@@ -315,6 +330,8 @@ async fn the_trail_is_read_only_filtered_paged_and_exported() {
         "?since=yesterday",
         "?org=not-an-org",
         "?colour=blue",
+        "?outcome=maybe",
+        "?order=up",
     ] {
         let r = app
             .admin(Method::GET, &format!("/admin/v1/audit{q}"), None)

@@ -696,3 +696,160 @@ async fn a_malformed_certificate_upload_or_query_is_a_4xx_page_and_stores_nothin
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_refused_edit_shows_what_was_typed_not_what_is_stored() {
+    let app = TestApp::spawn().await;
+    let org = developer(&app).await;
+    let created = app.create_app(&org, &["read"]).await;
+    let cid = created["client_id"].as_str().unwrap();
+    let dev = app
+        .console_session("dev@example.com", "correct horse battery")
+        .await;
+    let path = format!("/console/apps/{cid}/edit");
+    // The admin API refuses a token lifetime under 60 s.
+    let r = dev
+        .post(
+            &app,
+            &path,
+            &[
+                ("name", "Typed name"),
+                ("status", "suspended"),
+                ("group", ""),
+                ("scopes", "typed scopes"),
+                ("token_ttl_seconds", "5"),
+                ("quota_requests", "7"),
+                ("quota_per", "second"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("between 60"),
+        "the admin API's detail: {html}"
+    );
+    for typed in [
+        "value=\"Typed name\"",
+        "value=\"typed scopes\"",
+        "name=\"token_ttl_seconds\" value=\"5\"",
+        "name=\"quota_requests\" value=\"7\"",
+        "<option value=\"suspended\" selected>",
+        "<option value=\"second\" selected>",
+    ] {
+        assert!(html.contains(typed), "{typed} in {html}");
+    }
+    // Nothing was stored.
+    let (_, stored) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{cid}"), None)
+        .await;
+    assert_eq!(stored["name"], "Partner app");
+    assert_eq!(stored["status"], "active");
+}
+
+#[tokio::test]
+async fn the_audit_page_filters_pages_and_is_for_admins_only() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&[], &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // 55 changes of the org, more than one page of the console's 50.
+    for i in 0..55 {
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                &format!("/admin/v1/orgs/{org}"),
+                Some(json!({"name": format!("Acme {i}")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let admin = app.console_user(&org, "admin").await;
+    let here = format!("/console/orgs/{org}/audit");
+    let r = admin.get(&app, &format!("{here}?action=orgs.update")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("<code>orgs.update</code>").count(), 50);
+    let marker = "id=\"older\" href=\"";
+    let start = html.find(marker).expect("a link to the next page") + marker.len();
+    let next = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        next.contains("action=orgs.update"),
+        "the filter is kept: {next}"
+    );
+    let r = admin.get(&app, &next).await;
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("<code>orgs.update</code>").count(), 5);
+    assert!(!html.contains(marker), "the last page");
+    assert!(html.contains("Newest entries"));
+
+    // Newest first: a change made after the 55 leads the unfiltered page.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{org}/groups"),
+            Some(json!({"name": "Readers", "scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let html = admin.get(&app, &here).await.text().await.unwrap();
+    let group = html
+        .find("<code>orgs.groups.create</code>")
+        .expect("the newest entry");
+    let update = html.find("<code>orgs.update</code>").unwrap();
+    assert!(group < update, "newest first");
+
+    // A date range that holds nothing, an action nothing has, an outcome none had: the
+    // empty state.
+    for q in [
+        "from=2001-01-01&to=2001-01-31",
+        "action=nothing.like.this",
+        "action=orgs.update&outcome=failure",
+    ] {
+        let r = admin.get(&app, &format!("{here}?{q}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("No entries match these filters."),
+            "{q}"
+        );
+    }
+    // Today's range holds them.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let r = admin
+        .get(
+            &app,
+            &format!("{here}?action=orgs.update&from={today}&to={today}"),
+        )
+        .await;
+    assert_eq!(
+        r.text()
+            .await
+            .unwrap()
+            .matches("<code>orgs.update</code>")
+            .count(),
+        50
+    );
+
+    // Malformed filters are pages saying so, never a 5xx.
+    for q in [
+        "from=yesterday",
+        "to=2026-13-01",
+        "bogus=1",
+        "after=not-a-cursor",
+        "outcome=maybe",
+    ] {
+        let r = admin.get(&app, &format!("{here}?{q}")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
+        assert_console_headers(&r, q);
+    }
+
+    // A developer of the org reads no audit trail: the admin API's refusal.
+    let dev = app.console_user(&org, "developer").await;
+    let r = dev.get(&app, &here).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("audit trail"));
+}

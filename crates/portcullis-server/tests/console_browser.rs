@@ -407,12 +407,13 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str) {
     wait_for_title(c, "Your organizations").await;
 }
 
-/// No element reaches past the right edge at a phone's width (390 px).
+/// No element reaches past the right edge at a phone's width (390 px). A table's
+/// scroll box (`.scroll`, `overflow-x: auto`) must fit; what scrolls inside it may not.
 async fn assert_fits_a_phone(c: &Client, name: &str) {
     c.set_window_size(390, 844).await.unwrap();
     let widest = c
         .execute(
-            "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className).join(', ');",
+            "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => !(e.parentElement && e.parentElement.closest('.scroll')) && e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className).join(', ');",
             vec![],
         )
         .await
@@ -768,4 +769,219 @@ async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_
     shot(&c, "16-notifications-live").await;
     assert_fits_a_phone(&c, "16b-notifications-phone").await;
     c.close().await.unwrap();
+}
+
+/// The sign-in form, filled in and sent; lands on "Your organizations".
+async fn sign_in_with(c: &Client, app: &TestApp, email: &str, password: &str) {
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(c, "Sign in").await;
+    type_into(c, "#email", email).await;
+    type_into(c, "#password", password).await;
+    click_button(c, "Sign in").await;
+    wait_for_title(c, "Your organizations").await;
+}
+
+/// Open a one-time link in `c` and choose `password` with it.
+async fn set_password_with(c: &Client, link: &str, title: &str, password: &str) {
+    c.goto(link).await.unwrap();
+    wait_for_title(c, title).await;
+    type_into(c, "#password", password).await;
+    type_into(c, "#confirm", password).await;
+    click_button(c, "Set password").await;
+    wait_for_title(c, "Your password is set").await;
+}
+
+#[tokio::test]
+async fn an_admin_invites_and_resets_and_reads_the_audit_log_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&[], &["prod"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_user("admin@example.com", PASSWORD, json!({&org: "admin"}))
+        .await;
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    sign_in(&admin, &app, "admin@example.com").await;
+    click_link(&admin, "Acme").await;
+    wait_for_title(&admin, "Acme").await;
+    click_link(&admin, "Users").await;
+    wait_for_title(&admin, "Users of Acme").await;
+    assert_fits_a_phone(&admin, "30b-users-phone").await;
+
+    // Invite: the link is shown once.
+    type_into(&admin, "#invite-email", "newcomer@example.com").await;
+    type_into(&admin, "#invite-name", "New Comer").await;
+    admin
+        .find(Locator::Css("#invite-role"))
+        .await
+        .unwrap()
+        .select_by_value("developer")
+        .await
+        .unwrap();
+    shot(&admin, "30-users-invite").await;
+    click_button(&admin, "Invite user").await;
+    wait_for_title(&admin, "Invitation link").await;
+    let link = text(&admin, "#link").await;
+    assert!(
+        link.starts_with(&app.url("/console/invite/pcsl_")),
+        "{link}"
+    );
+    assert!(
+        admin
+            .find(Locator::Css("button[data-copy=link]"))
+            .await
+            .is_ok(),
+        "a copy button"
+    );
+    shot(&admin, "31-invitation-link-once").await;
+    admin.refresh().await.unwrap();
+    let again = admin.source().await.unwrap();
+    assert!(!again.contains(&link), "the link is shown once");
+    assert!(again.contains("This form was already sent"));
+    let (_, users) = app
+        .call(Method::GET, "/admin/v1/users?limit=100", None)
+        .await;
+    let newcomer = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "newcomer@example.com")
+        .expect("the invited user exists")
+        .clone();
+    assert_eq!(newcomer["roles"][&org], "developer");
+
+    // The newcomer, in a browser of their own, sets a password and signs in.
+    let other = Driver::start().await;
+    let newbie = other.browser().await;
+    newbie.goto(&link).await.unwrap();
+    wait_for_title(&newbie, "Welcome: choose your password").await;
+    assert_eq!(text(&newbie, "#link-email").await, "newcomer@example.com");
+    shot(&newbie, "32-invite-choose-password").await;
+    assert_fits_a_phone(&newbie, "32b-invite-phone").await;
+    set_password_with(
+        &newbie,
+        &link,
+        "Welcome: choose your password",
+        "newcomer's own password",
+    )
+    .await;
+    shot(&newbie, "33-password-set").await;
+    click_link(&newbie, "Sign in").await;
+    wait_for_title(&newbie, "Sign in").await;
+    sign_in_with(
+        &newbie,
+        &app,
+        "newcomer@example.com",
+        "newcomer's own password",
+    )
+    .await;
+    assert!(newbie.source().await.unwrap().contains("Acme"));
+    // The link, used again, is refused with a page that says so.
+    newbie.goto(&link).await.unwrap();
+    wait_for_title(&newbie, "This link no longer works").await;
+    assert!(newbie.source().await.unwrap().contains("already used"));
+    shot(&newbie, "34-link-used").await;
+
+    // The admin resets the newcomer's password: the old one fails at once.
+    admin
+        .goto(&app.url(&format!("/console/orgs/{org}/users")))
+        .await
+        .unwrap();
+    wait_for_title(&admin, "Users of Acme").await;
+    admin
+        .find(Locator::XPath(
+            "//tr[td[normalize-space()='newcomer@example.com']]//a[contains(@href, '/reset')]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_title(&admin, "Reset password?").await;
+    shot(&admin, "35-reset-confirm").await;
+    click_button(&admin, "Reset password").await;
+    wait_for_title(&admin, "Password reset link").await;
+    let reset = text(&admin, "#link").await;
+    assert!(
+        reset.starts_with(&app.url("/console/reset/pcsl_")),
+        "{reset}"
+    );
+    assert_eq!(
+        app.sign_in("newcomer@example.com", "newcomer's own password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password fails"
+    );
+    set_password_with(
+        &newbie,
+        &reset,
+        "Choose a new password",
+        "a newer password here",
+    )
+    .await;
+    sign_in_with(
+        &newbie,
+        &app,
+        "newcomer@example.com",
+        "a newer password here",
+    )
+    .await;
+
+    // The audit log, filtered to invitations.
+    admin
+        .goto(&app.url(&format!("/console/orgs/{org}/users")))
+        .await
+        .unwrap();
+    wait_for_title(&admin, "Users of Acme").await;
+    click_link(&admin, "Audit log").await;
+    wait_for_title(&admin, "Audit log of Acme").await;
+    type_into(&admin, "#f-action", "invitations.create").await;
+    click_button(&admin, "Filter").await;
+    // The filtered page is the one with a way to clear the filter.
+    admin
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::LinkText("Clear filters"))
+        .await
+        .unwrap();
+    let rows = admin
+        .find_all(Locator::Css("#audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "one invitation");
+    let row = rows[0].text().await.unwrap();
+    assert!(row.contains("invitations.create"), "{row}");
+    assert!(row.contains(newcomer["id"].as_str().unwrap()), "{row}");
+    assert!(row.contains("success"), "{row}");
+    shot(&admin, "36-audit-filtered").await;
+    assert_fits_a_phone(&admin, "36b-audit-phone").await;
+    // A filter nothing matches: the empty state.
+    admin
+        .goto(&app.url(&format!(
+            "/console/orgs/{org}/audit?action=nothing.like.this"
+        )))
+        .await
+        .unwrap();
+    wait_for_title(&admin, "Audit log of Acme").await;
+    assert!(
+        admin
+            .source()
+            .await
+            .unwrap()
+            .contains("No entries match these filters.")
+    );
+    // A developer may not read it: the admin API's refusal, as a page.
+    newbie
+        .goto(&app.url(&format!("/console/orgs/{org}/audit")))
+        .await
+        .unwrap();
+    wait_for_title(&newbie, "Audit log of Acme").await;
+    assert!(newbie.source().await.unwrap().contains("audit trail"));
+    newbie.close().await.unwrap();
+    admin.close().await.unwrap();
 }

@@ -294,6 +294,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         (M::POST, "/admin/v1/users".into(), 400, 415),
         (M::PATCH, user.clone(), 400, 415),
         (M::POST, "/admin/v1/sessions".into(), 400, 415),
+        (M::POST, "/admin/v1/invitations".into(), 400, 415),
         // An empty body asks for a normal rotation, refused as too early (409).
         (M::POST, "/admin/v1/keys/rotate".into(), 409, 409),
         // The JSON form of a certificate upload (the PEM form has its own cases below).

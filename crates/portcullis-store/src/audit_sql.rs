@@ -37,7 +37,8 @@ where
     Ok(())
 }
 
-/// `SELECT … WHERE <filter> AND id > <after> ORDER BY id LIMIT <limit>`.
+/// `SELECT … WHERE <filter> AND id > <after> ORDER BY id LIMIT <limit>` (newest first:
+/// `id < <after>`, `ORDER BY id DESC`).
 pub fn select<DB>(filter: &AuditFilter, page: &PageRequest) -> Result<QueryBuilder<DB>>
 where
     DB: Database,
@@ -45,13 +46,15 @@ where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     let after = match page.after.as_deref() {
+        None if filter.newest_first => i64::MAX,
         None => 0,
         Some(a) => a.parse::<i64>().map_err(|_| StoreError::NotFound)?,
     };
     let mut q = QueryBuilder::new(
-        "SELECT id, at, actor, action, target, outcome, org_id, address, details FROM audit WHERE id > ",
+        "SELECT id, at, actor, action, target, outcome, org_id, address, details FROM audit WHERE id ",
     );
-    q.push_bind(after);
+    q.push(if filter.newest_first { "< " } else { "> " })
+        .push_bind(after);
     for (column, value) in [
         ("actor", &filter.actor),
         ("action", &filter.action),
@@ -60,6 +63,10 @@ where
         if let Some(v) = value {
             q.push(format!(" AND {column} = ")).push_bind(v.clone());
         }
+    }
+    if let Some(outcome) = filter.outcome {
+        q.push(" AND outcome = ")
+            .push_bind(outcome.as_str().to_owned());
     }
     if let Some(since) = filter.since {
         q.push(" AND at >= ").push_bind(since);
@@ -79,8 +86,12 @@ where
             q.push(")");
         }
     }
-    q.push(" ORDER BY id LIMIT ")
-        .push_bind(page.limit.clamp(1, 1000) as i64);
+    q.push(if filter.newest_first {
+        " ORDER BY id DESC LIMIT "
+    } else {
+        " ORDER BY id LIMIT "
+    })
+    .push_bind(page.limit.clamp(1, 1000) as i64);
     Ok(q)
 }
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
-    SecretRecord, SigningKeyRecord, StoredEvent, User,
+    SecretRecord, SigningKeyRecord, StoredEvent, User, UserLink,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
@@ -30,6 +30,41 @@ pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 pub mod test_db;
+
+/// The password hash of a user who has none yet (invited) or whose password was reset:
+/// not a PHC string, so no password matches it.
+pub const NO_PASSWORD: &str = "!";
+
+/// A [`UserLink`] from its row's columns (both backends store it the same way).
+#[allow(clippy::too_many_arguments)]
+fn user_link_from_row(
+    hash: &str,
+    kind: &str,
+    user_id: &str,
+    org_id: Option<&str>,
+    role: Option<&str>,
+    created_by: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+) -> Result<UserLink> {
+    let bad = |what: &str| StoreError::Backend(format!("decoding a user link: bad {what}"));
+    Ok(UserLink {
+        hash: SecretHash::from_hex(hash).ok_or_else(|| bad("hash"))?,
+        kind: portcullis_core::model::UserLinkKind::parse(kind).ok_or_else(|| bad("kind"))?,
+        user_id: RecordId::parse(user_id).map_err(|_| bad("user_id"))?,
+        org_id: org_id
+            .map(|o| OrgId::parse(o).map_err(|_| bad("org_id")))
+            .transpose()?,
+        role: role
+            .map(|r| portcullis_core::model::Role::parse(r).ok_or_else(|| bad("role")))
+            .transpose()?,
+        created_by,
+        created_at,
+        expires_at,
+        used_at,
+    })
+}
 
 /// Errors in backend-neutral terms (a unique violation is `Conflict` on every backend).
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +99,10 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
+    pub outcome: Option<portcullis_core::model::AuditOutcome>,
+    /// Newest first: pages go down in id order (`page.after` is then the id the next
+    /// page's entries are older than). Oldest first otherwise.
+    pub newest_first: bool,
 }
 
 /// What changed; the key names the record. The view reloads that record (an app's
@@ -358,8 +397,9 @@ pub trait Store: Send + Sync + 'static {
     // schema refuses UPDATE and DELETE; not in the view, no change feed) ---
     /// Append `entries` in one transaction (all or none). Returns their ids, in order.
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>>;
-    /// Entries matching `filter` in id order. `page.after` is the decimal id of the last
-    /// entry of the previous page; a cursor that is not one is `NotFound`.
+    /// Entries matching `filter` in id order (descending when `filter.newest_first`).
+    /// `page.after` is the decimal id of the last entry of the previous page; a cursor
+    /// that is not one is `NotFound`.
     async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>>;
 
     // --- apps and their secrets ---
@@ -416,6 +456,26 @@ pub trait Store: Send + Sync + 'static {
     /// The user of a live session.
     async fn session(&self, hash: &str, now: i64) -> Result<Option<RecordId>>;
     async fn delete_session(&self, hash: &str) -> Result<()>;
+
+    // --- one-time user links (invitations, password resets; not in the view) ---
+    /// Create `user` without a usable password ([`NO_PASSWORD`]) and its invitation
+    /// `link`, in one transaction: both or neither. A user with this email is `Conflict`.
+    async fn invite_user(&self, user: &User, link: &UserLink) -> Result<()>;
+    /// A password reset, in one transaction: the user's password stops working
+    /// ([`NO_PASSWORD`]), their sessions end, their earlier unused links are deleted, and
+    /// `link` is stored. `NotFound` when the user does not exist.
+    async fn issue_password_reset(&self, link: &UserLink) -> Result<()>;
+    /// The link with this token hash, used, expired or not (so a page can say which).
+    async fn user_link(&self, hash: &SecretHash) -> Result<Option<UserLink>>;
+    /// Use a live link (unused, `expires_at > now`): mark it used, set its user's password
+    /// hash and end their sessions, in one transaction. Exactly one caller gets `Some`
+    /// (links are single-use); `None` when the link is unknown, used or expired.
+    async fn use_user_link(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<UserLink>>;
 
     // --- revocations ---
     /// Idempotent.

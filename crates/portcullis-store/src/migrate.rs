@@ -6,8 +6,9 @@
 //! (still sealed under the same master key), orgs, permission groups, resources, apps,
 //! client secrets (their hashes), app keys, live revocations, users with their password
 //! hashes, the Edge intake's events, Wave's feeds and topics. Not copied (the trait cannot
-//! list them, and each is short-lived): console sessions (users sign in again), Wave's
-//! request, link and API tokens, subscriptions and notifications.
+//! list them, and each is short-lived): console sessions (users sign in again), one-time
+//! user links (invitations and resets: issue new ones), Wave's request, link and API
+//! tokens, subscriptions and notifications.
 
 use crate::{PageRequest, Result, Store, StoreError};
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
 use portcullis_core::model::{
     App, AppKey, AuditEntry, Group, NewAuditEntry, NewEvent, Org, Resource, Revocation,
-    SecretRecord, SigningKeyRecord, StoredEvent, User,
+    SecretRecord, SigningKeyRecord, StoredEvent, User, UserLink,
 };
 use portcullis_core::secret::SecretHash;
 use portcullis_core::wave::{
@@ -150,6 +150,39 @@ fn expect_one(rows: u64) -> Result<()> {
 fn hash_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<SecretHash> {
     SecretHash::from_hex(r.get::<&str, _>(col))
         .ok_or_else(|| StoreError::Backend(format!("decoding a token: bad {col}")))
+}
+
+fn user_link_row(r: &sqlx::sqlite::SqliteRow) -> Result<UserLink> {
+    crate::user_link_from_row(
+        r.get("hash"),
+        r.get("kind"),
+        r.get("user_id"),
+        r.get("org_id"),
+        r.get("role"),
+        r.get("created_by"),
+        r.get("created_at"),
+        r.get("expires_at"),
+        r.get("used_at"),
+    )
+}
+
+async fn insert_user_link(tx: &mut Transaction<'static, Sqlite>, link: &UserLink) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO user_links (hash, kind, user_id, org_id, role, created_by, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(link.hash.to_hex())
+    .bind(link.kind.as_str())
+    .bind(link.user_id.as_str())
+    .bind(link.org_id.as_ref().map(|o| o.as_str()))
+    .bind(link.role.map(|r| r.as_str()))
+    .bind(&link.created_by)
+    .bind(link.created_at)
+    .bind(link.expires_at)
+    .bind(link.used_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn id_col(r: &sqlx::sqlite::SqliteRow, col: &str) -> Result<RecordId> {
@@ -1021,6 +1054,90 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         Ok(())
+    }
+
+    async fn invite_user(&self, user: &User, link: &UserLink) -> Result<()> {
+        let doc = to_doc(user)?;
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO users (id, email, doc, password_hash) VALUES (?, ?, ?, ?)")
+            .bind(user.id.as_str())
+            .bind(&user.email)
+            .bind(doc)
+            .bind(crate::NO_PASSWORD)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        insert_user_link(&mut tx, link).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn issue_password_reset(&self, link: &UserLink) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(crate::NO_PASSWORD)
+            .bind(link.user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = ?",
+            "DELETE FROM user_links WHERE user_id = ? AND used_at IS NULL",
+        ] {
+            sqlx::query(sql)
+                .bind(link.user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        insert_user_link(&mut tx, link).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn user_link(&self, hash: &SecretHash) -> Result<Option<UserLink>> {
+        let row = sqlx::query("SELECT * FROM user_links WHERE hash = ?")
+            .bind(hash.to_hex())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.as_ref().map(user_link_row).transpose()
+    }
+
+    async fn use_user_link(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<UserLink>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE user_links SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *",
+        )
+        .bind(now)
+        .bind(hash.to_hex())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(link) = row.as_ref().map(user_link_row).transpose()? else {
+            return Ok(None);
+        };
+        let n = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(link.user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        expect_one(n)?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(link.user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(link))
     }
 
     async fn revoke(&self, r: &Revocation) -> Result<()> {

@@ -9,7 +9,8 @@
 use portcullis_core::ids::{ClientId, OrgId, RecordId, TechAccountId};
 use portcullis_core::model::{
     App, AppStatus, AuditOutcome, Group, KeyState, NewAuditEntry, NewEvent, Org, OrgStatus,
-    Resource, Revocation, Role, SecretRecord, SigningKeyRecord, StoredEvent, User,
+    Resource, Revocation, Role, SecretRecord, SigningKeyRecord, StoredEvent, User, UserLink,
+    UserLinkKind,
 };
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::SecretHash;
@@ -42,6 +43,9 @@ macro_rules! store_contract {
             a_group_cannot_be_deleted_while_an_app_uses_it,
             revoking_is_idempotent,
             sessions_expire_by_now_and_end_on_delete,
+            an_invitation_creates_the_user_and_its_link_together,
+            user_links_are_used_once_and_not_after_they_expire,
+            a_password_reset_ends_the_password_sessions_and_older_links,
             every_write_appends_a_change_naming_the_record,
             changes_since_is_ordered_and_limited,
             pruning_keeps_the_newest_changes_and_moves_the_oldest,
@@ -269,6 +273,20 @@ fn topic_of(feed: &Feed) -> Topic {
     }
 }
 
+fn link_for(user: &RecordId, kind: UserLinkKind, org: Option<&OrgId>, expires_at: i64) -> UserLink {
+    UserLink {
+        hash: hash(),
+        kind,
+        user_id: user.clone(),
+        org_id: org.cloned(),
+        role: org.map(|_| Role::Developer),
+        created_by: "user:usr_admin".into(),
+        created_at: 1_000,
+        expires_at,
+        used_at: None,
+    }
+}
+
 fn hash() -> SecretHash {
     SecretHash(portcullis_core::random_bytes::<32>())
 }
@@ -363,6 +381,20 @@ mod cases {
             ..Default::default()
         };
         assert_eq!(actions(combined).await, ["apps.secrets.delete"]);
+        let failures = AuditFilter {
+            outcome: Some(AuditOutcome::Failure),
+            ..Default::default()
+        };
+        assert_eq!(actions(failures).await, ["auth.failed"]);
+        let successes = AuditFilter {
+            outcome: Some(AuditOutcome::Success),
+            newest_first: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            actions(successes).await,
+            ["apps.secrets.delete", "orgs.create", "apps.create"]
+        );
 
         // Cursor pages: the id of the last entry of a page starts the next.
         let first = store
@@ -382,6 +414,19 @@ mod cases {
                 .await,
             Err(StoreError::NotFound)
         ));
+        // Newest first, the cursor goes down.
+        let newest = AuditFilter {
+            newest_first: true,
+            ..Default::default()
+        };
+        let first = store.audit(&newest, &page(None, 3)).await.unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![ids[3], ids[2], ids[1]]
+        );
+        let cursor = first[2].id.to_string();
+        let rest = store.audit(&newest, &page(Some(&cursor), 3)).await.unwrap();
+        assert_eq!(rest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![ids[0]]);
     }
 
     pub async fn audit_appends_do_not_feed_the_view_and_outlive_their_org(store: &dyn Store) {
@@ -1423,6 +1468,164 @@ mod cases {
             vec![Change::Revocation(r.jti.clone())],
             "revoking twice is one change"
         );
+    }
+
+    pub async fn an_invitation_creates_the_user_and_its_link_together(store: &dyn Store) {
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let mut u = user("invited@example.com");
+        u.roles.insert(o.id.clone(), Role::Developer);
+        let link = link_for(&u.id, UserLinkKind::Invite, Some(&o.id), 5_000);
+        store.invite_user(&u, &link).await.unwrap();
+        assert_eq!(
+            store.user_by_email("invited@example.com").await.unwrap(),
+            Some((u.clone(), portcullis_store::NO_PASSWORD.to_owned())),
+            "an invited user has no usable password"
+        );
+        assert_eq!(
+            store.user_link(&link.hash).await.unwrap(),
+            Some(link.clone())
+        );
+        assert_eq!(store.user_link(&hash()).await.unwrap(), None);
+
+        // The same email again: a conflict, and neither the user nor the link is written.
+        let again = user("invited@example.com");
+        let link2 = link_for(&again.id, UserLinkKind::Invite, Some(&o.id), 5_000);
+        assert!(matches!(
+            store.invite_user(&again, &link2).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(store.user(&again.id).await.unwrap(), None);
+        assert_eq!(store.user_link(&link2.hash).await.unwrap(), None);
+
+        store.delete_user(&u.id).await.unwrap();
+        assert_eq!(
+            store.user_link(&link.hash).await.unwrap(),
+            None,
+            "deleting the user deletes their links"
+        );
+    }
+
+    pub async fn user_links_are_used_once_and_not_after_they_expire(store: &dyn Store) {
+        let u = user("someone@example.com");
+        let link = link_for(&u.id, UserLinkKind::Invite, None, 5_000);
+        store.invite_user(&u, &link).await.unwrap();
+        store.insert_session("sess", &u.id, 9_000).await.unwrap();
+        assert_eq!(
+            store.use_user_link(&hash(), 2_000, "new").await.unwrap(),
+            None,
+            "an unknown link"
+        );
+        let used = store
+            .use_user_link(&link.hash, 2_000, "phc-1")
+            .await
+            .unwrap()
+            .expect("a live link is used");
+        assert_eq!(used.user_id, u.id);
+        assert_eq!(used.used_at, Some(2_000));
+        assert_eq!(
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some("phc-1".to_owned())
+        );
+        assert_eq!(
+            store.session("sess", 0).await.unwrap(),
+            None,
+            "sessions end"
+        );
+        assert_eq!(
+            store
+                .user_link(&link.hash)
+                .await
+                .unwrap()
+                .and_then(|l| l.used_at),
+            Some(2_000),
+            "the link is kept, marked used"
+        );
+        assert_eq!(
+            store
+                .use_user_link(&link.hash, 2_001, "phc-2")
+                .await
+                .unwrap(),
+            None,
+            "a used link is dead"
+        );
+        assert_eq!(
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some("phc-1".to_owned()),
+            "and changes nothing"
+        );
+
+        let late = link_for(&u.id, UserLinkKind::Reset, None, 3_000);
+        store.issue_password_reset(&late).await.unwrap();
+        assert_eq!(
+            store
+                .use_user_link(&late.hash, 3_000, "phc-3")
+                .await
+                .unwrap(),
+            None,
+            "expired at expires_at"
+        );
+        assert_eq!(
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some(portcullis_store::NO_PASSWORD.to_owned())
+        );
+
+        // Two racing uses of one link: exactly one wins.
+        let race = link_for(&u.id, UserLinkKind::Reset, None, 9_000);
+        store.issue_password_reset(&race).await.unwrap();
+        let (a, b) = tokio::join!(
+            store.use_user_link(&race.hash, 4_000, "phc-a"),
+            store.use_user_link(&race.hash, 4_000, "phc-b")
+        );
+        let wins = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|r| r.is_some())
+            .count();
+        assert_eq!(wins, 1);
+    }
+
+    pub async fn a_password_reset_ends_the_password_sessions_and_older_links(store: &dyn Store) {
+        let u = user("someone@example.com");
+        store.insert_user(&u, "old-phc").await.unwrap();
+        store.insert_session("sess", &u.id, 9_000).await.unwrap();
+        let first = link_for(&u.id, UserLinkKind::Reset, None, 9_000);
+        store.issue_password_reset(&first).await.unwrap();
+        assert_eq!(
+            store
+                .user_by_email("someone@example.com")
+                .await
+                .unwrap()
+                .map(|(_, h)| h),
+            Some(portcullis_store::NO_PASSWORD.to_owned()),
+            "the old password stops working"
+        );
+        assert_eq!(store.session("sess", 0).await.unwrap(), None);
+        let second = link_for(&u.id, UserLinkKind::Reset, None, 9_000);
+        store.issue_password_reset(&second).await.unwrap();
+        assert_eq!(
+            store.user_link(&first.hash).await.unwrap(),
+            None,
+            "a new reset replaces an unused older link"
+        );
+        assert!(store.user_link(&second.hash).await.unwrap().is_some());
+        let nobody = link_for(&RecordId::generate("usr"), UserLinkKind::Reset, None, 9_000);
+        assert!(matches!(
+            store.issue_password_reset(&nobody).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(store.user_link(&nobody.hash).await.unwrap(), None);
     }
 
     pub async fn sessions_expire_by_now_and_end_on_delete(store: &dyn Store) {

@@ -208,6 +208,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub jwks: JwksArg,
 
+    /// Seconds between full rebuilds of the in-memory view from the store. Changes reach the
+    /// view within a second in between (from the store's change feed); the full rebuild only
+    /// repairs a view that missed some. Lower it to test, raise it for very large stores
+    #[arg(long, env = "PORTCULLIS_RESYNC_INTERVAL", value_name = "SECONDS")]
+    pub resync_interval: Option<u64>,
+
     // Sets the help heading of the flags after it: keep the un-headed flags above.
     #[command(flatten)]
     pub data: DataArgs,
@@ -248,6 +254,7 @@ impl ServeArgs {
             redis_url: self.redis_url.clone(),
             signing_alg: self.signing_alg,
             jwks_max_age: self.jwks.jwks_max_age,
+            resync_interval: self.resync_interval,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
             api_key_header: self.gateway.api_key_header.clone(),

@@ -131,6 +131,10 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "resync_interval",
+        default: Fallback::Value("300"),
+    },
+    Setting {
         key: "header_read_timeout",
         default: Fallback::Value("10"),
     },
@@ -324,6 +328,7 @@ mod tests {
             master_key_file,
             signing_alg,
             jwks_max_age,
+            resync_interval,
             log_format,
             log_level,
             api_key_header,
@@ -349,6 +354,7 @@ mod tests {
         assert!(master_key_file.is_some());
         assert!(signing_alg.is_some());
         assert!(jwks_max_age.is_some());
+        assert!(resync_interval.is_some());
         assert!(log_format.is_some());
         assert!(log_level.is_some());
         assert!(api_key_header.is_some());
@@ -374,6 +380,7 @@ mod tests {
         assert_eq!(layer.data_dir, defaults.data_dir);
         assert_eq!(layer.signing_alg, defaults.signing_alg);
         assert_eq!(layer.jwks_max_age, defaults.jwks_max_age);
+        assert_eq!(layer.resync_interval, defaults.resync_interval);
         assert_eq!(layer.database_pool_size, defaults.database_pool_size);
         assert_eq!(layer.database_timeout, defaults.database_timeout);
         assert_eq!(layer.log_format, defaults.log_format);

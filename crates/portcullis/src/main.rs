@@ -20,6 +20,14 @@ mod settings;
 
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc. A full view rebuild (every `--resync-interval`)
+/// builds a new view beside the serving one and then frees the old; glibc kept those pages,
+/// so the resident size grew by a view's worth at each rebuild (the soak run's steps).
+/// mimalloc hands freed pages back to the system, and its small-object path is shorter on
+/// the request path, where glibc's malloc and free were 16 % of a gateway check's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::parse();
     match commands::run(cli) {

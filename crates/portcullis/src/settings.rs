@@ -70,6 +70,7 @@ pub struct Layer {
     pub master_key_file: Option<PathBuf>,
     pub signing_alg: Option<SigningAlg>,
     pub jwks_max_age: Option<u64>,
+    pub resync_interval: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub api_key_header: Option<String>,
@@ -100,6 +101,7 @@ impl Layer {
             master_key_file: self.master_key_file.or(lower.master_key_file),
             signing_alg: self.signing_alg.or(lower.signing_alg),
             jwks_max_age: self.jwks_max_age.or(lower.jwks_max_age),
+            resync_interval: self.resync_interval.or(lower.resync_interval),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
             api_key_header: self.api_key_header.or(lower.api_key_header),
@@ -149,6 +151,7 @@ pub struct Settings {
     pub master_key_file: Option<PathBuf>,
     pub signing_alg: SigningAlg,
     pub jwks_max_age: u64,
+    pub resync_interval: u64,
     pub log_format: LogFormat,
     pub log_level: String,
     pub api_key_header: HeaderName,
@@ -212,6 +215,7 @@ impl Settings {
             master_key_file: merged.master_key_file,
             signing_alg: required("signing_alg", merged.signing_alg)?,
             jwks_max_age: required("jwks_max_age", merged.jwks_max_age)?,
+            resync_interval: required("resync_interval", merged.resync_interval)?,
             log_format: required("log_format", merged.log_format)?,
             log_level: required("log_level", merged.log_level)?,
             api_key_header: header_name("api_key_header", merged.api_key_header)?,
@@ -261,6 +265,7 @@ impl Settings {
         config.admin_token = secrets.admin_token.clone();
         config.signing_alg = self.signing_alg.alg();
         config.jwks_max_age = self.jwks_max_age;
+        config.resync_interval = std::time::Duration::from_secs(self.resync_interval.max(1));
         config.redis_url = self.redis_url.clone();
         config.gateway = GatewayConfig {
             api_key_header: self.api_key_header.clone(),

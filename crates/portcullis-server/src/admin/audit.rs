@@ -3,9 +3,9 @@
 //!
 //! The bootstrap admin reads every entry; an org admin (a user with the `admin` role, or
 //! an app with the `admin` scope) reads the entries of their organizations. Filters:
-//! `actor`, `action`, `target`, `org`, `since` / `until` (unix seconds; since inclusive,
-//! until exclusive). A page is `{"entries": [...], "next": <cursor or null>}`, oldest
-//! first, as the events listing; `?format=ndjson` (or `/audit/export`) streams every
+//! `actor`, `action`, `target`, `org`, `outcome`, `since` / `until` (unix seconds; since
+//! inclusive, until exclusive). A page is `{"entries": [...], "next": <cursor or null>}`,
+//! oldest first as the events listing (`order=desc`: newest first, `next` going back); `?format=ndjson` (or `/audit/export`) streams every
 //! matching entry as one JSON object a line instead.
 
 use super::auth::Principal;
@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_core::ids::OrgId;
-use portcullis_core::model::AuditEntry;
+use portcullis_core::model::{AuditEntry, AuditOutcome};
 use portcullis_store::{AuditFilter, PageRequest};
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +88,11 @@ pub struct AuditQuery {
     pub since: Option<i64>,
     /// Unix seconds; entries before it.
     pub until: Option<i64>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    /// `asc` (default: oldest first) or `desc` (newest first; `next` then leads to older
+    /// entries).
+    pub order: Option<String>,
     /// 1–1000, default 50 (ignored by the export).
     pub limit: Option<u32>,
     /// The `next` of the previous page (an entry id).
@@ -133,8 +138,26 @@ fn filter(who: &Principal, q: &AuditQuery) -> Result<AuditFilter, Problem> {
             "'since' must be before 'until' (unix seconds; since inclusive, until exclusive).",
         ));
     }
+    let outcome = match q.outcome.as_deref() {
+        None => None,
+        Some(o) => Some(
+            AuditOutcome::parse(o)
+                .ok_or_else(|| Problem::bad_request("'outcome' must be 'success' or 'failure'."))?,
+        ),
+    };
+    let newest_first = match q.order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return Err(Problem::bad_request(
+                "'order' must be 'asc' (oldest first) or 'desc' (newest first).",
+            ));
+        }
+    };
     let text = |v: &Option<String>| v.as_deref().map(str::to_owned);
     Ok(AuditFilter {
+        outcome,
+        newest_first,
         actor: text(&q.actor),
         action: text(&q.action),
         target: text(&q.target),

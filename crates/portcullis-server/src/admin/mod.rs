@@ -16,6 +16,7 @@ pub mod feeds;
 pub mod groups;
 pub mod keypairs;
 pub mod keys;
+pub mod links;
 pub mod openapi;
 pub mod orgs;
 pub mod password;
@@ -118,6 +119,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/users/{user_id}",
             get(users::read).patch(users::update).delete(users::delete),
         )
+        .route("/invitations", post(links::invite))
+        .route("/users/{user_id}/password-reset", post(links::reset))
+        .route("/user-links/current", get(links::current))
+        .route("/user-links/current/accept", post(links::accept))
         .route("/sessions", post(sessions::login))
         .route("/sessions/current", axum::routing::delete(sessions::logout))
         .route("/keys", get(keys::list))

@@ -41,11 +41,14 @@ const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Zp7Qm
 /// Check `password` against `phc` (or the dummy hash when there is no user).
 pub async fn verify(password: String, phc: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
-        let exists = phc.is_some();
-        let phc = phc.unwrap_or_else(|| DUMMY.to_owned());
-        let ok = PasswordHash::new(&phc)
-            .map(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false);
+        // A user without a usable password (invited, or reset: not a PHC string) is
+        // checked against the dummy too, so the time taken does not tell them apart.
+        let real = phc.as_deref().and_then(|p| PasswordHash::new(p).ok());
+        let exists = real.is_some();
+        let dummy = PasswordHash::new(DUMMY).expect("the dummy hash parses");
+        let ok = hasher()
+            .verify_password(password.as_bytes(), real.as_ref().unwrap_or(&dummy))
+            .is_ok();
         ok && exists
     })
     .await
@@ -63,6 +66,7 @@ mod tests {
         assert!(verify("correct horse battery".into(), Some(h.clone())).await);
         assert!(!verify("wrong password!".into(), Some(h)).await);
         assert!(!verify("anything at all".into(), None).await);
+        assert!(!verify("anything at all".into(), Some("!".into())).await);
     }
 
     #[test]

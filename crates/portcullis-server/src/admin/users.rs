@@ -85,7 +85,7 @@ pub fn normalise_email(e: &str) -> Result<String, Problem> {
 }
 
 /// A unique violation on users can only be the email.
-fn email_conflict(e: portcullis_store::StoreError) -> Problem {
+pub(super) fn email_conflict(e: portcullis_store::StoreError) -> Problem {
     match e {
         portcullis_store::StoreError::Conflict(_) => {
             Problem::conflict("A user with this email already exists.")
@@ -98,12 +98,18 @@ fn is_self(who: &Principal, user: &User) -> bool {
     matches!(who, Principal::User(u) if u.id == user.id)
 }
 
+/// May the caller manage this user's account (delete it, reset its password)? The
+/// bootstrap admin, or an admin of every organization the user has a role in.
+pub(super) fn administers(who: &Principal, user: &User) -> bool {
+    who.is_root() || (!user.roles.is_empty() && user.roles.keys().all(|o| who.is_org_admin(o)))
+}
+
 /// May the caller see this user?
 fn can_see(who: &Principal, user: &User) -> bool {
     who.is_root() || is_self(who, user) || user.roles.keys().any(|o| who.is_org_admin(o))
 }
 
-async fn load(state: &AppState, who: &Principal, id: &str) -> Result<User, Problem> {
+pub(super) async fn load(state: &AppState, who: &Principal, id: &str) -> Result<User, Problem> {
     let id = RecordId::parse(id).map_err(|e| Problem::bad_request(e.0))?;
     match state.store.user(&id).await? {
         Some(u) if can_see(who, &u) => Ok(u),
@@ -113,7 +119,7 @@ async fn load(state: &AppState, who: &Principal, id: &str) -> Result<User, Probl
     }
 }
 
-async fn check_roles(
+pub(super) async fn check_roles(
     state: &AppState,
     who: &Principal,
     orgs: impl Iterator<Item = &OrgId>,
@@ -268,9 +274,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let user = load(&state, &who, &id).await?;
-    let admin_of_all = !user.roles.is_empty() && user.roles.keys().all(|o| who.is_org_admin(o));
     who.require(
-        who.is_root() || admin_of_all,
+        administers(&who, &user),
         "delete this user (they have roles in organizations you do not administer)",
     )?;
     state.store.delete_user(&user.id).await?;

@@ -75,8 +75,51 @@ pub fn read_choices(form: &ConsoleForm) -> Result<Choices, PageError> {
     Ok((names, products, sandboxes))
 }
 
+/// A number field's text: the stored number, or what was typed (a refused edit keeps
+/// the text, even when it is not a number).
+fn number_text(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(t) => t.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The stored `app` with what the form says instead: a refused edit is shown again as
+/// the person typed it, not as it is stored.
+fn as_typed(app: &Value, form: &ConsoleForm) -> Value {
+    let mut typed = app.clone();
+    let text = |name: &str| form.opt(name).ok().flatten().map(str::to_owned);
+    if let Some(n) = text("name") {
+        typed["name"] = json!(n);
+    }
+    if let Some(st) = text("status") {
+        typed["status"] = json!(st);
+    }
+    if let Some(g) = text("group") {
+        typed["group_id"] = if g.is_empty() { Value::Null } else { json!(g) };
+    }
+    if let Some(sc) = text("scopes") {
+        typed["scopes"] = json!(sc.split_whitespace().collect::<Vec<_>>());
+    }
+    if let Ok((_, products, sandboxes)) = read_choices(form) {
+        typed["products"] = json!(products);
+        typed["sandboxes"] = Value::Object(sandboxes);
+    }
+    if let Some(t) = text("token_ttl_seconds") {
+        typed["token_ttl_seconds"] = json!(t);
+    }
+    if let Some(q) = text("quota_requests") {
+        typed["quota"] = json!({"requests": q, "per": text("quota_per").unwrap_or_default()});
+    }
+    typed
+}
+
+/// The form with `app`'s values; `stored_name` is the app's name as stored (for the
+/// breadcrumb, when `app` holds what was typed).
 fn edit_form(
     app: &Value,
+    stored_name: &str,
     org: &Value,
     groups: &[Value],
     csrf: &str,
@@ -87,7 +130,7 @@ fn edit_form(
     let quota = &app["quota"];
     let per = quota["per"].as_str().unwrap_or("minute");
     Frame::new("Edit application", Some(csrf))
-        .crumb(app_page(cid), s(app, "name"))
+        .crumb(app_page(cid), stored_name)
         .render(html! {
             @if let Some(e) = error { (alert(e)) }
             (post_form(&format!("{}/edit", app_page(cid)), csrf, None, html! {
@@ -113,12 +156,12 @@ fn edit_form(
                     small #scopes-help { "Space-separated, like " code { "read write" } "; used when the application is in no group." }
                     (choice_fields(org, Some(app)))
                     label for="ttl" { "Token lifetime (seconds)" }
-                    input #ttl type="text" inputmode="numeric" name="token_ttl_seconds" value=(app["token_ttl_seconds"].as_u64().map(|t| t.to_string()).unwrap_or_default()) aria-describedby="ttl-help";
+                    input #ttl type="text" inputmode="numeric" name="token_ttl_seconds" value=(number_text(&app["token_ttl_seconds"])) aria-describedby="ttl-help";
                     small #ttl-help { "Empty for the default (1 hour)." }
                     fieldset {
                         legend { "Gateway quota" }
                         label for="quota" { "Requests" }
-                        input #quota type="text" inputmode="numeric" name="quota_requests" value=(quota["requests"].as_u64().map(|t| t.to_string()).unwrap_or_default()) aria-describedby="quota-help";
+                        input #quota type="text" inputmode="numeric" name="quota_requests" value=(number_text(&quota["requests"])) aria-describedby="quota-help";
                         label for="quota-per" { "Per" }
                         select #quota-per name="quota_per" {
                             option value="second" selected[per == "second"] { "second" }
@@ -154,7 +197,7 @@ async fn edit_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
     let (app, org, groups) = load_all(&ctx, &cid).await?;
     Ok(respond(
         StatusCode::OK,
-        edit_form(&app, &org, &groups, &csrf, None),
+        edit_form(&app, s(&app, "name"), &org, &groups, &csrf, None),
     ))
 }
 
@@ -218,7 +261,14 @@ async fn edit(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -
             let (app, org, groups) = load_all(&ctx, &cid).await?;
             Ok(respond(
                 e.status,
-                edit_form(&app, &org, &groups, &csrf, Some(&e.detail)),
+                edit_form(
+                    &as_typed(&app, &form),
+                    s(&app, "name"),
+                    &org,
+                    &groups,
+                    &csrf,
+                    Some(&e.detail),
+                ),
             ))
         }
     }

@@ -19,11 +19,13 @@
 //! - strict headers on every response (`Content-Security-Policy`, `nosniff`, no caching).
 
 pub mod api;
+mod audit;
 mod credentials;
 mod edit;
 mod form;
 mod notifications;
 mod pages;
+mod users;
 pub mod view;
 
 pub use form::ConsoleForm;
@@ -247,6 +249,16 @@ impl Ctx {
         )
     }
 
+    /// The admin API with another bearer token (a one-time link's, on the pages of a
+    /// person who has no session yet).
+    pub fn api_as(&self, token: &str) -> Api {
+        Api::new(
+            self.console.admin.clone(),
+            Some(token.to_owned()),
+            self.client,
+        )
+    }
+
     /// Wave's subscriber endpoints as this caller.
     pub fn wave(&self) -> Api {
         Api::new(self.console.wave.clone(), self.session.clone(), self.client)
@@ -335,6 +347,17 @@ pub fn fresh_nonce() -> String {
         .fill(&mut b)
         .expect("the system random generator works");
     hex::encode(b)
+}
+
+/// A request path as logs may show it: the token of a one-time link
+/// (`/console/invite/<token>`, `/console/reset/<token>`) cut off.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/console/invite/", "/console/reset/"] {
+        if path.starts_with(prefix) && path.len() > prefix.len() {
+            return format!("{prefix}…").into();
+        }
+    }
+    path.into()
 }
 
 fn is_nonce(s: &str) -> bool {

@@ -38,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .merge(super::credentials::routes())
         .merge(super::edit::routes())
         .merge(super::notifications::routes())
+        .merge(super::users::routes())
+        .merge(super::audit::routes())
 }
 
 pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -213,11 +215,13 @@ async fn orgs(Signed(ctx): Signed) -> Page {
     Ok(respond(StatusCode::OK, page))
 }
 
-fn org_tabs(org: &str, current: &str) -> Markup {
+pub(super) fn org_tabs(org: &str, current: &str) -> Markup {
     let tabs = [
         ("", "Applications"),
         ("/resources", "Resources"),
         ("/groups", "Permission groups"),
+        ("/users", "Users"),
+        ("/audit", "Audit log"),
     ];
     html! {
         nav.tabs aria-label="Organization" {

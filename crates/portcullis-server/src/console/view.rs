@@ -115,6 +115,7 @@ impl IntoResponse for PageError {
             StatusCode::FORBIDDEN => "Not allowed",
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+            StatusCode::GONE => "This link no longer works",
             s if s.is_server_error() => "Something went wrong",
             _ => "That did not work",
         };

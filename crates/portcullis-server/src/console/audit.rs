@@ -1,0 +1,224 @@
+//! An organization's audit log (`/console/orgs/{org}/audit`): `GET /admin/v1/audit` for
+//! that org, newest first, with its filters (action, actor, target, outcome, a date
+//! range) and its cursor ("Older entries"). Only the org's admins can read it; anyone
+//! else gets the admin API's refusal.
+
+use super::api::seg;
+use super::pages::{Page, load_org, org_tabs, s};
+use super::view::{Frame, PageError, respond, time};
+use super::{Ctx, Signed};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Path, RawQuery};
+use axum::http::StatusCode;
+use axum::routing::get;
+use maud::{Markup, html};
+use serde_json::Value;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/orgs/{org}/audit", get(audit_page))
+}
+
+/// Entries a page shows.
+const PAGE: u32 = 50;
+
+/// The page's query: the filters as typed, and the cursor.
+#[derive(Default)]
+struct Filters {
+    action: String,
+    actor: String,
+    target: String,
+    /// `success`, `failure`, or empty for both.
+    outcome: String,
+    /// `YYYY-MM-DD`, UTC; from the start of that day.
+    from: String,
+    /// `YYYY-MM-DD`, UTC; to the end of that day.
+    to: String,
+    after: String,
+}
+
+impl Filters {
+    fn parse(query: Option<&str>) -> Result<Self, PageError> {
+        let mut f = Filters::default();
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let slot = match &*k {
+                "action" => &mut f.action,
+                "actor" => &mut f.actor,
+                "target" => &mut f.target,
+                "outcome" => &mut f.outcome,
+                "from" => &mut f.from,
+                "to" => &mut f.to,
+                "after" => &mut f.after,
+                other => {
+                    return Err(PageError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "The audit page has no filter '{}'.",
+                            other.chars().take(40).collect::<String>()
+                        ),
+                    ));
+                }
+            };
+            *slot = v.trim().chars().take(300).collect();
+        }
+        Ok(f)
+    }
+
+    /// The filters (without the cursor) as a query string.
+    fn query(&self) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("action", &self.action),
+            ("actor", &self.actor),
+            ("target", &self.target),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
+
+    fn any(&self) -> bool {
+        !self.query().is_empty()
+    }
+}
+
+/// Unix seconds at the start of a `YYYY-MM-DD` day (UTC).
+fn day_start(day: &str, what: &str) -> Result<i64, PageError> {
+    time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|d| d.midnight().assume_utc().unix_timestamp())
+    .map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("The {what} date must look like 2026-12-01."),
+        )
+    })
+}
+
+/// The admin API's query for this org and these filters.
+fn api_query(org: &str, f: &Filters) -> Result<String, PageError> {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("org", org);
+    q.append_pair("limit", &PAGE.to_string());
+    q.append_pair("order", "desc");
+    for (k, v) in [
+        ("action", &f.action),
+        ("actor", &f.actor),
+        ("target", &f.target),
+        ("outcome", &f.outcome),
+        ("after", &f.after),
+    ] {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
+    }
+    if !f.from.is_empty() {
+        q.append_pair("since", &day_start(&f.from, "'from'")?.to_string());
+    }
+    if !f.to.is_empty() {
+        q.append_pair("until", &(day_start(&f.to, "'to'")? + 86_400).to_string());
+    }
+    Ok(q.finish())
+}
+
+fn filter_form(here: &str, f: &Filters) -> Markup {
+    html! {
+        form.filters method="get" action=(here) role="search" aria-label="Filter the audit log" {
+            div.grid {
+                div { label for="f-action" { "Action" }
+                    input #f-action type="text" name="action" value=(f.action) placeholder="invitations.create" autocapitalize="none" spellcheck="false"; }
+                div { label for="f-actor" { "Actor" }
+                    input #f-actor type="text" name="actor" value=(f.actor) placeholder="user:usr_…" autocapitalize="none" spellcheck="false"; }
+                div { label for="f-target" { "Target" }
+                    input #f-target type="text" name="target" value=(f.target) autocapitalize="none" spellcheck="false"; }
+                div { label for="f-outcome" { "Outcome" }
+                    select #f-outcome name="outcome" {
+                        @for (v, label) in [("", "any"), ("success", "success"), ("failure", "failure")] {
+                            option value=(v) selected[f.outcome == v] { (label) }
+                        }
+                    } }
+                div { label for="f-from" { "From (UTC)" } input #f-from type="date" name="from" value=(f.from); }
+                div { label for="f-to" { "To (UTC)" } input #f-to type="date" name="to" value=(f.to); }
+            }
+            p.actions {
+                button.primary type="submit" { "Filter" }
+                @if f.any() { a href=(here) { "Clear filters" } }
+            }
+        }
+    }
+}
+
+fn entries_table(entries: &[Value]) -> Markup {
+    html! {
+        div.scroll { table #audit {
+            caption.sr { "Audit entries, newest first" }
+            thead { tr { th scope="col" { "When" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } th scope="col" { "Address" } } }
+            tbody { @for e in entries { tr {
+                td { (time(e["at"].as_i64().unwrap_or(0))) }
+                td { code { (s(e, "actor")) } }
+                td { code { (s(e, "action")) } }
+                td { @if s(e, "target").is_empty() { span.muted { "—" } } @else { code { (s(e, "target")) } } }
+                td { @if s(e, "outcome") == "success" { "success" } @else { strong { (s(e, "outcome")) } } }
+                td { (e["address"].as_str().unwrap_or("")) }
+            } } }
+        } }
+    }
+}
+
+async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): RawQuery) -> Page {
+    let csrf = ctx.csrf().unwrap_or_default();
+    let f = Filters::parse(q.as_deref())?;
+    let o = load_org(&ctx, &org).await?;
+    let here = format!("/console/orgs/{}/audit", seg(&org));
+    let page = read(&ctx, &org, &f).await;
+    let body = html! {
+        (org_tabs(&org, "/audit"))
+        p { "Who did what in this organization, newest first: every change made through the admin API or this console, and every refused sign-in." }
+        (filter_form(&here, &f))
+        @match &page {
+            Err(e) => { (super::view::alert(&e.detail)) }
+            Ok((entries, _)) if entries.is_empty() => {
+                div.empty { p { @if f.any() || !f.after.is_empty() { "No entries match these filters." } @else { "No entries yet." } } }
+            }
+            Ok((entries, next)) => {
+                (entries_table(entries))
+                p.actions {
+                    @if !f.after.is_empty() {
+                        a.button href={(here) "?" (f.query())} { "← Newest entries" }
+                    }
+                    @if let Some(n) = next {
+                        a.button #older href={(here) "?" (f.query()) @if f.any() { "&" } "after=" (seg(n))} { "Older entries →" }
+                    }
+                }
+            }
+        }
+    };
+    let status = match &page {
+        Err(e) => e.status,
+        Ok(_) => StatusCode::OK,
+    };
+    let title = format!("Audit log of {}", s(&o, "name"));
+    let frame = Frame::new(&title, Some(&csrf))
+        .crumb("/console/orgs", "Organizations")
+        .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"));
+    Ok(respond(status, frame.render(body)))
+}
+
+/// One page of entries and the cursor of the next, or why not.
+async fn read(
+    ctx: &Ctx,
+    org: &str,
+    f: &Filters,
+) -> Result<(Vec<Value>, Option<String>), PageError> {
+    let q = api_query(org, f)?;
+    let page = ctx.api().get(&format!("/admin/v1/audit?{q}")).await?;
+    let entries = page["entries"].as_array().cloned().unwrap_or_default();
+    Ok((entries, page["next"].as_str().map(str::to_owned)))
+}
