@@ -46,8 +46,9 @@ fn bench_alg(c: &mut Criterion, alg: Alg) {
             hash: SecretHash([0; 32]),
             created_at: 0,
             expires_at: None,
-        }],
-        keys: vec![],
+        }]
+        .into(),
+        keys: Box::default(),
     });
     view.upsert_resource(resource.clone());
     let g = generate_key(alg, "k1").unwrap();

@@ -64,8 +64,8 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
         };
         view.upsert_app(AppEntry {
             app,
-            secrets: vec![record],
-            keys: vec![],
+            secrets: vec![record].into(),
+            keys: Box::default(),
         });
         probe.get_or_insert((client_id.to_string(), secret.expose().to_owned()));
     }

@@ -1096,8 +1096,9 @@ mod tests {
                     },
                     created_at: 0,
                     expires_at: None,
-                }],
-                keys,
+                }]
+                .into(),
+                keys: keys.into(),
             });
         }
         let resource = Resource {

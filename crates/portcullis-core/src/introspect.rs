@@ -116,8 +116,8 @@ mod tests {
         view.upsert_org(org);
         view.upsert_app(AppEntry {
             app,
-            secrets: vec![secret],
-            keys: vec![],
+            secrets: vec![secret].into(),
+            keys: Box::default(),
         });
         (view, claims)
     }

@@ -85,9 +85,14 @@ impl SnapshotSink for Builder {
     fn resource(&mut self, resource: Resource) {
         self.view.upsert_resource(resource);
     }
-    fn app(&mut self, mut app: App, secrets: Vec<SecretRecord>, keys: Vec<AppKey>) {
+    fn app(&mut self, mut app: App, keys: Vec<AppKey>) {
         app.scopes.interned(&mut self.scope_pool);
-        self.view.upsert_app(app_entry(app, secrets, keys));
+        self.view.upsert_app(app_entry(app, Vec::new(), keys));
+    }
+    fn secret(&mut self, secret: SecretRecord) {
+        if let Err(s) = self.view.add_secret(secret) {
+            tracing::warn!(client_id = %s.client_id, secret = %s.id, "stored secret of no app; ignored");
+        }
     }
     fn revocation(&mut self, r: Revocation) {
         if r.exp > self.now {

@@ -180,14 +180,15 @@ pub struct Snapshot {
 /// twice and was most of a start.
 ///
 /// Calls come in this order: every org, group and resource; then every app, each with
-/// its secrets and keys; then revocations and signing keys.
+/// its keys; then every secret (each of an app already handed over); then revocations
+/// and signing keys. Secrets come last so that they can go straight into their app's
+/// entry: waiting for their app in a map cost a map the size of the store's secrets.
 pub trait SnapshotSink: Send {
-    /// At least as many apps as follow (a hint for sizing maps), before the first app.
-    fn expect_apps(&mut self, _apps: usize) {}
     fn org(&mut self, org: Org);
     fn group(&mut self, group: Group);
     fn resource(&mut self, resource: Resource);
-    fn app(&mut self, app: App, secrets: Vec<SecretRecord>, keys: Vec<AppKey>);
+    fn app(&mut self, app: App, keys: Vec<AppKey>);
+    fn secret(&mut self, secret: SecretRecord);
     fn revocation(&mut self, revocation: Revocation);
     fn signing_key(&mut self, key: SigningKeyRecord);
 }
@@ -203,10 +204,12 @@ impl SnapshotSink for Snapshot {
     fn resource(&mut self, resource: Resource) {
         self.resources.push(resource);
     }
-    fn app(&mut self, app: App, secrets: Vec<SecretRecord>, keys: Vec<AppKey>) {
+    fn app(&mut self, app: App, keys: Vec<AppKey>) {
         self.apps.push(app);
-        self.secrets.extend(secrets);
         self.app_keys.extend(keys);
+    }
+    fn secret(&mut self, secret: SecretRecord) {
+        self.secrets.push(secret);
     }
     fn revocation(&mut self, revocation: Revocation) {
         self.revocations.push(revocation);
@@ -216,37 +219,21 @@ impl SnapshotSink for Snapshot {
     }
 }
 
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// App keys read ahead of their apps (few: certificates and key pairs), handed over with
+/// each app as it streams past. Joining in SQL instead (`apps LEFT JOIN app_keys`) makes
+/// every app row an index seek: for secrets, 3-4 times slower than scanning each table
+/// once in storage order.
+#[derive(Default)]
+pub(crate) struct KeysByApp(std::collections::HashMap<ClientId, Vec<AppKey>>);
 
-/// Secrets and app keys read ahead of their apps, handed over with each app as it
-/// streams past (the backends' snapshot reads both tables first, then the apps). Joining
-/// in SQL instead (`apps LEFT JOIN secrets`, or both tables in client-id order) was 3-4
-/// times slower than scanning each table once in storage order: every row became an
-/// index seek.
-pub(crate) struct ByApp {
-    secrets: FastMap<ClientId, Vec<SecretRecord>>,
-    keys: FastMap<ClientId, Vec<AppKey>>,
-}
-
-impl ByApp {
-    /// Room for `secrets` secrets of distinct apps.
-    pub(crate) fn with_capacity(secrets: usize) -> Self {
-        Self {
-            secrets: FastMap::with_capacity_and_hasher(secrets, Default::default()),
-            keys: FastMap::default(),
-        }
-    }
-    pub(crate) fn secret(&mut self, s: SecretRecord) {
-        push_exact(self.secrets.entry(s.client_id.clone()).or_default(), s);
-    }
+impl KeysByApp {
     pub(crate) fn key(&mut self, k: AppKey) {
-        push_exact(self.keys.entry(k.client_id.clone()).or_default(), k);
+        self.0.entry(k.client_id.clone()).or_default().push(k);
     }
-    /// Hand `app` with its secrets and keys to `sink`.
+    /// Hand `app` with its keys to `sink`.
     pub(crate) fn app(&mut self, app: App, sink: &mut dyn SnapshotSink) {
-        let secrets = self.secrets.remove(&app.client_id).unwrap_or_default();
-        let keys = self.keys.remove(&app.client_id).unwrap_or_default();
-        sink.app(app, secrets, keys);
+        let keys = self.0.remove(&app.client_id).unwrap_or_default();
+        sink.app(app, keys);
     }
 }
 
@@ -277,13 +264,6 @@ pub(crate) fn each_element<T: serde::de::DeserializeOwned>(
     serde::Deserializer::deserialize_seq(&mut de, Each(f, std::marker::PhantomData))
         .map_err(bad)?;
     de.end().map_err(bad)
-}
-
-/// Push without the spare room `Vec` growth leaves (a pushed-to `Vec` has room for four;
-/// an app mostly has one secret, and the vector is kept for as long as the view).
-fn push_exact<T>(v: &mut Vec<T>, x: T) {
-    v.reserve_exact(1);
-    v.push(x);
 }
 
 /// Records to write in bulk ([`Store::insert_bulk`]): benchmark seeding and imports.

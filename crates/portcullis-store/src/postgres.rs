@@ -14,7 +14,7 @@
 //!   shared by every node and has a connection limit.
 
 use crate::audit_sql;
-use crate::{AuditFilter, ByApp, Change, PageRequest, Result, SnapshotSink, Store, StoreError};
+use crate::{AuditFilter, Change, KeysByApp, PageRequest, Result, SnapshotSink, Store, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -423,19 +423,10 @@ impl Store for PostgresStore {
         each!("SELECT doc FROM orgs", |o| sink.org(o));
         each!("SELECT doc FROM permission_groups", |g| sink.group(g));
         each!("SELECT doc FROM resources", |r| sink.resource(r));
-        let secrets: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let mut by_app = ByApp::with_capacity(secrets as usize);
-        each!("SELECT doc FROM secrets", |s| by_app.secret(s));
-        each!("SELECT doc FROM app_keys", |k| by_app.key(k));
-        let apps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM apps")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sink.expect_apps(apps as usize);
-        each!("SELECT doc FROM apps", |a| by_app.app(a, sink));
+        let mut keys = KeysByApp::default();
+        each!("SELECT doc FROM app_keys", |k| keys.key(k));
+        each!("SELECT doc FROM apps", |a| keys.app(a, sink));
+        each!("SELECT doc FROM secrets", |s| sink.secret(s));
         let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
         while let Some(r) = rows.try_next().await.map_err(backend)? {
             if let Some(r) = revocation_of(&r) {

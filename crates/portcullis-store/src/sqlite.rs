@@ -6,7 +6,7 @@
 
 use crate::audit_sql;
 use crate::{
-    AuditFilter, Bulk, ByApp, Change, PageRequest, Result, SnapshotSink, Store, StoreError,
+    AuditFilter, Bulk, Change, KeysByApp, PageRequest, Result, SnapshotSink, Store, StoreError,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -127,16 +127,6 @@ async fn each_doc<T: DeserializeOwned>(
         crate::each_element(row.get::<&str, _>("docs"), &mut f)?;
         after = last;
     }
-}
-
-/// How many rows `table` has.
-async fn count(conn: &mut sqlx::SqliteConnection, table: &'static str) -> Result<usize> {
-    let sql = format!("SELECT COUNT(*) FROM {table}");
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_one(conn)
-        .await
-        .map_err(backend)?;
-    Ok(n as usize)
 }
 
 fn expect_one(rows: u64) -> Result<()> {
@@ -324,11 +314,10 @@ impl Store for SqliteStore {
         each_doc(&mut tx, "orgs", |o| sink.org(o)).await?;
         each_doc(&mut tx, "permission_groups", |g| sink.group(g)).await?;
         each_doc(&mut tx, "resources", |r| sink.resource(r)).await?;
-        let mut by_app = ByApp::with_capacity(count(&mut tx, "secrets").await?);
-        each_doc(&mut tx, "secrets", |s| by_app.secret(s)).await?;
-        each_doc(&mut tx, "app_keys", |k| by_app.key(k)).await?;
-        sink.expect_apps(count(&mut tx, "apps").await?);
-        each_doc(&mut tx, "apps", |a| by_app.app(a, sink)).await?;
+        let mut keys = KeysByApp::default();
+        each_doc(&mut tx, "app_keys", |k| keys.key(k)).await?;
+        each_doc(&mut tx, "apps", |a| keys.app(a, sink)).await?;
+        each_doc(&mut tx, "secrets", |s| sink.secret(s)).await?;
         let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
         while let Some(r) = rows.try_next().await.map_err(backend)? {
             if let Ok(client_id) = ClientId::parse(r.get::<&str, _>("client_id")) {
