@@ -50,6 +50,7 @@ macro_rules! store_contract {
             changes_since_is_ordered_and_limited,
             pruning_keeps_the_newest_changes_and_moves_the_oldest,
             a_snapshot_holds_everything_at_the_last_change,
+            a_streamed_snapshot_hands_over_apps_with_their_keys_then_secrets,
             init_setting_sets_a_value_only_once,
             replacing_signing_keys_replaces_the_whole_set,
             events_are_appended_and_listed_in_order,
@@ -1812,6 +1813,111 @@ mod cases {
         // New changes continue the sequence.
         store.insert_org(&org()).await.unwrap();
         assert!(store.last_change().await.unwrap() > all[4].0);
+    }
+
+    pub async fn a_streamed_snapshot_hands_over_apps_with_their_keys_then_secrets(
+        store: &dyn Store,
+    ) {
+        use portcullis_core::model as m;
+        use portcullis_store::SnapshotSink;
+        /// Each call, in order, as text.
+        #[derive(Default)]
+        struct Calls(Vec<String>);
+        impl SnapshotSink for Calls {
+            fn org(&mut self, o: m::Org) {
+                self.0.push(format!("org {}", o.id));
+            }
+            fn group(&mut self, g: m::Group) {
+                self.0.push(format!("group {}", g.id));
+            }
+            fn resource(&mut self, r: m::Resource) {
+                self.0.push(format!("resource {}", r.id));
+            }
+            fn app(&mut self, a: m::App, keys: Vec<m::AppKey>) {
+                let keys: Vec<_> = keys.iter().map(|k| k.id.to_string()).collect();
+                self.0
+                    .push(format!("app {} keys [{}]", a.client_id, keys.join(",")));
+            }
+            fn secret(&mut self, s: m::SecretRecord) {
+                self.0.push(format!("secret {} of {}", s.id, s.client_id));
+            }
+            fn revocation(&mut self, r: m::Revocation) {
+                self.0.push(format!("revocation {}", r.jti));
+            }
+            fn signing_key(&mut self, k: m::SigningKeyRecord) {
+                self.0.push(format!("signing key {}", k.kid));
+            }
+        }
+        let o = org();
+        store.insert_org(&o).await.unwrap();
+        let g = group_in(&o.id);
+        store.insert_group(&g).await.unwrap();
+        let res = resource_in(&o.id);
+        store.insert_resource(&res).await.unwrap();
+        let (a, b) = (app_in(&o.id), app_in(&o.id));
+        store.insert_app(&a).await.unwrap();
+        let (a1, b1, a2) = (
+            secret_of(&a.client_id),
+            secret_of(&b.client_id),
+            secret_of(&a.client_id),
+        );
+        store.insert_secret(&a1).await.unwrap();
+        store.insert_app(&b).await.unwrap();
+        store.insert_secret(&b1).await.unwrap();
+        store.insert_secret(&a2).await.unwrap();
+        let key = m::AppKey {
+            id: RecordId::generate("key"),
+            client_id: a.client_id.clone(),
+            alg: Alg::ES256,
+            public_jwk: serde_json::json!({"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}),
+            source: m::AppKeySource::KeyPair,
+            created_at: 1_700_000_009,
+        };
+        store.insert_app_key(&key).await.unwrap();
+        store
+            .revoke(&m::Revocation {
+                jti: "jti-stream".into(),
+                client_id: a.client_id.clone(),
+                exp: 2_000_000_000,
+            })
+            .await
+            .unwrap();
+        store
+            .replace_signing_keys(&[signing_key("k1", KeyState::Current)])
+            .await
+            .unwrap();
+
+        let mut calls = Calls::default();
+        let seq = store.snapshot_into(&mut calls).await.unwrap();
+        assert_eq!(seq, store.last_change().await.unwrap());
+        let at = |line: &str| {
+            calls
+                .0
+                .iter()
+                .position(|c| c == line)
+                .unwrap_or_else(|| panic!("no {line:?} in {:?}", calls.0))
+        };
+        let (app_a, app_b) = (
+            at(&format!("app {} keys [{}]", a.client_id, key.id)),
+            at(&format!("app {} keys []", b.client_id)),
+        );
+        let secret = |s: &m::SecretRecord| at(&format!("secret {} of {}", s.id, s.client_id));
+        let first_app = app_a.min(app_b);
+        for before in [
+            at(&format!("org {}", o.id)),
+            at(&format!("group {}", g.id)),
+            at(&format!("resource {}", res.id)),
+        ] {
+            assert!(before < first_app, "{:?}", calls.0);
+        }
+        // Every app (with its keys) before any secret; an app's secrets in the order
+        // they were added.
+        let last_app = app_a.max(app_b);
+        assert!(last_app < secret(&a1).min(secret(&b1)), "{:?}", calls.0);
+        assert!(secret(&a1) < secret(&a2), "{:?}", calls.0);
+        assert!(secret(&a2) < at("revocation jti-stream"));
+        assert!(at("revocation jti-stream") < at("signing key k1"));
+        assert_eq!(calls.0.len(), 10, "{:?}", calls.0);
     }
 
     pub async fn a_snapshot_holds_everything_at_the_last_change(store: &dyn Store) {
