@@ -235,7 +235,7 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
             let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
             // The decision reached an app-signed JWT's jti: its first use on any node or
             // verifier, or a replay (which the decision would have found first).
-            match jti.take() {
+            match jti.take().into_iter().next() {
                 Some(p) => match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
                     Ok(true) => decided,
                     Ok(false) => Err(replayed()),
