@@ -313,29 +313,25 @@ async fn an_rfc_7523_assertion_used_on_node_a_is_refused_on_node_b() {
     let kid = c.a.certificate_id(&cid, &cert.pem).await;
     let aud = format!("{}/oauth/token", c.a.issuer);
     let claims = |sub: &str, jti: String| json!({"iss": cid, "sub": sub, "aud": aud, "exp": now() + 300, "iat": now(), "jti": jti});
-    async fn grant(node: &TestApp, assertion: String) -> reqwest::Response {
-        node.post_form(
-            "/oauth/token",
-            &[("grant_type", GRANT), ("assertion", &assertion)],
-        )
-        .await
-    }
-    async fn client_auth(node: &TestApp, assertion: String) -> reqwest::Response {
-        node.post_form(
-            "/oauth/token",
+    /// Spend `assertion` at node's token endpoint: as the jwt-bearer grant's assertion, or
+    /// (`as_client`) as the client's own (`private_key_jwt`) in client_credentials.
+    async fn spend(node: &TestApp, as_client: bool, assertion: &str) -> reqwest::Response {
+        let form: &[(&str, &str)] = if as_client {
             &[
                 ("grant_type", "client_credentials"),
                 ("client_assertion_type", CLIENT),
-                ("client_assertion", &assertion),
-            ],
-        )
-        .await
+                ("client_assertion", assertion),
+            ]
+        } else {
+            &[("grant_type", GRANT), ("assertion", assertion)]
+        };
+        node.post_form("/oauth/token", form).await
     }
     // Wait (with a deadline) until node B knows the certificate, with throwaway jtis.
     let start = Instant::now();
     loop {
         let warm = cert.sign(Some(&kid), &claims(&tech, fresh_nonce()));
-        let r = grant(&c.b, warm).await;
+        let r = spend(&c.b, false, &warm).await;
         if r.status() == StatusCode::OK {
             break;
         }
@@ -346,33 +342,19 @@ async fn an_rfc_7523_assertion_used_on_node_a_is_refused_on_node_b() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
-    let assertion = cert.sign(Some(&kid), &claims(&tech, format!("grant-{}", c.prefix)));
-    let r = grant(&c.a, assertion.clone()).await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let r = grant(&c.b, assertion).await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"], "invalid_grant", "{e}");
-    assert!(
-        e["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("used before"),
-        "{e}"
-    );
-
-    let assertion = cert.sign(Some(&kid), &claims(&cid, format!("client-{}", c.prefix)));
-    let r = client_auth(&c.a, assertion.clone()).await;
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
-    let r = client_auth(&c.b, assertion).await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let e: Value = r.json().await.unwrap();
-    assert_eq!(e["error"], "invalid_client", "{e}");
-    assert!(
-        e["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("used before"),
-        "{e}"
-    );
+    // The grant's assertion (sub = technical account), then the client's (sub = client id).
+    for (as_client, sub, status, error) in [
+        (false, &tech, StatusCode::BAD_REQUEST, "invalid_grant"),
+        (true, &cid, StatusCode::UNAUTHORIZED, "invalid_client"),
+    ] {
+        let assertion = cert.sign(Some(&kid), &claims(sub, format!("{error}-{}", c.prefix)));
+        let r = spend(&c.a, as_client, &assertion).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let r = spend(&c.b, as_client, &assertion).await;
+        assert_eq!(r.status(), status, "{error}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], error, "{e}");
+        let text = e["error_description"].as_str().unwrap();
+        assert!(text.contains("used before"), "{e}");
+    }
 }
