@@ -160,6 +160,7 @@ impl Application {
         };
         let state = AppState::new(Inner {
             shared,
+            shared_verdicts: Default::default(),
             view: Arc::new(view),
             store,
             master,
