@@ -187,27 +187,32 @@ pub struct PendingJti {
     pub until: i64,
 }
 
-/// Accepts every `jti` and remembers the one the decision reached, so the caller can check
-/// it against a shared store afterwards. A `jti` found there already makes the request a
-/// replay whatever the decision said: the decision checks the `jti` before anything that
-/// could still refuse, so this is the order [`ReplayCache`] gives, decided later.
+/// Accepts every `jti` and remembers those the decision (or grant) reached, in order, so
+/// the caller can check them against a shared store afterwards. A `jti` found there
+/// already makes the request a replay whatever the decision said: the decision checks the
+/// `jti` before anything that could still refuse, so this is the order [`ReplayCache`]
+/// gives, decided later. A gateway decision reaches at most one; a token request with a
+/// client assertion and a JWT-bearer assertion reaches two (the client's first).
 #[derive(Debug, Default)]
-pub struct DeferredJti(Mutex<Option<PendingJti>>);
+pub struct DeferredJti(Mutex<Vec<PendingJti>>);
 
 impl DeferredJti {
     pub fn new() -> Self {
         Self::default()
     }
-    /// The `jti` the decision reached, if it reached one.
-    pub fn take(&self) -> Option<PendingJti> {
-        self.0.lock().ok().and_then(|mut p| p.take())
+    /// The `jti`s reached, in the order they were reached.
+    pub fn take(&self) -> Vec<PendingJti> {
+        self.0
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
     }
 }
 
 impl JtiCheck for DeferredJti {
     fn first_use(&self, scope: &str, jti: &str, until: i64, _now: i64) -> Result<(), Replay> {
         if let Ok(mut p) = self.0.lock() {
-            *p = Some(PendingJti {
+            p.push(PendingJti {
                 scope: scope.to_owned(),
                 jti: jti.to_owned(),
                 until,

@@ -1,8 +1,10 @@
 //! The verified-token cache (DESIGN.md): clients reuse a token for its whole lifetime, so
-//! the gateway remembers tokens whose signature it has already checked.
+//! the gateway (and introspection) remember tokens whose signature they have already
+//! checked.
 //!
-//! Keyed by the SHA-256 of the whole token — never by `jti` or `kid`, which an attacker
-//! can copy into a forged token. A hit skips only the signature work: the key that signed
+//! A slot is found by a keyed hash of the token's last bytes (the end of its signature),
+//! and a hit must then equal the whole stored token — never matched by `jti` or `kid`,
+//! which an attacker can copy into a forged token. A hit skips only the signature work: the key that signed
 //! it must still be published and the expiry is checked against `now`; every other live
 //! check (revocation, app and org state, products, scopes, sandboxes) runs on every
 //! request in the gateway decision, against the current view.

@@ -17,9 +17,38 @@ use std::time::Instant;
 pub struct HttpLabels {
     /// The route pattern (`/admin/v1/apps/{client_id}`), never the raw path.
     pub route: String,
-    pub method: String,
+    /// The method's name; `other` for an extension method (a fixed set of values).
+    pub method: &'static str,
     /// `2xx`, `4xx`, …
-    pub outcome: String,
+    pub outcome: &'static str,
+}
+
+/// `method` as a label value without allocating: the standard methods by name, any
+/// extension method as `other` (a client must not be able to mint label values).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::PATCH => "PATCH",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::CONNECT => "CONNECT",
+        M::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+fn outcome_label(status: axum::http::StatusCode) -> &'static str {
+    match status.as_u16() / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -221,12 +250,12 @@ pub async fn track(
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let res = next.run(req).await;
     let labels = HttpLabels {
         route,
         method,
-        outcome: format!("{}xx", res.status().as_u16() / 100),
+        outcome: outcome_label(res.status()),
     };
     state.metrics.requests.get_or_create(&labels).inc();
     state
@@ -235,4 +264,20 @@ pub async fn track(
         .get_or_create(&labels)
         .observe(start.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_come_from_a_fixed_set() {
+        let custom = axum::http::Method::from_bytes(b"X-ANYTHING-A-CLIENT-SENDS").unwrap();
+        assert_eq!(method_label(&custom), "other");
+        assert_eq!(method_label(&axum::http::Method::PATCH), "PATCH");
+        let status = |n| axum::http::StatusCode::from_u16(n).unwrap();
+        assert_eq!(outcome_label(status(204)), "2xx");
+        assert_eq!(outcome_label(status(431)), "4xx");
+        assert_eq!(outcome_label(status(599)), "5xx");
+    }
 }

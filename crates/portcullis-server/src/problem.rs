@@ -144,6 +144,9 @@ impl From<StoreError> for Problem {
                 Problem::conflict(format!("The change conflicts with existing data: {what}."))
             }
             StoreError::Backend(_) => Problem::unavailable(&e),
+            StoreError::Invalid(what) => Problem::bad_request(format!(
+                "The request holds text that cannot be stored: {what}. Remove it and send the request again."
+            )),
         }
     }
 }

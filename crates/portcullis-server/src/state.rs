@@ -57,6 +57,8 @@ pub struct Inner {
     /// Redis shared by every node and verifier (`--redis-url`): app-signed JWT `jti`s,
     /// OAuth 1.0 nonces and failure limits are checked there instead of per node.
     pub shared: Option<portcullis_shared::Shared>,
+    /// The shared store's failure-limit answers, remembered for a second.
+    pub shared_verdicts: crate::gateway::SharedVerdicts,
 }
 
 impl AppState {

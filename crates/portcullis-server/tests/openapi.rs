@@ -133,6 +133,22 @@ fn the_document_is_openapi_3_1_and_describes_every_admin_route() {
             "{path} is documented but not routed"
         );
     }
+    // A path parameter is a `{name}` of its path; everything else (paging, filters) is
+    // in the query, and optional there.
+    let mut misplaced = Vec::new();
+    for (path, methods) in paths {
+        for (method, op) in methods.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                let in_path = path.contains(&format!("{{{name}}}"));
+                let expected = if in_path { "path" } else { "query" };
+                if p["in"] != expected {
+                    misplaced.push(format!("{method} {path}: '{name}' is in {}", p["in"]));
+                }
+            }
+        }
+    }
+    assert!(misplaced.is_empty(), "misplaced parameters: {misplaced:#?}");
 }
 
 #[tokio::test]

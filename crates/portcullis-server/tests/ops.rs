@@ -56,6 +56,45 @@ async fn metrics_count_requests_by_route_and_outcome() {
     assert_eq!(line("portcullis_view_apps "), 1.0);
 }
 
+/// The gateway check has a lane of its own in the router (fewer layers): it is still
+/// counted, once, by its route pattern, and still answers in API.md's format.
+#[tokio::test]
+async fn the_gateway_lane_is_counted_like_every_route() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    for path in [
+        format!("/gateway/v1/check?resource={}", w.resource),
+        format!("/gateway/v1/check/{}/orders", w.resource),
+    ] {
+        let r = app.http.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    // A query the handler's extractor cannot read: still a problem, not axum's text.
+    let r = app
+        .http
+        .get(app.url("/gateway/v1/check?resource=%FF"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let text = app.metrics_text().await;
+    let line = |needle: &str| metric_value(&text, needle);
+    assert_eq!(
+        line(
+            r#"portcullis_http_requests_total{route="/gateway/v1/check",method="GET",outcome="4xx"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        line(
+            r#"portcullis_http_requests_total{route="/gateway/v1/check/{*rest}",method="GET",outcome="4xx"}"#
+        ),
+        1.0
+    );
+}
+
 #[tokio::test]
 async fn stop_drains_and_returns_cleanly() {
     let app = TestApp::spawn().await;

@@ -293,3 +293,68 @@ async fn failed_authentications_on_two_nodes_count_against_one_limit() {
         assert!(r.headers().contains_key("retry-after"));
     }
 }
+
+/// RFC 7523 assertions (the jwt-bearer grant and `private_key_jwt`) have `jti`s too: with
+/// `--redis-url` one spent on node A is refused on node B, with the error a single node
+/// gives (`invalid_grant` for the grant's assertion, `invalid_client` for the client's).
+#[tokio::test]
+async fn an_rfc_7523_assertion_used_on_node_a_is_refused_on_node_b() {
+    const GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    const CLIENT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let Some(c) = cluster(1000).await else { return };
+    let org = c.a.create_org(&[], &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = c.a.create_app(&org, &["read"]).await;
+    let cid = app["client_id"].as_str().unwrap().to_owned();
+    let tech = app["technical_account_id"].as_str().unwrap().to_owned();
+    let cert = TestCert::valid(Algorithm::ES256, now());
+    let kid = c.a.certificate_id(&cid, &cert.pem).await;
+    let aud = format!("{}/oauth/token", c.a.issuer);
+    let claims = |sub: &str, jti: String| json!({"iss": cid, "sub": sub, "aud": aud, "exp": now() + 300, "iat": now(), "jti": jti});
+    /// Spend `assertion` at node's token endpoint: as the jwt-bearer grant's assertion, or
+    /// (`as_client`) as the client's own (`private_key_jwt`) in client_credentials.
+    async fn spend(node: &TestApp, as_client: bool, assertion: &str) -> reqwest::Response {
+        let form: &[(&str, &str)] = if as_client {
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", CLIENT),
+                ("client_assertion", assertion),
+            ]
+        } else {
+            &[("grant_type", GRANT), ("assertion", assertion)]
+        };
+        node.post_form("/oauth/token", form).await
+    }
+    // Wait (with a deadline) until node B knows the certificate, with throwaway jtis.
+    let start = Instant::now();
+    loop {
+        let warm = cert.sign(Some(&kid), &claims(&tech, fresh_nonce()));
+        let r = spend(&c.b, false, &warm).await;
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "node B never learned the certificate"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The grant's assertion (sub = technical account), then the client's (sub = client id).
+    for (as_client, sub, status, error) in [
+        (false, &tech, StatusCode::BAD_REQUEST, "invalid_grant"),
+        (true, &cid, StatusCode::UNAUTHORIZED, "invalid_client"),
+    ] {
+        let assertion = cert.sign(Some(&kid), &claims(sub, format!("{error}-{}", c.prefix)));
+        let r = spend(&c.a, as_client, &assertion).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let r = spend(&c.b, as_client, &assertion).await;
+        assert_eq!(r.status(), status, "{error}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"], error, "{e}");
+        let text = e["error_description"].as_str().unwrap();
+        assert!(text.contains("used before"), "{e}");
+    }
+}

@@ -75,6 +75,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("store unavailable: {0}")]
     Backend(String),
+    /// The input cannot be stored as given: PostgreSQL refuses a NUL character in text,
+    /// which SQLite keeps. The caller's input is at fault, so it is a 400, not a 503.
+    #[error("invalid input: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

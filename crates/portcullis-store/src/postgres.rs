@@ -89,6 +89,13 @@ impl Drop for AbortOnDrop {
 }
 
 fn backend(e: sqlx::Error) -> StoreError {
+    // 22021: "invalid byte sequence for encoding UTF8: 0x00", PostgreSQL's answer to a NUL
+    // in a text parameter (a valid Rust string). 22P05: untranslatable character.
+    if let sqlx::Error::Database(d) = &e
+        && matches!(d.code().as_deref(), Some("22021" | "22P05"))
+    {
+        return StoreError::Invalid("text may not contain a NUL character".to_owned());
+    }
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {

@@ -42,6 +42,7 @@ macro_rules! store_contract {
             deleting_an_org_deletes_its_apps_secrets_groups_and_resources,
             a_group_cannot_be_deleted_while_an_app_uses_it,
             revoking_is_idempotent,
+            a_nul_in_text_is_kept_or_refused_as_invalid_never_a_backend_error,
             sessions_expire_by_now_and_end_on_delete,
             an_invitation_creates_the_user_and_its_link_together,
             user_links_are_used_once_and_not_after_they_expire,
@@ -1469,6 +1470,38 @@ mod cases {
             vec![Change::Revocation(r.jti.clone())],
             "revoking twice is one change"
         );
+    }
+
+    /// PostgreSQL refuses a NUL in a text parameter, SQLite keeps it: either is fine, but
+    /// the refusal must read as the caller's bad input (a 400), not as the store being down
+    /// (a 503), and must write nothing.
+    pub async fn a_nul_in_text_is_kept_or_refused_as_invalid_never_a_backend_error(
+        store: &dyn Store,
+    ) {
+        let a = publisher(store).await;
+        let before = store.last_change().await.unwrap();
+        match store.remember_nonce(&a.client_id, "n\0x", 100, 0).await {
+            Ok(fresh) => assert!(fresh, "a new nonce"),
+            Err(StoreError::Invalid(_)) => {}
+            Err(e) => panic!("a NUL in a nonce: {e:?}"),
+        }
+        let r = Revocation {
+            jti: "jti\0nul".into(),
+            client_id: a.client_id.clone(),
+            exp: 1_900_000_000,
+        };
+        match store.revoke(&r).await {
+            Ok(()) => assert_eq!(store.revocation(&r.jti).await.unwrap(), Some(r.clone())),
+            Err(StoreError::Invalid(_)) => {
+                assert_eq!(store.revocation("jti").await.unwrap(), None);
+                assert_eq!(
+                    changes_after(store, before).await,
+                    Vec::<Change>::new(),
+                    "a refused write appends no change"
+                );
+            }
+            Err(e) => panic!("a NUL in a jti: {e:?}"),
+        }
     }
 
     pub async fn an_invitation_creates_the_user_and_its_link_together(store: &dyn Store) {

@@ -272,7 +272,7 @@ impl Verifier {
         let jti = DeferredJti::new();
         let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
         // The decision reached an app-signed JWT's jti: its first use anywhere, or a replay.
-        if let Some(p) = jti.take()
+        if let Some(p) = jti.take().into_iter().next()
             && let Some(shared) = &i.cfg.replay
         {
             match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {

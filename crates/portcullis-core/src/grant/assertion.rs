@@ -8,7 +8,7 @@
 //! Each check returns the description of what was wrong; the caller picks the OAuth
 //! error code of its protocol (`invalid_grant`, `invalid_client`, `invalid_token`).
 
-use crate::app_jwt::{Replay, ReplayCache};
+use crate::app_jwt::{JtiCheck, Replay};
 use serde_json::{Map, Value};
 
 /// Leeway on `exp`, `nbf` and `iat` of client-made JWTs (API.md §2 Time), in seconds.
@@ -32,6 +32,15 @@ fn shown(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// What a client is told when an assertion's `jti` was used before (on this node, or on
+/// any node when they share a store).
+pub fn replayed(jti: &str) -> String {
+    format!(
+        "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 §3).",
+        shown(jti)
+    )
 }
 
 impl Claims {
@@ -150,7 +159,7 @@ impl Claims {
     /// assertion could not be accepted anyway (`exp` + [`LEEWAY`]).
     pub fn first_use(
         &self,
-        replay: &ReplayCache,
+        replay: &dyn JtiCheck,
         client_id: &str,
         exp: i64,
         now: i64,
@@ -159,10 +168,7 @@ impl Claims {
         replay
             .first_use(client_id, jti, exp.saturating_add(LEEWAY), now)
             .map_err(|e| match e {
-                Replay::Replayed => format!(
-                    "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 §3).",
-                    shown(jti)
-                ),
+                Replay::Replayed => replayed(jti),
                 Replay::Full => e.to_string(),
             })
     }

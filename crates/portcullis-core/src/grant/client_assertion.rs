@@ -8,7 +8,7 @@
 
 use super::assertion::Claims;
 use super::client_auth::{AuthenticatedClient, check_active};
-use crate::app_jwt::{ReplayCache, verify_with};
+use crate::app_jwt::{JtiCheck, verify_with};
 use crate::oauth_error::OAuthError;
 use crate::view::View;
 
@@ -22,8 +22,9 @@ pub struct AssertionContext<'a> {
     /// `<issuer>/oauth/token`: the `aud` an assertion is for.
     pub token_endpoint: &'a str,
     pub now: i64,
-    /// `jti`s seen before (per node).
-    pub replay: &'a ReplayCache,
+    /// Where `jti`s are recorded: this node's cache, or a [`crate::app_jwt::DeferredJti`]
+    /// the server then checks against the store shared by every node.
+    pub replay: &'a dyn JtiCheck,
 }
 
 /// Authenticate the client by `assertion`. `client_id` is the form's `client_id`, when

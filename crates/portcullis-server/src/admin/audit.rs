@@ -75,6 +75,7 @@ pub struct AuditPage {
 /// Filters and paging of the audit trail.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this actor (exactly as listed, e.g. `user:rec_…`).
     pub actor: Option<String>,

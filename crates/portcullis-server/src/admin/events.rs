@@ -52,6 +52,7 @@ pub struct EventPage {
 /// `?limit=` (1–1000, default 50) and `?after=` (the `next` of the previous page).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     pub limit: Option<u32>,
     pub after: Option<String>,

@@ -150,6 +150,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// the previous page).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub limit: Option<u32>,
     pub after: Option<String>,

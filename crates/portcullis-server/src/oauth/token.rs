@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::grant::OAUTH_DEFAULT_TTL;
 use portcullis_core::grant::client_assertion::AssertionContext;
 use portcullis_core::grant::client_credentials::{GrantContext, grant};
@@ -50,7 +51,19 @@ pub async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (grant, result) = issue(&state, &headers, &body);
+    // With a store shared by every node, assertion jtis are recorded there once the
+    // grant has otherwise succeeded (the grant itself is synchronous).
+    let deferred = state.shared.as_ref().map(|_| DeferredJti::new());
+    let (grant, mut result) = issue(&state, &headers, &body, deferred.as_ref());
+    if let (Ok(_), Some(shared), Some(deferred)) = (&result, &state.shared, &deferred) {
+        let client_asserted =
+            OAuthForm::parse(&headers, &body).is_ok_and(|f| f.get("client_assertion").is_some());
+        if let Err(e) =
+            first_use_everywhere(shared, deferred.take(), client_asserted, state.now()).await
+        {
+            result = Err(e);
+        }
+    }
     state.metrics.grant(grant, result.is_ok());
     match result {
         Ok(res) => no_store(Json(res).into_response()),
@@ -110,11 +123,47 @@ pub fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// Record the assertion `jti`s a grant reached in the shared store; the first one already
+/// there makes the request a replay. The client's own assertion comes first when the
+/// client authenticated with one (client authentication runs before any grant), and its
+/// replay is `invalid_client`, as on a single node; a JWT-bearer assertion's is
+/// `invalid_grant`. Without the shared store the request is refused (fail closed).
+async fn first_use_everywhere(
+    shared: &portcullis_shared::Shared,
+    pending: Vec<portcullis_core::app_jwt::PendingJti>,
+    client_asserted: bool,
+    now: i64,
+) -> Result<(), OAuthError> {
+    for (i, p) in pending.iter().enumerate() {
+        match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let text = portcullis_core::grant::assertion::replayed(&p.jti);
+                return Err(if i == 0 && client_asserted {
+                    OAuthError::invalid_client(text)
+                } else {
+                    OAuthError::invalid_grant(text)
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "shared store unreachable; refusing an RFC 7523 assertion");
+                return Err(OAuthError {
+                    error: "temporarily_unavailable",
+                    description: "JWT assertions cannot be checked against replay right now (the shared store is unreachable); retry shortly, or authenticate with a client secret.".into(),
+                    status: 503,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The grant's metrics label (a fixed set: never the client's text) and the outcome.
 fn issue(
     state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
+    deferred: Option<&DeferredJti>,
 ) -> (&'static str, Result<TokenResponse, OAuthError>) {
     let form = match OAuthForm::parse(headers, body) {
         Ok(f) => f,
@@ -131,7 +180,7 @@ fn issue(
         view: &view,
         headers,
         form: &form,
-        ctx: assertion_context(state, &endpoint),
+        ctx: assertion_context(state, &endpoint, deferred),
     };
     match grant_type {
         CLIENT_CREDENTIALS => (CLIENT_CREDENTIALS, client_credentials(req)),
@@ -147,13 +196,21 @@ fn issue(
     }
 }
 
-/// What RFC 7523 assertions are checked against on this server.
-pub fn assertion_context<'a>(state: &'a AppState, token_endpoint: &'a str) -> AssertionContext<'a> {
+/// What RFC 7523 assertions are checked against on this server: this node's jti cache,
+/// or `deferred` when the jtis go to the shared store afterwards.
+pub fn assertion_context<'a>(
+    state: &'a AppState,
+    token_endpoint: &'a str,
+    deferred: Option<&'a DeferredJti>,
+) -> AssertionContext<'a> {
     AssertionContext {
         issuer: &state.issuer,
         token_endpoint,
         now: state.now(),
-        replay: &state.assertion_jtis,
+        replay: match deferred {
+            Some(d) => d,
+            None => &state.assertion_jtis,
+        },
     }
 }
 
