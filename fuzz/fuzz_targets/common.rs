@@ -74,7 +74,8 @@ fn build() -> World {
             hash: secret.hash(&hash_key),
             created_at: 0,
             expires_at: None,
-        }],
+        }]
+        .into(),
         keys: vec![AppKeyEntry {
             key: AppKey {
                 id: app_kid.clone(),
@@ -85,7 +86,8 @@ fn build() -> World {
                 created_at: 0,
             },
             verify: Arc::new(VerifyKey::from_jwk(Alg::ES256, app_key.public_jwk.clone()).unwrap()),
-        }],
+        }]
+        .into(),
     });
     let resource = Resource {
         id: RecordId::generate("res"),
