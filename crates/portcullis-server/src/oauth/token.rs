@@ -54,10 +54,16 @@ pub async fn token(
     // With a store shared by every node, assertion jtis are recorded there once the
     // grant has otherwise succeeded (the grant itself is synchronous).
     let deferred = state.shared.as_ref().map(|_| DeferredJti::new());
-    let (grant, mut result) = issue(&state, &headers, &body, deferred.as_ref());
-    if let (Ok(_), Some(shared), Some(deferred)) = (&result, &state.shared, &deferred) {
-        let client_asserted =
-            OAuthForm::parse(&headers, &body).is_ok_and(|f| f.get("client_assertion").is_some());
+    // Parsed once: the grant, the shared jti check and the audit entry all read it.
+    let form = OAuthForm::parse(&headers, &body);
+    let (grant, mut result) = match &form {
+        Ok(f) => issue(&state, &headers, f, deferred.as_ref()),
+        Err(e) => ("invalid", Err(e.clone())),
+    };
+    if let (Ok(_), Ok(form), Some(shared), Some(deferred)) =
+        (&result, &form, &state.shared, &deferred)
+    {
+        let client_asserted = form.get("client_assertion").is_some();
         if let Err(e) =
             first_use_everywhere(shared, deferred.take(), client_asserted, state.now()).await
         {
@@ -69,7 +75,7 @@ pub async fn token(
         Ok(res) => no_store(Json(res).into_response()),
         Err(e) => {
             if e.error == "invalid_client" {
-                audit_client_failure(&state, peer, &headers, &body, &e);
+                audit_client_failure(&state, peer, &headers, form.as_ref().ok(), &e);
             }
             OAuthResponseError(e).into_response()
         }
@@ -83,11 +89,10 @@ fn audit_client_failure(
     state: &AppState,
     peer: Option<std::net::SocketAddr>,
     headers: &HeaderMap,
-    body: &Bytes,
+    form: Option<&OAuthForm>,
     e: &OAuthError,
 ) {
-    let form = OAuthForm::parse(headers, body).ok();
-    let claimed = form.as_ref().and_then(|f| {
+    let claimed = form.and_then(|f| {
         super::client_auth::presented(headers, f)
             .ok()
             .map(|p| p.client_id)
@@ -162,13 +167,9 @@ async fn first_use_everywhere(
 fn issue(
     state: &AppState,
     headers: &HeaderMap,
-    body: &Bytes,
+    form: &OAuthForm,
     deferred: Option<&DeferredJti>,
 ) -> (&'static str, Result<TokenResponse, OAuthError>) {
-    let form = match OAuthForm::parse(headers, body) {
-        Ok(f) => f,
-        Err(e) => return ("invalid", Err(e)),
-    };
     let grant_type = match form.require("grant_type") {
         Ok(g) => g,
         Err(e) => return ("invalid", Err(e)),
@@ -179,7 +180,7 @@ fn issue(
         state,
         view: &view,
         headers,
-        form: &form,
+        form,
         ctx: assertion_context(state, &endpoint, deferred),
     };
     match grant_type {
