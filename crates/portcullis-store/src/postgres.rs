@@ -207,6 +207,18 @@ async fn listen(pool: PgPool, changes: watch::Sender<u64>, notifications: watch:
 }
 
 impl PostgresStore {
+    /// One batch of a pruning `DELETE`, whose two parameters are the cut-off and the batch
+    /// size; how many rows it removed.
+    async fn delete_batch(&self, sql: &'static str, cutoff: i64, limit: u32) -> Result<u64> {
+        Ok(sqlx::query(sql)
+            .bind(cutoff)
+            .bind(limit.max(1) as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected())
+    }
+
     /// Connect to `url` (`postgres://…`), run the migrations (under sqlx's advisory lock,
     /// so nodes starting together do not race) and start the change listener.
     pub async fn open(url: &str, opts: &PgOptions) -> Result<Self> {
@@ -1635,45 +1647,33 @@ impl Store for PostgresStore {
     }
 
     async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM notifications WHERE id IN \
              (SELECT id FROM notifications WHERE created_at < $1 ORDER BY id LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM oauth1_request_tokens WHERE hash IN \
              (SELECT hash FROM oauth1_request_tokens WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM wave_api_tokens WHERE hash IN \
              (SELECT hash FROM wave_api_tokens WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn delete_request_token(&self, hash: &SecretHash) -> Result<()> {

@@ -204,6 +204,18 @@ fn request_token_row(r: &sqlx::sqlite::SqliteRow) -> Result<RequestToken> {
 }
 
 impl SqliteStore {
+    /// One batch of a pruning `DELETE`, whose two parameters are the cut-off and the batch
+    /// size; how many rows it removed.
+    async fn delete_batch(&self, sql: &'static str, cutoff: i64, limit: u32) -> Result<u64> {
+        Ok(sqlx::query(sql)
+            .bind(cutoff)
+            .bind(limit.max(1) as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected())
+    }
+
     /// Open (creating if missing) the database file at `path` and run migrations.
     pub async fn open(path: &Path) -> Result<Self> {
         let options = SqliteConnectOptions::new()
@@ -1578,45 +1590,33 @@ impl Store for SqliteStore {
     }
 
     async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM notifications WHERE id IN \
              (SELECT id FROM notifications WHERE created_at < ? ORDER BY id LIMIT ?)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM oauth1_request_tokens WHERE hash IN \
              (SELECT hash FROM oauth1_request_tokens WHERE expires_at <= ? LIMIT ?)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64> {
-        let n = sqlx::query(
+        self.delete_batch(
             "DELETE FROM wave_api_tokens WHERE hash IN \
              (SELECT hash FROM wave_api_tokens WHERE expires_at <= ? LIMIT ?)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit.max(1) as i64)
-        .execute(&self.pool)
         .await
-        .map_err(backend)?
-        .rows_affected();
-        Ok(n)
     }
 
     async fn delete_request_token(&self, hash: &SecretHash) -> Result<()> {
