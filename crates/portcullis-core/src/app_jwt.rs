@@ -7,7 +7,7 @@
 //! of one: never `none`, never HS* with the public key), the key is still usable (a
 //! certificate past `not_after` is not), and the signature verifies. Each caller then
 //! checks its own claims (`iss`, `sub`, `aud`, `exp`, `iat`, `jti`) against its rules, and
-//! uses [`ReplayCache`] for `jti`.
+//! spends its `jti` in the one [`ReplayCache`] they all share.
 
 use crate::view::{AppEntry, AppKeyEntry, View};
 use serde::de::DeserializeOwned;
@@ -25,6 +25,10 @@ pub enum AppJwtError {
     Malformed,
     #[error("the JWT's header has no 'kid' naming the application's key")]
     NoKid,
+    #[error(
+        "the JWT names no key ('kid') and none of the application's keys verifies it; sign it with the private key of one of the app's key pairs or certificates, or set 'kid' to that key's id"
+    )]
+    NoKeyVerifies,
     #[error("no key of the application has the kid '{0}'")]
     UnknownKid(String),
     #[error("the key '{0}' is a certificate past its expiry date; upload a new certificate")]
@@ -88,6 +92,31 @@ pub fn verify_by_kid<'v, T: DeserializeOwned>(
     verify_key(token, key, now).map(|c| (c, entry, key))
 }
 
+/// The most keys a JWT without a `kid` is tried against (an app has at most ten
+/// certificates and ten key pairs).
+pub const MAX_KEYS_TRIED: usize = 20;
+
+/// Verify a JWT an app signed with the key its `kid` names or, when it names none, with
+/// each of the app's keys in turn (at most [`MAX_KEYS_TRIED`], each under its own
+/// algorithm only). RFC 7523 does not require a `kid`, and common clients (authlib's
+/// `private_key_jwt` and its JWT bearer grant) send none by default. With a `kid`, only
+/// that key is tried.
+pub fn verify_any<'e, T: DeserializeOwned>(
+    token: &str,
+    entry: &'e AppEntry,
+    now: i64,
+) -> Result<(T, &'e AppKeyEntry), AppJwtError> {
+    match kid_of(token) {
+        Err(AppJwtError::NoKid) => {
+            verify_without_kid(token, entry, now, |_| true).map_err(|e| match e {
+                AppJwtError::NoKid => AppJwtError::NoKeyVerifies,
+                other => other,
+            })
+        }
+        _ => verify_with(token, entry, now),
+    }
+}
+
 /// Verify a JWT that names no key (seed 000's JWTs carry no `kid`) against each of
 /// `entry`'s keys that `accept` admits, under each key's own algorithm only; the claims
 /// and the key that verified. `NoKid` when none did (the message then asks for a `kid` or
@@ -101,7 +130,7 @@ pub fn verify_without_kid<'e, T: DeserializeOwned>(
     precheck(token)?;
     let header = jsonwebtoken::decode_header(token).map_err(|_| AppJwtError::Malformed)?;
     let mut expired = None;
-    for key in entry.keys.iter().filter(|k| accept(k)) {
+    for key in entry.keys.iter().filter(|k| accept(k)).take(MAX_KEYS_TRIED) {
         if key.key.alg.jwt() != header.alg {
             continue;
         }
@@ -141,19 +170,32 @@ fn verify_key<T: DeserializeOwned>(
     })
 }
 
-type ScopedJti = (Box<str>, Box<str>);
-
 /// `jti`s seen before, each remembered until the JWT it came in can no longer be accepted
-/// anyway (its `exp`, or `iat` + the accepted age). Per node; the scale-out work shares it.
+/// anyway (its `exp`, or `iat` + the accepted age). One cache serves every kind of JWT an
+/// app signs (app-signed bearer JWTs, RFC 7523 client assertions and grants), so a `jti`
+/// spent on one path is spent on all of them.
 ///
-/// Keys are `(scope, jti)` — the scope is the client id, so one app's `jti` cannot block
-/// another's. When the map is full even after dropping expired entries, new JWTs are
-/// refused (fail closed: forgetting a `jti` early would let a replay through).
+/// Partitioned by scope — the client id — each partition with its own capacity: one
+/// app's `jti` cannot block another's, and one app signing faster than its partition
+/// holds is refused alone while every other app goes on. When a partition is full even
+/// after dropping its expired entries, that app's new JWTs are refused (fail closed:
+/// forgetting a `jti` early would let a replay through).
 pub struct ReplayCache {
-    /// `(scope, jti)` → until when it is remembered.
-    seen: Mutex<HashMap<ScopedJti, i64>>,
-    capacity: usize,
+    inner: Mutex<Partitions>,
+    per_scope: usize,
 }
+
+#[derive(Default)]
+struct Partitions {
+    /// scope → (`jti` → until when it is remembered).
+    scopes: HashMap<Box<str>, HashMap<Box<str>, i64>>,
+    /// Calls since the last sweep of every partition (which drops the expired entries
+    /// and the partitions left empty, so apps that stopped signing leave nothing behind).
+    since_sweep: u32,
+}
+
+/// How many calls to [`ReplayCache::first_use`] between two sweeps of every partition.
+const SWEEP_EVERY: u32 = 65_536;
 
 /// Why [`ReplayCache::first_use`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +227,13 @@ pub struct PendingJti {
     pub jti: String,
     /// Unix seconds until which it must be remembered.
     pub until: i64,
+}
+
+impl PendingJti {
+    /// `(scope, jti, until)`, as a shared store spends it.
+    pub fn parts(&self) -> (&str, &str, i64) {
+        (&self.scope, &self.jti, self.until)
+    }
 }
 
 /// Accepts every `jti` and remembers those the decision (or grant) reached, in order, so
@@ -223,35 +272,51 @@ impl JtiCheck for DeferredJti {
 }
 
 impl ReplayCache {
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding at most `per_scope` live `jti`s of each scope (client id).
+    pub fn new(per_scope: usize) -> Self {
         Self {
-            seen: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            inner: Mutex::new(Partitions::default()),
+            per_scope: per_scope.max(1),
         }
     }
 
     /// Record `jti` for `scope` until `until`; `Err` if it was already recorded (and has not
-    /// expired by `now`).
+    /// expired by `now`), or the scope's partition is full of live entries.
     pub fn first_use(&self, scope: &str, jti: &str, until: i64, now: i64) -> Result<(), Replay> {
-        let mut seen = self.seen.lock().map_err(|_| Replay::Full)?;
-        let key = (Box::from(scope), Box::from(jti));
-        if let Some(&exp) = seen.get(&key)
+        let mut inner = self.inner.lock().map_err(|_| Replay::Full)?;
+        inner.since_sweep += 1;
+        if inner.since_sweep >= SWEEP_EVERY {
+            inner.since_sweep = 0;
+            inner.scopes.retain(|_, ids| {
+                ids.retain(|_, exp| *exp >= now);
+                !ids.is_empty()
+            });
+        }
+        let ids = match inner.scopes.get_mut(scope) {
+            Some(ids) => ids,
+            None => inner.scopes.entry(Box::from(scope)).or_default(),
+        };
+        if let Some(&exp) = ids.get(jti)
             && exp >= now
         {
             return Err(Replay::Replayed);
         }
-        if seen.len() >= self.capacity {
-            seen.retain(|_, exp| *exp >= now);
-            if seen.len() >= self.capacity {
+        if ids.len() >= self.per_scope {
+            ids.retain(|_, exp| *exp >= now);
+            if ids.len() >= self.per_scope {
                 return Err(Replay::Full);
             }
         }
-        seen.insert(key, until);
+        ids.insert(Box::from(jti), until);
         Ok(())
     }
 
+    /// The live and not yet swept entries of every scope.
     pub fn len(&self) -> usize {
-        self.seen.lock().map(|s| s.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|i| i.scopes.values().map(HashMap::len).sum())
+            .unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -437,9 +502,37 @@ mod tests {
         assert_eq!(c.first_use("app1", "j", 100, 0), Ok(()));
         assert_eq!(c.first_use("app1", "j", 100, 50), Err(Replay::Replayed));
         assert_eq!(c.first_use("app2", "j", 100, 50), Ok(()), "per app");
-        assert_eq!(c.first_use("app1", "k", 100, 50), Err(Replay::Full));
+        assert_eq!(c.first_use("app1", "k", 100, 50), Ok(()));
+        assert_eq!(c.first_use("app1", "l", 100, 50), Err(Replay::Full));
         // Once the first JWTs can no longer be accepted anyway, their room is reused.
-        assert_eq!(c.first_use("app1", "k", 300, 101), Ok(()));
+        assert_eq!(c.first_use("app1", "l", 300, 101), Ok(()));
         assert_eq!(c.first_use("app1", "j", 300, 101), Ok(()));
+    }
+
+    #[test]
+    fn one_apps_burst_fills_only_its_own_partition() {
+        let c = ReplayCache::new(3);
+        for i in 0..3 {
+            assert_eq!(c.first_use("busy", &format!("j{i}"), 100, 0), Ok(()));
+        }
+        assert_eq!(c.first_use("busy", "j3", 100, 0), Err(Replay::Full));
+        for app in ["a", "b", "c"] {
+            for i in 0..3 {
+                assert_eq!(c.first_use(app, &format!("j{i}"), 100, 0), Ok(()), "{app}");
+            }
+        }
+        assert_eq!(c.len(), 12);
+    }
+
+    #[test]
+    fn a_sweep_forgets_expired_entries_and_empty_partitions() {
+        let c = ReplayCache::new(10);
+        assert_eq!(c.first_use("gone", "j", 10, 0), Ok(()));
+        for i in 0..SWEEP_EVERY {
+            c.first_use("live", &format!("j{i}"), 1_000, 20).ok();
+        }
+        let inner = c.inner.lock().unwrap();
+        assert!(!inner.scopes.contains_key("gone"));
+        assert!(inner.scopes.contains_key("live"));
     }
 }

@@ -508,11 +508,27 @@ fn access_token(
             ),
         ));
     }
-    if let Some(e) = org_inactive {
-        return Err(deny(
-            Code::OrgDisabled,
-            format!("The organization '{}' is not active: {e}.", claims.org),
-        ));
+    match (org_inactive, view.org(&claims.org)) {
+        (None, _) => {}
+        // The org is active again: the token died with the earlier disabling.
+        (Some(Inactive::IssuedBeforeOrgDisabled), Some(o)) if o.status == OrgStatus::Active => {
+            return Err(deny(
+                Code::InvalidToken,
+                format!(
+                    "The token was issued before the organization '{}' was disabled{}; disabling ends every token issued until then, and re-enabling does not bring them back. Request a new token from {issuer}/oauth/token.",
+                    claims.org,
+                    o.tokens_invalid_before
+                        .map(|t| format!(" (at {})", rfc3339(t)))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        (Some(e), _) => {
+            return Err(deny(
+                Code::OrgDisabled,
+                format!("The organization '{}' is not active: {e}.", claims.org),
+            ));
+        }
     }
     // check_live passed or only the org failed, so the app and the org exist.
     let entry = view.app(&claims.client_id).ok_or_else(|| {
@@ -819,20 +835,34 @@ fn app_signed(
             ),
         ));
     }
+    // One JWT, one use: an app-signed bearer JWT is addressed to a resource (or to
+    // nothing); one addressed to this server or its token endpoint is an RFC 7523
+    // assertion, and a service-account JWT names `<issuer>/c/<client>`. Neither is good here.
     if let Some(aud) = claims.get("aud") {
-        let ok = |a: &serde_json::Value| {
-            a.as_str()
-                .is_some_and(|a| a == issuer || a == resource.id.as_str())
+        let auds: Vec<&str> = match aud {
+            serde_json::Value::Array(list) => list.iter().filter_map(|a| a.as_str()).collect(),
+            one => one.as_str().into_iter().collect(),
         };
-        let matches = match aud {
-            serde_json::Value::Array(list) => list.iter().any(ok),
-            one => ok(one),
-        };
-        if !matches {
+        if auds.iter().any(|a| a.starts_with(issuer)) {
             return Err(deny(
                 Code::InvalidToken,
                 format!(
-                    "The app-signed JWT's 'aud' is neither this server ('{issuer}') nor this resource ('{}'): set it to one of them, or leave it out.",
+                    "The JWT's 'aud' names this server ('{}'): it is a token-endpoint assertion or a service-account JWT, not an app-signed bearer JWT. Sign a separate JWT for the API with 'aud' set to this resource ('{}') or left out.",
+                    short(
+                        auds.iter()
+                            .find(|a| a.starts_with(issuer))
+                            .copied()
+                            .unwrap_or("")
+                    ),
+                    resource.id
+                ),
+            ));
+        }
+        if !auds.contains(&resource.id.as_str()) {
+            return Err(deny(
+                Code::InvalidToken,
+                format!(
+                    "The app-signed JWT's 'aud' is not this resource ('{}'): set it to the resource id, or leave it out.",
                     resource.id
                 ),
             ));
@@ -1740,10 +1770,24 @@ mod tests {
         let d = with(json!({"aud": "https://elsewhere.example"})).unwrap_err();
         assert_eq!(d.code, Code::InvalidToken);
         assert!(d.detail.contains("'aud'"), "{}", d.detail);
-        assert!(with(json!({"aud": ISS})).is_ok());
         assert!(with(json!({"aud": f.resource.id.as_str()})).is_ok());
-        assert!(with(json!({"aud": ["https://x.example", ISS]})).is_ok());
+        assert!(with(json!({"aud": ["https://x.example", f.resource.id.as_str()]})).is_ok());
         assert_eq!(code(with(json!({"aud": 7}))), Code::InvalidToken);
+        // Addressed to this server or its token endpoint: an assertion, not for the gateway.
+        for aud in [
+            json!(ISS),
+            json!(format!("{ISS}/oauth/token")),
+            json!([f.resource.id.as_str(), ISS]),
+            json!(format!("{ISS}/c/someclient")),
+        ] {
+            let d = with(json!({ "aud": aud })).unwrap_err();
+            assert_eq!(d.code, Code::InvalidToken, "{aud}");
+            assert!(
+                d.detail.contains("token-endpoint assertion"),
+                "{}",
+                d.detail
+            );
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //!
 //! This crate has no I/O, no async, no HTTP and no SQL — the compiler enforces it, since
 //! neither `axum` nor `sqlx` is a dependency. Time enters as an argument (`now`, unix
-//! seconds), so every rule is testable with exact clocks. The server, the CLI and (later)
-//! the `portcullis-verify` library all call the same functions.
+//! seconds), so every rule is testable with exact clocks. The server, the CLI and the
+//! `portcullis-verify` library all call the same functions.
 
 pub mod app_jwt;
 pub mod certificate;
@@ -22,6 +22,7 @@ pub mod limits;
 pub mod model;
 pub mod oauth1;
 pub mod oauth_error;
+pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod token;

@@ -109,6 +109,16 @@ impl ScopeSet {
             .filter(|s| other.0.binary_search(s).is_err())
             .collect()
     }
+    /// The set without the members named in `names`.
+    pub fn without(&self, names: &[&str]) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| !names.contains(&s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
     pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
         // Both sorted: the result is sorted too.
         ScopeSet(

@@ -312,6 +312,10 @@ pub enum TokenError {
     UnknownKid(String),
     #[error("the token's 'alg' is not allowed for its key (expected {0})")]
     AlgNotAllowed(&'static str),
+    #[error(
+        "the token's 'alg' '{0}' is not allowed: access tokens are signed with ES256, EdDSA or RS256"
+    )]
+    AlgRefused(String),
     #[error("the token's signature is invalid")]
     BadSignature,
     #[error("the token was issued by '{0}', not by this server")]
@@ -339,7 +343,7 @@ pub fn verify_access_token<'k>(
             TokenError::Refused(e)
         }
     })?;
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| refused_alg(token))?;
     if header
         .typ
         .as_deref()
@@ -372,6 +376,24 @@ pub fn verify_access_token<'k>(
         return Err(TokenError::Expired(claims.exp));
     }
     Ok(claims)
+}
+
+/// Why a header that passed [`crate::jose::precheck`] did not decode: an `alg` outside
+/// every allow-list (`none`, `HS256` and the like are not even algorithms we parse) is a
+/// refused token, not a malformed one; anything else is malformed.
+fn refused_alg(token: &str) -> TokenError {
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|h| B64.decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(str::to_owned));
+    match alg {
+        Some(a) if !["ES256", "EdDSA", "RS256"].contains(&a.as_str()) => {
+            TokenError::AlgRefused(a.chars().take(32).collect())
+        }
+        _ => TokenError::Malformed,
+    }
 }
 
 /// A fresh token id: 128 random bits, base64url.
@@ -457,7 +479,11 @@ mod tests {
             B64.encode(r#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#),
             body
         );
-        assert!(verify_access_token(&none, find, "http://issuer", 150).is_err());
+        assert_eq!(
+            verify_access_token(&none, find, "http://issuer", 150),
+            Err(TokenError::AlgRefused("none".into())),
+            "a refused alg, not a malformed token"
+        );
         let hs = format!(
             "{}.{}.AAAA",
             B64.encode(r#"{"alg":"HS256","typ":"at+jwt","kid":"k1"}"#),

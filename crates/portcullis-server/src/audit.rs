@@ -187,6 +187,36 @@ impl AuditSlot {
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardedClient(pub Option<IpAddr>);
 
+/// The client's address of a request: the one the console forwarded for the browser it
+/// serves, or the TCP peer (the nearest untrusted `X-Forwarded-For` hop behind a
+/// `--trusted-proxy`). `None` when neither is known.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl ClientAddr {
+    pub fn of(
+        state: &AppState,
+        parts_ext: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Self {
+        if let Some(ForwardedClient(a)) = parts_ext.get::<ForwardedClient>() {
+            return ClientAddr(*a);
+        }
+        let peer = parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        ClientAddr(crate::gateway::client_facts(&state.gateway, peer, headers).0)
+    }
+}
+
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr::of(state, &parts.extensions, &parts.headers))
+    }
+}
+
 /// Largest body the middleware reads to name the fields of a change (the server-wide
 /// body limit is the same).
 const MAX_BODY: usize = 1024 * 1024;
@@ -244,14 +274,7 @@ pub async fn admin(State(state): State<AppState>, req: Request, next: Next) -> R
     let write = is_write(&method);
     let path = req.uri().path().to_owned();
     let forwarded = req.extensions().get::<ForwardedClient>().copied();
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let address = match forwarded {
-        Some(ForwardedClient(a)) => a,
-        None => crate::gateway::client_facts(&state.gateway, peer, req.headers()).0,
-    };
+    let address = ClientAddr::of(&state, req.extensions(), req.headers()).0;
     let surface = if forwarded.is_some() {
         "console"
     } else {

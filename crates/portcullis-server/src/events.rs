@@ -59,7 +59,10 @@ impl Reader {
         match self {
             Reader::All => true,
             Reader::Org(_, claims) => {
-                state.now() < claims.exp && check_live(claims, &state.view.get()).is_ok()
+                let view = state.view.get();
+                state.now() < claims.exp
+                    && check_live(claims, &view).is_ok()
+                    && app_holds_verify(&view, &claims.client_id)
             }
         }
     }
@@ -94,9 +97,23 @@ impl FromRequestParts<AppState> for Reader {
             check_live(&claims, &view).map_err(|e| {
                 Problem::unauthorized(format!("The access token is no longer valid: {e}."))
             })?;
+            if claims.aud != state.issuer {
+                return Err(Problem::unauthorized(format!(
+                    "The access token is for another audience ('{}'): the decision data is read with a token whose audience is this server ('{}'). Request it without 'resource'.",
+                    claims.aud.chars().take(200).collect::<String>(),
+                    state.issuer
+                )));
+            }
             if !claims.scope.split(' ').any(|s| s == VERIFY_SCOPE) {
                 return Err(Problem::forbidden(
                     "The access token lacks the 'verify' scope: grant the app the 'verify' scope and request its token with scope=verify.",
+                ));
+            }
+            // The app's live scopes, not only the token's: taking the scope away ends
+            // every token's access at once.
+            if !app_holds_verify(&view, &claims.client_id) {
+                return Err(Problem::forbidden(
+                    "The application no longer holds the 'verify' scope; tokens issued before it was taken away cannot read the decision data.",
                 ));
             }
             let org = OrgId::parse(&claims.org).map_err(|e| Problem::unauthorized(e.0))?;
@@ -110,6 +127,12 @@ impl FromRequestParts<AppState> for Reader {
             ))),
         }
     }
+}
+
+/// Whether the app `client_id` holds the `verify` scope now.
+fn app_holds_verify(view: &portcullis_core::view::View, client_id: &str) -> bool {
+    view.app(client_id)
+        .is_some_and(|e| view.scopes_of(&e.app).contains(VERIFY_SCOPE))
 }
 
 fn feed_keys(
@@ -294,6 +317,29 @@ impl Follow {
         Ok(true)
     }
 
+    /// The event of a deleted app, group or resource, for a reader who may hear of it:
+    /// only its own organization's deletions. The record is gone from the store, so its
+    /// organization comes from the view (which may not have applied the deletion yet) or
+    /// the deletions the view remembers; when neither knows it, the reader is told to
+    /// resync from a snapshot, which tells it nothing of other organizations.
+    fn deletion(&self, id: &str, event: impl FnOnce() -> FeedEvent) -> Option<FeedEvent> {
+        let Reader::Org(reader_org, _) = &self.reader else {
+            return Some(event());
+        };
+        let view = self.state.view.get();
+        let org = view
+            .app(id)
+            .map(|e| e.app.org_id.clone())
+            .or_else(|| view.group(id).map(|g| g.org_id.clone()))
+            .or_else(|| view.resource(id).map(|r| r.org_id.clone()))
+            .or_else(|| self.state.view.deleted_org(id));
+        match org {
+            Some(o) if &o == reader_org => Some(event()),
+            Some(_) => None,
+            None => Some(FeedEvent::Resync),
+        }
+    }
+
     /// The event for `change`, or `None` when the reader may not see it.
     async fn feed_event(
         &self,
@@ -332,7 +378,10 @@ impl Follow {
                     }
                     // Another org's app: to this reader it does not exist.
                     Some(_) => None,
-                    None => Some(FeedEvent::App { id, app: None }),
+                    None => self.deletion(id.as_str(), || FeedEvent::App {
+                        id: id.clone(),
+                        app: None,
+                    }),
                 }
             }
             Change::Group(id) => {
@@ -342,7 +391,10 @@ impl Follow {
                 match store.group(&id).await? {
                     Some(g) if r.sees(&g.org_id) => Some(FeedEvent::Group { id, group: Some(g) }),
                     Some(_) => None,
-                    None => Some(FeedEvent::Group { id, group: None }),
+                    None => self.deletion(id.as_str(), || FeedEvent::Group {
+                        id: id.clone(),
+                        group: None,
+                    }),
                 }
             }
             Change::Resource(id) => {
@@ -355,7 +407,10 @@ impl Follow {
                         resource: Some(res),
                     }),
                     Some(_) => None,
-                    None => Some(FeedEvent::Resource { id, resource: None }),
+                    None => self.deletion(id.as_str(), || FeedEvent::Resource {
+                        id: id.clone(),
+                        resource: None,
+                    }),
                 }
             }
             Change::Revocation(jti) => match store.revocation(&jti).await? {

@@ -229,16 +229,20 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
         result
     };
     let decided = match &state.shared {
-        None => decide_with(&req, &view, &state.issuer, now, &verify, &state.replay),
+        None => decide_with(&req, &view, &state.issuer, now, &verify, &state.jtis),
         Some(shared) => {
             let jti = DeferredJti::new();
             let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
             // The decision reached an app-signed JWT's jti: its first use on any node or
             // verifier, or a replay (which the decision would have found first).
-            match jti.take().into_iter().next() {
-                Some(p) => match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
-                    Ok(true) => decided,
-                    Ok(false) => Err(replayed()),
+            let pending = jti.take();
+            match pending.first() {
+                Some(_) => match shared
+                    .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
+                    .await
+                {
+                    Ok(None) => decided,
+                    Ok(Some(_)) => Err(replayed()),
                     Err(e) => {
                         // Fail closed: without the shared record a replay could pass.
                         tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");

@@ -68,18 +68,23 @@ pub enum StartError {
 /// Verified tokens the gateway remembers (about 1 KiB each).
 pub const TOKEN_CACHE_CAPACITY: usize = 200_000;
 
-/// RFC 7523 assertion `jti`s remembered at once (each until its `exp`, at most 24 h);
-/// past it, new assertions are refused until old ones expire (fail closed).
-pub const ASSERTION_JTI_CAPACITY: usize = 1_000_000;
-/// App-signed JWT ids remembered against replay (each for at most 10 minutes, about
-/// 100 bytes each); when full of live ones, new app-signed JWTs are refused with PCS-0429.
-pub const REPLAY_CACHE_CAPACITY: usize = 1_000_000;
+/// JWT ids one app may have remembered against replay at once (app-signed bearer JWTs
+/// for 10 minutes each, RFC 7523 assertions until their `exp`, at most 24 h; about 100
+/// bytes each). When an app's are all live, its new JWTs are refused (PCS-0429 at the
+/// gateway, `invalid_client`/`invalid_grant` at the token endpoint) until old ones expire
+/// — fail closed — while every other app goes on.
+pub const JTI_CAPACITY_PER_APP: usize = 250_000;
 
 /// Failed password sign-ins per account within [`LOGIN_LOCKOUT_WINDOW`] before the
 /// account's sign-ins are refused (429) until the window has passed.
 pub const LOGIN_LOCKOUT_LIMIT: u32 = 10;
 /// Seconds of the login lockout window.
 pub const LOGIN_LOCKOUT_WINDOW: i64 = 15 * 60;
+/// Failed password sign-ins allowed per client address and minute, over every path that
+/// takes a password (admin API, console, Wave); past it, sign-ins from that address are
+/// refused (429) until the minute has passed. Higher than the per-account limit, so many
+/// people behind one address can each mistype, and one guesser cannot try many accounts.
+pub const PASSWORD_FAILURES_PER_ADDRESS: u32 = 30;
 
 /// A built, not yet serving, Portcullis.
 pub struct Application {
@@ -181,8 +186,11 @@ impl Application {
                 LOGIN_LOCKOUT_LIMIT,
                 LOGIN_LOCKOUT_WINDOW,
             ),
-            assertion_jtis: portcullis_core::app_jwt::ReplayCache::new(ASSERTION_JTI_CAPACITY),
-            replay: portcullis_core::app_jwt::ReplayCache::new(REPLAY_CACHE_CAPACITY),
+            password_failures: portcullis_core::limits::FailureLimiter::new(
+                PASSWORD_FAILURES_PER_ADDRESS,
+                60,
+            ),
+            jtis: portcullis_core::app_jwt::ReplayCache::new(JTI_CAPACITY_PER_APP),
             audit: audit::Audit::default(),
             gateway: config::GatewayConfig {
                 server_tls: tls.is_some(),

@@ -145,6 +145,32 @@ pub struct LiveView {
     /// The change sequence the view has applied, for followers of the event stream
     /// (`GET /events/v1`): it moves after every refresh that applied something.
     applied: tokio::sync::watch::Sender<i64>,
+    /// The organization of each app, group and resource this view saw deleted (the most
+    /// recent [`TOMBSTONES_KEPT`]): the event stream tells a verifier of a deletion only
+    /// when it was its own organization's, and the record is gone from the store by then.
+    tombstones: std::sync::Mutex<Tombstones>,
+}
+
+/// How many deletions [`LiveView::deleted_org`] remembers.
+pub const TOMBSTONES_KEPT: usize = 100_000;
+
+#[derive(Default)]
+struct Tombstones {
+    org: std::collections::HashMap<Box<str>, OrgId>,
+    order: std::collections::VecDeque<Box<str>>,
+}
+
+impl Tombstones {
+    fn bury(&mut self, id: &str, org: OrgId) {
+        if self.org.insert(id.into(), org).is_none() {
+            self.order.push_back(id.into());
+        }
+        while self.order.len() > TOMBSTONES_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.org.remove(&old);
+            }
+        }
+    }
 }
 
 /// [`LiveView::down_since`] while the store answers.
@@ -167,9 +193,22 @@ impl LiveView {
             clock,
             down_since: AtomicI64::new(STORE_UP),
             applied: tokio::sync::watch::Sender::new(seq),
+            tombstones: Default::default(),
         };
         this.reload_settings().await?;
         Ok(this)
+    }
+
+    /// The organization of an app, group or resource (by id) that this view saw deleted;
+    /// `None` when it did not (deleted before this process started, or long ago).
+    pub fn deleted_org(&self, id: &str) -> Option<OrgId> {
+        self.tombstones.lock().ok()?.org.get(id).cloned()
+    }
+
+    fn bury(&self, id: &str, org: Option<&OrgId>) {
+        if let (Some(org), Ok(mut t)) = (org, self.tombstones.lock()) {
+            t.bury(id, org.clone());
+        }
     }
 
     /// The current snapshot. Never blocks.
@@ -380,21 +419,30 @@ impl LiveView {
                         let keys = self.store.app_keys(&id).await?;
                         view.upsert_app(app_entry(app, secrets, keys));
                     }
-                    None => view.remove_app(id.as_str()),
+                    None => {
+                        self.bury(id.as_str(), view.app(id.as_str()).map(|e| &e.app.org_id));
+                        view.remove_app(id.as_str())
+                    }
                 },
                 Err(_) => tracing::warn!(%id, "change feed names a malformed client id"),
             },
             Change::Group(id) => match RecordId::parse(&id) {
                 Ok(id) => match self.store.group(&id).await? {
                     Some(g) => view.upsert_group(g),
-                    None => view.remove_group(id.as_str()),
+                    None => {
+                        self.bury(id.as_str(), view.group(id.as_str()).map(|g| &g.org_id));
+                        view.remove_group(id.as_str())
+                    }
                 },
                 Err(_) => tracing::warn!(%id, "change feed names a malformed group id"),
             },
             Change::Resource(id) => match RecordId::parse(&id) {
                 Ok(id) => match self.store.resource(&id).await? {
                     Some(r) => view.upsert_resource(r),
-                    None => view.remove_resource(id.as_str()),
+                    None => {
+                        self.bury(id.as_str(), view.resource(id.as_str()).map(|r| &r.org_id));
+                        view.remove_resource(id.as_str())
+                    }
                 },
                 Err(_) => tracing::warn!(%id, "change feed names a malformed resource id"),
             },

@@ -42,18 +42,20 @@ pub struct Inner {
     pub failures: portcullis_core::limits::FailureLimiter,
     /// Failed password sign-ins per account (admin API, console, Wave subscribers).
     pub logins: portcullis_core::limits::AccountLockout,
+    /// Failed password sign-ins per client address, on the same paths.
+    pub password_failures: portcullis_core::limits::FailureLimiter,
     /// Per-app request quotas.
     pub quotas: portcullis_core::limits::QuotaLimiter,
     /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.
     pub wave: crate::wave::WaveState,
-    /// `jti`s of RFC 7523 assertions (jwt-bearer grant, `private_key_jwt`) already used,
-    /// per client, until they expire. Per node.
-    pub assertion_jtis: portcullis_core::app_jwt::ReplayCache,
     /// The audit trail's recorder (changes written at once, failures queued).
     pub audit: crate::audit::Audit,
-    /// The `jti`s of app-signed JWTs seen by this node (each is single-use), when there
-    /// is no shared store.
-    pub replay: portcullis_core::app_jwt::ReplayCache,
+    /// Every `jti` of a JWT an app signed that this node accepted — app-signed bearer JWTs
+    /// at the gateway, RFC 7523 client assertions and grants — one memory for all of them,
+    /// so a JWT spent on one path is spent on every path. Per client id, until each JWT
+    /// could no longer be accepted anyway. With a shared store (`--redis-url`) the `jti`s
+    /// are spent there instead ([`portcullis_shared::Shared::spend_jtis`]).
+    pub jtis: portcullis_core::app_jwt::ReplayCache,
     /// Redis shared by every node and verifier (`--redis-url`): app-signed JWT `jti`s,
     /// OAuth 1.0 nonces and failure limits are checked there instead of per node.
     pub shared: Option<portcullis_shared::Shared>,

@@ -901,7 +901,9 @@ async fn a_disabled_orgs_apps_get_no_tokens_and_their_earlier_tokens_are_refused
     let (cid, secret) = app_with_secret(&app, &org, &["read"]).await;
     let (admin_cid, admin_secret) = app_with_secret(&app, &org, &["admin", "introspect"]).await;
     let earlier = app.access_token(&cid, &secret, None).await;
-    let admin_token = app.access_token(&admin_cid, &admin_secret, None).await;
+    let admin_token = app
+        .access_token(&admin_cid, &admin_secret, Some("admin"))
+        .await;
     let r = app.introspect(&admin_cid, &admin_secret, &earlier).await;
     assert_eq!(r.json::<Value>().await.unwrap()["active"], true);
     let path = format!("/admin/v1/apps/{cid}");

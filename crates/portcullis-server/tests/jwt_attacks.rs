@@ -310,6 +310,10 @@ enum Path {
     JwtBearerGrant,
     PrivateKeyJwt,
     ImsExchangeJwt,
+    /// An access token with the `admin` scope, at the admin API.
+    AdminApi,
+    /// An access token with the `verify` scope, at the verifiers' snapshot.
+    EventStream,
 }
 
 fn paths() -> Vec<(&'static str, Path)> {
@@ -320,6 +324,8 @@ fn paths() -> Vec<(&'static str, Path)> {
         ("/oauth/token jwt-bearer grant", Path::JwtBearerGrant),
         ("/oauth/token private_key_jwt", Path::PrivateKeyJwt),
         ("/ims/exchange/jwt", Path::ImsExchangeJwt),
+        ("admin API: access token", Path::AdminApi),
+        ("/events/v1/snapshot", Path::EventStream),
     ]
 }
 
@@ -365,9 +371,9 @@ impl World {
             .unwrap_or_else(|_| "{}".into())
     }
 
-    async fn access_token(&self) -> String {
+    async fn access_token(&self, scope: &str) -> String {
         self.app
-            .access_token(&self.client_id, &self.secret, Some("read introspect"))
+            .access_token(&self.client_id, &self.secret, Some(scope))
             .await
     }
 
@@ -381,8 +387,14 @@ impl World {
         };
         let endpoint = format!("{}/oauth/token", self.app.issuer);
         match path {
-            Path::GatewayAccessToken | Path::Introspection => {
-                let token = self.access_token().await;
+            Path::GatewayAccessToken | Path::Introspection | Path::AdminApi | Path::EventStream => {
+                let token = self
+                    .access_token(match path {
+                        Path::AdminApi => "admin",
+                        Path::EventStream => "verify",
+                        _ => "read introspect",
+                    })
+                    .await;
                 let mut parts = token.split('.');
                 let header = parts.next().unwrap();
                 let claims = parts.next().unwrap();
@@ -453,6 +465,20 @@ impl World {
                 )
                 .await
             }
+            Path::AdminApi => app
+                .http
+                .get(app.url(&format!("/admin/v1/orgs/{}", self.org)))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+            Path::EventStream => app
+                .http
+                .get(app.url("/events/v1/snapshot"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
             Path::ImsExchangeJwt => {
                 app.post_form(
                     "/ims/exchange/jwt",
@@ -519,7 +545,7 @@ async fn world() -> World {
         .to_owned();
     let a = app
         .create_app_with(
-            json!({"org_id": org, "name": "victim", "scopes": [META, "read", "introspect"],
+            json!({"org_id": org, "name": "victim", "scopes": [META, "read", "introspect", "admin", "verify"],
             "products": ["events"], "sandboxes": {"prod": "read"}}),
         )
         .await;

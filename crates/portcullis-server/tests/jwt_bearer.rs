@@ -201,7 +201,11 @@ fn matrix(w: &World, base: &Value, other: &TestCert) -> Vec<(&'static str, Strin
             other.sign(Some("key_0000000000000000"), base),
             "no key of the application has the kid 'key_0000000000000000'".into(),
         ),
-        ("no kid", other.sign(None, base), "no 'kid'".into()),
+        (
+            "no kid, signed by no key of the app",
+            other.sign(None, base),
+            "none of the application's keys verifies it".into(),
+        ),
         (
             "wrong aud",
             with("aud", json!("https://elsewhere.example/token")),

@@ -187,12 +187,18 @@ async fn replayed_stale_expired_and_misaddressed_jwts_are_0502() {
     .await;
     denied(json!({"iat": t0}), "'jti'").await;
     denied(json!({"jti": jti()}), "'iat'").await;
+    // Addressed to this server: a token-endpoint assertion, not a bearer for an API.
+    denied(
+        json!({"iat": t0, "jti": jti(), "exp": t0 + 60, "aud": app.issuer}),
+        "token-endpoint assertion",
+    )
+    .await;
 
-    // Within the window and for this server or resource: allowed.
+    // Within the window and for this resource (or no audience): allowed.
     for claims in [
         json!({"iat": t0 - 300, "jti": jti()}),
-        json!({"iat": t0, "jti": jti(), "exp": t0 + 60, "aud": app.issuer}),
-        json!({"iat": t0, "jti": jti(), "aud": w.resource}),
+        json!({"iat": t0, "jti": jti(), "exp": t0 + 60, "aud": w.resource}),
+        json!({"iat": t0, "jti": jti(), "aud": [w.resource.as_str(), "https://other.example"]}),
     ] {
         assert_allowed(check_bearer(&app, &w, &sign(&kp, claims)).await, &w).await;
     }

@@ -358,3 +358,73 @@ async fn an_rfc_7523_assertion_used_on_node_a_is_refused_on_node_b() {
         assert!(text.contains("used before"), "{e}");
     }
 }
+
+/// One `jti` memory for every path, across nodes: a `jti` an app spent at node A's
+/// gateway is refused at node B's token endpoint, and the other way round.
+#[tokio::test]
+async fn a_jti_spent_on_one_path_of_node_a_is_spent_on_every_path_of_node_b() {
+    const CLIENT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    let Some(c) = cluster(1000).await else { return };
+    let w = c.a.gateway_world(false).await;
+    let (status, kp) =
+        c.a.call(
+            Method::POST,
+            &format!("/admin/v1/apps/{}/keypairs", w.client_id),
+            Some(json!({"alg": "ES256"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{kp}");
+    let warm = sign(&kp, json!({"iat": now(), "jti": fresh_nonce()}));
+    until_known(&c.b, &w, &warm).await;
+    let cid = w.client_id.as_str();
+    let endpoint = format!("{}/oauth/token", c.a.issuer);
+    let assertion = |jti: &str| {
+        sign(
+            &kp,
+            json!({"iss": cid, "sub": cid, "aud": endpoint, "iat": now(), "exp": now() + 300, "jti": jti}),
+        )
+    };
+    let bearer = |jti: &str| sign(&kp, json!({"iat": now(), "aud": w.resource, "jti": jti}));
+    let token = |node: &TestApp, jwt: String| {
+        let node = node.url("/oauth/token");
+        async move {
+            reqwest::Client::new()
+                .post(node)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", CLIENT),
+                    ("client_assertion", jwt.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Gateway on A, then the token endpoint on B.
+    let jti = fresh_nonce();
+    let r = check(&c.a, &w, &format!("Bearer {}", bearer(&jti))).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = token(&c.b, assertion(&jti)).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used before"),
+        "{e}"
+    );
+
+    // The token endpoint on A, then the gateway on B.
+    let jti = fresh_nonce();
+    let r = token(&c.a, assertion(&jti)).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = check(&c.b, &w, &format!("Bearer {}", bearer(&jti))).await;
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["code"], "EXEG-0502-401", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("already used"),
+        "{p}"
+    );
+}

@@ -116,6 +116,25 @@ impl Shared {
             .await
     }
 
+    /// Spend JWT ids in order — `(scope, jti, until)`, the scope being the client id — each
+    /// on its first use anywhere. `Ok(None)` when every one was a first use; `Ok(Some(i))`
+    /// names the first that was seen before (the ones after it are not spent). The one
+    /// function every path that accepts a JWT an app signed goes through: the gateway,
+    /// the token endpoint and the verifier library, so a `jti` spent on one is spent on
+    /// all.
+    pub async fn spend_jtis(
+        &self,
+        pending: &[(&str, &str, i64)],
+        now: i64,
+    ) -> Result<Option<usize>, SharedError> {
+        for (i, &(scope, jti, until)) in pending.iter().enumerate() {
+            if !self.first_use_jti(scope, jti, until, now).await? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
     /// Record an OAuth 1.0 nonce of `client` at `timestamp`, kept `ttl` seconds; whether
     /// it is its first use anywhere.
     pub async fn first_use_nonce(

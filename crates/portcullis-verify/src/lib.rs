@@ -272,12 +272,16 @@ impl Verifier {
         let jti = DeferredJti::new();
         let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
         // The decision reached an app-signed JWT's jti: its first use anywhere, or a replay.
-        if let Some(p) = jti.take().into_iter().next()
+        let pending = jti.take();
+        if !pending.is_empty()
             && let Some(shared) = &i.cfg.replay
         {
-            match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
-                Ok(true) => {}
-                Ok(false) => return Err(replayed()),
+            match shared
+                .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(_)) => return Err(replayed()),
                 Err(e) => {
                     tracing::warn!(error = %e, "replay cache unreachable; refusing app-signed JWT");
                     return Err(Denial {

@@ -8,7 +8,7 @@
 
 use super::assertion::Claims;
 use super::client_auth::{AuthenticatedClient, check_active};
-use crate::app_jwt::{JtiCheck, verify_with};
+use crate::app_jwt::{JtiCheck, verify_any};
 use crate::oauth_error::OAuthError;
 use crate::view::View;
 
@@ -55,7 +55,7 @@ pub fn authenticate(
         fail("no application has this client_id (the assertion's 'iss'). Check the app's client id in the console or admin API.".into())
     })?;
     let (claims, key) =
-        verify_with::<Claims>(assertion, entry, ctx.now).map_err(|e| fail(format!("{e}.")))?;
+        verify_any::<Claims>(assertion, entry, ctx.now).map_err(|e| fail(format!("{e}.")))?;
     let cid = entry.app.client_id.as_str();
     claims
         .expect("iss", cid, "the client id")

@@ -1,9 +1,13 @@
 //! The client credentials grant (RFC 6749 §4.4): an authenticated app asks for a token
 //! for itself. The optional `scope` narrows the app's live scopes (§3.3); asking for a
-//! scope the app does not have is `invalid_scope`.
+//! scope the app does not have is `invalid_scope`. Without `scope`, the token carries the
+//! app's scopes except `admin` and `verify` ([`BY_NAME_ONLY`]), which a token carries only
+//! when they are asked for by name (§3.3 lets the server choose a default).
 
 use super::client_auth::AuthenticatedClient;
+use crate::model::App;
 use crate::oauth_error::OAuthError;
+use crate::policy::BY_NAME_ONLY;
 use crate::scope::ScopeSet;
 use crate::token::{AccessClaims, new_jti};
 use crate::view::View;
@@ -27,7 +31,7 @@ pub fn grant(
     let app = &client.entry.app;
     let granted = view.effective_scopes(app);
     let scope = match requested_scope {
-        None => granted,
+        None => granted.without(BY_NAME_ONLY),
         Some(text) => {
             let asked =
                 ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
@@ -44,6 +48,7 @@ pub fn grant(
         }
     };
     let ttl = app.token_ttl_seconds.unwrap_or(ctx.default_ttl) as i64;
+    let iat = issued_at(view, app, ctx.now);
     Ok(AccessClaims {
         iss: ctx.issuer.to_owned(),
         sub: app.technical_account_id.to_string(),
@@ -51,9 +56,24 @@ pub fn grant(
         client_id: app.client_id.to_string(),
         org: app.org_id.to_string(),
         scope: scope.to_text(),
-        iat: ctx.now,
-        exp: ctx.now + ttl,
+        iat,
+        exp: iat + ttl,
         jti: new_jti(),
         cred: Some(client.credential_id.to_string()),
     })
+}
+
+/// The `iat` of a token minted at `now`. Suspending an app (or disabling an org) ends
+/// every token with `iat` at or before that second ([`crate::introspect::check_live`]).
+/// A token minted in that same second after reactivation would share it and die with
+/// them, so it is dated one second later: `iat` is a whole second, and the token must
+/// not be mistaken for one issued before the suspension.
+pub fn issued_at(view: &View, app: &App, now: i64) -> i64 {
+    let org = view
+        .org(app.org_id.as_str())
+        .and_then(|o| o.tokens_invalid_before);
+    match app.tokens_invalid_before.max(org) {
+        Some(t) if now <= t => t + 1,
+        _ => now,
+    }
 }

@@ -10,7 +10,7 @@
 use super::assertion::Claims;
 use super::client_assertion::AssertionContext;
 use super::client_auth::{AuthenticatedClient, check_active};
-use crate::app_jwt::verify_with;
+use crate::app_jwt::verify_any;
 use crate::oauth_error::OAuthError;
 use crate::view::View;
 
@@ -52,7 +52,7 @@ pub fn authorize(
         )
     })?;
     let (claims, key) =
-        verify_with::<Claims>(assertion, entry, ctx.now).map_err(|e| fail(format!("{e}.")))?;
+        verify_any::<Claims>(assertion, entry, ctx.now).map_err(|e| fail(format!("{e}.")))?;
     let app = &entry.app;
     claims
         .expect(

@@ -2,7 +2,7 @@
 //! holds products, scopes (or a permission group), sandbox access and a token lifetime.
 //! Its `client_id` is its public API key.
 
-use super::auth::{ADMIN_SCOPE, Principal};
+use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
 use super::groups::parse_scopes;
 use super::orgs::{check_display_name, load as load_org, parse_org_id};
@@ -131,11 +131,37 @@ pub fn parse_client_id(s: &str) -> Result<ClientId, Problem> {
 pub async fn load(state: &AppState, who: &Principal, client_id: &str) -> Result<App, Problem> {
     let id = parse_client_id(client_id)?;
     match state.store.app(&id).await? {
-        Some(a) if who.can_read(&a.org_id) => Ok(a),
+        Some(a) if who.may(Action::ReadOrg, &a.org_id).is_ok() => Ok(a),
         _ => Err(Problem::not_found(format!(
             "No application {id} that you can see."
         ))),
     }
+}
+
+/// Read an app the caller may change — and whose credentials and tokens it may make:
+/// [`Action::ManageApps`] in its org, and every one of the app's live scopes one the
+/// caller could grant. `what` completes "… may not …" in the refusal.
+pub async fn load_managed(
+    state: &AppState,
+    who: &Principal,
+    client_id: &str,
+    what: &str,
+) -> Result<App, Problem> {
+    let app = load(state, who, client_id).await?;
+    check_managed(state, who, &app, what)?;
+    Ok(app)
+}
+
+/// [`load_managed`]'s check, for an app already loaded.
+pub fn check_managed(
+    state: &AppState,
+    who: &Principal,
+    app: &App,
+    what: &str,
+) -> Result<(), Problem> {
+    let scopes = state.view.get().effective_scopes(app);
+    who.may_manage_app(&app.org_id, &scopes)
+        .map_err(forbid(who, what))
 }
 
 /// The rules an app's settings must meet within its org.
@@ -161,11 +187,8 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
         }
         match state.store.group(g).await? {
             Some(group) if group.org_id == org.id => {
-                if group.scopes.contains(ADMIN_SCOPE) && !who.is_org_admin(&org.id) {
-                    return Err(Problem::forbidden(
-                        "This permission group grants the 'admin' scope; only an administrator of the organization may put apps in it.",
-                    ));
-                }
+                who.may_grant(&org.id, &group.scopes)
+                    .map_err(forbid(who, "put apps in this permission group"))?;
             }
             _ => {
                 return Err(Problem::bad_request(format!(
@@ -189,11 +212,8 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
             "'quota.requests' must be between 1 and {MAX_QUOTA}; to lift the quota, set 'quota' to null."
         )));
     }
-    if app.scopes.contains(ADMIN_SCOPE) && !who.is_org_admin(&org.id) {
-        return Err(Problem::forbidden(
-            "Only an administrator of the organization may grant the 'admin' scope.",
-        ));
-    }
+    who.may_grant(&org.id, &app.scopes)
+        .map_err(forbid(who, "give an application these scopes"))?;
     Ok(())
 }
 
@@ -205,10 +225,8 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<Response, Problem> {
     let org = load_org(&state, &who, parse_org_id(&body.org_id)?.as_str()).await?;
-    who.require(
-        who.can_manage_apps(&org.id),
-        "create applications in this organization",
-    )?;
+    who.may(Action::ManageApps, &org.id)
+        .map_err(forbid(&who, "create applications in this organization"))?;
     let app = App {
         client_id: ClientId::generate(),
         org_id: org.id.clone(),
@@ -279,11 +297,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateApp>,
 ) -> Result<axum::Json<AppBody>, Problem> {
-    let mut app = load(&state, &who, &id).await?;
-    who.require(
-        who.can_manage_apps(&app.org_id),
-        "change applications in this organization",
-    )?;
+    let mut app = load_managed(&state, &who, &id, "change this application").await?;
     let org =
         state.store.org(&app.org_id).await?.ok_or_else(|| {
             Problem::not_found("The application's organization no longer exists.")
@@ -332,11 +346,7 @@ pub async fn delete(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let app = load(&state, &who, &id).await?;
-    who.require(
-        who.can_manage_apps(&app.org_id),
-        "delete applications in this organization",
-    )?;
+    let app = load_managed(&state, &who, &id, "delete this application").await?;
     state.store.delete_app(&app.client_id).await?;
     state.refreshed().await?;
     tracing::info!(client_id = %app.client_id, by = %who.describe(), "app deleted");

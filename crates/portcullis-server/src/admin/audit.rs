@@ -8,7 +8,7 @@
 //! oldest first as the events listing (`order=desc`: newest first, `next` going back); `?format=ndjson` (or `/audit/export`) streams every
 //! matching entry as one JSON object a line instead.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::extract::ApiQuery;
 use super::{Page, PageQuery};
 use crate::problem::Problem;
@@ -109,28 +109,22 @@ fn filter(who: &Principal, q: &AuditQuery) -> Result<AuditFilter, Problem> {
         .as_deref()
         .map(|o| OrgId::parse(o).map_err(|e| Problem::bad_request(e.0)))
         .transpose()?;
-    let orgs = match who.visible_orgs() {
+    let orgs = match who.orgs_where(Action::ReadAudit) {
         None => org.map(|o| vec![o]),
-        Some(visible) => {
-            let admin_of: Vec<OrgId> = visible
-                .into_iter()
-                .filter(|o| who.is_org_admin(o))
-                .collect();
-            match org {
-                Some(o) if admin_of.contains(&o) => Some(vec![o]),
-                Some(o) => {
-                    return Err(Problem::forbidden(format!(
-                        "You are not an admin of the organization {o}; only its admins (and the bootstrap admin) read its audit trail."
-                    )));
-                }
-                None if admin_of.is_empty() => {
-                    return Err(Problem::forbidden(
-                        "Reading the audit trail needs the bootstrap admin token or the admin role in an organization.",
-                    ));
-                }
-                None => Some(admin_of),
+        Some(admin_of) => match org {
+            Some(o) if admin_of.contains(&o) => Some(vec![o]),
+            Some(o) => {
+                return Err(Problem::forbidden(format!(
+                    "You are not an admin of the organization {o}; only its admins (and the bootstrap admin) read its audit trail."
+                )));
             }
-        }
+            None if admin_of.is_empty() => {
+                return Err(Problem::forbidden(
+                    "Reading the audit trail needs the bootstrap admin token or the admin role in an organization.",
+                ));
+            }
+            None => Some(admin_of),
+        },
     };
     if let (Some(s), Some(u)) = (q.since, q.until)
         && s >= u

@@ -1,12 +1,13 @@
-//! Who is calling the admin API (API.md §4), and what they may do.
+//! Who is calling the admin API. What they may do is decided by one rule,
+//! [`portcullis_core::policy`]; this module only authenticates:
 //!
-//! - the **bootstrap admin token** (`pcsa_…`, or `PORTCULLIS_ADMIN_TOKEN`): everything;
-//! - an **app** presenting one of its access tokens with the `admin` scope: its own org;
-//! - a **signed-in user** (`pcsu_…` session token from `POST /admin/v1/sessions`): per org,
-//!   by role — `admin` manages the org's apps, users and groups; `developer` manages apps
-//!   and their credentials (but may not grant the `admin` scope); `subscriber` nothing.
-//!
-//! Only the bootstrap admin creates, changes or deletes organizations.
+//! - the **bootstrap admin token** (`pcsa_…`, or `PORTCULLIS_ADMIN_TOKEN`);
+//! - an **app** presenting one of its access tokens: the token's audience must be this
+//!   server (not an API's `resource`), and the `admin` scope must be both in the token and
+//!   in the app's live scopes — taking the scope away ends every token's admin rights at
+//!   once;
+//! - a **signed-in user** (`pcsu_…` session token from `POST /admin/v1/sessions`), with
+//!   the roles stored now.
 
 use crate::audit::{AuditSlot, admin_token_id};
 use crate::problem::Problem;
@@ -16,86 +17,21 @@ use axum::http::header;
 use axum::http::request::Parts;
 use portcullis_core::ids::OrgId;
 use portcullis_core::introspect::check_live;
-use portcullis_core::model::{Role, User};
 use portcullis_core::secret::{Secret, SecretKind};
 use portcullis_core::token::verify_access_token;
 
-/// The scope that makes an app an administrator of its org.
-pub const ADMIN_SCOPE: &str = "admin";
+pub use portcullis_core::policy::{ADMIN_SCOPE, Action, Principal, Refusal};
 
-#[derive(Debug, Clone)]
-pub enum Principal {
-    Root,
-    App { client_id: String, org: OrgId },
-    User(User),
-}
-
-impl Principal {
-    pub fn is_root(&self) -> bool {
-        matches!(self, Principal::Root)
-    }
-
-    fn role(&self, org: &OrgId) -> Option<Role> {
-        match self {
-            Principal::Root => Some(Role::Admin),
-            Principal::App { org: o, .. } => (o == org).then_some(Role::Admin),
-            Principal::User(u) => u.roles.get(org).copied(),
-        }
-    }
-
-    /// May see the org and its apps, groups and members.
-    pub fn can_read(&self, org: &OrgId) -> bool {
-        matches!(self.role(org), Some(Role::Admin | Role::Developer))
-    }
-
-    /// May create and change apps and their credentials.
-    pub fn can_manage_apps(&self, org: &OrgId) -> bool {
-        matches!(self.role(org), Some(Role::Admin | Role::Developer))
-    }
-
-    /// May manage users' roles and permission groups, and grant the `admin` scope.
-    pub fn is_org_admin(&self, org: &OrgId) -> bool {
-        self.role(org) == Some(Role::Admin)
-    }
-
-    /// The orgs this caller can see; `None` means all of them.
-    pub fn visible_orgs(&self) -> Option<Vec<OrgId>> {
-        match self {
-            Principal::Root => None,
-            Principal::App { org, .. } => Some(vec![org.clone()]),
-            Principal::User(u) => Some(
-                u.roles
-                    .iter()
-                    .filter(|(_, r)| matches!(r, Role::Admin | Role::Developer))
-                    .map(|(o, _)| o.clone())
-                    .collect(),
-            ),
-        }
-    }
-
-    /// For the audit trail and logs: who, without any secret.
-    pub fn describe(&self) -> String {
-        match self {
-            Principal::Root => "bootstrap-admin".into(),
-            Principal::App { client_id, .. } => format!("app:{client_id}"),
-            Principal::User(u) => format!("user:{}", u.id),
-        }
-    }
-
-    pub fn require(&self, allowed: bool, what: &str) -> Result<(), Problem> {
-        if allowed {
-            Ok(())
-        } else {
-            Err(Problem::forbidden(format!(
-                "{} may not {what}.",
-                match self {
-                    Principal::Root => "The bootstrap admin".to_owned(),
-                    Principal::App { .. } => "This application".to_owned(),
-                    Principal::User(_) => "Your account".to_owned(),
-                }
-            )))
-        }
-    }
+/// The answer to a refused action: who is refused, what they tried, and why (from the
+/// policy), as a 403 problem. `what` completes "… may not …".
+pub fn forbid(who: &Principal, what: &str) -> impl FnOnce(Refusal) -> Problem {
+    let subject = match who {
+        Principal::Root => "The bootstrap admin",
+        Principal::App { .. } => "This application",
+        Principal::User(_) => "Your account",
+    };
+    let what = what.to_owned();
+    move |why| Problem::forbidden(format!("{subject} may not {what}: {why}."))
 }
 
 const HOW: &str = "Send 'Authorization: Bearer <token>' with the bootstrap admin token, a session token from POST /admin/v1/sessions, or an access token of an app with the 'admin' scope.";
@@ -154,9 +90,26 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Str
         check_live(&claims, &view).map_err(|e| {
             Problem::unauthorized(format!("The access token is no longer valid: {e}."))
         })?;
+        if claims.aud != state.issuer {
+            return Err(Problem::unauthorized(format!(
+                "The access token is for another audience ('{}'): it was requested with a 'resource' and is good only there. Request a token without 'resource' (its audience is then this server, '{}').",
+                claims.aud.chars().take(200).collect::<String>(),
+                state.issuer
+            )));
+        }
         if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
             return Err(Problem::forbidden(
                 "The access token lacks the 'admin' scope; request a token with scope=admin for an app granted that scope.",
+            ));
+        }
+        // The app's live scopes, not only what the token says: a scope taken away ends
+        // the admin rights of every token issued before.
+        let live_admin = view
+            .app(&claims.client_id)
+            .is_some_and(|e| view.scopes_of(&e.app).contains(ADMIN_SCOPE));
+        if !live_admin {
+            return Err(Problem::forbidden(
+                "The application no longer holds the 'admin' scope; tokens issued before it was taken away have no admin rights.",
             ));
         }
         let org = OrgId::parse(&claims.org).map_err(|e| Problem::unauthorized(e.0))?;

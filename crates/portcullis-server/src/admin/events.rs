@@ -3,7 +3,7 @@
 //! `{"events": [...], "next": <cursor or null>}`. Readable by whoever may read the
 //! resource's organization.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::extract::ApiQuery;
 use super::{Page, PageQuery};
 use crate::problem::Problem;
@@ -82,7 +82,7 @@ pub async fn list(
     }
     .request()?;
     match state.store.resource(&id).await? {
-        Some(r) if who.can_read(&r.org_id) => {}
+        Some(r) if who.may(Action::ReadOrg, &r.org_id).is_ok() => {}
         _ => {
             return Err(Problem::not_found(format!(
                 "No resource {id} that you can see."

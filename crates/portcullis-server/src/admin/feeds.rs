@@ -164,11 +164,8 @@ async fn load_topic(
     }
 }
 
-fn may_manage(who: &Principal, app: &App) -> Result<(), Problem> {
-    who.require(
-        who.can_manage_apps(&app.org_id),
-        "manage this application's feeds",
-    )
+fn may_manage(state: &AppState, who: &Principal, app: &App) -> Result<(), Problem> {
+    super::apps::check_managed(state, who, app, "manage this application's feeds")
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", request_body = CreateFeed, tag = "feeds",
@@ -180,7 +177,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateFeed>,
 ) -> Result<Response, Problem> {
     let app = load_app(&state, &who, &client_id).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     let feed = Feed {
         id: RecordId::generate("feed"),
         client_id: app.client_id.clone(),
@@ -239,7 +236,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateFeed>,
 ) -> Result<axum::Json<FeedBody>, Problem> {
     let (app, mut f) = load_feed(&state, &who, &client_id, &id).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     if let Some(n) = body.name {
         f.name = check_display_name(&n)?;
     }
@@ -262,7 +259,7 @@ pub async fn delete(
     Path((client_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     let (app, f) = load_feed(&state, &who, &client_id, &id).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     state.store.delete_feed(&f.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -276,7 +273,7 @@ pub async fn create_topic(
     ApiJson(body): ApiJson<TopicName>,
 ) -> Result<Response, Problem> {
     let (app, feed) = load_feed(&state, &who, &client_id, &feed).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     let topic = Topic {
         id: RecordId::generate("top"),
         feed_id: feed.id.clone(),
@@ -331,7 +328,7 @@ pub async fn update_topic(
     ApiJson(body): ApiJson<TopicName>,
 ) -> Result<axum::Json<TopicBody>, Problem> {
     let (app, _, mut t) = load_topic(&state, &who, &client_id, &feed, &id).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     t.name = check_display_name(&body.name)?;
     state.store.update_topic(&t).await?;
     Ok(axum::Json(TopicBody::from(&t)))
@@ -345,7 +342,7 @@ pub async fn delete_topic(
     Path((client_id, feed, id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, Problem> {
     let (app, _, t) = load_topic(&state, &who, &client_id, &feed, &id).await?;
-    may_manage(&who, &app)?;
+    may_manage(&state, &who, &app)?;
     state.store.delete_topic(&t.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

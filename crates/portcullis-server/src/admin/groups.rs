@@ -2,7 +2,7 @@
 //! Apps in a group have its scopes live: changing the group changes what their next
 //! token (and the gateway's effective scopes) get.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
 use super::orgs::{check_display_name, load as load_org};
 use super::{Page, PageQuery};
@@ -83,10 +83,10 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateGroup>,
 ) -> Result<Response, Problem> {
     let org = load_org(&state, &who, &org).await?;
-    who.require(
-        who.is_org_admin(&org.id),
+    who.may(Action::ManageGroups, &org.id).map_err(forbid(
+        &who,
         "manage permission groups of this organization",
-    )?;
+    ))?;
     let group = Group {
         id: RecordId::generate("grp"),
         org_id: org.id,
@@ -142,10 +142,11 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateGroup>,
 ) -> Result<axum::Json<GroupBody>, Problem> {
     let mut group = load(&state, &who, &org, &id).await?;
-    who.require(
-        who.is_org_admin(&group.org_id),
-        "manage permission groups of this organization",
-    )?;
+    who.may(Action::ManageGroups, &group.org_id)
+        .map_err(forbid(
+            &who,
+            "manage permission groups of this organization",
+        ))?;
     if let Some(n) = body.name {
         group.name = check_display_name(&n)?;
     }
@@ -165,10 +166,11 @@ pub async fn delete(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     let group = load(&state, &who, &org, &id).await?;
-    who.require(
-        who.is_org_admin(&group.org_id),
-        "manage permission groups of this organization",
-    )?;
+    who.may(Action::ManageGroups, &group.org_id)
+        .map_err(forbid(
+            &who,
+            "manage permission groups of this organization",
+        ))?;
     state.store.delete_group(&group.id).await?;
     state.refreshed().await?;
     Ok(StatusCode::NO_CONTENT)

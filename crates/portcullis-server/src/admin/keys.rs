@@ -1,7 +1,7 @@
 //! `/admin/v1/keys`: Portcullis's signing keys (public halves only) and their rotation.
 //! Bootstrap admin only. The same operation as `portcullis keys rotate`.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal, forbid};
 use super::extract::OptionalJson;
 use crate::keys::{KeyOpError, rotate as rotate_keys};
 use crate::problem::Problem;
@@ -48,7 +48,8 @@ pub async fn list(
     State(state): State<AppState>,
     who: Principal,
 ) -> Result<axum::Json<super::Page<KeyBody>>, Problem> {
-    who.require(who.is_root(), "see signing keys")?;
+    who.may_platform(Action::ManageSigningKeys)
+        .map_err(forbid(&who, "see signing keys"))?;
     let items = state
         .store
         .signing_keys()
@@ -73,7 +74,8 @@ pub async fn rotate(
     who: Principal,
     OptionalJson(body): OptionalJson<RotateRequest>,
 ) -> Result<axum::Json<RotateBody>, Problem> {
-    who.require(who.is_root(), "rotate signing keys")?;
+    who.may_platform(Action::ManageSigningKeys)
+        .map_err(forbid(&who, "rotate signing keys"))?;
     let alg = body
         .alg
         .as_deref()

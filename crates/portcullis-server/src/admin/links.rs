@@ -14,7 +14,7 @@
 //! Only the keyed hash of a link's token is stored (as for client secrets), so looking a
 //! link up is a lookup of its hash: no comparison of the token itself ever happens.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal};
 use super::extract::ApiJson;
 use super::orgs::parse_org_id;
 use super::password;
@@ -180,10 +180,11 @@ pub async fn reset(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     let user = users::load(&state, &who, &id).await?;
-    who.require(
-        users::administers(&who, &user),
-        "reset this user's password (they have roles in organizations you do not administer)",
-    )?;
+    if !who.administers(&user) {
+        return Err(Problem::forbidden(
+            "You may not reset this user's password: they have roles in organizations you do not administer.",
+        ));
+    }
     let (token, link) = new_link(&state, &who, &user.id, UserLinkKind::Reset, None)?;
     state.store.issue_password_reset(&link).await?;
     tracing::info!(user = %user.id, by = %who.describe(), "password reset issued");
@@ -233,7 +234,59 @@ async fn live_link(state: &AppState, headers: &HeaderMap) -> Result<(UserLink, U
         ));
     }
     let user = state.store.user(&link.user_id).await?.ok_or_else(unknown)?;
+    still_authorized(state, &link, &user).await?;
     Ok((link, user))
+}
+
+/// A link is authorized again when it is used, not only when it was made: the principal
+/// who made it must still exist and still administer the user as the user is now. So a
+/// link dies when its maker is deleted or demoted, or when its user has since been given
+/// a role in an organization the maker does not administer.
+async fn still_authorized(state: &AppState, link: &UserLink, user: &User) -> Result<(), Problem> {
+    let maker = maker(state, &link.created_by).await?;
+    let allowed = maker.is_some_and(|m| {
+        m.administers(user)
+            && link
+                .org_id
+                .as_ref()
+                .is_none_or(|o| m.may(Action::ManageMembers, o).is_ok())
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(gone(
+            "link-revoked",
+            "PCS-0410-REVOKED",
+            "Link no longer authorized",
+            "This link no longer works: whoever made it can no longer manage this account (their rights changed, or the account's did). Ask a current administrator of your organization for a new link.",
+        ))
+    }
+}
+
+/// The principal a link's `created_by` names, as it is now; `None` when it no longer
+/// exists or no longer holds the rights it had (an app without its live `admin` scope).
+async fn maker(state: &AppState, created_by: &str) -> Result<Option<Principal>, Problem> {
+    if created_by == Principal::Root.describe() {
+        return Ok(Some(Principal::Root));
+    }
+    if let Some(id) = created_by.strip_prefix("user:") {
+        let Ok(id) = RecordId::parse(id) else {
+            return Ok(None);
+        };
+        return Ok(state.store.user(&id).await?.map(Principal::User));
+    }
+    if let Some(client_id) = created_by.strip_prefix("app:") {
+        let view = state.view.get();
+        return Ok(view.app(client_id).and_then(|e| {
+            let live = e.app.status == portcullis_core::model::AppStatus::Active
+                && view.scopes_of(&e.app).contains(super::auth::ADMIN_SCOPE);
+            live.then(|| Principal::App {
+                client_id: client_id.to_owned(),
+                org: e.app.org_id.clone(),
+            })
+        }));
+    }
+    Ok(None)
 }
 
 #[utoipa::path(get, path = "/admin/v1/user-links/current", tag = "users",

@@ -1,7 +1,7 @@
 //! `/admin/v1/orgs`: tenants, their status, product entitlements and sandboxes.
 //! Only the bootstrap admin creates, changes or deletes orgs; members can read theirs.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
 use super::{Page, PageQuery};
 use crate::problem::Problem;
@@ -96,7 +96,7 @@ fn check_names(kind: &str, names: &BTreeSet<String>) -> Result<(), Problem> {
 pub async fn load(state: &AppState, who: &Principal, id: &str) -> Result<Org, Problem> {
     let id = parse_org_id(id)?;
     match state.store.org(&id).await? {
-        Some(o) if who.can_read(&o.id) => Ok(o),
+        Some(o) if who.may(Action::ReadOrg, &o.id).is_ok() => Ok(o),
         _ => Err(Problem::not_found(format!(
             "No organization {id} that you can see."
         ))),
@@ -110,7 +110,8 @@ pub async fn create(
     who: Principal,
     ApiJson(body): ApiJson<CreateOrg>,
 ) -> Result<Response, Problem> {
-    who.require(who.is_root(), "create organizations")?;
+    who.may_platform(Action::ManageOrgs)
+        .map_err(forbid(&who, "create organizations"))?;
     let sandboxes = body
         .sandboxes
         .unwrap_or_else(|| BTreeSet::from(["prod".to_owned()]));
@@ -139,7 +140,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<OrgBody>>, Problem> {
     let page = q.request()?;
-    let orgs = match who.visible_orgs() {
+    let orgs = match who.orgs_where(Action::ReadOrg) {
         None => state.store.orgs(&page).await?,
         Some(mut ids) => {
             ids.sort();
@@ -181,7 +182,8 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> Result<axum::Json<OrgBody>, Problem> {
     let mut org = load(&state, &who, &id).await?;
-    who.require(who.is_root(), "change organizations")?;
+    who.may_platform(Action::ManageOrgs)
+        .map_err(forbid(&who, "change organizations"))?;
     if let Some(n) = body.name {
         org.name = check_display_name(&n)?;
     }
@@ -214,7 +216,8 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let org = load(&state, &who, &id).await?;
-    who.require(who.is_root(), "delete organizations")?;
+    who.may_platform(Action::ManageOrgs)
+        .map_err(forbid(&who, "delete organizations"))?;
     state.store.delete_org(&org.id).await?;
     state.refreshed().await?;
     tracing::info!(org = %org.id, by = %who.describe(), "org deleted with its apps and groups");

@@ -1,6 +1,18 @@
 //! Human passwords: argon2id (OWASP parameters), hashed and checked on a blocking
 //! thread. A login for an unknown email still verifies against a dummy hash so the time
 //! taken does not reveal whether the account exists.
+//!
+//! [`sign_in`] is the one password check of every path that takes a person's password —
+//! the admin API's `POST /admin/v1/sessions` (and so the console), Wave's Basic
+//! authentication and its authorize page — so each has the same two limits: failures per
+//! client address ([`crate::PASSWORD_FAILURES_PER_ADDRESS`] a minute, against one
+//! guesser trying many accounts) and per account ([`crate::LOGIN_LOCKOUT_LIMIT`], against
+//! many addresses trying one).
+
+use crate::problem::Problem;
+use crate::state::AppState;
+use portcullis_core::model::User;
+use std::net::IpAddr;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -53,6 +65,81 @@ pub async fn verify(password: String, phc: Option<String>) -> bool {
     })
     .await
     .unwrap_or(false)
+}
+
+/// Why a password sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The email or password is wrong, or there is no such account: one answer for all.
+    Wrong,
+    /// Too many failed sign-ins from this client address; seconds until it may try again.
+    Address(u64),
+    /// Too many wrong passwords for this account; seconds until it may try again.
+    Account(u64),
+}
+
+impl Refused {
+    /// The admin API's answer: 401, or 429 with `Retry-After`.
+    pub fn problem(self) -> Problem {
+        match self {
+            Refused::Wrong => Problem::unauthorized("The email or password is wrong."),
+            Refused::Account(retry) => super::sessions::locked(retry),
+            Refused::Address(retry) => Problem::new(
+                429,
+                "rate-limited",
+                "PCS-0429-429",
+                "Too many requests",
+                format!(
+                    "Too many failed sign-ins from your address; sign-ins from it are refused for {retry} s (see Retry-After)."
+                ),
+            )
+            .with_retry_after(retry),
+        }
+    }
+}
+
+/// Check a person's password, under both limits; the user, or why not.
+pub async fn sign_in(
+    state: &AppState,
+    client: Option<IpAddr>,
+    email: &str,
+    password: &str,
+) -> Result<Result<User, Refused>, portcullis_store::StoreError> {
+    let now = state.now();
+    if let Some(ip) = client
+        && let Some(retry) = state.password_failures.blocked(ip, None, now)
+    {
+        return Ok(Err(Refused::Address(retry)));
+    }
+    let normalised = super::users::normalise_email(email).ok();
+    if let Some(e) = &normalised
+        && let Some(retry) = state.logins.blocked(e, now)
+    {
+        return Ok(Err(Refused::Account(retry)));
+    }
+    let found = match &normalised {
+        Some(e) if password.len() <= 1024 => state.store.user_by_email(e).await?,
+        _ => None,
+    };
+    let (user, phc) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+    // Verify even when the user does not exist (against a dummy hash): same time either way.
+    let ok = verify(password.to_owned(), phc).await;
+    match (ok, user) {
+        (true, Some(u)) => {
+            state.logins.clear(&u.email);
+            Ok(Ok(u))
+        }
+        _ => {
+            if let Some(e) = &normalised {
+                state.logins.record(e, now);
+            }
+            if let Some(ip) = client {
+                state.password_failures.record(ip, None, now);
+            }
+            tracing::info!("password sign-in refused");
+            Ok(Err(Refused::Wrong))
+        }
+    }
 }
 
 #[cfg(test)]

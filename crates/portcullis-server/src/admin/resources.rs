@@ -2,7 +2,7 @@
 //! datastreams) — what `/gateway/v1/check` decides against. Org admins manage them;
 //! members read them.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
 use super::groups::parse_scopes;
 use super::orgs::{check_display_name, load as load_org};
@@ -161,10 +161,8 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateResource>,
 ) -> Result<Response, Problem> {
     let org = load_org(&state, &who, &org).await?;
-    who.require(
-        who.is_org_admin(&org.id),
-        "manage resources of this organization",
-    )?;
+    who.may(Action::ManageResources, &org.id)
+        .map_err(forbid(&who, "manage resources of this organization"))?;
     let sandbox = match body.sandbox {
         Some(s) => s,
         None if org.sandboxes.contains("prod") => "prod".to_owned(),
@@ -240,10 +238,8 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateResource>,
 ) -> Result<axum::Json<ResourceBody>, Problem> {
     let (org, mut r) = load(&state, &who, &org, &id).await?;
-    who.require(
-        who.is_org_admin(&org.id),
-        "manage resources of this organization",
-    )?;
+    who.may(Action::ManageResources, &org.id)
+        .map_err(forbid(&who, "manage resources of this organization"))?;
     if let Some(n) = body.name {
         r.name = check_display_name(&n)?;
     }
@@ -276,10 +272,8 @@ pub async fn delete(
     Path((org, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     let (org, r) = load(&state, &who, &org, &id).await?;
-    who.require(
-        who.is_org_admin(&org.id),
-        "manage resources of this organization",
-    )?;
+    who.may(Action::ManageResources, &org.id)
+        .map_err(forbid(&who, "manage resources of this organization"))?;
     state.store.delete_resource(&r.id).await?;
     state.refreshed().await?;
     Ok(StatusCode::NO_CONTENT)

@@ -77,12 +77,13 @@ pub(super) async fn manageable(
     who: &Principal,
     client_id: &str,
 ) -> Result<App, Problem> {
-    let app = load_app(state, who, client_id).await?;
-    who.require(
-        who.can_manage_apps(&app.org_id),
+    super::apps::load_managed(
+        state,
+        who,
+        client_id,
         "manage this application's credentials",
-    )?;
-    Ok(app)
+    )
+    .await
 }
 
 async fn find(

@@ -3,7 +3,8 @@
 
 use super::extract::ApiJson;
 use super::password;
-use super::users::{UserBody, normalise_email};
+use super::users::UserBody;
+use crate::audit::ClientAddr;
 use crate::problem::Problem;
 use crate::state::AppState;
 use axum::extract::State;
@@ -43,40 +44,16 @@ pub fn locked(retry: u64) -> Problem {
     .with_retry_after(retry)
 }
 
-fn refused() -> Problem {
-    Problem::unauthorized("The email or password is wrong.")
-}
-
 #[utoipa::path(post, path = "/admin/v1/sessions", request_body = Login, tag = "sessions",
     responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, Problem> {
-    let email = normalise_email(&body.email).map_err(|_| refused())?;
-    if body.password.len() > 1024 {
-        return Err(refused());
-    }
-    let now = state.now();
-    if let Some(retry) = state.logins.blocked(&email, now) {
-        return Err(locked(retry));
-    }
-    let found = state.store.user_by_email(&email).await?;
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), Some(h)),
-        None => (None, None),
-    };
-    // Verify even when the user does not exist (against a dummy hash): same time either way.
-    let ok = password::verify(body.password, hash).await;
-    let user = match (ok, user) {
-        (true, Some(u)) => u,
-        _ => {
-            tracing::info!("admin sign-in refused");
-            state.logins.record(&email, now);
-            return Err(refused());
-        }
-    };
-    state.logins.clear(&email);
+    let user = password::sign_in(&state, client, &body.email, &body.password)
+        .await?
+        .map_err(password::Refused::problem)?;
     let token = Secret::generate(SecretKind::UserSession);
     let hash_key = state.hash_key()?;
     let expires_at = state.now() + SESSION_TTL;

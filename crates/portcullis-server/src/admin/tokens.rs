@@ -10,7 +10,7 @@
 //! disabled or deleted. The second is RFC 7009's revocation for callers who are not the
 //! app (`/oauth/revoke` authenticates an app).
 
-use super::apps::load as load_app;
+use super::apps::load_managed;
 use super::auth::Principal;
 use super::extract::{ApiJson, OptionalJson};
 use crate::problem::Problem;
@@ -75,11 +75,13 @@ pub async fn issue(
     Path(client_id): Path<String>,
     OptionalJson(body): OptionalJson<IssueToken>,
 ) -> Result<Response, Problem> {
-    let app = load_app(&state, &who, &client_id).await?;
-    who.require(
-        who.can_manage_apps(&app.org_id),
+    let app = load_managed(
+        &state,
+        &who,
+        &client_id,
         "issue tokens for this application",
-    )?;
+    )
+    .await?;
     let view = state.view.get();
     let entry = view
         .app(app.client_id.as_str())
@@ -144,11 +146,7 @@ pub async fn revoke(
     Path(client_id): Path<String>,
     ApiJson(body): ApiJson<RevokeToken>,
 ) -> Result<Response, Problem> {
-    let app = load_app(&state, &who, &client_id).await?;
-    who.require(
-        who.can_manage_apps(&app.org_id),
-        "revoke this application's tokens",
-    )?;
+    let app = load_managed(&state, &who, &client_id, "revoke this application's tokens").await?;
     let view = state.view.get();
     let Ok(claims) = verify_access_token(
         body.token.trim(),

@@ -4,7 +4,7 @@
 //! an org they administer and may grant or remove roles in those orgs only. Every user
 //! may read and change their own name and password.
 
-use super::auth::Principal;
+use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
 use super::orgs::parse_org_id;
 use super::password;
@@ -98,21 +98,10 @@ fn is_self(who: &Principal, user: &User) -> bool {
     matches!(who, Principal::User(u) if u.id == user.id)
 }
 
-/// May the caller manage this user's account (delete it, reset its password)? The
-/// bootstrap admin, or an admin of every organization the user has a role in.
-pub(super) fn administers(who: &Principal, user: &User) -> bool {
-    who.is_root() || (!user.roles.is_empty() && user.roles.keys().all(|o| who.is_org_admin(o)))
-}
-
-/// May the caller see this user?
-fn can_see(who: &Principal, user: &User) -> bool {
-    who.is_root() || is_self(who, user) || user.roles.keys().any(|o| who.is_org_admin(o))
-}
-
 pub(super) async fn load(state: &AppState, who: &Principal, id: &str) -> Result<User, Problem> {
     let id = RecordId::parse(id).map_err(|e| Problem::bad_request(e.0))?;
     match state.store.user(&id).await? {
-        Some(u) if can_see(who, &u) => Ok(u),
+        Some(u) if who.sees_user(&u) => Ok(u),
         _ => Err(Problem::not_found(format!(
             "No user {id} that you can see."
         ))),
@@ -125,10 +114,8 @@ pub(super) async fn check_roles(
     orgs: impl Iterator<Item = &OrgId>,
 ) -> Result<(), Problem> {
     for org in orgs {
-        who.require(
-            who.is_org_admin(org),
-            &format!("grant or remove roles in {org}"),
-        )?;
+        who.may(Action::ManageMembers, org)
+            .map_err(forbid(who, &format!("grant or remove roles in {org}")))?;
         if state.store.org(org).await?.is_none() {
             return Err(Problem::bad_request(format!("No organization {org}.")));
         }
@@ -148,11 +135,10 @@ pub async fn create(
         .into_iter()
         .map(|(o, r)| Ok((parse_org_id(&o)?, r)))
         .collect::<Result<BTreeMap<_, _>, Problem>>()?;
-    if roles.is_empty() {
-        who.require(
-            who.is_root(),
-            "create users without a role in an organization you administer",
-        )?;
+    if roles.is_empty() && !who.is_root() {
+        return Err(Problem::forbidden(
+            "Only the bootstrap admin may create users without a role; give the user a role in an organization you administer.",
+        ));
     }
     check_roles(&state, &who, roles.keys()).await?;
     password::check_policy(&body.password).map_err(Problem::bad_request)?;
@@ -193,7 +179,7 @@ pub async fn list(
         items.extend(
             batch
                 .iter()
-                .filter(|u| can_see(&who, u))
+                .filter(|u| who.sees_user(u))
                 .map(UserBody::from),
         );
         if done || items.len() as u32 >= limit {
@@ -226,11 +212,12 @@ pub async fn update(
 ) -> Result<axum::Json<UserBody>, Problem> {
     let mut user = load(&state, &who, &id).await?;
     let own = is_self(&who, &user);
-    if body.email.is_some() || body.name.is_some() || body.password.is_some() {
-        who.require(
-            who.is_root() || own,
-            "change another user's email, name or password",
-        )?;
+    if (body.email.is_some() || body.name.is_some() || body.password.is_some())
+        && !(who.is_root() || own)
+    {
+        return Err(Problem::forbidden(
+            "Only the bootstrap admin may change another user's email, name or password; an administrator resets a password with POST /admin/v1/users/{user_id}/password-reset.",
+        ));
     }
     if let Some(e) = body.email {
         user.email = normalise_email(&e)?;
@@ -274,10 +261,11 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
     let user = load(&state, &who, &id).await?;
-    who.require(
-        administers(&who, &user),
-        "delete this user (they have roles in organizations you do not administer)",
-    )?;
+    if !who.administers(&user) {
+        return Err(Problem::forbidden(
+            "You may not delete this user: they have roles in organizations you do not administer.",
+        ));
+    }
     state.store.delete_user(&user.id).await?;
     tracing::info!(user = %user.id, by = %who.describe(), "user deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -39,7 +39,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use portcullis_core::limits::FailureLimiter;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -48,8 +47,6 @@ use std::sync::{Arc, Mutex};
 pub const SESSION_COOKIE: &str = "pcs_console";
 /// The sign-in form's pre-session nonce (its CSRF token is derived from it).
 pub const LOGIN_COOKIE: &str = "pcs_console_login";
-/// Failed sign-ins allowed per client address and minute.
-pub const LOGIN_FAILURE_LIMIT: u32 = 10;
 /// The header every console response carries.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
@@ -58,7 +55,6 @@ pub struct Console {
     admin: Router,
     /// Wave's routes, for the subscriber's notifications (same session token).
     wave: Router,
-    login_failures: FailureLimiter,
     /// Once-only form nonces already used, with when (unix seconds).
     used_nonces: Mutex<HashMap<String, i64>>,
 }
@@ -70,7 +66,6 @@ impl Console {
         Self {
             admin: crate::admin::router(state).with_state(state.clone()),
             wave: crate::wave::router().with_state(state.clone()),
-            login_failures: FailureLimiter::new(LOGIN_FAILURE_LIMIT, 60),
             used_nonces: Mutex::new(HashMap::new()),
         }
     }

@@ -116,7 +116,7 @@ async fn login(ctx: Ctx, form: ConsoleForm) -> Page {
     let (email, password) = (form.one("email")?, form.one("password")?);
     let now = ctx.state.now();
     if let Some(ip) = ctx.client
-        && let Some(retry) = ctx.console.login_failures.blocked(ip, None, now)
+        && let Some(retry) = ctx.state.password_failures.blocked(ip, None, now)
     {
         let mut res = PageError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -161,11 +161,7 @@ async fn login(ctx: Ctx, form: ConsoleForm) -> Page {
             Ok(res)
         }
         Err(e) => {
-            if e.status == StatusCode::UNAUTHORIZED
-                && let Some(ip) = ctx.client
-            {
-                ctx.console.login_failures.record(ip, None, now);
-            }
+            // The admin API counted the failure against the address and the account.
             let status = if e.status.is_client_error() {
                 e.status
             } else {

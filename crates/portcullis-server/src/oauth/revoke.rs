@@ -1,6 +1,10 @@
 //! `POST /oauth/revoke` (RFC 7009). An app revokes its own tokens; an app with the
 //! `admin` scope, any token of its org. The revocation is stored, then the view is
 //! refreshed before answering, so the token is refused everywhere from then on.
+//!
+//! A token the caller may not revoke gets the same `200` as an invalid one (RFC 7009
+//! §2.2 allows it), and nothing is revoked: a different answer would tell a caller which
+//! strings are other applications' live tokens.
 
 use super::client_auth::authenticate_request;
 use super::form::OAuthForm;
@@ -15,7 +19,7 @@ use portcullis_core::model::Revocation;
 use portcullis_core::oauth_error::OAuthError;
 use portcullis_core::token::verify_access_token;
 
-pub const ADMIN_SCOPE: &str = "admin";
+use portcullis_core::policy::ADMIN_SCOPE;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let decided = decide(&state, &headers, &body);
@@ -58,9 +62,8 @@ fn decide(
     let org_admin =
         claims.org == app.org_id.as_str() && view.effective_scopes(app).contains(ADMIN_SCOPE);
     if !own && !org_admin {
-        return Err(OAuthError::unauthorized_client(
-            "This token was issued to another application. An application can revoke its own tokens; revoking other applications' tokens of its organization needs the 'admin' scope.",
-        ));
+        tracing::debug!(client_id = %app.client_id, "revocation of another application's token ignored");
+        return Ok(None);
     }
     let client_id = ClientId::parse(&claims.client_id)
         .map_err(|_| OAuthError::invalid_request("The token names a malformed client id."))?;

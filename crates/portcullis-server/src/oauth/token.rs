@@ -139,28 +139,28 @@ async fn first_use_everywhere(
     client_asserted: bool,
     now: i64,
 ) -> Result<(), OAuthError> {
-    for (i, p) in pending.iter().enumerate() {
-        match shared.first_use_jti(&p.scope, &p.jti, p.until, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let text = portcullis_core::grant::assertion::replayed(&p.jti);
-                return Err(if i == 0 && client_asserted {
-                    OAuthError::invalid_client(text)
-                } else {
-                    OAuthError::invalid_grant(text)
-                });
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "shared store unreachable; refusing an RFC 7523 assertion");
-                return Err(OAuthError {
-                    error: "temporarily_unavailable",
-                    description: "JWT assertions cannot be checked against replay right now (the shared store is unreachable); retry shortly, or authenticate with a client secret.".into(),
-                    status: 503,
-                });
-            }
+    match shared
+        .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
+        .await
+    {
+        Ok(None) => Ok(()),
+        Ok(Some(i)) => {
+            let text = portcullis_core::grant::assertion::replayed(&pending[i].jti);
+            Err(if i == 0 && client_asserted {
+                OAuthError::invalid_client(text)
+            } else {
+                OAuthError::invalid_grant(text)
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "shared store unreachable; refusing an RFC 7523 assertion");
+            Err(OAuthError {
+                error: "temporarily_unavailable",
+                description: "JWT assertions cannot be checked against replay right now (the shared store is unreachable); retry shortly, or authenticate with a client secret.".into(),
+                status: 503,
+            })
         }
     }
-    Ok(())
 }
 
 /// The grant's metrics label (a fixed set: never the client's text) and the outcome.
@@ -210,7 +210,7 @@ pub fn assertion_context<'a>(
         now: state.now(),
         replay: match deferred {
             Some(d) => d,
-            None => &state.assertion_jtis,
+            None => &state.jtis,
         },
     }
 }

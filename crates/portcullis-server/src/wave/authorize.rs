@@ -259,6 +259,7 @@ fn callback_url(link: &Linking, problem: Option<&str>) -> String {
 /// password, authorize the request token, and send the browser to the callback URL.
 pub async fn approve(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WaveError> {
@@ -313,7 +314,7 @@ pub async fn approve(
     }
     let email = p.get("email").map(String::as_str).unwrap_or("");
     let pw = p.get("password").cloned().unwrap_or_default();
-    let Some(user) = super::sign_in(&state, email, &pw).await? else {
+    let Some(user) = super::sign_in(&state, client, email, &pw).await? else {
         return Ok(html_response(
             StatusCode::UNAUTHORIZED,
             &link,

@@ -44,8 +44,13 @@ static NOT_PUBLIC: LazyLock<Vec<IpNet>> = LazyLock::new(|| {
         "203.0.113.0/24",
         "224.0.0.0/4",
         "240.0.0.0/4",
-        "::/128",
-        "::1/128",
+        // IPv4-compatible (deprecated, but routed to the IPv4 address by some stacks) and
+        // IPv4-mapped addresses, whole: `::127.0.0.1` is loopback by another name. Both
+        // cover `::` and `::1`.
+        "::/96",
+        "::ffff:0:0/96",
+        // IPv4-translated (SIIT): `::ffff:0:a.b.c.d`.
+        "::ffff:0:0:0/96",
         "64:ff9b::/96",
         "64:ff9b:1::/48",
         "100::/64",
@@ -252,6 +257,12 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::a9fe:a9fe",
+            "::",
+            "::ffff:0.0.0.0",
+            "::ffff:0:7f00:1",
         ] {
             assert!(!is_public(a.parse().unwrap()), "{a}");
         }

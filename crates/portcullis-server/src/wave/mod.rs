@@ -275,39 +275,20 @@ pub fn form_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String
 }
 
 /// The user with this email and password, or `None` — in the same time either way (a
-/// missing account is checked against a dummy hash).
+/// missing account is checked against a dummy hash). Over the per-address or per-account
+/// limit of [`crate::admin::password::sign_in`], a 429.
 pub async fn sign_in(
     state: &AppState,
+    client: Option<std::net::IpAddr>,
     email: &str,
     password: &str,
 ) -> Result<Option<portcullis_core::model::User>, WaveError> {
-    let normalised = crate::admin::users::normalise_email(email).ok();
-    let now = state.now();
-    if let Some(e) = &normalised
-        && let Some(retry) = state.logins.blocked(e, now)
-    {
-        return Err(crate::admin::sessions::locked(retry).into());
+    use crate::admin::password::{Refused, sign_in};
+    match sign_in(state, client, email, password).await? {
+        Ok(user) => Ok(Some(user)),
+        Err(Refused::Wrong) => Ok(None),
+        Err(limited) => Err(limited.problem().into()),
     }
-    let found = match &normalised {
-        Some(e) if password.len() <= 1024 => state.store.user_by_email(e).await?,
-        _ => None,
-    };
-    let (user, phc) = match found {
-        Some((u, h)) => (Some(u), Some(h)),
-        None => (None, None),
-    };
-    let ok = crate::admin::password::verify(password.to_owned(), phc).await;
-    if let Some(e) = &normalised {
-        if ok {
-            state.logins.clear(e);
-        } else {
-            state.logins.record(e, now);
-        }
-    }
-    if !ok {
-        tracing::info!("Wave sign-in refused");
-    }
-    Ok(user.filter(|_| ok))
 }
 
 fn no_store(mut res: Response) -> Response {

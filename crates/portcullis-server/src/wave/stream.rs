@@ -40,7 +40,11 @@ fn refused(detail: &str) -> WaveError {
 }
 
 /// The signed-in subscriber of a request.
-pub async fn subscriber(state: &AppState, headers: &HeaderMap) -> Result<User, WaveError> {
+pub async fn subscriber(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Result<User, WaveError> {
     let how = "Sign in with HTTP Basic (your email and password) or 'Authorization: Bearer <session token>' from POST /admin/v1/sessions.";
     let value = headers
         .get(header::AUTHORIZATION)
@@ -79,7 +83,7 @@ pub async fn subscriber(state: &AppState, headers: &HeaderMap) -> Result<User, W
     let (email, pw) = decoded
         .split_once(':')
         .ok_or_else(|| refused("The Basic credentials must be email:password."))?;
-    super::sign_in(state, email, pw)
+    super::sign_in(state, client, email, pw)
         .await?
         .ok_or_else(|| refused("The email or password is wrong."))
 }
@@ -179,6 +183,7 @@ impl Cursor {
 /// `GET /notificationgateway/1.0/stream`.
 pub async fn stream(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, WaveError> {
     let resume = match headers.get("last-event-id") {
@@ -195,7 +200,7 @@ pub async fn stream(
                 })?,
         ),
     };
-    let user = subscriber(&state, &headers).await?;
+    let user = subscriber(&state, client, &headers).await?;
     // Subscribe before reading the backlog: nothing stored meanwhile is missed.
     let live = state.wave.live.subscribe();
     let stopping = state.wave.stopping();
@@ -244,6 +249,7 @@ struct Inbox<'a> {
 /// what a client without a stream reads, and what a stream resumes from.
 pub async fn inbox(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
     q: Result<axum::extract::Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, WaveError> {
@@ -259,7 +265,7 @@ pub async fn inbox(
         ))
         .into());
     }
-    let user = subscriber(&state, &headers).await?;
+    let user = subscriber(&state, client, &headers).await?;
     let stored = state
         .store
         .inbox(&user.id, q.after.unwrap_or(0), limit)
@@ -285,9 +291,10 @@ struct Subscriptions {
 /// `GET /notificationgateway/1.0/subscriptions`: the broadcast feeds the user follows.
 pub async fn subscriptions(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, WaveError> {
-    let user = subscriber(&state, &headers).await?;
+    let user = subscriber(&state, client, &headers).await?;
     let feeds = state.store.subscriptions(&user.id).await?;
     Ok(axum::Json(Subscriptions {
         feeds: feeds.iter().map(|f| f.to_string()).collect(),
@@ -316,10 +323,11 @@ async fn broadcast_feed(state: &AppState, id: &str) -> Result<RecordId, WaveErro
 /// `PUT /notificationgateway/1.0/subscriptions/{feed_id}`: follow a broadcast feed.
 pub async fn subscribe(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
     Path(feed): Path<String>,
 ) -> Result<StatusCode, WaveError> {
-    let user = subscriber(&state, &headers).await?;
+    let user = subscriber(&state, client, &headers).await?;
     let feed = broadcast_feed(&state, &feed).await?;
     state.store.subscribe(&user.id, &feed, state.now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -328,10 +336,11 @@ pub async fn subscribe(
 /// `DELETE /notificationgateway/1.0/subscriptions/{feed_id}`.
 pub async fn unsubscribe(
     State(state): State<AppState>,
+    crate::audit::ClientAddr(client): crate::audit::ClientAddr,
     headers: HeaderMap,
     Path(feed): Path<String>,
 ) -> Result<StatusCode, WaveError> {
-    let user = subscriber(&state, &headers).await?;
+    let user = subscriber(&state, client, &headers).await?;
     let feed = broadcast_feed(&state, &feed).await?;
     state
         .store
