@@ -28,6 +28,7 @@ use portcullis_core::wave::{
 mod audit_sql;
 pub mod migrate;
 pub mod postgres;
+mod shared;
 pub mod sqlite;
 pub mod test_db;
 
