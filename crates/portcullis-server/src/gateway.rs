@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::gateway::{
-    Allow, CheckRequest, Code, Denial, HeaderNames, USER_KEY_HEADER, USER_SECRET_HEADER,
-    decide_with, replayed,
+    Allow, CheckRequest, Code, Denial, HeaderNames, NotText, decide_with, replayed,
 };
 use portcullis_core::model::QuotaPeriod;
 use std::collections::HashMap;
@@ -25,6 +24,15 @@ pub const RESOURCE_HEADER: &str = "x-portcullis-resource";
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header's first value as text; [`NotText`] when any of its values is not text (for
+/// [`CheckRequest::from_headers`]).
+pub fn header_text<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, NotText> {
+    if h.get_all(name).iter().any(|v| v.to_str().is_err()) {
+        return Err(NotText);
+    }
+    Ok(header_str(h, name))
 }
 
 /// The TCP peer of the request, when the server was started with connection info (it
@@ -147,26 +155,13 @@ pub async fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denia
 async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let headers = q.headers;
     let cfg = &state.gateway;
-    // A credential header that is not text must not read as "no credentials" (which an
-    // unauthenticated resource would let through): presented credentials are always checked.
-    for name in [
-        header::AUTHORIZATION.as_str(),
-        "authentication",
-        cfg.api_key_header.as_str(),
-        cfg.org_header.as_str(),
-        USER_KEY_HEADER,
-        USER_SECRET_HEADER,
-    ] {
-        if headers.get_all(name).iter().any(|v| v.to_str().is_err()) {
-            return Err(Denial {
-                code: Code::InvalidRequest,
-                detail: format!(
-                    "The {name} header is not valid text: send it as visible ASCII characters."
-                ),
-                retry_after: None,
-            });
-        }
-    }
+    let mut req = CheckRequest::from_headers(
+        |name| header_text(headers, name),
+        HeaderNames {
+            api_key: cfg.api_key_header.as_str(),
+            org: cfg.org_header.as_str(),
+        },
+    )?;
     let (client, over_tls) = client_facts(cfg, q.peer, headers);
     let secrets_allowed = cfg.allow_secrets_over_http || over_tls;
 
@@ -175,8 +170,8 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
         .or_else(|| header_str(headers, "x-forwarded-uri"))
         .and_then(|u| u.split_once('?').map(|(_, q)| q));
     let (mut user_key, mut user_secret) = (
-        header_str(headers, USER_KEY_HEADER).map(str::to_owned),
-        header_str(headers, USER_SECRET_HEADER).map(str::to_owned),
+        req.user_key.map(str::to_owned),
+        req.user_secret.map(str::to_owned),
     );
     if user_key.is_none()
         && user_secret.is_none()
@@ -185,7 +180,7 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
         (user_key, user_secret) = key_and_secret_in(query);
     }
 
-    let api_key = header_str(headers, cfg.api_key_header.as_str());
+    let api_key = req.api_key;
     // The app the request names, for the (app, address) failure limit.
     let named_app = user_key.as_deref().or(api_key);
     let now = state.now();
@@ -204,22 +199,12 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
     let original_method = header_str(headers, "x-forwarded-method")
         .or_else(|| header_str(headers, "x-original-method"))
         .unwrap_or(q.method.as_str());
-    let req = CheckRequest {
-        resource: q.resource.or_else(|| header_str(headers, RESOURCE_HEADER)),
-        method: original_method,
-        always_write: q.always_write,
-        authorization: header_str(headers, header::AUTHORIZATION.as_str()),
-        authentication: header_str(headers, "authentication"),
-        api_key,
-        org_header: header_str(headers, cfg.org_header.as_str()),
-        user_key: user_key.as_deref(),
-        user_secret: user_secret.as_deref(),
-        secrets_allowed,
-        names: HeaderNames {
-            api_key: cfg.api_key_header.as_str(),
-            org: cfg.org_header.as_str(),
-        },
-    };
+    req.resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+    req.method = original_method;
+    req.always_write = q.always_write;
+    req.user_key = user_key.as_deref();
+    req.user_secret = user_secret.as_deref();
+    req.secrets_allowed = secrets_allowed;
     let view = state.view.get();
     let verify = |token: &str| {
         let (result, hit) = state

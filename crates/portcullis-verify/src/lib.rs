@@ -34,8 +34,8 @@ use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::decision_feed::{FeedEvent, FeedSnapshot};
 use portcullis_core::gateway::{
-    API_KEY_HEADER, Allow, CheckRequest, Code, Denial, HeaderNames, ORG_HEADER, USER_KEY_HEADER,
-    USER_SECRET_HEADER, decide_with, is_app_signed, replayed,
+    API_KEY_HEADER, Allow, CheckRequest, Code, Denial, HeaderNames, NotText, ORG_HEADER,
+    decide_with, is_app_signed, replayed,
 };
 use portcullis_core::token_cache::VerifiedTokenCache;
 use portcullis_core::view::View;
@@ -200,25 +200,19 @@ impl Verifier {
         headers: &HeaderMap,
     ) -> Result<Allow, Denial> {
         let i = &*self.inner;
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        for name in [
-            header::AUTHORIZATION.as_str(),
-            "authentication",
-            &i.cfg.api_key_header,
-            &i.cfg.org_header,
-            USER_KEY_HEADER,
-            USER_SECRET_HEADER,
-        ] {
-            if headers.get_all(name).iter().any(|v| v.to_str().is_err()) {
-                return Err(denial(
-                    Code::InvalidRequest,
-                    format!(
-                        "The {name} header is not valid text: send it as visible ASCII characters."
-                    ),
-                ));
-            }
-        }
-        let authorization = text(header::AUTHORIZATION.as_str());
+        let mut req = CheckRequest::from_headers(
+            |name| {
+                if headers.get_all(name).iter().any(|v| v.to_str().is_err()) {
+                    return Err(NotText);
+                }
+                Ok(headers.get(name).and_then(|v| v.to_str().ok()))
+            },
+            HeaderNames {
+                api_key: &i.cfg.api_key_header,
+                org: &i.cfg.org_header,
+            },
+        )?;
+        let authorization = req.authorization;
         let secret_in_query = uri.query().is_some_and(|q| {
             q.split('&').any(|kv| {
                 let k = kv.split('=').next().unwrap_or("");
@@ -226,9 +220,7 @@ impl Verifier {
             })
         });
         if authorization.is_none()
-            && (text(USER_KEY_HEADER).is_some()
-                || text(USER_SECRET_HEADER).is_some()
-                || secret_in_query)
+            && (req.user_key.is_some() || req.user_secret.is_some() || secret_in_query)
         {
             return Err(denial(
                 Code::InvalidRequest,
@@ -252,22 +244,11 @@ impl Verifier {
                 ),
             ));
         }
-        let req = CheckRequest {
-            resource: Some(resource),
-            method: method.as_str(),
-            always_write: false,
-            authorization,
-            authentication: text("authentication"),
-            api_key: text(&i.cfg.api_key_header),
-            org_header: text(&i.cfg.org_header),
-            user_key: None,
-            user_secret: None,
-            secrets_allowed: false,
-            names: HeaderNames {
-                api_key: &i.cfg.api_key_header,
-                org: &i.cfg.org_header,
-            },
-        };
+        req.resource = Some(resource);
+        req.method = method.as_str();
+        // Secrets are refused above: only the Portcullis server checks them.
+        req.user_key = None;
+        req.user_secret = None;
         let verify = |token: &str| i.tokens.verify(token, &view, &i.issuer, now);
         let jti = DeferredJti::new();
         let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
