@@ -413,3 +413,32 @@ async fn a_suspension_ends_the_wave_api_tokens_issued_before_it() {
         );
     }
 }
+
+/// Open (not fixed here: the store keeps no credential with an API token). Deleting a
+/// client secret ends the access tokens obtained with it at once (their `cred`); a Wave
+/// publisher API token obtained with it goes on publishing to every subscriber for up
+/// to 12 h. Deleting a leaked secret should end what was obtained with it.
+#[tokio::test]
+#[ignore = "open finding: Wave API tokens outlive the deletion of their client secret"]
+async fn deleting_a_secret_ends_the_wave_api_tokens_obtained_with_it() {
+    let (app, p) = wave_publisher().await;
+    let (leaked_id, leaked) = app.create_secret(&p.client_id).await;
+    let api = apitoken::api_token(&app, &p.client_id, &leaked).await;
+    assert_eq!(
+        publish(&app, &api, &p.topic, "hello").await,
+        StatusCode::NO_CONTENT
+    );
+    let (status, v) = app
+        .call(
+            Method::DELETE,
+            &format!("/admin/v1/apps/{}/secrets/{leaked_id}", p.client_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{v}");
+    assert_eq!(
+        publish(&app, &api, &p.topic, "phishing").await,
+        StatusCode::UNAUTHORIZED,
+        "the API token of a deleted secret still publishes"
+    );
+}
