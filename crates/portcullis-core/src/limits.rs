@@ -97,6 +97,38 @@ impl FailureLimiter {
         }
     }
 
+    /// Count one attempt from `addr` *before* it is checked, unless `addr` is over the
+    /// limit already: `Err(seconds until the window ends)` then. Checking and counting
+    /// under one lock is what makes the limit hold for attempts sent at once (each would
+    /// pass a separate "blocked?" test before the first failure was counted). An attempt
+    /// that turns out to succeed is given back with [`FailureLimiter::forgive`].
+    pub fn try_record(&self, addr: IpAddr, now: i64) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let Ok(mut c) = self.inner.lock() else {
+            return Ok(());
+        };
+        if let Some(w) = c.by_addr.get(&addr)
+            && w.count >= self.limit
+            && now < w.start + self.window
+        {
+            return Err((w.start + self.window - now) as u64);
+        }
+        bump(&mut c.by_addr, addr, now, self.window);
+        Ok(())
+    }
+
+    /// Give back an attempt counted by [`FailureLimiter::try_record`] that succeeded.
+    pub fn forgive(&self, addr: IpAddr, now: i64) {
+        if let Ok(mut c) = self.inner.lock()
+            && let Some(w) = c.by_addr.get_mut(&addr)
+            && now < w.start + self.window
+        {
+            w.count = w.count.saturating_sub(1);
+        }
+    }
+
     /// Addresses and pairs currently counted (for tests and metrics).
     pub fn tracked(&self) -> usize {
         self.inner
@@ -173,6 +205,28 @@ impl AccountLockout {
         }
     }
 
+    /// Count one sign-in of `account` *before* its password is checked, unless the
+    /// account is locked already: `Err(seconds until it is unlocked)` then. Checking and
+    /// counting under one lock makes the lockout hold for guesses sent at once; a sign-in
+    /// that succeeds starts the count afresh ([`AccountLockout::clear`]).
+    pub fn try_record(&self, account: &str, now: i64) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let key = self.hasher.hash_one(account);
+        let Ok(mut map) = self.inner.lock() else {
+            return Ok(());
+        };
+        if let Some(w) = map.get(&key)
+            && w.count >= self.limit
+            && now < w.start + self.window
+        {
+            return Err((w.start + self.window - now) as u64);
+        }
+        bump(&mut map, key, now, self.window);
+        Ok(())
+    }
+
     /// A successful sign-in starts the count afresh.
     pub fn clear(&self, account: &str) {
         let key = self.hasher.hash_one(account);
@@ -232,6 +286,24 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked_and_successes_given_back() {
+        let l = FailureLimiter::new(2, 60);
+        let a = ip("192.0.2.7");
+        assert_eq!(l.try_record(a, 100), Ok(()));
+        l.forgive(a, 100);
+        assert_eq!(l.try_record(a, 100), Ok(()));
+        assert_eq!(l.try_record(a, 100), Ok(()));
+        assert_eq!(l.try_record(a, 110), Err(50));
+        assert_eq!(l.blocked(a, None, 110), Some(50));
+        assert_eq!(l.try_record(a, 160), Ok(()));
+        let lock = AccountLockout::new(1, 60);
+        assert_eq!(lock.try_record("x@example.com", 100), Ok(()));
+        assert_eq!(lock.try_record("x@example.com", 100), Err(60));
+        lock.clear("x@example.com");
+        assert_eq!(lock.try_record("x@example.com", 100), Ok(()));
     }
 
     #[test]

@@ -115,6 +115,10 @@ impl View {
     pub fn app(&self, client_id: &str) -> Option<&Arc<AppEntry>> {
         self.apps.get(client_id)
     }
+    /// Every app, in no particular order.
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<AppEntry>> {
+        self.apps.values()
+    }
     /// The app owning the key `kid`, with that key.
     pub fn app_key(&self, kid: &str) -> Option<(&Arc<AppEntry>, &AppKeyEntry)> {
         let owner = self.app_key_owner.get(kid)?;

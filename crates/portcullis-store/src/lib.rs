@@ -523,8 +523,8 @@ pub trait Store: Send + Sync + 'static {
         client: &ClientId,
         expires_at: i64,
     ) -> Result<()>;
-    /// The app of a live API token.
-    async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<ClientId>>;
+    /// The app of a live API token, and when the token expires.
+    async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<(ClientId, i64)>>;
 
     // --- Wave: subscriptions and notifications ---
     /// Idempotent.

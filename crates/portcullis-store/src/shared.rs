@@ -1108,16 +1108,18 @@ macro_rules! implement_store {
                 Ok(())
             }
 
-            async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<ClientId>> {
+            async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<(ClientId, i64)>> {
                 let row = sqlx::query(
-                    "SELECT client_id FROM wave_api_tokens WHERE hash = $1 AND expires_at > $2",
+                    "SELECT client_id, expires_at FROM wave_api_tokens WHERE hash = $1 AND expires_at > $2",
                 )
                 .bind(hash.to_hex())
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?;
-                row.as_ref().map(client_col).transpose()
+                row.as_ref()
+                    .map(|r| Ok((client_col(r)?, r.get::<i64, _>("expires_at"))))
+                    .transpose()
             }
 
             async fn subscribe(&self, user: &RecordId, feed: &RecordId, now: i64) -> Result<()> {

@@ -680,7 +680,7 @@ mod cases {
             .unwrap();
         assert_eq!(
             store.api_token(&h, 999).await.unwrap(),
-            Some(a.client_id.clone())
+            Some((a.client_id.clone(), 1_000))
         );
         assert_eq!(store.api_token(&h, 1_000).await.unwrap(), None);
         assert_eq!(store.api_token(&hash(), 0).await.unwrap(), None);
@@ -774,7 +774,7 @@ mod cases {
         assert_eq!(store.api_token(&api_old, 0).await.unwrap(), None);
         assert_eq!(
             store.api_token(&api_live, 500).await.unwrap(),
-            Some(a.client_id.clone())
+            Some((a.client_id.clone(), 1_000))
         );
     }
 

@@ -42,7 +42,7 @@ pub(super) fn access_token(
             format!(
                 "The token expired at {}, {} s ago. Request a new token.",
                 rfc3339(exp),
-                now - exp
+                now.abs_diff(exp)
             ),
         ),
         other => deny(

@@ -145,11 +145,11 @@ pub(super) fn app_signed(
             format!("The app-signed JWT has no 'iat' claim: {FRESH_JWT}."),
         )
     })?;
-    if (now - iat).abs() > APP_JWT_MAX_SKEW {
+    if now.abs_diff(iat) > APP_JWT_MAX_SKEW.unsigned_abs() {
         let when = if iat > now {
-            format!("{} s in the future", iat - now)
+            format!("{} s in the future", iat.abs_diff(now))
         } else {
-            format!("{} s ago", now - iat)
+            format!("{} s ago", now.abs_diff(iat))
         };
         return Err(deny(
             Code::InvalidToken,
@@ -160,26 +160,26 @@ pub(super) fn app_signed(
         ));
     }
     if let Some(exp) = numeric_date(&claims, "exp")?
-        && now > exp + APP_JWT_LEEWAY
+        && now > exp.saturating_add(APP_JWT_LEEWAY)
     {
         return Err(deny(
             Code::InvalidToken,
             format!(
                 "The app-signed JWT expired at {}, {} s ago: {FRESH_JWT}.",
                 rfc3339(exp),
-                now - exp
+                now.abs_diff(exp)
             ),
         ));
     }
     if let Some(nbf) = numeric_date(&claims, "nbf")?
-        && nbf > now + APP_JWT_LEEWAY
+        && nbf > now.saturating_add(APP_JWT_LEEWAY)
     {
         return Err(deny(
             Code::InvalidToken,
             format!(
                 "The app-signed JWT is not valid before {} ('nbf', {} s from now): {FRESH_JWT}.",
                 rfc3339(nbf),
-                nbf - now
+                nbf.abs_diff(now)
             ),
         ));
     }

@@ -127,7 +127,7 @@ impl Claims {
         if exp.saturating_add(LEEWAY) < now {
             return Err(format!(
                 "The JWT expired {} s ago (exp {exp}); sign a new one.",
-                now - exp
+                now.abs_diff(exp)
             ));
         }
         if exp > now.saturating_add(MAX_AHEAD + LEEWAY) {

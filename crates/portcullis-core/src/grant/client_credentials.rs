@@ -77,3 +77,19 @@ pub fn issued_at(view: &View, app: &App, now: i64) -> i64 {
         _ => now,
     }
 }
+
+/// The `tokens_invalid_before` that ends every token of `app` minted until `now`: `now`,
+/// or later when tokens minted in this second were dated after an earlier suspension
+/// ([`issued_at`]) — a suspension in the same second must end those too.
+pub fn ends_tokens_of(view: &View, app: &App, now: i64) -> i64 {
+    issued_at(view, app, now)
+}
+
+/// The `tokens_invalid_before` that ends every token of the organization `org` minted
+/// until `now` (the latest [`ends_tokens_of`] of its apps, at least `now`).
+pub fn ends_tokens_of_org(view: &View, org: &str, now: i64) -> i64 {
+    view.apps()
+        .filter(|e| e.app.org_id.as_str() == org)
+        .map(|e| ends_tokens_of(view, &e.app, now))
+        .fold(now, i64::max)
+}

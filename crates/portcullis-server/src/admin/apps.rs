@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grant::MAX_TTL;
+use portcullis_core::grant::client_credentials::ends_tokens_of;
 use portcullis_core::ids::{ClientId, RecordId, TechAccountId};
 use portcullis_core::model::{App, AppStatus, Org, Quota, SandboxAccess};
 use serde::{Deserialize, Serialize};
@@ -307,8 +308,9 @@ pub async fn update(
     }
     if let Some(s) = body.status {
         if s == AppStatus::Suspended && app.status != AppStatus::Suspended {
-            // Suspension ends every token issued so far, for good.
-            app.tokens_invalid_before = Some(state.now());
+            // Suspension ends every token issued so far, for good (also those dated a
+            // second ahead because they were minted in the second of a reactivation).
+            app.tokens_invalid_before = Some(ends_tokens_of(&state.view.get(), &app, state.now()));
         }
         app.status = s;
     }

@@ -9,6 +9,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use portcullis_core::grant::client_credentials::ends_tokens_of_org;
 use portcullis_core::ids::{OrgId, check_name};
 use portcullis_core::model::{Org, OrgStatus};
 use serde::{Deserialize, Serialize};
@@ -189,8 +190,14 @@ pub async fn update(
     }
     if let Some(s) = body.status {
         if s == OrgStatus::Disabled && org.status != OrgStatus::Disabled {
-            // Disabling ends every token of the org's apps issued so far, for good.
-            org.tokens_invalid_before = Some(state.now());
+            // Disabling ends every token of the org's apps issued so far, for good (also
+            // those dated a second ahead because they were minted in the second of a
+            // reactivation).
+            org.tokens_invalid_before = Some(ends_tokens_of_org(
+                &state.view.get(),
+                org.id.as_str(),
+                state.now(),
+            ));
         }
         org.status = s;
     }

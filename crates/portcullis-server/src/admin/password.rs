@@ -98,7 +98,9 @@ impl Refused {
     }
 }
 
-/// Check a person's password, under both limits; the user, or why not.
+/// Check a person's password, under both limits; the user, or why not. Each attempt is
+/// counted against the address and the account *before* the password is checked (and
+/// given back if it was right), so attempts sent at once cannot all slip under the limits.
 pub async fn sign_in(
     state: &AppState,
     client: Option<IpAddr>,
@@ -107,14 +109,21 @@ pub async fn sign_in(
 ) -> Result<Result<User, Refused>, portcullis_store::StoreError> {
     let now = state.now();
     if let Some(ip) = client
-        && let Some(retry) = state.password_failures.blocked(ip, None, now)
+        && let Err(retry) = state.password_failures.try_record(ip, now)
     {
         return Ok(Err(Refused::Address(retry)));
     }
+    let forgive_address = || {
+        if let Some(ip) = client {
+            state.password_failures.forgive(ip, now);
+        }
+    };
     let normalised = super::users::normalise_email(email).ok();
     if let Some(e) = &normalised
-        && let Some(retry) = state.logins.blocked(e, now)
+        && let Err(retry) = state.logins.try_record(e, now)
     {
+        // Refused unchecked: not a guess from this address.
+        forgive_address();
         return Ok(Err(Refused::Account(retry)));
     }
     let found = match &normalised {
@@ -127,15 +136,10 @@ pub async fn sign_in(
     match (ok, user) {
         (true, Some(u)) => {
             state.logins.clear(&u.email);
+            forgive_address();
             Ok(Ok(u))
         }
         _ => {
-            if let Some(e) = &normalised {
-                state.logins.record(e, now);
-            }
-            if let Some(ip) = client {
-                state.password_failures.record(ip, None, now);
-            }
             tracing::info!("password sign-in refused");
             Ok(Err(Refused::Wrong))
         }

@@ -1,5 +1,6 @@
 //! `POST /oauth/introspect` (RFC 7662). The caller is an app with the `introspect` scope
-//! and answers only for tokens of its own org; anything else is `{"active": false}`.
+//! and answers only for tokens of its own org; anything else is `{"active": false}`. The
+//! `scope` it reports is what the token may do now: its scopes the app still holds.
 
 use super::client_auth::authenticate_request;
 use super::form::OAuthForm;
@@ -61,9 +62,20 @@ fn answer(
     if claims.org != caller.entry.app.org_id.as_str() || check_live(&claims, &view).is_err() {
         return Ok(inactive);
     }
+    // What the token may do now: its scopes the app still holds, as the gateway narrows
+    // them. A token left with none of the scopes it was issued with is good for nothing.
+    let live = view.app(&claims.client_id).map(|e| view.scopes_of(&e.app));
+    let scope: Vec<&str> = claims
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty() && live.is_some_and(|l| l.contains(s)))
+        .collect();
+    if scope.is_empty() && !claims.scope.trim().is_empty() {
+        return Ok(inactive);
+    }
     Ok(json!({
         "active": true,
-        "scope": claims.scope,
+        "scope": scope.join(" "),
         "client_id": claims.client_id,
         "token_type": "Bearer",
         "exp": claims.exp,

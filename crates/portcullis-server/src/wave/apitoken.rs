@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use portcullis_core::grant::client_auth::authenticate;
+use portcullis_core::grant::client_credentials::issued_at;
 use portcullis_core::secret::{Secret, SecretKind};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
@@ -131,7 +132,10 @@ pub async fn issue(
     let token = Secret::generate(SecretKind::WaveApiToken);
     let hash = token.hash(&state.hash_key()?);
     let app = client.entry.app.client_id.clone();
-    let expires_at = now + API_TOKEN_TTL;
+    // Dated as access tokens are, so that a token issued in the second of a reactivation
+    // lives and one issued before a suspension does not (`notify::publisher`).
+    let issued = issued_at(&state.view.get(), &client.entry.app, now);
+    let expires_at = issued + API_TOKEN_TTL;
     state
         .store
         .insert_api_token(&hash, &app, expires_at)

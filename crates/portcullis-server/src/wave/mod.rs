@@ -104,11 +104,10 @@ impl WaveState {
         }
     }
 
-    fn cached_api_token(&self, hash: &SecretHash, now: i64) -> Option<ClientId> {
+    /// A remembered live API token's app, and when the token expires.
+    fn cached_api_token(&self, hash: &SecretHash, now: i64) -> Option<(ClientId, i64)> {
         let m = self.api_tokens.lock().ok()?;
-        m.get(hash)
-            .filter(|(_, exp)| now < *exp)
-            .map(|(c, _)| c.clone())
+        m.get(hash).filter(|(_, exp)| now < *exp).cloned()
     }
 }
 

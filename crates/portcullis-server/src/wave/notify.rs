@@ -186,7 +186,7 @@ async fn publisher(
         .map_err(|e| refused(&format!("The X-apitoken is not valid: {e}.")))?;
     let hash = secret.hash(&state.hash_key()?);
     let now = state.now();
-    let client = match state.wave.cached_api_token(&hash, now) {
+    let (client, expires_at) = match state.wave.cached_api_token(&hash, now) {
         Some(c) => c,
         None => state.store.api_token(&hash, now).await?.ok_or_else(|| {
             refused("The X-apitoken is unknown or expired; get a new one from /identity/1.0/auth/apitoken.xml.")
@@ -202,6 +202,23 @@ async fn publisher(
     if !live {
         return Err(refused(
             "The publisher app of this X-apitoken is suspended or deleted, or its organization is disabled.",
+        ));
+    }
+    // Suspending the app or disabling its organization ends every token issued until
+    // then, API tokens as access tokens: reactivating does not bring them back.
+    let issued = expires_at - super::apitoken::API_TOKEN_TTL;
+    let ended = view.app(client.as_str()).is_some_and(|e| {
+        let org = view
+            .org(e.app.org_id.as_str())
+            .and_then(|o| o.tokens_invalid_before);
+        e.app
+            .tokens_invalid_before
+            .max(org)
+            .is_some_and(|t| issued <= t)
+    });
+    if ended {
+        return Err(refused(
+            "This X-apitoken was issued before its publisher app was suspended (or its organization disabled); that ended it. Get a new one from /identity/1.0/auth/apitoken.xml.",
         ));
     }
     Ok(client)

@@ -6,7 +6,9 @@
 //! are subscribed by linking (OAuth 1.0).
 //!
 //! The subscriber authenticates with HTTP Basic (email and password) or a console session
-//! token (`Authorization: Bearer pcsu_…`).
+//! token (`Authorization: Bearer pcsu_…`). An open stream checks that sign-in again
+//! before each notification it sends, and ends once it no longer holds (the session was
+//! ended, the password changed or reset, the account deleted).
 //!
 //! Live fan-out is a tokio broadcast channel carrying each notification with its
 //! recipients (decided when it was stored), fed in id order by this node's
@@ -39,12 +41,45 @@ fn refused(detail: &str) -> WaveError {
     WaveError::unauthorized(detail, "Basic")
 }
 
+/// What a subscriber signed in with, checked again before a stream sends each
+/// notification: a stream ends when its session ends (sign-out, a password reset) or its
+/// password changes, as a request made then would be refused.
+#[derive(Debug, Clone)]
+enum Credential {
+    /// The keyed hash of a session token.
+    Session(String),
+    /// HTTP Basic: the account's email and its password hash when the stream opened.
+    Password { email: String, phc: String },
+}
+
+impl Credential {
+    async fn holds(&self, state: &AppState, user: &RecordId) -> bool {
+        match self {
+            Credential::Session(hash) => {
+                matches!(state.store.session(hash, state.now()).await, Ok(Some(id)) if &id == user)
+            }
+            Credential::Password { email, phc } => {
+                matches!(state.store.user_by_email(email).await, Ok(Some((u, h))) if &u.id == user && &h == phc)
+            }
+        }
+    }
+}
+
 /// The signed-in subscriber of a request.
 pub async fn subscriber(
     state: &AppState,
     client: Option<std::net::IpAddr>,
     headers: &HeaderMap,
 ) -> Result<User, WaveError> {
+    authenticate(state, client, headers).await.map(|(u, _)| u)
+}
+
+/// The signed-in subscriber of a request, and what they signed in with.
+async fn authenticate(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> Result<(User, Credential), WaveError> {
     let how = "Sign in with HTTP Basic (your email and password) or 'Authorization: Bearer <session token>' from POST /admin/v1/sessions.";
     let value = headers
         .get(header::AUTHORIZATION)
@@ -61,16 +96,18 @@ pub async fn subscriber(
     if scheme.eq_ignore_ascii_case("bearer") {
         let secret = Secret::parse(SecretKind::UserSession, rest.trim())
             .map_err(|e| refused(&format!("Bad session token: {e}.")))?;
+        let hash = secret.hash(&state.hash_key()?).to_hex();
         let id = state
             .store
-            .session(&secret.hash(&state.hash_key()?).to_hex(), state.now())
+            .session(&hash, state.now())
             .await?
             .ok_or_else(|| refused("The session has expired or was ended; sign in again."))?;
-        return state
+        let user = state
             .store
             .user(&id)
             .await?
-            .ok_or_else(|| refused("The account of this session no longer exists."));
+            .ok_or_else(|| refused("The account of this session no longer exists."))?;
+        return Ok((user, Credential::Session(hash)));
     }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(refused(how));
@@ -83,9 +120,17 @@ pub async fn subscriber(
     let (email, pw) = decoded
         .split_once(':')
         .ok_or_else(|| refused("The Basic credentials must be email:password."))?;
-    super::sign_in(state, client, email, pw)
+    let user = super::sign_in(state, client, email, pw)
         .await?
-        .ok_or_else(|| refused("The email or password is wrong."))
+        .ok_or_else(|| refused("The email or password is wrong."))?;
+    let (_, phc) = state
+        .store
+        .user_by_email(&user.email)
+        .await?
+        .filter(|(u, _)| u.id == user.id)
+        .ok_or_else(|| refused("The email or password is wrong."))?;
+    let email = user.email.clone();
+    Ok((user, Credential::Password { email, phc }))
 }
 
 /// A notification as a subscriber receives it (the `data` of an SSE event).
@@ -132,6 +177,7 @@ fn event(n: &StoredNotification) -> Event {
 struct Cursor {
     state: AppState,
     user: RecordId,
+    credential: Credential,
     last: i64,
     pending: VecDeque<StoredNotification>,
     /// Whether the store may hold more than `pending` (backlog not read to its end).
@@ -145,6 +191,10 @@ impl Cursor {
         loop {
             if let Some(n) = self.pending.pop_front() {
                 if n.id > self.last {
+                    if !self.credential.holds(&self.state, &self.user).await {
+                        tracing::info!(user = %self.user, "notification stream ended: its sign-in no longer holds");
+                        return None;
+                    }
                     self.last = n.id;
                     return Some(event(&n));
                 }
@@ -200,7 +250,7 @@ pub async fn stream(
                 })?,
         ),
     };
-    let user = subscriber(&state, client, &headers).await?;
+    let (user, credential) = authenticate(&state, client, &headers).await?;
     // Subscribe before reading the backlog: nothing stored meanwhile is missed.
     let live = state.wave.live.subscribe();
     let stopping = state.wave.stopping();
@@ -208,6 +258,7 @@ pub async fn stream(
     let cursor = Cursor {
         state: state.clone(),
         user: user.id.clone(),
+        credential,
         last: resume.unwrap_or(0),
         pending: VecDeque::new(),
         // Without Last-Event-ID, only what arrives from now on.
