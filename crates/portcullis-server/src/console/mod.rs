@@ -111,11 +111,29 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )
         });
     Router::new()
+        .route("/", get(root))
         // `/console` itself is the nested "/"; the trailing-slash form is its twin.
         .route("/console/", get(pages::home))
         .nest("/console", inner)
         .layer(axum::Extension(console))
         .layer(axum::middleware::from_fn(headers))
+}
+
+/// `GET /`: a browser is sent to the console; any other client gets a problem that says
+/// where the console and the APIs' descriptions are.
+async fn root(headers: axum::http::HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        Redirect::to("/console/").into_response()
+    } else {
+        crate::problem::Problem::not_found(
+            "This is a Portcullis server. People sign in to the console at /console/; the admin API is described at /admin/v1/openapi.json, OAuth 2.0 at /.well-known/oauth-authorization-server.",
+        )
+        .into_response()
+    }
 }
 
 /// Middleware: the security headers of every console response.
