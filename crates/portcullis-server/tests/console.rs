@@ -96,7 +96,7 @@ async fn cookies_are_http_only_same_site_strict_and_secure_only_over_tls() {
         .console_post_login(&http, "dev@example.com", "correct horse battery")
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/console/orgs");
+    assert_eq!(r.headers()["location"], "/console/");
     let c = set_cookie(&r, "pcs_console").expect("a session cookie");
     assert!(c.starts_with("pcs_console=pcsu_"), "{c}");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {

@@ -65,10 +65,10 @@ fn users_view(org: &Value, csrf: &str, people: &[&Value], typed: Typed<'_>) -> M
                     caption.sr { "Users" }
                     thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Since" } th scope="col" { span.sr { "Actions" } } } }
                     tbody { @for u in people { tr {
-                        td { (s(u, "email")) }
+                        td.nowrap { (s(u, "email")) }
                         td { (s(u, "name")) }
                         td { code { (role_of(u)) } }
-                        td { (time(u["created_at"].as_i64().unwrap_or(0))) }
+                        td.nowrap { (time(u["created_at"].as_i64().unwrap_or(0))) }
                         td { a href={(users_href(id)) "/" (seg(s(u, "id"))) "/reset"} { "Reset password" span.sr { " of " (s(u, "email")) } } }
                     } } }
                 } }
