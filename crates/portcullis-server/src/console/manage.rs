@@ -16,28 +16,170 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/orgs/{org}/resources/new",
-            get(new_resource).post(create_resource),
-        )
-        .route(
-            "/orgs/{org}/resources/{id}/edit",
-            get(edit_resource_page).post(edit_resource),
-        )
-        .route(
-            "/orgs/{org}/resources/{id}/delete",
-            get(delete_resource_page).post(delete_resource),
-        )
-        .route("/orgs/{org}/groups/new", get(new_group).post(create_group))
-        .route(
-            "/orgs/{org}/groups/{id}/edit",
-            get(edit_group_page).post(edit_group),
-        )
-        .route(
-            "/orgs/{org}/groups/{id}/delete",
-            get(delete_group_page).post(delete_group),
-        )
+    let mut router = Router::new();
+    for kind in [&RESOURCES, &GROUPS] {
+        let w = kind.what;
+        router = router
+            .route(
+                &format!("/orgs/{{org}}/{w}/new"),
+                get(move |Signed(ctx): Signed, Path(org): Path<String>| async move {
+                    new_page(&ctx, &org, kind).await
+                })
+                .post(move |Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm| async move {
+                    create(&ctx, &org, form, kind).await
+                }),
+            )
+            .route(
+                &format!("/orgs/{{org}}/{w}/{{id}}/edit"),
+                get(move |Signed(ctx): Signed, Path((org, id)): Path<(String, String)>| async move {
+                    edit_page(&ctx, &org, &id, kind).await
+                })
+                .post(move |Signed(ctx): Signed, Path((org, id)): Path<(String, String)>, form: ConsoleForm| async move {
+                    edit(&ctx, &org, &id, form, kind).await
+                }),
+            )
+            .route(
+                &format!("/orgs/{{org}}/{w}/{{id}}/delete"),
+                get(move |Signed(ctx): Signed, Path((org, id)): Path<(String, String)>| async move {
+                    delete_page(&ctx, &org, &id, kind).await
+                })
+                .post(move |Signed(ctx): Signed, Path((org, id)): Path<(String, String)>, form: ConsoleForm| async move {
+                    delete(&ctx, &org, &id, form, kind).await
+                }),
+            );
+    }
+    router
+}
+
+/// What differs between an org's resources and its permission groups; the handlers
+/// below are the same for both.
+struct Kind {
+    /// The admin API's collection under the org (`resources`, `groups`), and the
+    /// console's tab.
+    what: &'static str,
+    /// The tab's name.
+    label: &'static str,
+    form: fn(&Value, &str, &Value, Option<&str>, Option<&str>) -> Markup,
+    body: fn(&ConsoleForm) -> Result<Value, PageError>,
+    /// The new form's values, for the org.
+    blank: fn(&Value) -> Value,
+    delete_title: &'static str,
+    delete_button: &'static str,
+    delete_text: fn(&Value) -> Markup,
+}
+
+const RESOURCES: Kind = Kind {
+    what: "resources",
+    label: "Resources",
+    form: resource_form,
+    body: resource_body,
+    blank: |o| json!({"sandbox": if strings(&o["sandboxes"]).iter().any(|s| s == "prod") { "prod" } else { "" }}),
+    delete_title: "Delete resource?",
+    delete_button: "Delete resource",
+    delete_text: |r| html! { "Delete " strong { (s(r, "name")) } " (" code { (s(r, "id")) } ")? Proxies that name it get 404 from the next request on, and its stored events are deleted. This cannot be undone." },
+};
+
+const GROUPS: Kind = Kind {
+    what: "groups",
+    label: "Permission groups",
+    form: group_form,
+    body: group_body,
+    blank: |_| json!({}),
+    delete_title: "Delete permission group?",
+    delete_button: "Delete group",
+    delete_text: |g| html! { "Delete the permission group " strong { (s(g, "name")) } "? The admin API refuses while applications are still in it." },
+};
+
+impl Kind {
+    fn tab(&self, org: &str) -> String {
+        org_page(org, &format!("/{}", self.what))
+    }
+}
+
+async fn new_page(ctx: &Ctx, org: &str, k: &Kind) -> Page {
+    let o = load_org(ctx, org).await?;
+    let csrf = ctx.csrf().unwrap_or_default();
+    Ok(respond(
+        StatusCode::OK,
+        (k.form)(&o, &csrf, &(k.blank)(&o), None, None),
+    ))
+}
+
+async fn create(ctx: &Ctx, org: &str, form: ConsoleForm, k: &Kind) -> Page {
+    ctx.check_csrf(&form)?;
+    let body = (k.body)(&form)?;
+    let path = format!("/admin/v1/orgs/{}/{}", seg(org), k.what);
+    match ctx.api().post(&path, Some(body.clone())).await {
+        Ok(_) => Ok(see_other(&k.tab(org))),
+        Err(e) => refused(ctx, org, &body, None, e, k).await,
+    }
+}
+
+/// The form again, with the admin API's detail and the values as typed.
+async fn refused(
+    ctx: &Ctx,
+    org: &str,
+    typed: &Value,
+    editing: Option<&str>,
+    e: super::api::ApiError,
+    k: &Kind,
+) -> Page {
+    let o = load_org(ctx, org).await?;
+    let csrf = ctx.csrf().unwrap_or_default();
+    Ok(respond(
+        e.status,
+        (k.form)(&o, &csrf, typed, editing, Some(&e.detail)),
+    ))
+}
+
+async fn edit_page(ctx: &Ctx, org: &str, id: &str, k: &Kind) -> Page {
+    let o = load_org(ctx, org).await?;
+    let record = ctx
+        .api()
+        .get(&record_path(org, k.what, id))
+        .await
+        .map_err(|e| PageError::from(e).back(k.tab(org), k.label))?;
+    let csrf = ctx.csrf().unwrap_or_default();
+    Ok(respond(
+        StatusCode::OK,
+        (k.form)(&o, &csrf, &record, Some(id), None),
+    ))
+}
+
+async fn edit(ctx: &Ctx, org: &str, id: &str, form: ConsoleForm, k: &Kind) -> Page {
+    ctx.check_csrf(&form)?;
+    let body = (k.body)(&form)?;
+    match ctx
+        .api()
+        .patch(&record_path(org, k.what, id), body.clone())
+        .await
+    {
+        Ok(_) => Ok(see_other(&k.tab(org))),
+        Err(e) => refused(ctx, org, &body, Some(id), e, k).await,
+    }
+}
+
+async fn delete_page(ctx: &Ctx, org: &str, id: &str, k: &Kind) -> Page {
+    let record = ctx.api().get(&record_path(org, k.what, id)).await?;
+    let csrf = ctx.csrf().unwrap_or_default();
+    Ok(confirm(Confirm {
+        csrf: &csrf,
+        title: k.delete_title,
+        action: format!("{}/{}/delete", k.tab(org), seg(id)),
+        back: (k.tab(org), k.label),
+        text: (k.delete_text)(&record),
+        button: k.delete_button,
+    }))
+}
+
+async fn delete(ctx: &Ctx, org: &str, id: &str, form: ConsoleForm, k: &Kind) -> Page {
+    ctx.check_csrf(&form)?;
+    form.only(&[])?;
+    ctx.api()
+        .delete(&record_path(org, k.what, id))
+        .await
+        .map_err(|e| PageError::from(e).back(k.tab(org), k.label))?;
+    Ok(see_other(&k.tab(org)))
 }
 
 fn org_page(org: &str, tab: &str) -> String {
@@ -146,102 +288,6 @@ fn resource_body(form: &ConsoleForm) -> Result<Value, PageError> {
     }))
 }
 
-async fn new_resource(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
-    let o = load_org(&ctx, &org).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    let blank = json!({"sandbox": if strings(&o["sandboxes"]).iter().any(|s| s == "prod") { "prod" } else { "" }});
-    Ok(respond(
-        StatusCode::OK,
-        resource_form(&o, &csrf, &blank, None, None),
-    ))
-}
-
-async fn create_resource(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm) -> Page {
-    ctx.check_csrf(&form)?;
-    let body = resource_body(&form)?;
-    let path = format!("/admin/v1/orgs/{}/resources", seg(&org));
-    match ctx.api().post(&path, Some(body.clone())).await {
-        Ok(_) => Ok(see_other(&org_page(&org, "/resources"))),
-        Err(e) => refused_resource(&ctx, &org, &body, None, e).await,
-    }
-}
-
-async fn refused_resource(
-    ctx: &Ctx,
-    org: &str,
-    typed: &Value,
-    editing: Option<&str>,
-    e: super::api::ApiError,
-) -> Page {
-    let o = load_org(ctx, org).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(respond(
-        e.status,
-        resource_form(&o, &csrf, typed, editing, Some(&e.detail)),
-    ))
-}
-
-async fn edit_resource_page(Signed(ctx): Signed, Path((org, id)): Path<(String, String)>) -> Page {
-    let o = load_org(&ctx, &org).await?;
-    let r = ctx
-        .api()
-        .get(&record_path(&org, "resources", &id))
-        .await
-        .map_err(|e| PageError::from(e).back(org_page(&org, "/resources"), "Resources"))?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(respond(
-        StatusCode::OK,
-        resource_form(&o, &csrf, &r, Some(&id), None),
-    ))
-}
-
-async fn edit_resource(
-    Signed(ctx): Signed,
-    Path((org, id)): Path<(String, String)>,
-    form: ConsoleForm,
-) -> Page {
-    ctx.check_csrf(&form)?;
-    let body = resource_body(&form)?;
-    match ctx
-        .api()
-        .patch(&record_path(&org, "resources", &id), body.clone())
-        .await
-    {
-        Ok(_) => Ok(see_other(&org_page(&org, "/resources"))),
-        Err(e) => refused_resource(&ctx, &org, &body, Some(&id), e).await,
-    }
-}
-
-async fn delete_resource_page(
-    Signed(ctx): Signed,
-    Path((org, id)): Path<(String, String)>,
-) -> Page {
-    let r = ctx.api().get(&record_path(&org, "resources", &id)).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(confirm(Confirm {
-        csrf: &csrf,
-        title: "Delete resource?",
-        action: format!("{}/{}/delete", org_page(&org, "/resources"), seg(&id)),
-        back: (org_page(&org, "/resources"), "Resources"),
-        text: html! { "Delete " strong { (s(&r, "name")) } " (" code { (s(&r, "id")) } ")? Proxies that name it get 404 from the next request on, and its stored events are deleted. This cannot be undone." },
-        button: "Delete resource",
-    }))
-}
-
-async fn delete_resource(
-    Signed(ctx): Signed,
-    Path((org, id)): Path<(String, String)>,
-    form: ConsoleForm,
-) -> Page {
-    ctx.check_csrf(&form)?;
-    form.only(&[])?;
-    ctx.api()
-        .delete(&record_path(&org, "resources", &id))
-        .await
-        .map_err(|e| PageError::from(e).back(org_page(&org, "/resources"), "Resources"))?;
-    Ok(see_other(&org_page(&org, "/resources")))
-}
-
 /// The rows of the resources table's action column.
 pub fn resource_actions(org: &str, r: &Value) -> Markup {
     let base = format!("{}/{}", org_page(org, "/resources"), seg(s(r, "id")));
@@ -299,98 +345,6 @@ fn group_body(form: &ConsoleForm) -> Result<Value, PageError> {
         "name": form.one("name")?,
         "scopes": words_of(form.opt("scopes")?.unwrap_or("")),
     }))
-}
-
-async fn new_group(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
-    let o = load_org(&ctx, &org).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(respond(
-        StatusCode::OK,
-        group_form(&o, &csrf, &json!({}), None, None),
-    ))
-}
-
-async fn refused_group(
-    ctx: &Ctx,
-    org: &str,
-    typed: &Value,
-    editing: Option<&str>,
-    e: super::api::ApiError,
-) -> Page {
-    let o = load_org(ctx, org).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(respond(
-        e.status,
-        group_form(&o, &csrf, typed, editing, Some(&e.detail)),
-    ))
-}
-
-async fn create_group(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm) -> Page {
-    ctx.check_csrf(&form)?;
-    let body = group_body(&form)?;
-    let path = format!("/admin/v1/orgs/{}/groups", seg(&org));
-    match ctx.api().post(&path, Some(body.clone())).await {
-        Ok(_) => Ok(see_other(&org_page(&org, "/groups"))),
-        Err(e) => refused_group(&ctx, &org, &body, None, e).await,
-    }
-}
-
-async fn edit_group_page(Signed(ctx): Signed, Path((org, id)): Path<(String, String)>) -> Page {
-    let o = load_org(&ctx, &org).await?;
-    let g = ctx
-        .api()
-        .get(&record_path(&org, "groups", &id))
-        .await
-        .map_err(|e| PageError::from(e).back(org_page(&org, "/groups"), "Permission groups"))?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(respond(
-        StatusCode::OK,
-        group_form(&o, &csrf, &g, Some(&id), None),
-    ))
-}
-
-async fn edit_group(
-    Signed(ctx): Signed,
-    Path((org, id)): Path<(String, String)>,
-    form: ConsoleForm,
-) -> Page {
-    ctx.check_csrf(&form)?;
-    let body = group_body(&form)?;
-    match ctx
-        .api()
-        .patch(&record_path(&org, "groups", &id), body.clone())
-        .await
-    {
-        Ok(_) => Ok(see_other(&org_page(&org, "/groups"))),
-        Err(e) => refused_group(&ctx, &org, &body, Some(&id), e).await,
-    }
-}
-
-async fn delete_group_page(Signed(ctx): Signed, Path((org, id)): Path<(String, String)>) -> Page {
-    let g = ctx.api().get(&record_path(&org, "groups", &id)).await?;
-    let csrf = ctx.csrf().unwrap_or_default();
-    Ok(confirm(Confirm {
-        csrf: &csrf,
-        title: "Delete permission group?",
-        action: format!("{}/{}/delete", org_page(&org, "/groups"), seg(&id)),
-        back: (org_page(&org, "/groups"), "Permission groups"),
-        text: html! { "Delete the permission group " strong { (s(&g, "name")) } "? The admin API refuses while applications are still in it." },
-        button: "Delete group",
-    }))
-}
-
-async fn delete_group(
-    Signed(ctx): Signed,
-    Path((org, id)): Path<(String, String)>,
-    form: ConsoleForm,
-) -> Page {
-    ctx.check_csrf(&form)?;
-    form.only(&[])?;
-    ctx.api()
-        .delete(&record_path(&org, "groups", &id))
-        .await
-        .map_err(|e| PageError::from(e).back(org_page(&org, "/groups"), "Permission groups"))?;
-    Ok(see_other(&org_page(&org, "/groups")))
 }
 
 pub fn group_actions(org: &str, g: &Value) -> Markup {
