@@ -1062,8 +1062,20 @@ async fn an_admin_protects_an_api_and_manages_the_org_from_the_console_in_chromi
     let app = TestApp::spawn().await;
     let org = app.create_org(&["orders"], &["prod", "stage"]).await;
     let org = org["id"].as_str().unwrap().to_owned();
-    app.create_user("ada@example.com", PASSWORD, json!({&org: "admin"}))
+    let (_, other) = app
+        .call(
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({"name": "Globex"})),
+        )
         .await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    app.create_user(
+        "ada@example.com",
+        PASSWORD,
+        json!({&org: "admin", &other: "admin"}),
+    )
+    .await;
     app.create_user("dev@example.com", PASSWORD, json!({&org: "developer"}))
         .await;
     let driver = Driver::start().await;
@@ -1274,6 +1286,16 @@ async fn an_admin_protects_an_api_and_manages_the_org_from_the_console_in_chromi
     click_link(&c, "Applications").await;
     wait_for_title(&c, "Acme").await;
     assert_no_clipped_cells(&c, "47-apps-phone").await;
+
+    // The switcher goes to another organization of hers.
+    select(&c, "#org-switch", &other).await;
+    click_button(&c, "Switch").await;
+    wait_for_title(&c, "Globex").await;
+    assert!(
+        text(&c, ".tabs [aria-current=page]")
+            .await
+            .contains("Overview")
+    );
     c.close().await.unwrap();
 }
 

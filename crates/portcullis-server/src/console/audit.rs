@@ -4,7 +4,7 @@
 //! else gets the admin API's refusal.
 
 use super::api::seg;
-use super::pages::{Page, items, load_org, org_tabs, s};
+use super::pages::{Page, items, load_org, org_nav, s};
 use super::view::{Frame, PageError, respond, time};
 use super::{Ctx, Signed};
 use crate::state::AppState;
@@ -235,12 +235,13 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
     let o = load_org(&ctx, &org).await?;
     let here = format!("/console/orgs/{}/audit", seg(&org));
     let page = read(&ctx, &org, &f).await;
+    let nav = org_nav(&ctx, &org, "/audit").await;
     let names = match &page {
         Ok((entries, _)) if !entries.is_empty() => names(&ctx, &org).await,
         _ => HashMap::new(),
     };
     let body = html! {
-        (org_tabs(&org, "/audit"))
+        (nav)
         p { "Who did what in this organization, newest first: every change made through the admin API or this console, and every refused sign-in." }
         (filter_form(&here, &f))
         @match &page {

@@ -6,7 +6,7 @@
 //! gateway check. Everything is read and written through the admin API as the user.
 
 use super::api::seg;
-use super::pages::{Page, app_page, items, load_org, once_page, org_tabs, s, strings};
+use super::pages::{Page, app_page, items, load_org, once_page, s, strings};
 use super::view::{Frame, alert, copy_field, notice, post_form, respond, time};
 use super::{ConsoleForm, Ctx, Signed, fresh_nonce};
 use crate::state::AppState;
@@ -124,10 +124,11 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
             format!("/console/orgs/{o_seg}/users"),
         ),
     ];
+    let nav = super::pages::org_nav(&ctx, &org, "/overview").await;
     let page = Frame::new(s(&o, "name"), Some(&csrf))
         .crumb("/console/orgs", "Organizations")
         .render(html! {
-            (org_tabs(&org, "/overview"))
+            (nav)
             ul.stats aria-label="At a glance" {
                 @for (label, n, href) in &stats {
                     li { a href=(href) { span.n { (n) } span.l { (label) } } }

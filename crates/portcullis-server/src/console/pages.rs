@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/orgs", get(orgs))
+        .route("/orgs/switch", get(switch_org))
         .route("/orgs/{org}", get(org_apps))
         .route("/orgs/{org}/apps/new", get(new_app))
         .route("/orgs/{org}/apps", axum::routing::post(create_app))
@@ -226,6 +227,47 @@ async fn orgs(Signed(ctx): Signed) -> Page {
     Ok(respond(StatusCode::OK, page))
 }
 
+/// The organization's tabs, with a switcher to the caller's other organizations (when
+/// there are any): a plain GET form, so it works without JavaScript.
+pub(super) async fn org_nav(ctx: &Ctx, org: &str, current: &str) -> Markup {
+    let orgs = ctx
+        .api()
+        .get("/admin/v1/orgs?limit=100")
+        .await
+        .map(|v| items(&v).to_vec())
+        .unwrap_or_default();
+    html! {
+        @if orgs.len() > 1 {
+            form.switch method="get" action="/console/orgs/switch" {
+                label for="org-switch" { "Organization" }
+                select #org-switch name="org" {
+                    @for o in &orgs {
+                        option value=(s(o, "id")) selected[s(o, "id") == org] { (s(o, "name")) }
+                    }
+                }
+                button type="submit" { "Switch" }
+            }
+        }
+        (org_tabs(org, current))
+    }
+}
+
+/// `GET /console/orgs/switch?org=…`: the switcher's answer, the org's overview.
+async fn switch_org(
+    Signed(_ctx): Signed,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Page {
+    match q.get("org") {
+        Some(org) if !org.is_empty() => {
+            Ok(see_other(&format!("/console/orgs/{}/overview", seg(org))))
+        }
+        _ => Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Choose an organization.",
+        )),
+    }
+}
+
 pub(super) fn org_tabs(org: &str, current: &str) -> Markup {
     let tabs = [
         ("/overview", "Overview"),
@@ -267,7 +309,7 @@ async fn org_apps(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let page = Frame::new(s(&o, "name"), Some(&csrf))
         .crumb("/console/orgs", "Organizations")
         .render(html! {
-            (org_tabs(&org, ""))
+            (org_nav(&ctx, &org, "").await)
             p.actions { a.button.primary href=(new) { "Create application" } }
             @if apps.is_empty() {
                 div.empty {
@@ -376,7 +418,7 @@ async fn resources(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"))
         .render(html! {
-            (org_tabs(&org, "/resources"))
+            (org_nav(&ctx, &org, "/resources").await)
             p { "Resources are what the gateway protects: your proxy asks "
                 code { "/gateway/v1/check?resource=<id>" } " before letting a request through." }
             p.actions {
@@ -417,7 +459,7 @@ async fn groups(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"))
         .render(html! {
-            (org_tabs(&org, "/groups"))
+            (org_nav(&ctx, &org, "/groups").await)
             p { "An application in a permission group takes its scopes from the group." }
             p.actions { a.button.primary href={"/console/orgs/" (seg(&org)) "/groups/new"} { "Create permission group" } }
             @if gs.is_empty() {
