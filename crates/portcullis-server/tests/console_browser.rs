@@ -1312,3 +1312,185 @@ async fn eventually_text(c: &Client, app: &TestApp, path: &str, css: &str) -> St
         c.goto(&app.url(path)).await.unwrap();
     }
 }
+
+/// Every console page at a desktop's width (1280 px) and a phone's (390 px), saved as
+/// `screenshots/page-<name>-1280.png` and `-390.png` (`scripts/console-screenshots.sh`
+/// runs this and lists them); at 390 px nothing reaches past the screen's edge.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let org = w.org.clone();
+    app.create_user("ada@example.com", PASSWORD, json!({&org: "admin"}))
+        .await;
+    app.create_user("grace@example.com", PASSWORD, json!({&org: "developer"}))
+        .await;
+    let (_, group) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{org}/groups"),
+            Some(json!({"name": "Partners", "scopes": ["read"]})),
+        )
+        .await;
+    let feed = app
+        .create_feed(
+            &w.client_id,
+            json!({"name": "Order status", "kind": "broadcast"}),
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/admin/v1/apps/{}/feeds/{}/topics",
+                w.client_id,
+                feed["id"].as_str().unwrap()
+            ),
+            Some(json!({"name": "shipped"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, invitation) = app
+        .call(
+            Method::POST,
+            "/admin/v1/invitations",
+            Some(json!({"email": "new@example.com", "org_id": org, "role": "developer"})),
+        )
+        .await;
+    let link = invitation["link"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+
+    let both = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.set_window_size(1280, 1000).await.unwrap();
+            shot(c, &format!("page-{name}-1280")).await;
+            assert_fits_a_phone(c, &format!("page-{name}-390")).await;
+        }
+    };
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    both("sign-in").await;
+    c.goto(&link).await.unwrap();
+    wait_for_title(&c, "Welcome: choose your password").await;
+    both("invitation").await;
+    sign_in(&c, &app, "ada@example.com").await;
+    both("organizations").await;
+    let (cid, res, grp) = (
+        w.client_id.clone(),
+        w.resource.clone(),
+        group["id"].as_str().unwrap().to_owned(),
+    );
+    let pages: Vec<(&'static str, String, String)> = vec![
+        (
+            "overview",
+            format!("/console/orgs/{org}/overview"),
+            "Acme".into(),
+        ),
+        (
+            "applications",
+            format!("/console/orgs/{org}"),
+            "Acme".into(),
+        ),
+        (
+            "application-new",
+            format!("/console/orgs/{org}/apps/new"),
+            "Create application".into(),
+        ),
+        (
+            "application",
+            format!("/console/apps/{cid}"),
+            "caller".into(),
+        ),
+        (
+            "application-edit",
+            format!("/console/apps/{cid}/edit"),
+            "Edit application".into(),
+        ),
+        (
+            "application-revoke",
+            format!("/console/apps/{cid}/revoke"),
+            "Revoke a token".into(),
+        ),
+        (
+            "application-delete",
+            format!("/console/apps/{cid}/delete"),
+            "Delete application?".into(),
+        ),
+        (
+            "feeds",
+            format!("/console/apps/{cid}/feeds"),
+            "Wave feeds".into(),
+        ),
+        (
+            "resources",
+            format!("/console/orgs/{org}/resources"),
+            "Resources of Acme".into(),
+        ),
+        (
+            "resource-new",
+            format!("/console/orgs/{org}/resources/new"),
+            "Create resource".into(),
+        ),
+        (
+            "resource-edit",
+            format!("/console/orgs/{org}/resources/{res}/edit"),
+            "Edit resource".into(),
+        ),
+        (
+            "resource-delete",
+            format!("/console/orgs/{org}/resources/{res}/delete"),
+            "Delete resource?".into(),
+        ),
+        (
+            "protect",
+            format!("/console/orgs/{org}/protect"),
+            "Protect an API".into(),
+        ),
+        (
+            "groups",
+            format!("/console/orgs/{org}/groups"),
+            "Permission groups of Acme".into(),
+        ),
+        (
+            "group-new",
+            format!("/console/orgs/{org}/groups/new"),
+            "Create permission group".into(),
+        ),
+        (
+            "group-edit",
+            format!("/console/orgs/{org}/groups/{grp}/edit"),
+            "Edit permission group".into(),
+        ),
+        (
+            "users",
+            format!("/console/orgs/{org}/users"),
+            "Users of Acme".into(),
+        ),
+        (
+            "audit",
+            format!("/console/orgs/{org}/audit"),
+            "Audit log of Acme".into(),
+        ),
+        (
+            "notifications",
+            "/console/notifications".into(),
+            "Your notifications".into(),
+        ),
+        (
+            "not-found",
+            "/console/no-such-page".into(),
+            "Not found".into(),
+        ),
+    ];
+    for (name, path, title) in &pages {
+        c.goto(&app.url(path)).await.unwrap();
+        wait_for_title(&c, title).await;
+        both(name).await;
+    }
+    c.close().await.unwrap();
+}
