@@ -7,6 +7,8 @@
 //! Needs `bash`, `curl`, `jq` and `/usr/sbin/nginx` (`.ci/run` installs them). Without
 //! nginx the walkthrough test prints why and passes, except under CI, where it fails.
 
+#[path = "../../portcullis-server/tests/support/browser.rs"]
+mod browser;
 mod support;
 
 use serde_json::{Value, json};
@@ -208,13 +210,10 @@ async fn accept(http: &reqwest::Client, base: &str, token: &str, password: &str)
         .as_u16()
 }
 
-/// The first start prints how to get a console login; following it (the command, then
-/// the link) gives a session that administers the organization.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_first_start_says_how_to_sign_in_and_following_it_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let server = Server::start(&mut serve_cmd(&data));
+/// A fresh server, and step 1 of what its first start printed, run as printed with the
+/// reader's own email: the server, its base URL and the one-time link.
+fn first_start_and_step_one(data: &Path, email: &str) -> (Server, String, String) {
+    let server = Server::start(&mut serve_cmd(data));
     let startup = server.startup.join("\n");
     let command = server
         .startup
@@ -229,21 +228,37 @@ async fn the_first_start_says_how_to_sign_in_and_following_it_works() {
         "{startup}"
     );
     assert!(command.contains(&format!("--issuer {base}")), "{command}");
-
-    // Step 1, as printed (with the reader's own email).
-    let command = command.replace("you@example.com", "Ada@Example.com");
+    let command = command.replace("you@example.com", email);
     let out = bash(&command);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     );
     assert!(out.status.success(), "{command}\n{stdout}\n{stderr}");
-    let link = stdout.trim();
-    let token = link
-        .strip_prefix(&format!("{base}/console/invite/"))
-        .unwrap_or_else(|| panic!("a link to this server's console: {stdout}\n{stderr}"));
-    assert!(token.starts_with("pcsl_"), "{link}");
-    assert!(stderr.contains("ada@example.com is an admin of the organization 'My organization'"));
+    let link = stdout.trim().to_owned();
+    assert!(
+        link.starts_with(&format!("{base}/console/invite/pcsl_")),
+        "a link to this server's console: {stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{} is an admin of the organization 'My organization'",
+            email.to_lowercase()
+        )),
+        "{stderr}"
+    );
+    (server, base, link)
+}
+
+/// The first start prints how to get a console login; following it (the command, then
+/// the link) gives a session that administers the organization.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_start_says_how_to_sign_in_and_following_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (server, base, link) = first_start_and_step_one(&data, "Ada@Example.com");
+    let link = link.as_str();
+    let token = link.rsplit('/').next().unwrap();
 
     // Step 2: the link's page, then the password, then a session.
     let http = reqwest::Client::new();
@@ -347,4 +362,35 @@ fn admin_create_refuses_what_it_cannot_use() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The same two steps in real Chromium: the printed command, then the printed link opened
+/// in the browser, a password chosen there, and a sign-in that lands on the organization.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_sign_in_in_chromium_follows_what_the_first_start_printed() {
+    use browser::*;
+    if !browser_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base, link) =
+        first_start_and_step_one(&dir.path().join("data"), "ada@example.com");
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    c.goto(&link).await.unwrap();
+    wait_for_title(&c, "Welcome: choose your password").await;
+    type_into(&c, "#password", "a good long password").await;
+    type_into(&c, "#confirm", "a good long password").await;
+    click_button(&c, "Set password").await;
+    wait_for_title(&c, "Your password is set").await;
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    type_into(&c, "#email", "ada@example.com").await;
+    type_into(&c, "#password", "a good long password").await;
+    click_button(&c, "Sign in").await;
+    wait_for_title(&c, "Your organizations").await;
+    click_link(&c, "My organization").await;
+    wait_for_title(&c, "My organization").await;
+    shot(&c, "50-first-sign-in").await;
+    c.close().await.unwrap();
 }
