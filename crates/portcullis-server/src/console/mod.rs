@@ -1,4 +1,4 @@
-//! The developer console at `/console` (issue 6, seeds 000 and 001): server-rendered
+//! The developer console at `/console`: server-rendered
 //! pages where a developer signs in, sees their organizations, creates an app, adds a
 //! client secret (shown once), copies the client id and presses "Generate access token".
 //!
