@@ -1102,6 +1102,10 @@ async fn an_admin_protects_an_api_and_manages_the_org_from_the_console_in_chromi
     )
     .await;
     assert!(failures.contains("EXEG-050"), "{failures}");
+    assert!(
+        failures.contains("app Partner dashboard"),
+        "the caller by name: {failures}"
+    );
     shot(&c, "44-overview").await;
 
     // The audit log names people and apps, and keeps the ids beneath.

@@ -102,6 +102,11 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
         attention.push(html! { "No resources yet: " a href={"/console/orgs/" (o_seg) "/protect"} { "protect an API" } "." });
     }
 
+    // Refusals name the client they claimed to be: show the app's name when it is one.
+    let app_names: std::collections::HashMap<String, &str> = app_list
+        .iter()
+        .map(|a| (format!("client:{}", s(a, "client_id")), s(a, "name")))
+        .collect();
     let stats = [
         (
             "Applications",
@@ -153,7 +158,14 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
                             td.nowrap { (time(e["at"].as_i64().unwrap_or(0))) }
                             td { code { (e["details"]["code"].as_str().unwrap_or("–")) } }
                             td { (e["details"]["surface"].as_str().unwrap_or("–")) }
-                            td { code.id { (s(e, "actor")) } }
+                            td {
+                                @let actor = s(e, "actor");
+                                @if let Some(name) = app_names.get(actor) {
+                                    span.who { "app " (name) } br; code.id.small { (actor) }
+                                } @else {
+                                    code.id { (actor) }
+                                }
+                            }
                             td { (e["address"].as_str().unwrap_or("–")) }
                         } } }
                     } }
