@@ -138,7 +138,7 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
         "one secret, not two"
     );
 
-    // Seed 001's button: an access token, accepted by the gateway.
+    // The Edge Network's button: an access token, accepted by the gateway.
     c.goto(&app_url).await.unwrap();
     wait_for_title(&c, "Billing sync").await;
     click_button(&c, "Generate access token").await;
