@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak test of issue 9: holds 80 % of the peak gateway throughput (tokens seen before)
+# The soak test: holds 80 % of the peak gateway throughput (tokens seen before)
 # for a long time and reports, every INTERVAL seconds, the rate achieved, the errors, the
 # p99 latency and the server's RSS, so that a leak, a slowdown or errors that only appear
 # after minutes show up as a trend. Same store and pinning as bench/load.sh.

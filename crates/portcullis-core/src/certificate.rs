@@ -1,4 +1,4 @@
-//! Uploaded X.509 certificates (seed 000): an app proves itself with JWTs signed by the
+//! Uploaded X.509 certificates (Adobe I/O service accounts): an app proves itself with JWTs signed by the
 //! private key of a certificate whose public half it uploaded. This module turns the PEM
 //! text a developer pasted into the [`AppKey`](crate::model::AppKey) parts Portcullis
 //! keeps: the public key as a JWK, its one algorithm, the SHA-256 fingerprint, subject and
@@ -9,7 +9,7 @@
 //! the message says never to send one); a certificate valid now; an RSA key of at least
 //! 2048 bits (→ RS256) or an EC P-256 key (→ ES256), nothing else. The certificate's
 //! signature and chain are not checked: it is a container for the public key the app
-//! registered, trusted because an administrator uploaded it, as in the seed.
+//! registered, trusted because an administrator uploaded it, as the vendor does.
 //!
 //! Parsing uses `x509-parser`'s structures (no hand-written ASN.1); the JWK members are
 //! the big-endian integers and curve coordinates from those structures.

@@ -1,7 +1,7 @@
 //! Identifiers. Each is a newtype built by a fallible parse at the edge (HTTP, CLI,
 //! store rows), so code inside never re-validates strings.
 //!
-//! Formats follow the seeds: an organization id looks like Adobe's IMS org id
+//! Formats follow the vendors: an organization id looks like Adobe's IMS org id
 //! (`4F2A9C1B7D3E5A6B8C0D1E2F@Org`), a client id (the public API key) is 32 lowercase hex
 //! digits, a technical account id is `<24 hex>@techacct.portcullis`.
 

@@ -1,6 +1,6 @@
 //! The structural checks every JWT passes before any key is looked up or any signature
 //! is verified, on every path that accepts one (access tokens, app-signed JWTs, RFC 7523
-//! assertions, seed 000's service-account JWT).
+//! assertions, Adobe I/O's service-account JWT).
 //!
 //! `jsonwebtoken` verifies signatures under an explicit algorithm allow-list; these checks
 //! close what it leaves open:

@@ -1,4 +1,4 @@
-//! Rate limits around the gateway decision (API.md §2, "Failure limits" and "Quotas").
+//! Rate limits around the gateway decision.
 //!
 //! **Failure limits** count failed authentications per client address and per (app,
 //! client address) pair — never per app alone: client ids are public, so a limit per app

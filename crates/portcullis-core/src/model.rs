@@ -229,7 +229,7 @@ pub struct App {
     pub tokens_invalid_before: Option<i64>,
 }
 
-/// How many requests an app may make per second or minute (API.md §2, Quotas).
+/// How many requests an app may make per second or minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     pub requests: u32,
@@ -292,7 +292,7 @@ impl SecretRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AppKeySource {
-    /// An uploaded X.509 certificate (seed 000): its public key verifies JWTs the app signs
+    /// An uploaded X.509 certificate (Adobe I/O service accounts): its public key verifies JWTs the app signs
     /// with the certificate's private key.
     Certificate {
         /// SHA-256 of the certificate's DER, lowercase hex.
@@ -301,7 +301,7 @@ pub enum AppKeySource {
         /// Unix seconds; after it the key no longer verifies.
         not_after: i64,
     },
-    /// A key pair the server generated (seed 003); the private key was shown once.
+    /// A key pair the server generated (SAP Gigya application keys); the private key was shown once.
     KeyPair,
 }
 
@@ -423,7 +423,7 @@ pub struct UserLink {
     pub used_at: Option<i64>,
 }
 
-/// A protected API surface in one org and sandbox (the Edge Network seed's datastream):
+/// A protected API surface in one org and sandbox (the Edge Network's datastream):
 /// which product and scopes a caller needs, and whether unauthenticated calls pass.
 /// Whether a call is a write is told by its method.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,7 +449,7 @@ pub struct Resource {
     pub created_at: i64,
 }
 
-/// An event the Edge intake (seed 001's `interact` / `collect`) accepted for a resource,
+/// An event the Edge intake (the Edge Network's `interact` / `collect`) accepted for a resource,
 /// before the store has given it an id. Events are append-only and are not decision
 /// data: they never reach the in-memory view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -195,7 +195,7 @@ pub fn parse(
 }
 
 /// Split a PLAINTEXT signature (§3.4.4): `encode(consumer secret) & encode(token secret)`.
-/// The seed's request token example sends the consumer secret alone; that is read as an
+/// The vendor's request token example sends the consumer secret alone; that is read as an
 /// empty token secret.
 fn plaintext_secrets(signature: &str) -> Result<(String, String), OAuth1Error> {
     let (c, t) = signature.split_once('&').unwrap_or((signature, ""));

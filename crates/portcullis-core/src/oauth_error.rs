@@ -39,7 +39,7 @@ impl OAuthError {
     pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("unsupported_grant_type", 400, d)
     }
-    /// Seed 000's `invalid_token` (400): the service-account JWT was refused.
+    /// Adobe I/O's `invalid_token` (400): the service-account JWT was refused.
     pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_token", 400, d)
     }

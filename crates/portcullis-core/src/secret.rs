@@ -8,7 +8,7 @@
 //!
 //! Portcullis never stores a secret: only its keyed hash, HMAC-SHA256 under a server-wide
 //! [`HashKey`]. The secrets are uniformly random, so a fast keyed hash is the right tool;
-//! slow password hashes (argon2id) are for human passwords only (DESIGN.md, Budgets).
+//! slow password hashes (argon2id) are for human passwords only.
 //! Hashes are compared in constant time ([`SecretHash::ct_eq`]).
 
 use aws_lc_rs::hmac;

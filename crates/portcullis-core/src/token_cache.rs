@@ -1,4 +1,4 @@
-//! The verified-token cache (DESIGN.md): clients reuse a token for its whole lifetime, so
+//! The verified-token cache: clients reuse a token for its whole lifetime, so
 //! the gateway (and introspection) remember tokens whose signature they have already
 //! checked.
 //!
@@ -106,7 +106,7 @@ impl VerifiedTokenCache {
             && same_token(&hit.token, token)
             && view.key(&hit.kid).is_some()
         {
-            // No leeway for our own tokens (API.md §2, Time).
+            // No leeway for our own tokens.
             if now >= hit.claims.exp {
                 return (Err(TokenError::Expired(hit.claims.exp)), true);
             }

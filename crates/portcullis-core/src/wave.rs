@@ -1,4 +1,4 @@
-//! Adobe Wave (seed 004): a publisher app's feeds and topics, the OAuth 1.0 tokens that
+//! Adobe Wave (Adobe Wave): a publisher app's feeds and topics, the OAuth 1.0 tokens that
 //! link a subscriber to a point-to-point feed, and the notifications sent to topics.
 //!
 //! None of this is in the in-memory view: a notification is written to the store before
@@ -20,7 +20,7 @@ pub enum FeedKind {
 /// A publisher's notification channel. Owned by one app (the publisher).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feed {
-    /// `feed_…`: the seed's `feedId`.
+    /// `feed_…`: the vendor's `feedId`.
     pub id: RecordId,
     pub client_id: ClientId,
     pub org_id: OrgId,
@@ -38,13 +38,13 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// The seed's `companyId` of the feed's publisher: `company_<client id>`.
+    /// The vendor's `companyId` of the feed's publisher: `company_<client id>`.
     pub fn company_id(&self) -> String {
         company_id(&self.client_id)
     }
 }
 
-/// The seed's `companyId` of a publisher app.
+/// The vendor's `companyId` of a publisher app.
 pub fn company_id(client_id: &ClientId) -> String {
     format!("company_{client_id}")
 }
@@ -56,7 +56,7 @@ pub struct Topic {
     pub feed_id: RecordId,
     /// The publisher app that owns the feed (and so the topic).
     pub client_id: ClientId,
-    /// `company_<client id>/feed_<id>/<UUID>`, like the seed's
+    /// `company_<client id>/feed_<id>/<UUID>`, like the vendor's
     /// `company_3480/feed_184836/CAAE63B2-32FA-00F4-1748-CA1076A5547A`.
     pub uri: String,
     pub name: String,
@@ -65,7 +65,7 @@ pub struct Topic {
 
 impl Topic {
     /// A fresh topic URI under `feed`: the feed's company and id, then a random UUID (v4,
-    /// upper case as in the seed).
+    /// upper case as the vendor does).
     pub fn new_uri(feed: &Feed) -> String {
         let mut b = crate::random_bytes::<16>();
         b[6] = (b[6] & 0x0f) | 0x40;

@@ -75,7 +75,7 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// A connection on which no byte moves either way for this long is closed.
     pub idle_timeout: Duration,
-    /// Header names and values together, at most: past it, `431` in API.md's format.
+    /// Header names and values together, at most: past it, `431` in the problem+json format.
     /// (hyper itself reads at most [`crate::listener::HEAD_BUFFER`] bytes of a request
     /// head, so that a 1 MB token still gets a formatted answer, and closes past that.)
     pub max_header_bytes: usize,
@@ -83,7 +83,7 @@ pub struct Limits {
     pub max_headers: usize,
 }
 
-/// Request bodies are at most 1 MiB on every route (API.md §5); `413` past it.
+/// Request bodies are at most 1 MiB on every route; `413` past it.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 impl Default for Limits {
@@ -98,7 +98,7 @@ impl Default for Limits {
     }
 }
 
-/// Adobe Wave's settings (seed 004).
+/// Adobe Wave's settings (Adobe Wave).
 #[derive(Debug, Clone)]
 pub struct WaveConfig {
     /// Let `imageurl` reach private, loopback and link-local addresses (development and
@@ -128,7 +128,7 @@ impl Default for WaveConfig {
     }
 }
 
-/// The gateway's settings (API.md §2): header names, trusted proxies, secrets over plain
+/// The gateway's settings: header names, trusted proxies, secrets over plain
 /// HTTP, failure limits.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -162,7 +162,7 @@ impl Default for GatewayConfig {
 }
 
 impl ServerConfig {
-    /// Defaults of API.md: `127.0.0.1:8080`, `./portcullis-data`, ES256.
+    /// Defaults: `127.0.0.1:8080`, `./portcullis-data`, ES256.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),

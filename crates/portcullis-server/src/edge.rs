@@ -1,13 +1,13 @@
-//! The Edge Network intake (API.md §3, seed 001): `POST /ee/v2/interact` and
-//! `POST /ee/v2/collect`, seed 001's compatibility surface mapped onto the core decision.
+//! The Edge Network intake: `POST /ee/v2/interact` and
+//! `POST /ee/v2/collect`, the Edge Network's compatibility surface mapped onto the core decision.
 //!
-//! Each request names its resource (the seed's *datastream*) with `?datastreamId=` (the
+//! Each request names its resource (the vendor's *datastream*) with `?datastreamId=` (the
 //! parameter name in any case) and is checked by the same gateway decision as
 //! `/gateway/v1/check` ([`gateway::evaluate`]), always as a write. No rule lives only here:
 //! whether credentials are needed, which codes a caller gets and in what order all come
-//! from `portcullis_core::gateway`. What this module adds is the seed's shapes — the body,
+//! from `portcullis_core::gateway`. What this module adds is the vendor's shapes — the body,
 //! the `requestId`, the 204 — the append-only write of the events, and CORS, since the
-//! seed's unauthenticated events come from visitors' browsers:
+//! Edge Network's unauthenticated events come from visitors' browsers:
 //!
 //! - a preflight (`OPTIONS`) is answered from the resource's `cors_origins` alone; it is
 //!   not a credentialed request, so it asks no gateway decision;
@@ -180,7 +180,7 @@ async fn accept(
             headers: req.headers(),
             peer,
             always_write: true,
-            // userKey + secret may come in the intake's own query (seed 003).
+            // userKey + secret may come in the intake's own query (SAP Gigya application keys).
             query: req.uri().query(),
         },
     )

@@ -2,7 +2,7 @@
 //!
 //! The HTTP face of Portcullis (axum): the OAuth 2.0 endpoints ([`oauth`]), the admin API
 //! ([`admin`]), the developer console ([`console`], a client of the admin API), the gateway
-//! decision ([`gateway`]), the Edge Network intake ([`edge`]), the seed-compatible
+//! decision ([`gateway`]), the Edge Network intake ([`edge`]), the vendor-compatible
 //! surfaces ([`compat`]), Adobe Wave's identity and notification gateway ([`wave`]) and
 //! the operations endpoints ([`ops`]). Handlers parse at the edge and call
 //! `portcullis-core`; hot paths read the [`live_view::LiveView`], never the store.
@@ -313,7 +313,7 @@ impl Application {
 /// The gateway check is the request a proxy makes for every API call, so it skips the
 /// layers it has no use for: it reads no body (no body limit), is not an Edge endpoint (no
 /// CORS), and logs its denials itself (no request span). It keeps the header limit (a
-/// megabyte token is refused before it is decoded), API.md's error bodies, the request
+/// megabyte token is refused before it is decoded), problem+json error bodies, the request
 /// timeout (a `--redis-url` round trip could hang) and the request metrics. Those layers
 /// were a sixth of the server's CPU for a cached decision.
 pub fn router(state: AppState) -> Router {
@@ -373,7 +373,7 @@ fn everything_else(state: AppState) -> Router {
                 },
             ),
         )
-        // Inside the error formatter, so that a timed-out request gets API.md's 408.
+        // Inside the error formatter, so that a timed-out request gets a problem+json 408.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,

@@ -10,9 +10,9 @@
 //!   closed: a client sending its headers one byte a second (slowloris) is dropped;
 //! - the head may have at most `max_headers` headers and [`HEAD_BUFFER`] bytes (hyper
 //!   answers `431` and closes, before any handler runs); past `max_header_bytes` of header
-//!   names and values the router answers `431` in API.md's format;
+//!   names and values the router answers `431` in the problem+json format;
 //! - a request, body included, must be answered within `request_timeout` (the router's
-//!   timeout layer: `408` in API.md's format; hyper then closes the connection, since the
+//!   timeout layer: `408` in the problem+json format; hyper then closes the connection, since the
 //!   body was not read to its end). A response that streams (Server-Sent Events) is not cut:
 //!   the timeout covers producing the response, not sending it;
 //! - a connection on which no byte moves either way for `idle_timeout` is closed
@@ -40,7 +40,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// The most bytes of a request head hyper reads before it answers `431` and closes: above
-/// a 1 MB token, so that such a token still gets an answer in API.md's format from the
+/// a 1 MB token, so that such a token still gets an answer in the problem+json format from the
 /// router's header limit, and the client learns what went wrong.
 pub const HEAD_BUFFER: usize = 1024 * 1024 + 256 * 1024;
 

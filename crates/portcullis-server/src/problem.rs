@@ -1,4 +1,4 @@
-//! The two error models on the wire, one per format (STYLE.md):
+//! The two error models on the wire, one per format:
 //!
 //! - **RFC 9457 problem+json** ([`Problem`]) for the admin API (and, next, the gateway):
 //!   `{"type", "status", "title", "code", "detail"}`. `detail` tells a person what was

@@ -97,7 +97,7 @@ async fn cookies_are_http_only_same_site_strict_and_secure_only_over_tls() {
         .console_post_login(&http, "dev@example.com", "correct horse battery")
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(r.headers()["location"], "/console/orgs");
+    assert_eq!(r.headers()["location"], "/console/");
     let c = set_cookie(&r, "pcs_console").expect("a session cookie");
     assert!(c.starts_with("pcs_console=pcsu_"), "{c}");
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
@@ -397,6 +397,19 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
     let secrets = secrets_of(&app, &w.client_id).await;
     let sid = secrets[0]["id"].as_str().unwrap().to_owned();
     let cid = &w.client_id;
+    let (_, group) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{}/groups", w.org),
+            Some(json!({"name": "G", "scopes": ["read"]})),
+        )
+        .await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let feed = app
+        .create_feed(cid, json!({"name": "F", "kind": "broadcast"}))
+        .await;
+    let fid = feed["id"].as_str().unwrap().to_owned();
+    let (org, res) = (&w.org, &w.resource);
     let routes = [
         format!("/console/orgs/{}/apps", w.org),
         format!("/console/apps/{cid}/secrets"),
@@ -406,6 +419,16 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
         format!("/console/apps/{cid}/secrets/{sid}/delete"),
         "/console/logout".to_owned(),
         "/console/login".to_owned(),
+        format!("/console/orgs/{org}/resources/new"),
+        format!("/console/orgs/{org}/resources/{res}/edit"),
+        format!("/console/orgs/{org}/resources/{res}/delete"),
+        format!("/console/orgs/{org}/groups/new"),
+        format!("/console/orgs/{org}/groups/{gid}/edit"),
+        format!("/console/orgs/{org}/groups/{gid}/delete"),
+        format!("/console/orgs/{org}/protect"),
+        format!("/console/apps/{cid}/feeds"),
+        format!("/console/apps/{cid}/feeds/{fid}/topics"),
+        format!("/console/apps/{cid}/feeds/{fid}/delete"),
     ];
     let csrf = format!("csrf={}", s.csrf);
     let bodies: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
@@ -514,6 +537,19 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
             400,
         ),
         (routes[3].clone(), vec![], 400),
+        // A resource without a name; a guided flow with two scopes; a topic twice named.
+        (routes[8].clone(), vec![("sandbox", "prod")], 400),
+        (
+            routes[14].clone(),
+            vec![
+                ("api", "A"),
+                ("app", "B"),
+                ("scope", "a b"),
+                ("once", once.as_str()),
+            ],
+            400,
+        ),
+        (routes[16].clone(), vec![("name", "a"), ("name", "b")], 400),
         (
             "/console/apps/NOT-AN-ID/secrets".to_owned(),
             vec![("once", once.as_str())],

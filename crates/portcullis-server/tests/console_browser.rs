@@ -1,7 +1,9 @@
 //! The console in a real browser: Debian's `chromium`, driven through `chromedriver`
-//! (WebDriver, with `fantoccini`) against the real server. One developer journey (seeds
-//! 000 and 001): sign in, create an app, add a secret and see it exactly once, generate a
-//! token, revoke it and watch the gateway refuse it, delete the app after confirming.
+//! (WebDriver, with `fantoccini`, harness in support/browser.rs) against the real server:
+//! a developer's journey (sign in, create an app, a secret seen exactly once, a token,
+//! revoke it and watch the gateway refuse it, delete the app after confirming), an
+//! admin's (resources, groups, feeds, Protect an API, the overview, phone widths), and
+//! every page at two widths.
 //!
 //! Screenshots of the main pages go to `screenshots/` at the workspace root (git-ignored).
 //! Without chromium or chromedriver the test says why and passes, except under CI (`CI`
@@ -9,190 +11,20 @@
 
 #[path = "support/apitoken.rs"]
 mod apitoken;
+#[path = "support/browser.rs"]
+mod browser;
 mod common;
 
 use apitoken::*;
+use browser::*;
 use common::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const PASSWORD: &str = "correct horse battery";
-
-/// chromedriver on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-    /// Chromium's fresh profile directory.
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether chromium and chromedriver are there; under CI their absence is a failure.
-fn browser_installed() -> bool {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{missing:?} missing under CI: .ci/run should have installed the Debian packages chromium and chromium-driver"
-    );
-    eprintln!("skipped: {missing:?} not installed (apt-get install chromium chromium-driver)");
-    false
-}
-
-impl Driver {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            profile: tempfile::tempdir().unwrap(),
-        };
-        // Ready when /status says so (bounded).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let http = reqwest::Client::new();
-        loop {
-            let ready = match http.get(format!("{}/status", driver.url)).send().await {
-                Ok(r) => r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["value"]["ready"].as_bool()),
-                Err(_) => None,
-            };
-            if ready == Some(true) {
-                return driver;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready in 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn browser(&self) -> Client {
-        let mut caps = serde_json::Map::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,1000",
-                    format!("--user-data-dir={}", self.profile.path().display()),
-                ]
-            }),
-        );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .expect("a chromium session")
-    }
-}
-
-fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-}
-
-/// Wait (bounded) until the page's heading is `title`; panics with the page otherwise.
-async fn wait_for_title(c: &Client, title: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(h) = c.find(Locator::Css("main h1")).await
-            && h.text().await.ok().as_deref() == Some(title)
-        {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!(
-                "the page never showed '{title}': {}",
-                c.source().await.unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The text of the element `css`, waiting (bounded) for it to appear: after a form post
-/// that lands on a page with the same heading, the heading alone does not say the new
-/// page has arrived.
-async fn text(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no '{css}' on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn type_into(c: &Client, css: &str, text: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no field {css}: {e}"))
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-async fn click_button(c: &Client, label: &str) {
-    c.find(Locator::XPath(&format!(
-        "//button[normalize-space()='{label}']"
-    )))
-    .await
-    .unwrap_or_else(|e| panic!("no button '{label}': {e}"))
-    .click()
-    .await
-    .unwrap();
-}
-
-async fn click_link(c: &Client, label: &str) {
-    c.find(Locator::LinkText(label))
-        .await
-        .unwrap_or_else(|e| panic!("no link '{label}': {e}"))
-        .click()
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
@@ -306,7 +138,7 @@ async fn a_developer_goes_from_sign_in_to_a_revoked_token_in_chromium() {
         "one secret, not two"
     );
 
-    // Seed 001's button: an access token, accepted by the gateway.
+    // The Edge Network's button: an access token, accepted by the gateway.
     c.goto(&app_url).await.unwrap();
     wait_for_title(&c, "Billing sync").await;
     click_button(&c, "Generate access token").await;
@@ -734,8 +566,12 @@ async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_
         }
     };
     notify("Stored before the page opened").await;
-    sign_in(&c, &app, "alice@example.com").await;
-    click_link(&c, "Notifications").await;
+    // A subscriber manages no organization: signing in lands on the notifications.
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    type_into(&c, "#email", "alice@example.com").await;
+    type_into(&c, "#password", PASSWORD).await;
+    click_button(&c, "Sign in").await;
     wait_for_title(&c, "Your notifications").await;
     assert!(
         text(&c, "#notifications")
@@ -984,4 +820,513 @@ async fn an_admin_invites_and_resets_and_reads_the_audit_log_in_chromium() {
     assert!(newbie.source().await.unwrap().contains("audit trail"));
     newbie.close().await.unwrap();
     admin.close().await.unwrap();
+}
+
+/// No table cell of the page is narrower than its first word at a phone's width (390
+/// px): every column can be read, and a table wider than the screen scrolls in its box
+/// (`.scroll`, `overflow-x: auto`, with a shadow at the edge as the cue) rather than
+/// squeezing its cells.
+async fn assert_no_clipped_cells(c: &Client, name: &str) {
+    c.set_window_size(390, 844).await.unwrap();
+    let found = c
+        .execute(
+            r#"const bad = []; let cells = 0;
+               for (const td of document.querySelectorAll('main table td')) {
+                 const word = (td.innerText || '').trim().split(/\s+/)[0];
+                 if (!word) continue;
+                 cells++;
+                 const el = td.querySelector('code, a, span, strong') || td;
+                 const probe = document.createElement('span');
+                 probe.style.whiteSpace = 'nowrap';
+                 probe.style.font = getComputedStyle(el).font;
+                 probe.textContent = word;
+                 document.body.appendChild(probe);
+                 const need = probe.getBoundingClientRect().width;
+                 probe.remove();
+                 const cs = getComputedStyle(td);
+                 const room = td.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+                 if (room + 1 < need) bad.push(word + ' (' + room.toFixed(0) + ' < ' + need.toFixed(0) + ' px)');
+               }
+               for (const t of document.querySelectorAll('main table')) {
+                 const box = t.closest('.scroll');
+                 if (!box || getComputedStyle(box).overflowX !== 'auto') bad.push('a table outside a scroll box');
+               }
+               return JSON.stringify({cells, bad});"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(c, name).await;
+    c.set_window_size(1280, 1000).await.unwrap();
+    let found: Value = serde_json::from_str(found.as_str().unwrap()).unwrap();
+    assert!(
+        found["cells"].as_u64().unwrap() > 0,
+        "{name}: no table cells to check"
+    );
+    assert_eq!(
+        found["bad"],
+        json!([]),
+        "{name}: cells narrower than their first word on a phone"
+    );
+}
+
+/// Choose `value` in the `<select>` `css`.
+async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no select {css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn clear_and_type(c: &Client, css: &str, text: &str) {
+    let field = c.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_protects_an_api_and_manages_the_org_from_the_console_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&["orders"], &["prod", "stage"]).await;
+    let org = org["id"].as_str().unwrap().to_owned();
+    let (_, other) = app
+        .call(
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({"name": "Globex"})),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_owned();
+    app.create_user(
+        "ada@example.com",
+        PASSWORD,
+        json!({&org: "admin", &other: "admin"}),
+    )
+    .await;
+    app.create_user("dev@example.com", PASSWORD, json!({&org: "developer"}))
+        .await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    sign_in(&c, &app, "ada@example.com").await;
+    click_link(&c, "Acme").await;
+    wait_for_title(&c, "Acme").await;
+
+    // The overview of an empty org says what to do next.
+    click_link(&c, "Overview").await;
+    let attention = text(&c, "#attention").await;
+    assert!(attention.contains("No applications yet"), "{attention}");
+    assert!(attention.contains("No resources yet"), "{attention}");
+    shot(&c, "40-overview-empty").await;
+
+    // Resources: the empty state, then create, edit and delete (after confirming).
+    click_link(&c, "Resources").await;
+    wait_for_title(&c, "Resources of Acme").await;
+    assert!(text(&c, ".empty").await.contains("No resources yet"));
+    click_link(&c, "Create resource").await;
+    wait_for_title(&c, "Create resource").await;
+    type_into(&c, "#name", "Reports API").await;
+    select(&c, "#sandbox", "stage").await;
+    select(&c, "#product", "orders").await;
+    type_into(&c, "#scopes", "reports.read").await;
+    type_into(&c, "#cors_origins", "https://shop.example").await;
+    c.find(Locator::Css("input[name=auth][value=open]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click_button(&c, "Create resource").await;
+    wait_for_title(&c, "Resources of Acme").await;
+    let (_, listed) = app
+        .call(
+            Method::GET,
+            &format!("/admin/v1/orgs/{org}/resources"),
+            None,
+        )
+        .await;
+    let made = &listed["items"][0];
+    assert_eq!(made["name"], "Reports API");
+    assert_eq!(made["sandbox"], "stage");
+    assert_eq!(made["product"], "orders");
+    assert_eq!(made["scopes"], json!(["reports.read"]));
+    assert_eq!(made["allow_unauthenticated"], true);
+    assert_eq!(made["cors_origins"], json!(["https://shop.example"]));
+    click_link(&c, "Edit").await;
+    wait_for_title(&c, "Edit resource").await;
+    // A refusal keeps what was typed and says why.
+    clear_and_type(&c, "#cors_origins", "not-an-origin").await;
+    click_button(&c, "Save resource").await;
+    wait_for_title(&c, "Edit resource").await;
+    assert!(!text(&c, ".alert").await.is_empty());
+    clear_and_type(&c, "#cors_origins", "").await;
+    clear_and_type(&c, "#scopes", "reports.read reports.export").await;
+    click_button(&c, "Save resource").await;
+    wait_for_title(&c, "Resources of Acme").await;
+    let (_, r) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/admin/v1/orgs/{org}/resources/{}",
+                made["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r["scopes"], json!(["reports.export", "reports.read"]));
+    assert_eq!(r["cors_origins"], json!([]));
+    click_link(&c, "Delete").await;
+    wait_for_title(&c, "Delete resource?").await;
+    click_button(&c, "Delete resource").await;
+    wait_for_title(&c, "Resources of Acme").await;
+    let (_, listed) = app
+        .call(
+            Method::GET,
+            &format!("/admin/v1/orgs/{org}/resources"),
+            None,
+        )
+        .await;
+    assert_eq!(listed["items"], json!([]));
+
+    // A permission group.
+    click_link(&c, "Permission groups").await;
+    wait_for_title(&c, "Permission groups of Acme").await;
+    click_link(&c, "Create permission group").await;
+    wait_for_title(&c, "Create permission group").await;
+    type_into(&c, "#name", "Partners").await;
+    type_into(&c, "#scopes", "orders.read").await;
+    click_button(&c, "Create group").await;
+    wait_for_title(&c, "Permission groups of Acme").await;
+    assert!(text(&c, "main table").await.contains("Partners"));
+
+    // Protect an API: a resource, an app with access, and a curl that passes the check.
+    click_link(&c, "Resources").await;
+    wait_for_title(&c, "Resources of Acme").await;
+    click_link(&c, "Protect an API").await;
+    wait_for_title(&c, "Protect an API").await;
+    type_into(&c, "#api", "Orders API").await;
+    select(&c, "#product", "orders").await;
+    type_into(&c, "#scope", "orders.read").await;
+    type_into(&c, "#app", "Partner dashboard").await;
+    shot(&c, "41-protect-an-api").await;
+    click_button(&c, "Create and show the curl").await;
+    wait_for_title(&c, "Your API is protected").await;
+    let curl = text(&c, "#curl").await;
+    shot(&c, "42-protected").await;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{curl}"))
+        .output()
+        .expect("bash runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{curl}\n{said}");
+    assert!(
+        said.starts_with("HTTP/1.1 200"),
+        "the curl passes the check:\n{said}"
+    );
+    assert!(said.contains("x-portcullis-scope: orders.read"), "{said}");
+
+    // A Wave feed with a topic, on the new app.
+    click_link(&c, "The application").await;
+    wait_for_title(&c, "Partner dashboard").await;
+    click_link(&c, "Wave feeds").await;
+    wait_for_title(&c, "Wave feeds").await;
+    assert!(text(&c, ".empty").await.contains("No feeds yet"));
+    type_into(&c, "#feed-name", "Order status").await;
+    click_button(&c, "Create feed").await;
+    wait_for_title(&c, "Wave feeds").await;
+    type_into(&c, "input[id^=topic-name-]", "shipped").await;
+    click_button(&c, "Add topic").await;
+    wait_for_title(&c, "Wave feeds").await;
+    let topics = text(&c, "ul.topics").await;
+    assert!(topics.contains("shipped"), "{topics}");
+    assert!(
+        topics.contains("company_"),
+        "the topic's URI is shown: {topics}"
+    );
+    shot(&c, "43-feeds").await;
+
+    // The overview now: counts, and a refusal at the gateway with its code.
+    let (cid, org_header) = {
+        let (_, apps) = app
+            .call(Method::GET, &format!("/admin/v1/apps?org={org}"), None)
+            .await;
+        (
+            apps["items"][0]["client_id"].as_str().unwrap().to_owned(),
+            org.clone(),
+        )
+    };
+    let r = app
+        .http
+        .get(app.url("/gateway/v1/check?resource=res_0000000000000000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, resources) = app
+        .call(
+            Method::GET,
+            &format!("/admin/v1/orgs/{org}/resources"),
+            None,
+        )
+        .await;
+    let res = resources["items"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .http
+        .get(app.url(&format!("/gateway/v1/check?resource={res}")))
+        .header("authorization", "Bearer not.a.token")
+        .header("x-api-key", &cid)
+        .header("x-gw-ims-org-id", &org_header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    c.goto(&app.url(&format!("/console/orgs/{org}/overview")))
+        .await
+        .unwrap();
+    wait_for_title(&c, "Acme").await;
+    let stats = text(&c, "ul.stats").await;
+    assert!(
+        stats.contains("1\nApplications") || stats.contains("1 Applications"),
+        "{stats}"
+    );
+    let failures = eventually_text(
+        &c,
+        &app,
+        &format!("/console/orgs/{org}/overview"),
+        "#failures",
+    )
+    .await;
+    assert!(failures.contains("EXEG-050"), "{failures}");
+    assert!(
+        failures.contains("app Partner dashboard"),
+        "the caller by name: {failures}"
+    );
+    shot(&c, "44-overview").await;
+
+    // The audit log names people and apps, and keeps the ids beneath.
+    click_link(&c, "Audit log").await;
+    let audit = text(&c, "#audit").await;
+    assert!(audit.contains("ada@example.com"), "{audit}");
+    assert!(audit.contains("app Partner dashboard"), "{audit}");
+
+    // At a phone's width, no column of the audit log, the users or the apps is squeezed.
+    assert_no_clipped_cells(&c, "45-audit-phone").await;
+    click_link(&c, "Users").await;
+    wait_for_title(&c, "Users of Acme").await;
+    assert_no_clipped_cells(&c, "46-users-phone").await;
+    click_link(&c, "Applications").await;
+    wait_for_title(&c, "Acme").await;
+    assert_no_clipped_cells(&c, "47-apps-phone").await;
+
+    // The switcher goes to another organization of hers.
+    select(&c, "#org-switch", &other).await;
+    click_button(&c, "Switch").await;
+    wait_for_title(&c, "Globex").await;
+    assert!(
+        text(&c, ".tabs [aria-current=page]")
+            .await
+            .contains("Overview")
+    );
+    c.close().await.unwrap();
+}
+
+/// The text of `css` on `path`, reloading (bounded) until it appears: failed
+/// authentications reach the audit trail through a background writer.
+async fn eventually_text(c: &Client, app: &TestApp, path: &str, css: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            return e.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "no {css} on {path}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.goto(&app.url(path)).await.unwrap();
+    }
+}
+
+/// Every console page at a desktop's width (1280 px) and a phone's (390 px), saved as
+/// `screenshots/page-<name>-1280.png` and `-390.png` (`scripts/console-screenshots.sh`
+/// runs this and lists them); at 390 px nothing reaches past the screen's edge.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let org = w.org.clone();
+    app.create_user("ada@example.com", PASSWORD, json!({&org: "admin"}))
+        .await;
+    app.create_user("grace@example.com", PASSWORD, json!({&org: "developer"}))
+        .await;
+    let (_, group) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/orgs/{org}/groups"),
+            Some(json!({"name": "Partners", "scopes": ["read"]})),
+        )
+        .await;
+    let feed = app
+        .create_feed(
+            &w.client_id,
+            json!({"name": "Order status", "kind": "broadcast"}),
+        )
+        .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!(
+                "/admin/v1/apps/{}/feeds/{}/topics",
+                w.client_id,
+                feed["id"].as_str().unwrap()
+            ),
+            Some(json!({"name": "shipped"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, invitation) = app
+        .call(
+            Method::POST,
+            "/admin/v1/invitations",
+            Some(json!({"email": "new@example.com", "org_id": org, "role": "developer"})),
+        )
+        .await;
+    let link = invitation["link"].as_str().unwrap().to_owned();
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+
+    let both = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.set_window_size(1280, 1000).await.unwrap();
+            shot(c, &format!("page-{name}-1280")).await;
+            assert_fits_a_phone(c, &format!("page-{name}-390")).await;
+        }
+    };
+    c.goto(&app.url("/console/login")).await.unwrap();
+    wait_for_title(&c, "Sign in").await;
+    both("sign-in").await;
+    c.goto(&link).await.unwrap();
+    wait_for_title(&c, "Welcome: choose your password").await;
+    both("invitation").await;
+    sign_in(&c, &app, "ada@example.com").await;
+    both("organizations").await;
+    let (cid, res, grp) = (
+        w.client_id.clone(),
+        w.resource.clone(),
+        group["id"].as_str().unwrap().to_owned(),
+    );
+    let pages: Vec<(&'static str, String, String)> = vec![
+        (
+            "overview",
+            format!("/console/orgs/{org}/overview"),
+            "Acme".into(),
+        ),
+        (
+            "applications",
+            format!("/console/orgs/{org}"),
+            "Acme".into(),
+        ),
+        (
+            "application-new",
+            format!("/console/orgs/{org}/apps/new"),
+            "Create application".into(),
+        ),
+        (
+            "application",
+            format!("/console/apps/{cid}"),
+            "caller".into(),
+        ),
+        (
+            "application-edit",
+            format!("/console/apps/{cid}/edit"),
+            "Edit application".into(),
+        ),
+        (
+            "application-revoke",
+            format!("/console/apps/{cid}/revoke"),
+            "Revoke a token".into(),
+        ),
+        (
+            "application-delete",
+            format!("/console/apps/{cid}/delete"),
+            "Delete application?".into(),
+        ),
+        (
+            "feeds",
+            format!("/console/apps/{cid}/feeds"),
+            "Wave feeds".into(),
+        ),
+        (
+            "resources",
+            format!("/console/orgs/{org}/resources"),
+            "Resources of Acme".into(),
+        ),
+        (
+            "resource-new",
+            format!("/console/orgs/{org}/resources/new"),
+            "Create resource".into(),
+        ),
+        (
+            "resource-edit",
+            format!("/console/orgs/{org}/resources/{res}/edit"),
+            "Edit resource".into(),
+        ),
+        (
+            "resource-delete",
+            format!("/console/orgs/{org}/resources/{res}/delete"),
+            "Delete resource?".into(),
+        ),
+        (
+            "protect",
+            format!("/console/orgs/{org}/protect"),
+            "Protect an API".into(),
+        ),
+        (
+            "groups",
+            format!("/console/orgs/{org}/groups"),
+            "Permission groups of Acme".into(),
+        ),
+        (
+            "group-new",
+            format!("/console/orgs/{org}/groups/new"),
+            "Create permission group".into(),
+        ),
+        (
+            "group-edit",
+            format!("/console/orgs/{org}/groups/{grp}/edit"),
+            "Edit permission group".into(),
+        ),
+        (
+            "users",
+            format!("/console/orgs/{org}/users"),
+            "Users of Acme".into(),
+        ),
+        (
+            "audit",
+            format!("/console/orgs/{org}/audit"),
+            "Audit log of Acme".into(),
+        ),
+        (
+            "notifications",
+            "/console/notifications".into(),
+            "Your notifications".into(),
+        ),
+        (
+            "not-found",
+            "/console/no-such-page".into(),
+            "Not found".into(),
+        ),
+    ];
+    for (name, path, title) in &pages {
+        c.goto(&app.url(path)).await.unwrap();
+        wait_for_title(&c, title).await;
+        both(name).await;
+    }
+    c.close().await.unwrap();
 }

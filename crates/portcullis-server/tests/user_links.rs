@@ -1,4 +1,4 @@
-//! Invitations and password resets (issue 6) at the HTTP level: the admin API's
+//! Invitations and password resets at the HTTP level: the admin API's
 //! `POST /admin/v1/invitations`, `POST /admin/v1/users/{id}/password-reset` and the link's
 //! own `GET /admin/v1/user-links/current` / `POST …/current/accept`, and the console's
 //! public link pages. `console_browser.rs` walks the same journey in Chromium.

@@ -9,7 +9,7 @@
 //! the same transaction: `(seq, kind, key)`. Users and sessions are not in the view (the
 //! admin API reads them from the store), so their writes do not feed it; neither do the
 //! Edge intake's events, which are append-only data, not decision data, nor Wave's feeds,
-//! tokens and notifications (seed 004), which no hot decision reads.
+//! tokens and notifications (Adobe Wave), which no hot decision reads.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
 //! this process and by another one (the CLI on the same data directory, another node on
 //! the same PostgreSQL database) all reach it.
@@ -467,7 +467,7 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke(&self, r: &Revocation) -> Result<()>;
     async fn revocation(&self, jti: &str) -> Result<Option<Revocation>>;
 
-    // --- Wave (seed 004): feeds and topics of a publisher app (not in the view) ---
+    // --- Wave (Adobe Wave): feeds and topics of a publisher app (not in the view) ---
     async fn insert_feed(&self, feed: &Feed) -> Result<()>;
     async fn feed(&self, id: &RecordId) -> Result<Option<Feed>>;
     /// The app's feeds in id order.

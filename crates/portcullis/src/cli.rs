@@ -42,6 +42,9 @@ pub enum Command {
     /// Rotate or revoke the bootstrap admin token
     #[command(subcommand)]
     AdminToken(AdminTokenCommand),
+    /// Create a console administrator: prints a one-time link to choose a password
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Write a consistent snapshot of the SQLite store to FILE while the server runs
     #[command(long_about = BACKUP_ABOUT)]
     Backup(BackupArgs),
@@ -274,7 +277,7 @@ impl ServeArgs {
     }
 }
 
-/// How the gateway reads requests (API.md §2).
+/// How the gateway reads requests.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Gateway")]
 pub struct GatewayArgs {
@@ -469,6 +472,66 @@ pub struct MasterKeyArgs {
     pub config: ConfigFileArg,
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Give an email the admin role in an organization (made if there is none of that
+    /// name), and print a one-time link to choose a password and sign in to the console
+    #[command(after_long_help = ADMIN_CREATE_AFTER_HELP, after_help = ADMIN_CREATE_AFTER_HELP)]
+    Create(AdminCreateArgs),
+}
+
+const ADMIN_CREATE_AFTER_HELP: &str = "\
+This is how the first person gets into the console. The link works once, for 24 hours; it is \
+printed here and nowhere else (not logged). For an email that already has an account, the link \
+resets its password. Run it on the server's machine with the server's data directory (and \
+--issuer, if the server has one, so the link points at the server); the running server sees \
+the new user at once.
+
+Example:
+  portcullis admin create --email you@example.com --org \"My organization\"";
+
+/// `portcullis admin create`.
+#[derive(Debug, Args)]
+pub struct AdminCreateArgs {
+    #[command(flatten)]
+    pub config: ConfigFileArg,
+
+    /// The administrator's email address: what they sign in with
+    #[arg(long, value_name = "EMAIL")]
+    pub email: String,
+
+    /// The organization to administer: the id or the name of an existing one, or the name
+    /// of one to create (with the sandbox `prod`)
+    #[arg(long, value_name = "NAME|ID")]
+    pub org: String,
+
+    /// The person's name, shown in the console and the audit log
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub name: String,
+
+    /// The server's issuer (its public base URL), which the link starts with
+    #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// The server's listen address, used only to work out the default issuer the way
+    /// `serve` does (http://<listen address>)
+    #[arg(long, env = "PORTCULLIS_LISTEN", value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+impl AdminCreateArgs {
+    pub fn layer(&self) -> Layer {
+        Layer {
+            listen: self.listen,
+            issuer: self.issuer.clone(),
+            ..self.data.layer()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

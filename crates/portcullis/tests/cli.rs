@@ -8,9 +8,8 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Server, WAIT, portcullis, run, stderr, stdout};
+use support::{Server, WAIT, portcullis, run, serve_cmd, stderr, stdout};
 
 const SETTINGS: [&str; 9] = [
     "listen",
@@ -193,20 +192,13 @@ fn get_status(addr: &str, path: &str, bearer: &str) -> u16 {
         .unwrap_or_else(|| panic!("not an HTTP response: {response}"))
 }
 
-fn serve(data: &Path) -> Command {
-    let mut cmd = portcullis();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data);
-    cmd
-}
-
 #[test]
 fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
     // First start: a generated admin token, boxed on stderr, that works.
-    let server = Server::start(&mut serve(&data));
+    let server = Server::start(&mut serve_cmd(&data));
     let startup = server.startup.join("\n");
     let token_line = server
         .startup
@@ -275,7 +267,7 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
     // Second start: JSON logs, an operator-chosen token that is never echoed, no banner.
     let chosen = "operator-chosen-admin-token-0123456789";
     let server = Server::start(
-        serve(&data)
+        serve_cmd(&data)
             .args(["--log-format", "json"])
             .env("PORTCULLIS_ADMIN_TOKEN", chosen),
     );
@@ -306,7 +298,7 @@ async fn the_log_of_a_full_flow_holds_no_secret_key_or_token() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let admin = "log-test-admin-token-0123456789abcdefghijkl";
-    let mut cmd = serve(&data);
+    let mut cmd = serve_cmd(&data);
     cmd.args(["--log-format", "json", "--log-level", "debug"])
         .env("PORTCULLIS_ADMIN_TOKEN", admin)
         .env_remove("RUST_LOG");
@@ -528,7 +520,7 @@ async fn bench_seed_writes_a_store_the_server_serves_and_a_running_server_picks_
         assert!(!printed.contains(&c[1]), "a secret was printed");
     }
 
-    let server = Server::start(&mut serve(&data));
+    let server = Server::start(&mut serve_cmd(&data));
     let api = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     for [id, secret, org, resource] in &sample {

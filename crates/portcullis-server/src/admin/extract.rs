@@ -6,32 +6,60 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-/// A JSON body; a missing or wrong content type is 415, anything unparsable is 400 with
-/// serde's explanation (which names the field).
+/// A JSON body; a missing or wrong content type is 415, a body that is not JSON 400, and
+/// one of the wrong shape 400 with a detail that names the field, the shape it must have
+/// and an example ([`json_errors`](super::json_errors)). Every admin API body is read
+/// through this (or [`OptionalJson`]), so every endpoint words these errors alike.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        use axum::extract::rejection::JsonRejection as J;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(J::MissingJsonContentType(_)) => Err(Problem::unsupported_media_type(
+        if !json_content_type(req.headers()) {
+            return Err(Problem::unsupported_media_type(
                 "Send the body as JSON with 'Content-Type: application/json'.",
-            )),
-            Err(J::JsonDataError(e)) => Err(Problem::bad_request(format!(
-                "The JSON body does not match what this endpoint takes: {}",
-                e.body_text()
-            ))),
-            Err(J::JsonSyntaxError(e)) => Err(Problem::bad_request(format!(
-                "The body is not valid JSON: {}",
-                e.body_text()
-            ))),
-            Err(J::BytesRejection(_)) => Err(too_large()),
-            Err(e) => Err(Problem::bad_request(e.body_text())),
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| too_large())?;
+        parse(&bytes).map(Self)
     }
+}
+
+/// `application/json`, or any `application/…+json`, parameters aside.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The body as `T`, or the problem that says what is wrong with it.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let (path, inner) = (e.path().clone(), e.into_inner());
+        if inner.is_data() {
+            Problem::bad_request(super::json_errors::describe(&path, &inner))
+        } else {
+            Problem::bad_request(format!("The body is not valid JSON: {inner}."))
+        }
+    })?;
+    de.end()
+        .map_err(|e| Problem::bad_request(format!("The body is not valid JSON: {e}.")))?;
+    Ok(value)
 }
 
 fn too_large() -> Problem {

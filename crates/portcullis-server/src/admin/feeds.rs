@@ -25,11 +25,11 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedBody {
-    /// `feed_…`: the seed's `feedId`.
+    /// `feed_…`: Wave's `feedId`.
     pub id: String,
     /// The publisher app.
     pub client_id: String,
-    /// The seed's `companyId`: `company_<client_id>`.
+    /// Wave's `companyId`: `company_<client_id>`.
     pub company_id: String,
     pub name: String,
     /// `broadcast` or `point_to_point`.

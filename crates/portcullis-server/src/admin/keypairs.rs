@@ -51,7 +51,7 @@ pub struct CreatedKeyPair {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyPair {
-    /// `RS256` (the default, as in seed 003; 2048-bit RSA) or `ES256` (P-256).
+    /// `RS256` (the default, as SAP Gigya uses; 2048-bit RSA) or `ES256` (P-256).
     #[schema(example = "RS256")]
     pub alg: Option<String>,
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod extract;
 pub mod feeds;
 pub mod groups;
+pub mod json_errors;
 pub mod keypairs;
 pub mod keys;
 pub mod links;

@@ -1,9 +1,9 @@
-//! `GET /accounts.getJWTPublicKey?apiKey=<client_id>&v2=true` (seed 003): the keys that
+//! `GET /accounts.getJWTPublicKey?apiKey=<client_id>&v2=true` (SAP Gigya application keys): the keys that
 //! verify tokens Portcullis issued — the same JWKS as `/.well-known/jwks.json`, found
-//! the way seed 003's clients look for it (its C# example loads this URL into a
+//! the way SAP Gigya's clients look for it (its C# example loads this URL into a
 //! `JsonWebKeySet`).
 //!
-//! Parameter names match in any case (the seed writes both `apiKey` and `apikey`).
+//! Parameter names match in any case (the vendor writes both `apiKey` and `apikey`).
 //! `apiKey` must be a client id known to this server: a missing one is 400, an unknown
 //! one 403 with the catalogue's `403003` ("Api Key is invalid"), as at the gateway. Only
 //! the `v2` (JWKS) form is served: `v2` absent or `true` gets it, any other value 400.

@@ -1,8 +1,8 @@
-//! Adobe I/O's token endpoints (seed 000, API.md §3).
+//! Adobe I/O's token endpoints.
 //!
 //! - `POST /ims/exchange/jwt`: the service-account exchange. Form fields `client_id`,
 //!   `client_secret`, `jwt_token`; answers `{"token_type": "bearer", "access_token",
-//!   "expires_in"}` with `expires_in` in **milliseconds**, as the seed shows. The rules are
+//!   "expires_in"}` with `expires_in` in **milliseconds**, as the vendor documents. The rules are
 //!   `grant::service_account`'s.
 //! - `POST /ims/token/v3`: the OAuth server-to-server variant, an ordinary client
 //!   credentials grant (`expires_in` in seconds); `scope` may be separated by commas, as
@@ -27,12 +27,12 @@ use portcullis_core::grant::service_account::exchange;
 use portcullis_core::oauth_error::OAuthError;
 use serde::Serialize;
 
-/// Seed 000's exchange response.
+/// Adobe I/O's exchange response.
 #[derive(Debug, Serialize)]
 pub struct ExchangeResponse {
     pub token_type: &'static str,
     pub access_token: String,
-    /// Milliseconds (the seed's unit).
+    /// Milliseconds (the vendor's unit).
     pub expires_in: i64,
 }
 

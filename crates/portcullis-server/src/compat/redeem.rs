@@ -1,10 +1,10 @@
-//! `POST /v1/token` (seed 002): redeem an API key bundle's `encodedKey` for a short-lived
+//! `POST /v1/token` (API-key redeem): redeem an API key bundle's `encodedKey` for a short-lived
 //! access token.
 //!
 //! `{"apiKey": "<base64 of client_id:client_secret>"}` → `{"token": "...",
 //! "expirationTime": 300}`. The key is the app's client id and one of its client secrets
 //! (`crate::admin::api_keys`), so this is the client credentials grant with the pair
-//! carried the seed's way: the same authentication (`grant::client_auth`), the same
+//! carried the vendor's way: the same authentication (`grant::client_auth`), the same
 //! claims (`grant::client_credentials`, the app's live scopes), an ordinary Portcullis
 //! access token, 300 s unless the app has its own `token_ttl_seconds`.
 //!
@@ -30,7 +30,7 @@ use portcullis_core::oauth_error::OAuthError;
 use portcullis_core::secret::{Secret, SecretKind};
 use serde::{Deserialize, Serialize};
 
-/// The lifetime of `/v1/token`'s tokens when the app has none of its own (API.md §1).
+/// The lifetime of `/v1/token`'s tokens when the app has none of its own.
 pub const API_KEY_DEFAULT_TTL: u32 = 300;
 
 /// The grant's name in metrics.
@@ -49,7 +49,7 @@ struct RedeemRequest {
     api_key: String,
 }
 
-/// Seed 002's success response.
+/// the API-key redeem flow's success response.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RedeemResponse {

@@ -4,7 +4,7 @@
 //! else gets the admin API's refusal.
 
 use super::api::seg;
-use super::pages::{Page, load_org, org_tabs, s};
+use super::pages::{Page, items, load_org, org_nav, s};
 use super::view::{Frame, PageError, respond, time};
 use super::{Ctx, Signed};
 use crate::state::AppState;
@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use maud::{Markup, html};
 use serde_json::Value;
+use std::collections::HashMap;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/orgs/{org}/audit", get(audit_page))
@@ -155,16 +156,72 @@ fn filter_form(here: &str, f: &Filters) -> Markup {
     }
 }
 
-fn entries_table(entries: &[Value]) -> Markup {
+/// Who and what the ids of the audit trail are, as far as this user can see: users by
+/// email (and name), apps, resources and groups by name.
+async fn names(ctx: &Ctx, org: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let api = ctx.api();
+    if let Ok(users) = api.get("/admin/v1/users?limit=1000").await {
+        for u in items(&users) {
+            let label = match (s(u, "name"), s(u, "email")) {
+                ("", email) => email.to_owned(),
+                (name, email) => format!("{name} <{email}>"),
+            };
+            out.insert(format!("user:{}", s(u, "id")), label.clone());
+            out.insert(s(u, "id").to_owned(), label);
+        }
+    }
+    let o = seg(org);
+    if let Ok(apps) = api.get(&format!("/admin/v1/apps?org={o}&limit=100")).await {
+        for a in items(&apps) {
+            let cid = s(a, "client_id");
+            let label = format!("app {}", s(a, "name"));
+            for key in [
+                format!("app:{cid}"),
+                format!("client:{cid}"),
+                cid.to_owned(),
+            ] {
+                out.insert(key, label.clone());
+            }
+        }
+    }
+    for (what, kind) in [("resources", "resource"), ("groups", "group")] {
+        if let Ok(list) = api
+            .get(&format!("/admin/v1/orgs/{o}/{what}?limit=100"))
+            .await
+        {
+            for r in items(&list) {
+                out.insert(s(r, "id").to_owned(), format!("{kind} {}", s(r, "name")));
+            }
+        }
+    }
+    out.insert("cli".into(), "the command line".into());
+    out
+}
+
+/// A name with its id beneath (still selectable and copyable), or the id alone.
+fn named(names: &HashMap<String, String>, id: &str) -> Markup {
+    html! {
+        @if let Some(n) = names.get(id) {
+            span.who { (n) } br; code.id.small { (id) }
+        } @else if let Some(rest) = id.strip_prefix("admin-token:") {
+            span.who { "bootstrap admin token" } br; code.id.small { (rest) }
+        } @else {
+            code.id { (id) }
+        }
+    }
+}
+
+fn entries_table(entries: &[Value], names: &HashMap<String, String>) -> Markup {
     html! {
         div.scroll { table #audit {
             caption.sr { "Audit entries, newest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } th scope="col" { "Address" } } }
             tbody { @for e in entries { tr {
-                td { (time(e["at"].as_i64().unwrap_or(0))) }
-                td { code { (s(e, "actor")) } }
+                td.nowrap { (time(e["at"].as_i64().unwrap_or(0))) }
+                td { (named(names, s(e, "actor"))) }
                 td { code { (s(e, "action")) } }
-                td { @if s(e, "target").is_empty() { span.muted { "—" } } @else { code { (s(e, "target")) } } }
+                td { @if s(e, "target").is_empty() { span.muted { "—" } } @else { (named(names, s(e, "target"))) } }
                 td { @if s(e, "outcome") == "success" { "success" } @else { strong { (s(e, "outcome")) } } }
                 td { (e["address"].as_str().unwrap_or("")) }
             } } }
@@ -178,8 +235,13 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
     let o = load_org(&ctx, &org).await?;
     let here = format!("/console/orgs/{}/audit", seg(&org));
     let page = read(&ctx, &org, &f).await;
+    let nav = org_nav(&ctx, &org, "/audit").await;
+    let names = match &page {
+        Ok((entries, _)) if !entries.is_empty() => names(&ctx, &org).await,
+        _ => HashMap::new(),
+    };
     let body = html! {
-        (org_tabs(&org, "/audit"))
+        (nav)
         p { "Who did what in this organization, newest first: every change made through the admin API or this console, and every refused sign-in." }
         (filter_form(&here, &f))
         @match &page {
@@ -188,7 +250,7 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
                 div.empty { p { @if f.any() || !f.after.is_empty() { "No entries match these filters." } @else { "No entries yet." } } }
             }
             Ok((entries, next)) => {
-                (entries_table(entries))
+                (entries_table(entries, &names))
                 p.actions {
                     @if !f.after.is_empty() {
                         a.button href={(here) "?" (f.query())} { "← Newest entries" }

@@ -1,6 +1,6 @@
 //! An app's other credentials: certificates (uploaded by file picker or dropped onto the
 //! form; `multipart/form-data` read by axum's `Multipart`), key pairs (the private key
-//! shown once) and API key bundles (a client secret packaged as seed 002's JSON file,
+//! shown once) and API key bundles (a client secret packaged as the API-key redeem flow's JSON file,
 //! shown once). All through the admin API's `…/certificates`, `…/keypairs` and
 //! `…/api-keys`.
 

@@ -1,4 +1,4 @@
-//! The developer console at `/console` (issue 6, seeds 000 and 001): server-rendered
+//! The developer console at `/console`: server-rendered
 //! pages where a developer signs in, sees their organizations, creates an app, adds a
 //! client secret (shown once), copies the client id and presses "Generate access token".
 //!
@@ -22,8 +22,11 @@ pub mod api;
 mod audit;
 mod credentials;
 mod edit;
+mod feeds;
 mod form;
+mod manage;
 mod notifications;
+mod overview;
 mod pages;
 mod users;
 pub mod view;
@@ -106,11 +109,29 @@ pub fn router(state: &AppState) -> Router<AppState> {
             )
         });
     Router::new()
+        .route("/", get(root))
         // `/console` itself is the nested "/"; the trailing-slash form is its twin.
         .route("/console/", get(pages::home))
         .nest("/console", inner)
         .layer(axum::Extension(console))
         .layer(axum::middleware::from_fn(headers))
+}
+
+/// `GET /`: a browser is sent to the console; any other client gets a problem that says
+/// where the console and the APIs' descriptions are.
+async fn root(headers: axum::http::HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        Redirect::to("/console/").into_response()
+    } else {
+        crate::problem::Problem::not_found(
+            "This is a Portcullis server. People sign in to the console at /console/; the admin API is described at /admin/v1/openapi.json, OAuth 2.0 at /.well-known/oauth-authorization-server.",
+        )
+        .into_response()
+    }
 }
 
 /// Middleware: the security headers of every console response.

@@ -1,4 +1,4 @@
-//! The subscriber's page: their notifications (Wave, seed 004). The page lists the stored
+//! The subscriber's page: their notifications (Adobe Wave). The page lists the stored
 //! ones (`GET /notificationgateway/1.0/notifications`, so it works without JavaScript),
 //! and console.js appends new ones live from `/console/notifications/stream` — Wave's
 //! Server-Sent Event stream (`/notificationgateway/1.0/stream`) called in process with

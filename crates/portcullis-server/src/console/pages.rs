@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/orgs", get(orgs))
+        .route("/orgs/switch", get(switch_org))
         .route("/orgs/{org}", get(org_apps))
         .route("/orgs/{org}/apps/new", get(new_app))
         .route("/orgs/{org}/apps", axum::routing::post(create_app))
@@ -40,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .merge(super::notifications::routes())
         .merge(super::users::routes())
         .merge(super::audit::routes())
+        .merge(super::manage::routes())
+        .merge(super::overview::routes())
+        .merge(super::feeds::routes())
 }
 
 pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -65,12 +69,16 @@ pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// Where a person lands: their organizations, or, when they manage none (a subscriber),
+/// their notifications.
 pub(super) async fn home(ctx: Ctx) -> Response {
-    see_other(if ctx.session.is_some() {
-        "/console/orgs"
-    } else {
-        "/console/login"
-    })
+    if ctx.session.is_none() {
+        return see_other("/console/login");
+    }
+    match ctx.api().get("/admin/v1/orgs?limit=1").await {
+        Ok(list) if items(&list).is_empty() => see_other("/console/notifications"),
+        _ => see_other("/console/orgs"),
+    }
 }
 
 // ---- sign-in ----------------------------------------------------------------------
@@ -151,7 +159,7 @@ async fn login(ctx: Ctx, form: ConsoleForm) -> Page {
         Ok(session) => {
             let token = s(&session, "token");
             let max_age = session["expires_at"].as_i64().unwrap_or(now) - now;
-            let mut res = see_other("/console/orgs");
+            let mut res = see_other("/console/");
             let h = res.headers_mut();
             h.append(
                 header::SET_COOKIE,
@@ -190,11 +198,15 @@ async fn orgs(Signed(ctx): Signed) -> Page {
     let list = ctx.api().get("/admin/v1/orgs?limit=100").await?;
     let orgs = items(&list);
     let page = Frame::new("Your organizations", Some(&csrf)).render(html! {
+        p.muted { "New organizations are made by the platform operator: "
+            code { "portcullis admin create --email <admin's email> --org <name>" } " on the server, or "
+            code { "POST /admin/v1/orgs" } " with the bootstrap admin token." }
         @if orgs.is_empty() {
             div.empty {
                 p { "You are not a developer or administrator of any organization yet." }
                 p { "Ask an administrator of your organization to give your account the "
-                    code { "developer" } " or " code { "admin" } " role, then reload this page." }
+                    code { "developer" } " or " code { "admin" } " role, then reload this page. "
+                    "Notifications you subscribed to are under " a href="/console/notifications" { "Notifications" } "." }
             }
         } @else {
             ul.cards {
@@ -211,8 +223,50 @@ async fn orgs(Signed(ctx): Signed) -> Page {
     Ok(respond(StatusCode::OK, page))
 }
 
+/// The organization's tabs, with a switcher to the caller's other organizations (when
+/// there are any): a plain GET form, so it works without JavaScript.
+pub(super) async fn org_nav(ctx: &Ctx, org: &str, current: &str) -> Markup {
+    let orgs = ctx
+        .api()
+        .get("/admin/v1/orgs?limit=100")
+        .await
+        .map(|v| items(&v).to_vec())
+        .unwrap_or_default();
+    html! {
+        @if orgs.len() > 1 {
+            form.switch method="get" action="/console/orgs/switch" {
+                label for="org-switch" { "Organization" }
+                select #org-switch name="org" {
+                    @for o in &orgs {
+                        option value=(s(o, "id")) selected[s(o, "id") == org] { (s(o, "name")) }
+                    }
+                }
+                button type="submit" { "Switch" }
+            }
+        }
+        (org_tabs(org, current))
+    }
+}
+
+/// `GET /console/orgs/switch?org=…`: the switcher's answer, the org's overview.
+async fn switch_org(
+    Signed(_ctx): Signed,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Page {
+    match q.get("org") {
+        Some(org) if !org.is_empty() => {
+            Ok(see_other(&format!("/console/orgs/{}/overview", seg(org))))
+        }
+        _ => Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Choose an organization.",
+        )),
+    }
+}
+
 pub(super) fn org_tabs(org: &str, current: &str) -> Markup {
     let tabs = [
+        ("/overview", "Overview"),
         ("", "Applications"),
         ("/resources", "Resources"),
         ("/groups", "Permission groups"),
@@ -251,7 +305,7 @@ async fn org_apps(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let page = Frame::new(s(&o, "name"), Some(&csrf))
         .crumb("/console/orgs", "Organizations")
         .render(html! {
-            (org_tabs(&org, ""))
+            (org_nav(&ctx, &org, "").await)
             p.actions { a.button.primary href=(new) { "Create application" } }
             @if apps.is_empty() {
                 div.empty {
@@ -268,7 +322,7 @@ async fn org_apps(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
                             @for a in apps {
                                 tr {
                                     td { a href={"/console/apps/" (seg(s(a, "client_id")))} { (s(a, "name")) } }
-                                    td { code { (s(a, "client_id")) } }
+                                    td { code.id { (s(a, "client_id")) } }
                                     td { (s(a, "status")) }
                                     td { (words(&strings(&a["effective_scopes"]))) }
                                 }
@@ -360,23 +414,33 @@ async fn resources(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"))
         .render(html! {
-            (org_tabs(&org, "/resources"))
-            p { "Resources (datastreams) are what the gateway protects; a proxy asks "
+            (org_nav(&ctx, &org, "/resources").await)
+            p { "Resources are what the gateway protects: your proxy asks "
                 code { "/gateway/v1/check?resource=<id>" } " before letting a request through." }
+            p.actions {
+                a.button.primary href={"/console/orgs/" (seg(&org)) "/resources/new"} { "Create resource" }
+                a.button href={"/console/orgs/" (seg(&org)) "/protect"} { "Protect an API" }
+            }
             @if rs.is_empty() {
-                div.empty { p { "This organization has no resources yet. An administrator creates them with "
-                    code { "POST /admin/v1/orgs/{org}/resources" } "." } }
+                div.empty {
+                    p { "No resources yet." }
+                    p { "Create one for each API you put behind your proxy, or let "
+                        a href={"/console/orgs/" (seg(&org)) "/protect"} { "Protect an API" }
+                        " walk you through a resource, an application with access to it and a working "
+                        code { "curl" } "." }
+                }
             } @else {
                 div.scroll { table {
                     caption.sr { "Resources" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Authentication" } th scope="col" { "Sandbox" } th scope="col" { "Product" } th scope="col" { "Scopes" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Authentication" } th scope="col" { "Sandbox" } th scope="col" { "Product" } th scope="col" { "Scopes" } th scope="col" { "Actions" } } }
                     tbody { @for r in rs { tr {
                         td { (s(r, "name")) }
-                        td { code { (s(r, "id")) } }
-                        td { @if r["allow_unauthenticated"].as_bool() == Some(true) { "open: requests without credentials pass (marked unauthenticated)" } @else { "credentials required" } }
+                        td { code.id { (s(r, "id")) } }
+                        td { @if r["allow_unauthenticated"].as_bool() == Some(true) { "open" } @else { "credentials required" } }
                         td { (s(r, "sandbox")) }
                         td { @if let Some(p) = r["product"].as_str() { (p) } @else { span.muted { "any" } } }
                         td { (words(&strings(&r["scopes"]))) }
+                        td.actions-cell { (super::manage::resource_actions(&org, r)) }
                     } } }
                 } }
             }
@@ -391,16 +455,22 @@ async fn groups(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"))
         .render(html! {
-            (org_tabs(&org, "/groups"))
+            (org_nav(&ctx, &org, "/groups").await)
             p { "An application in a permission group takes its scopes from the group." }
+            p.actions { a.button.primary href={"/console/orgs/" (seg(&org)) "/groups/new"} { "Create permission group" } }
             @if gs.is_empty() {
-                div.empty { p { "No permission groups yet; applications use their own scopes." } }
+                div.empty {
+                    p { "No permission groups yet; applications use their own scopes." }
+                    p { "Create a group when several applications should share one set of scopes, then choose it in each application's "
+                        strong { "Edit application" } " form." }
+                }
             } @else {
                 div.scroll { table {
                     caption.sr { "Permission groups" }
-                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Scopes" } } }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Scopes" } th scope="col" { "Actions" } } }
                     tbody { @for g in gs { tr {
-                        td { (s(g, "name")) } td { code { (s(g, "id")) } } td { (words(&strings(&g["scopes"]))) }
+                        td { (s(g, "name")) } td { code.id { (s(g, "id")) } } td { (words(&strings(&g["scopes"]))) }
+                        td.actions-cell { (super::manage::group_actions(&org, g)) }
                     } } }
                 } }
             }
@@ -475,7 +545,7 @@ async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
             (keys)
             section aria-labelledby="details" {
                 h2 #details { "Details" }
-                p { a.button href={(here) "/edit"} { "Edit application" } }
+                p.actions { a.button href={(here) "/edit"} { "Edit application" } a.button href={(here) "/feeds"} { "Wave feeds" } }
                 dl.facts {
                     dt { "Status" } dd { (s(&app, "status")) }
                     dt { "Scopes" } dd { (words(&strings(&app["effective_scopes"]))) }

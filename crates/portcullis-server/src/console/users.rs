@@ -10,7 +10,7 @@
 //! session; their form's CSRF token comes from a pre-session nonce, as the sign-in form's.
 
 use super::api::seg;
-use super::pages::{Page, items, load_org, once_page, org_tabs, s, strings};
+use super::pages::{Page, items, load_org, once_page, org_nav, s, strings};
 use super::view::{Frame, PageError, alert, copy_field, notice, post_form, respond, time};
 use super::{ConsoleForm, Ctx, LOGIN_COOKIE, Signed, fresh_nonce};
 use crate::state::AppState;
@@ -45,7 +45,7 @@ struct Typed<'a> {
     error: Option<&'a str>,
 }
 
-fn users_view(org: &Value, csrf: &str, people: &[&Value], typed: Typed<'_>) -> Markup {
+fn users_view(org: &Value, nav: Markup, csrf: &str, people: &[&Value], typed: Typed<'_>) -> Markup {
     let id = s(org, "id");
     let role_of = |u: &Value| u["roles"][id].as_str().unwrap_or("").to_owned();
     let chosen = if typed.role.is_empty() {
@@ -57,7 +57,7 @@ fn users_view(org: &Value, csrf: &str, people: &[&Value], typed: Typed<'_>) -> M
         .crumb("/console/orgs", "Organizations")
         .crumb(format!("/console/orgs/{}", seg(id)), s(org, "name"))
         .render(html! {
-            (org_tabs(id, "/users"))
+            (nav)
             @if people.is_empty() {
                 div.empty { p { "No users you can see have a role in this organization. Invite one below." } }
             } @else {
@@ -65,10 +65,10 @@ fn users_view(org: &Value, csrf: &str, people: &[&Value], typed: Typed<'_>) -> M
                     caption.sr { "Users" }
                     thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Since" } th scope="col" { span.sr { "Actions" } } } }
                     tbody { @for u in people { tr {
-                        td { (s(u, "email")) }
+                        td.nowrap { (s(u, "email")) }
                         td { (s(u, "name")) }
                         td { code { (role_of(u)) } }
-                        td { (time(u["created_at"].as_i64().unwrap_or(0))) }
+                        td.nowrap { (time(u["created_at"].as_i64().unwrap_or(0))) }
                         td { a href={(users_href(id)) "/" (seg(s(u, "id"))) "/reset"} { "Reset password" span.sr { " of " (s(u, "email")) } } }
                     } } }
                 } }
@@ -113,7 +113,13 @@ async fn users_page(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let refs: Vec<&Value> = list.iter().collect();
     Ok(respond(
         StatusCode::OK,
-        users_view(&o, &csrf, &refs, Typed::default()),
+        users_view(
+            &o,
+            org_nav(&ctx, &org, "/users").await,
+            &csrf,
+            &refs,
+            Typed::default(),
+        ),
     ))
 }
 
@@ -162,7 +168,10 @@ async fn invite(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm)
                 role,
                 error: Some(&e.detail),
             };
-            Ok(respond(e.status, users_view(&o, &csrf, &refs, typed)))
+            Ok(respond(
+                e.status,
+                users_view(&o, org_nav(&ctx, &org, "/users").await, &csrf, &refs, typed),
+            ))
         }
     }
 }

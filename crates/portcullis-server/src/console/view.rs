@@ -12,6 +12,9 @@ pub struct Frame<'a> {
     pub csrf: Option<&'a str>,
     /// Breadcrumbs before this page: (href, label).
     pub crumbs: Vec<(String, String)>,
+    /// Show the header's links without a session's sign-out form (an error page, which
+    /// does not know whether its reader is signed in).
+    pub links: bool,
 }
 
 impl<'a> Frame<'a> {
@@ -20,6 +23,7 @@ impl<'a> Frame<'a> {
             title,
             csrf,
             crumbs: Vec::new(),
+            links: false,
         }
     }
 
@@ -43,8 +47,15 @@ impl<'a> Frame<'a> {
                     a.skip href="#main" { "Skip to content" }
                     header.top {
                         a.brand href="/console/" { "Portcullis" span.sub { " console" } }
+                        @if self.csrf.is_none() && self.links {
+                            nav.nav aria-label="Console" {
+                                a.link href="/console/orgs" { "Organizations" }
+                                a.link href="/console/notifications" { "Notifications" }
+                            }
+                        }
                         @if let Some(csrf) = self.csrf {
-                            div.nav {
+                            nav.nav aria-label="Console" {
+                                a.link href="/console/orgs" { "Organizations" }
                                 a.link href="/console/notifications" { "Notifications" }
                                 form.signout method="post" action="/console/logout" {
                                     input type="hidden" name="csrf" value=(csrf);
@@ -119,7 +130,9 @@ impl IntoResponse for PageError {
             s if s.is_server_error() => "Something went wrong",
             _ => "That did not work",
         };
-        let page = Frame::new(title, None).render(html! {
+        let mut frame = Frame::new(title, None);
+        frame.links = self.status != StatusCode::UNAUTHORIZED;
+        let page = frame.render(html! {
             (alert(&self.detail))
             p.actions {
                 @if let Some((href, label)) = &self.back {

@@ -1,8 +1,8 @@
-//! `POST /identity/1.0/auth/apitoken.xml` (seed 004): a publisher app trades its client
+//! `POST /identity/1.0/auth/apitoken.xml` (Adobe Wave): a publisher app trades its client
 //! id and secret — HTTP Basic, or `username` and `password` in the query or form body,
 //! never both — for the API token it sends as `X-apitoken` with notifications.
 //!
-//! The answer is the seed's XML, written with quick-xml (the token is escaped by the
+//! The answer is the vendor's XML, written with quick-xml (the token is escaped by the
 //! writer, never concatenated). The token is random, stored as a keyed hash, and lives
 //! [`API_TOKEN_TTL`] seconds.
 
@@ -24,7 +24,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 /// Lifetime of an API token, seconds.
 pub const API_TOKEN_TTL: i64 = 12 * 3600;
 
-/// The namespace of the seed's `apitokenResponse`.
+/// The namespace of the vendor's `apitokenResponse`.
 pub const NAMESPACE: &str = "urn:com:adobe:service:identity:1.0";
 
 /// The client id and secret from `Authorization: Basic`, if sent.

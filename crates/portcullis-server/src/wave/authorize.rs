@@ -1,13 +1,13 @@
 //! `/identity/1.0/oauth/authorize?oauth_token=…&feedId=…[&invokeArgs=…]`: the page where a
 //! subscriber signs in (email and password) and approves linking their account to a
 //! publisher's point-to-point feed. Approving sends the browser to the feed's callback
-//! URL, built as seed 004 describes:
+//! URL, built as Adobe Wave describes:
 //! `<callback base>?feedId=…&companyId=…[&<invokeArgs>]&oauth_token=…` (no verifier).
 //!
 //! Denying (the Deny button; no sign-in needed) forgets the request token, so the
 //! access-token step refuses it, and sends the browser to the same callback URL with
 //! `oauth_problem=user_refused` before `oauth_token` (the OAuth Problem Reporting
-//! extension's name for it; the seed only describes success), so the publisher can tell
+//! extension's name for it; the vendor only describes success), so the publisher can tell
 //! its user the link was refused.
 //!
 //! CSRF: the GET sets a random cookie, and the form carries an HMAC (under the server's
@@ -228,9 +228,9 @@ pub async fn page(
     Ok(res)
 }
 
-/// The callback URL of seed 004: the feed's fixed base, `feedId` and `companyId`, the
+/// The callback URL of Adobe Wave: the feed's fixed base, `feedId` and `companyId`, the
 /// publisher's `invokeArgs`, then `oauth_token`.
-/// `problem` (a denial) goes just before `oauth_token`, which stays last as in the seed.
+/// `problem` (a denial) goes just before `oauth_token`, which stays last as the vendor does.
 fn callback_url(link: &Linking, problem: Option<&str>) -> String {
     let base = link.feed.callback_url.as_deref().unwrap_or_default();
     let mut q = form_urlencoded::Serializer::new(String::new());

@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
 /// Why an image URL was not used: `Bad` (400, the URL itself), `Unusable` (415, the
-/// seed's status for an image that cannot be read).
+/// vendor's status for an image that cannot be read).
 #[derive(Debug, PartialEq, Eq)]
 pub enum FetchError {
     Bad(String),

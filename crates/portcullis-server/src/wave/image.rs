@@ -1,4 +1,4 @@
-//! Notification thumbnails (seed 004): PNG or JPEG, at most 40×40 pixels, stored and sent
+//! Notification thumbnails (Adobe Wave): PNG or JPEG, at most 40×40 pixels, stored and sent
 //! re-encoded as PNG. The bytes are decoded for real (the `image` crate); the format is
 //! read from the bytes, not from what the caller says, and the size is read from the
 //! header before any pixel is decoded.
@@ -11,7 +11,7 @@ pub const MAX_SIDE: u32 = 40;
 /// Largest encoded thumbnail accepted (a 40×40 image is a few KiB at most).
 pub const MAX_BYTES: usize = 256 * 1024;
 
-/// The media types the seed allows for `imagetype` and for a fetched `imageurl`.
+/// The media types the vendor allows for `imagetype` and for a fetched `imageurl`.
 pub fn is_image_type(mime: &str) -> bool {
     matches!(
         mime.trim().to_ascii_lowercase().as_str(),

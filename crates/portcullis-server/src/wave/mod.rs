@@ -1,4 +1,4 @@
-//! Adobe Wave (seed 004, API.md §3): the identity service's OAuth 1.0 account linking
+//! Adobe Wave: the identity service's OAuth 1.0 account linking
 //! and API tokens, and the notification gateway with live delivery to subscribers.
 //!
 //! - [`oauth1`]: `/identity/1.0/oauth/requesttoken` and `/accesstoken` (PLAINTEXT only);

@@ -1,9 +1,9 @@
-//! `POST /notificationgateway/1.0/notification` (seed 004): a publisher sends a message to
+//! `POST /notificationgateway/1.0/notification` (Adobe Wave): a publisher sends a message to
 //! one of its topics, to every subscriber of a broadcast feed or, with `accesstoken`, to
 //! the one subscriber linked to a point-to-point feed.
 //!
 //! Parameters come from the query and from a form-urlencoded or multipart body (the
-//! seed's examples use both), each at most once. Checks, in order: the body (400/415),
+//! vendor's examples use both), each at most once. Checks, in order: the body (400/415),
 //! `X-apitoken` (401 with `WWW-Authenticate`), `topic` and `message` (400), the topic is
 //! the publisher's (403, unknown topics too), `link` (400), `accesstoken` (400 when a
 //! point-to-point topic lacks it, 403 when it is not a link of this feed), the image
@@ -165,7 +165,7 @@ async fn read_params<S: Send + Sync>(
     Ok(p)
 }
 
-/// 403: the publisher does not own what it named (the seed: "controlled by another owner").
+/// 403: the publisher does not own what it named (the vendor: "controlled by another owner").
 fn forbidden(detail: impl Into<String>) -> Problem {
     Problem::new(403, "forbidden", "PCS-0403-OWNER", "Not allowed", detail)
 }

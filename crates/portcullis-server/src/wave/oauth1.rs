@@ -1,5 +1,5 @@
 //! `/identity/1.0/oauth/requesttoken` and `/identity/1.0/oauth/accesstoken` (RFC 5849 as
-//! seed 004 uses it). The consumer is a publisher app; PLAINTEXT is the only signature
+//! Adobe Wave uses it). The consumer is a publisher app; PLAINTEXT is the only signature
 //! method (core's `oauth1` module says why), so both endpoints require TLS.
 //!
 //! Every request is checked in this order: TLS, the protocol parameters (400), the

@@ -906,7 +906,7 @@ impl ConsoleSession {
     }
 }
 
-/// Adobe Wave (seed 004) through its own endpoints.
+/// Adobe Wave through its own endpoints.
 impl TestApp {
     /// `POST /admin/v1/apps/{client_id}/feeds` as the bootstrap admin; the created feed.
     pub async fn create_feed(&self, client_id: &str, body: Value) -> Value {

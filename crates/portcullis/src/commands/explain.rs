@@ -34,7 +34,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The `userKey` + `secret` headers (API.md §2).
+/// The `userKey` + `secret` headers.
 const USER_KEY_HEADER: &str = "x-user-key";
 const USER_SECRET_HEADER: &str = "x-user-secret";
 

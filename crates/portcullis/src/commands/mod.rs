@@ -3,6 +3,7 @@
 //! errors), a [`Failure::Runtime`] is the work itself (exit 1), a [`Failure::Operational`]
 //! is `explain` failing to get an answer (exit 2, because its 1 means "denied").
 
+mod admin;
 mod bench_seed;
 mod custody;
 mod explain;
@@ -12,7 +13,8 @@ mod migrate_store;
 mod serve;
 
 use crate::cli::{
-    AdminTokenCommand, Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand, MasterKeyCommand,
+    AdminCommand, AdminTokenCommand, Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand,
+    MasterKeyCommand,
 };
 use crate::config_file;
 use crate::logging;
@@ -86,6 +88,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::AdminToken(AdminTokenCommand::Revoke(args)) => runtime()?
             .block_on(custody::admin_token_revoke(args))
             .map(done),
+        Command::Admin(AdminCommand::Create(args)) => {
+            runtime()?.block_on(admin::create(args)).map(done)
+        }
         Command::Backup(args) => runtime()?.block_on(custody::backup(args)).map(done),
         Command::Restore(args) => runtime()?.block_on(custody::restore(args)).map(done),
         Command::Explain(args) => runtime()?.block_on(explain::run(*args)),

@@ -4,12 +4,14 @@
 use super::Failure;
 use crate::cli::ServeArgs;
 use crate::logging;
-use crate::settings::{EnvSecrets, MASTER_KEY_ENV};
+use crate::settings::{EnvSecrets, LogFormat, MASTER_KEY_ENV, Settings};
 use portcullis_server::bootstrap::OpenError;
 use portcullis_server::master_key::MasterKeyError;
 use portcullis_server::{Application, StartError};
+use portcullis_store::PageRequest;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
@@ -34,6 +36,15 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
             "{}",
             banner(token.expose(), app.local_addr(), app.serves_tls())
         );
+    }
+    if let Some(hint) = first_admin_hint(&app, &settings).await {
+        // Every stderr line of a JSON log is JSON: the hint is then a log event.
+        match settings.log_format {
+            LogFormat::Json => {
+                tracing::info!(hint = %hint.trim_end(), "the console has no users yet")
+            }
+            LogFormat::Text => eprint!("{hint}"),
+        }
     }
     // The server logs "listening" with the bound address and the issuer.
     app.run(shutdown)
@@ -95,6 +106,39 @@ fn redact_password(url: &str) -> String {
         },
         None => url.to_owned(),
     }
+}
+
+/// `serve`'s defaults (config_file.rs), left out of the hint when in use.
+const DEFAULT_DATA_DIR: &str = "./portcullis-data";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// While nobody can sign in to the console (no users yet): how to make its first
+/// administrator, with the flags that point `admin create` at this server's data.
+async fn first_admin_hint(app: &Application, settings: &Settings) -> Option<String> {
+    let first = PageRequest {
+        after: None,
+        limit: 1,
+    };
+    if !app.state().store.users(&first).await.ok()?.is_empty() {
+        return None;
+    }
+    let issuer = app.issuer().trim_end_matches('/');
+    let mut flags = String::new();
+    match &settings.database_url {
+        Some(_) => flags.push_str(" --database-url <the same URL>"),
+        None if settings.data_dir != Path::new(DEFAULT_DATA_DIR) => {
+            flags.push_str(&format!(" --data-dir {}", settings.data_dir.display()))
+        }
+        None => {}
+    }
+    if issuer != format!("http://{DEFAULT_LISTEN}") {
+        flags.push_str(&format!(" --issuer {issuer}"));
+    }
+    Some(format!(
+        "Console: {issuer}/console/ — to create its first administrator, run\n  \
+         portcullis admin create --email you@example.com --org \"My organization\"{flags}\n\
+         and open the one-time link it prints.\n"
+    ))
 }
 
 /// The one-time display of a generated bootstrap admin token, with how to use it.

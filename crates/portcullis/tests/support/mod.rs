@@ -31,6 +31,14 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `portcullis serve` on a free port of 127.0.0.1, with this data directory.
+pub fn serve_cmd(data: &std::path::Path) -> Command {
+    let mut cmd = portcullis();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    cmd
+}
+
 /// A running `portcullis serve`, its stderr read line by line.
 pub struct Server {
     pub child: Child,
