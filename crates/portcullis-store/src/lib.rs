@@ -517,14 +517,21 @@ pub trait Store: Send + Sync + 'static {
     async fn link_token(&self, hash: &SecretHash) -> Result<Option<LinkToken>>;
 
     // --- Wave: publisher API tokens ---
+    /// `secret` is the client secret the token was obtained with.
     async fn insert_api_token(
         &self,
         hash: &SecretHash,
         client: &ClientId,
+        secret: Option<&RecordId>,
         expires_at: i64,
     ) -> Result<()>;
-    /// The app of a live API token, and when the token expires.
-    async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<(ClientId, i64)>>;
+    /// A live API token: its app, when it expires, and the client secret it was obtained
+    /// with (`None` for tokens issued before that was recorded).
+    async fn api_token(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(ClientId, i64, Option<RecordId>)>>;
 
     // --- Wave: subscriptions and notifications ---
     /// Idempotent.

@@ -1094,23 +1094,29 @@ macro_rules! implement_store {
                 &self,
                 hash: &SecretHash,
                 client: &ClientId,
+                secret: Option<&RecordId>,
                 expires_at: i64,
             ) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO wave_api_tokens (hash, client_id, expires_at) VALUES ($1, $2, $3)",
+                    "INSERT INTO wave_api_tokens (hash, client_id, expires_at, secret_id) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(hash.to_hex())
                 .bind(client.as_str())
                 .bind(expires_at)
+                .bind(secret.map(RecordId::as_str))
                 .execute(&self.pool)
                 .await
                 .map_err(backend)?;
                 Ok(())
             }
 
-            async fn api_token(&self, hash: &SecretHash, now: i64) -> Result<Option<(ClientId, i64)>> {
+            async fn api_token(
+                &self,
+                hash: &SecretHash,
+                now: i64,
+            ) -> Result<Option<(ClientId, i64, Option<RecordId>)>> {
                 let row = sqlx::query(
-                    "SELECT client_id, expires_at FROM wave_api_tokens WHERE hash = $1 AND expires_at > $2",
+                    "SELECT client_id, expires_at, secret_id FROM wave_api_tokens WHERE hash = $1 AND expires_at > $2",
                 )
                 .bind(hash.to_hex())
                 .bind(now)
@@ -1118,7 +1124,14 @@ macro_rules! implement_store {
                 .await
                 .map_err(backend)?;
                 row.as_ref()
-                    .map(|r| Ok((client_col(r)?, r.get::<i64, _>("expires_at"))))
+                    .map(|r| {
+                        let secret = r
+                            .get::<Option<&str>, _>("secret_id")
+                            .map(|s| RecordId::parse(s))
+                            .transpose()
+                            .map_err(|e| StoreError::Backend(format!("decoding secret_id: {}", e.0)))?;
+                        Ok((client_col(r)?, r.get::<i64, _>("expires_at"), secret))
+                    })
                     .transpose()
             }
 

@@ -542,7 +542,7 @@ mod cases {
         store.insert_user(&u, "h").await.unwrap();
         let api = hash();
         store
-            .insert_api_token(&api, &a.client_id, 9_999)
+            .insert_api_token(&api, &a.client_id, None, 9_999)
             .await
             .unwrap();
         let link = LinkToken {
@@ -673,14 +673,14 @@ mod cases {
 
     pub async fn api_tokens_expire(store: &dyn Store) {
         let a = publisher(store).await;
-        let h = hash();
+        let (h, s) = (hash(), RecordId::generate("sec"));
         store
-            .insert_api_token(&h, &a.client_id, 1_000)
+            .insert_api_token(&h, &a.client_id, Some(&s), 1_000)
             .await
             .unwrap();
         assert_eq!(
             store.api_token(&h, 999).await.unwrap(),
-            Some((a.client_id.clone(), 1_000))
+            Some((a.client_id.clone(), 1_000, Some(s)))
         );
         assert_eq!(store.api_token(&h, 1_000).await.unwrap(), None);
         assert_eq!(store.api_token(&hash(), 0).await.unwrap(), None);
@@ -748,11 +748,11 @@ mod cases {
         }
         let (api_old, api_live) = (hash(), hash());
         store
-            .insert_api_token(&api_old, &a.client_id, 200)
+            .insert_api_token(&api_old, &a.client_id, None, 200)
             .await
             .unwrap();
         store
-            .insert_api_token(&api_live, &a.client_id, 1_000)
+            .insert_api_token(&api_live, &a.client_id, None, 1_000)
             .await
             .unwrap();
         // Bounded: one at a time, then nothing left to prune at 500.
@@ -774,7 +774,7 @@ mod cases {
         assert_eq!(store.api_token(&api_old, 0).await.unwrap(), None);
         assert_eq!(
             store.api_token(&api_live, 500).await.unwrap(),
-            Some((a.client_id.clone(), 1_000))
+            Some((a.client_id.clone(), 1_000, None))
         );
     }
 
@@ -873,7 +873,7 @@ mod cases {
         let t = topic_of(&f);
         store.insert_topic(&t).await.unwrap();
         store
-            .insert_api_token(&hash(), &a.client_id, 5)
+            .insert_api_token(&hash(), &a.client_id, None, 5)
             .await
             .unwrap();
         store.remember_nonce(&a.client_id, "n", 1, 0).await.unwrap();

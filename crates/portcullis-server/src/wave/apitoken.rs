@@ -138,9 +138,11 @@ pub async fn issue(
     let expires_at = issued + API_TOKEN_TTL;
     state
         .store
-        .insert_api_token(&hash, &app, expires_at)
+        .insert_api_token(&hash, &app, client.secret_id(), expires_at)
         .await?;
-    state.wave.remember_api_token(hash, app.clone(), expires_at);
+    state
+        .wave
+        .remember_api_token(hash, (app.clone(), expires_at, client.secret_id().cloned()));
     tracing::info!(app = %app, "Wave API token issued");
     let body = xml(token.expose()).map_err(|e| Problem::internal(&e))?;
     let mut res = body.into_response();

@@ -67,7 +67,7 @@ pub struct WaveState {
     pub stored: tokio::sync::Notify,
     /// Set on shutdown, so open streams end and the server can drain.
     stopping: tokio::sync::watch::Sender<bool>,
-    api_tokens: Mutex<HashMap<SecretHash, (ClientId, i64)>>,
+    api_tokens: Mutex<HashMap<SecretHash, ApiToken>>,
     /// TLS for https `imageurl`s (the roots, with `--image-fetch-ca-file`'s).
     pub image_tls: Arc<rustls::ClientConfig>,
 }
@@ -95,21 +95,25 @@ impl WaveState {
         self.stopping.subscribe()
     }
 
-    fn remember_api_token(&self, hash: SecretHash, client: ClientId, expires_at: i64) {
+    fn remember_api_token(&self, hash: SecretHash, token: ApiToken) {
         if let Ok(mut m) = self.api_tokens.lock() {
             if m.len() >= API_TOKEN_CACHE {
                 m.clear();
             }
-            m.insert(hash, (client, expires_at));
+            m.insert(hash, token);
         }
     }
 
-    /// A remembered live API token's app, and when the token expires.
-    fn cached_api_token(&self, hash: &SecretHash, now: i64) -> Option<(ClientId, i64)> {
+    /// A remembered live API token: its app, when it expires, the secret it came from.
+    fn cached_api_token(&self, hash: &SecretHash, now: i64) -> Option<ApiToken> {
         let m = self.api_tokens.lock().ok()?;
-        m.get(hash).filter(|(_, exp)| now < *exp).cloned()
+        m.get(hash).filter(|(_, exp, _)| now < *exp).cloned()
     }
 }
+
+/// A live publisher API token: its app, when it expires, and the client secret it was
+/// obtained with (`None` for tokens stored before that was recorded).
+pub type ApiToken = (ClientId, i64, Option<portcullis_core::ids::RecordId>);
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -186,7 +186,7 @@ async fn publisher(
         .map_err(|e| refused(&format!("The X-apitoken is not valid: {e}.")))?;
     let hash = secret.hash(&state.hash_key()?);
     let now = state.now();
-    let (client, expires_at) = match state.wave.cached_api_token(&hash, now) {
+    let (client, expires_at, secret_id) = match state.wave.cached_api_token(&hash, now) {
         Some(c) => c,
         None => state.store.api_token(&hash, now).await?.ok_or_else(|| {
             refused("The X-apitoken is unknown or expired; get a new one from /identity/1.0/auth/apitoken.xml.")
@@ -219,6 +219,17 @@ async fn publisher(
     if ended {
         return Err(refused(
             "This X-apitoken was issued before its publisher app was suspended (or its organization disabled); that ended it. Get a new one from /identity/1.0/auth/apitoken.xml.",
+        ));
+    }
+    // Deleting the client secret a token was obtained with ends the token, as it ends
+    // the access tokens obtained with it.
+    if let Some(s) = &secret_id
+        && view
+            .app(client.as_str())
+            .is_none_or(|e| !e.secrets.iter().any(|x| &x.id == s))
+    {
+        return Err(refused(
+            "The client secret this X-apitoken was obtained with was deleted, which ended it. Get a new one from /identity/1.0/auth/apitoken.xml with a current secret.",
         ));
     }
     Ok(client)
