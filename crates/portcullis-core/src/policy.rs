@@ -296,6 +296,11 @@ impl Principal {
         }
     }
 
+    /// What `portcullis admin create` records as the maker of its links: the operator at
+    /// the machine, who can read the data directory and so holds the bootstrap admin's
+    /// rights.
+    pub const OPERATOR_CLI: &'static str = "cli";
+
     /// For the audit trail and logs: who, without any secret.
     pub fn describe(&self) -> String {
         match self {

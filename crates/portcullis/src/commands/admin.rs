@@ -13,6 +13,7 @@ use portcullis_core::ids::{OrgId, RecordId};
 use portcullis_core::model::{
     AuditOutcome, NewAuditEntry, Org, OrgStatus, Role, User, UserLink, UserLinkKind,
 };
+use portcullis_core::policy::Principal;
 use portcullis_core::secret::{Secret, SecretKind};
 use portcullis_server::admin::links::LINK_TTL;
 use portcullis_server::admin::users::normalise_email;
@@ -62,7 +63,7 @@ pub async fn create(args: AdminCreateArgs) -> Result<(), Failure> {
         user_id: user.id.clone(),
         org_id,
         role,
-        created_by: "cli".into(),
+        created_by: Principal::OPERATOR_CLI.into(),
         created_at: now,
         expires_at: now + LINK_TTL,
         used_at: None,
