@@ -34,6 +34,10 @@ pub enum OpenError {
         "the database URL '{0}' is not supported: use sqlite://<path>, postgres://user@host/database, or leave it unset for <data-dir>/portcullis.db"
     )]
     UnsupportedDatabase(String),
+    #[error(
+        "the database already holds keys encrypted under a master key, but there is no master key at {key_file} (nor in PORTCULLIS_MASTER_KEY): put the key that was in use when this database was written there (mode 0600), or set PORTCULLIS_MASTER_KEY to it. A new key would not decrypt them, so none was created"
+    )]
+    MasterKeyMissing { key_file: String },
     #[error("PORTCULLIS_ADMIN_TOKEN must be at least 32 characters long")]
     WeakAdminToken,
 }
@@ -97,17 +101,6 @@ pub async fn open(
                 .map_err(dir_err)?;
         }
     }
-    let master = match &loc.master_key {
-        Some(b64) => MasterKey::from_base64(b64)?,
-        None if create => {
-            let (k, created) = MasterKey::load_or_create(&loc.key_file())?;
-            if created {
-                tracing::info!(path = %loc.key_file().display(), "created a new master key (mode 0600); back it up: without it the signing keys cannot be decrypted");
-            }
-            k
-        }
-        None => MasterKey::load(&loc.key_file())?,
-    };
     let store: Arc<dyn Store> = match backend_of(loc)? {
         Backend::Sqlite(path) => {
             if !create && !path.exists() {
@@ -119,6 +112,25 @@ pub async fn open(
             Arc::new(SqliteStore::open(&path).await?)
         }
         Backend::Postgres(url) => Arc::new(PostgresStore::open(&url, &loc.pool).await?),
+    };
+    let master = match &loc.master_key {
+        Some(b64) => MasterKey::from_base64(b64)?,
+        None if create => {
+            let key_file = loc.key_file();
+            // A store that already holds secrets was sealed under some key: a new one
+            // would only stand beside it, unable to open them (after a restore, say).
+            if !key_file.exists() && store.setting(SETTING_HASH_KEY).await?.is_some() {
+                return Err(OpenError::MasterKeyMissing {
+                    key_file: key_file.display().to_string(),
+                });
+            }
+            let (k, created) = MasterKey::load_or_create(&key_file)?;
+            if created {
+                tracing::info!(path = %key_file.display(), "created a new master key (mode 0600); back it up: without it the signing keys cannot be decrypted");
+            }
+            k
+        }
+        None => MasterKey::load(&loc.key_file())?,
     };
     Ok((store, Arc::new(master)))
 }
@@ -186,22 +198,20 @@ pub fn is_initialised(data_dir: &Path) -> bool {
 /// directory.
 const LOCK_FILE: &str = "portcullis.lock";
 
-/// Take the data directory's lock for a server. `None` when another process holds it
-/// (the server starts anyway, with a warning: two servers on one SQLite file work, but
-/// restoring under them would not).
-pub fn lock_data_dir(data_dir: &Path) -> Option<std::fs::File> {
+/// Take the data directory's lock for a server. `Ok(None)` when another process holds it:
+/// the server then refuses to start (two servers on one SQLite file would each keep a
+/// view the other's writes reach only by polling, and a restore under them would corrupt
+/// it).
+pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(data_dir.join(LOCK_FILE))
-        .ok()?;
+        .open(data_dir.join(LOCK_FILE))?;
     match file.try_lock() {
-        Ok(()) => Some(file),
-        Err(_) => {
-            tracing::warn!(path = %data_dir.display(), "another Portcullis server is running on this data directory");
-            None
-        }
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

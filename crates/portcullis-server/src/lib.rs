@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod backup_seal;
 pub mod bootstrap;
 pub mod compat;
 pub mod config;
@@ -59,6 +60,10 @@ pub enum StartError {
     View(#[from] ViewError),
     #[error("{0}")]
     Config(String),
+    #[error(
+        "another Portcullis server is already serving the data directory {0} (it holds portcullis.lock there): stop it first, or give this server a --data-dir of its own. Several servers share one database through PostgreSQL (--database-url)"
+    )]
+    DataDirInUse(String),
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
     #[error("{0}; start Redis, check --redis-url, or leave it out to keep this state per node")]
@@ -129,9 +134,15 @@ impl Application {
             pool: config.database_pool.clone(),
         };
         let (store, master) = bootstrap::open(&loc, true).await?;
-        let lock = (store.backend() == "sqlite")
-            .then(|| bootstrap::lock_data_dir(&config.data_dir))
-            .flatten();
+        let lock = if store.backend() == "sqlite" {
+            let dir = config.data_dir.display().to_string();
+            let held = bootstrap::lock_data_dir(&config.data_dir).map_err(|e| {
+                StartError::Config(format!("cannot lock the data directory {dir}: {e}"))
+            })?;
+            Some(held.ok_or(StartError::DataDirInUse(dir))?)
+        } else {
+            None
+        };
         let generated_admin_token = bootstrap::initialise(
             &*store,
             &master,

@@ -203,22 +203,43 @@ crate::shared::implement_store!(SqliteStore, Sqlite, {
     }
 
     async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
-        if path.exists() {
-            return Err(StoreError::Conflict(format!(
-                "{} already exists; choose a new file for the backup",
-                path.display()
-            )));
-        }
         let target = path
             .to_str()
             .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
+        // The backup holds password and secret hashes: it is created empty, owner-only and
+        // new (never over an existing file) before SQLite writes into it.
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        match opts.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Conflict(format!(
+                    "{} already exists; choose a new file for the backup",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )));
+            }
+        }
         // One statement, one read transaction: a snapshot of every table at one moment,
-        // taken while writers go on (WAL), written compacted to a new file.
-        sqlx::query("VACUUM INTO ?")
+        // taken while writers go on (WAL), written compacted into the empty file.
+        let written = sqlx::query("VACUUM INTO ?")
             .bind(target)
             .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+            .await;
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(path);
+            return Err(backend(e));
+        }
         Ok(())
     }
 

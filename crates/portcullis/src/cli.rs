@@ -553,8 +553,11 @@ pub struct AdminTokenArgs {
 const BACKUP_ABOUT: &str = "\
 Write a consistent snapshot of the SQLite store to FILE while the server runs and writes \
 (VACUUM INTO: one read transaction, so every write acknowledged before it began is in it). \
-FILE must not exist. The snapshot holds the signing keys and the secret-hash key encrypted \
-under the master key, which is not in it: keep a copy of the master key apart from the backups.";
+FILE must not exist; it is created readable by its owner only (it holds password and secret \
+hashes). Beside it, FILE.seal holds its SHA-256 digest sealed with the master key: restore \
+refuses a backup without its seal, or one changed after it was written. The snapshot holds \
+the signing keys and the secret-hash key encrypted under the master key, which is not in it: \
+keep a copy of the master key apart from the backups.";
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -572,9 +575,11 @@ Bring a backup made by `portcullis backup` back into a data directory.
 
 The backup is checked (PRAGMA integrity_check) and must be a Portcullis database. A data \
 directory a server is running on is refused: stop the server first. One that already holds a \
-database is refused unless --force. The master key must be the one in use when the backup \
-was taken (the data directory's master.key or PORTCULLIS_MASTER_KEY); a key that does not \
-decrypt the backup is refused.";
+database is refused unless --force. The master key must be in place first, and be the one in \
+use when the backup was taken (the data directory's master.key, --master-key-file or \
+PORTCULLIS_MASTER_KEY): with it, restore checks the backup against its seal (FILE.seal, \
+written beside it by `portcullis backup`) and refuses a backup that was changed, that has no \
+seal, or that another key sealed.";
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {

@@ -171,18 +171,28 @@ async fn a_backup_taken_during_writes_restores_everything_acknowledged_before_it
 
     let check = portcullis_store::sqlite::check_file(&backup).await.unwrap();
     assert_eq!(check.integrity, "ok");
+    let seal = dir.path().join("snapshot.db.seal");
+    // Password and secret hashes: the backup and its seal are the owner's alone.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in [&backup, &seal] {
+            let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
     // A new data directory with the same master key.
     let fresh = tempfile::tempdir().unwrap();
     let target = fresh.path().join("data");
     std::fs::create_dir(&target).unwrap();
-    // Without the master key in place, restore says it must be put there.
+    // Without the master key in place, restore refuses and says where to put it.
     let out = run(portcullis()
         .arg("restore")
         .arg(&backup)
         .arg("--data-dir")
         .arg(&target));
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(support::stdout(&out).contains("master key"));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no master key"), "{}", stderr(&out));
+    assert!(!target.join("portcullis.db").exists());
     // A wrong master key is refused.
     std::fs::write(
         target.join("master.key"),
@@ -195,11 +205,8 @@ async fn a_backup_taken_during_writes_restores_everything_acknowledged_before_it
         .arg("--data-dir")
         .arg(&target));
     assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("does not decrypt"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("does not open"), "{}", stderr(&out));
+    assert!(!target.join("portcullis.db").exists());
     std::fs::copy(dir.path().join("master.key"), target.join("master.key")).unwrap();
     // An existing database needs --force.
     let out = run(portcullis()
@@ -207,14 +214,20 @@ async fn a_backup_taken_during_writes_restores_everything_acknowledged_before_it
         .arg(&backup)
         .arg("--data-dir")
         .arg(&target));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(portcullis()
+        .arg("restore")
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(&target));
     assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
     let out = run(portcullis()
         .args(["restore", "--force"])
         .arg(&backup)
         .arg("--data-dir")
         .arg(&target));
     assert!(out.status.success(), "{}", stderr(&out));
-
     let restored = serve(&target);
     let mut missing = 0;
     for id in &before {
@@ -239,4 +252,128 @@ async fn a_backup_taken_during_writes_restores_everything_acknowledged_before_it
         .await
         .unwrap();
     assert_eq!(check.integrity, "ok");
+}
+
+/// Someone who can write where backups are kept edits one (here: every user's password
+/// hash replaced by their own) and keeps the real seal beside it, or drops the seal.
+/// Restore refuses both, and leaves the data directory as it was.
+#[tokio::test]
+async fn an_edited_backup_or_one_without_its_seal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let server = serve(dir.path());
+    client(&http, &server.addr).await;
+    server.stop();
+    let backup = dir.path().join("b.db");
+    let out = run(portcullis()
+        .arg("backup")
+        .arg(&backup)
+        .arg("--data-dir")
+        .arg(dir.path()));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let target = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("master.key"),
+        target.path().join("master.key"),
+    )
+    .unwrap();
+    let restore = |file: &Path| {
+        run(portcullis()
+            .args(["restore", "--force"])
+            .arg(file)
+            .arg("--data-dir")
+            .arg(target.path()))
+    };
+
+    // Edited: one row changed with SQLite itself, the original seal copied beside it.
+    let edited = dir.path().join("edited.db");
+    std::fs::copy(&backup, &edited).unwrap();
+    std::fs::copy(
+        dir.path().join("b.db.seal"),
+        dir.path().join("edited.db.seal"),
+    )
+    .unwrap();
+    {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&edited)
+            .connect()
+            .await
+            .unwrap();
+        let changed = sqlx::query("UPDATE orgs SET doc = replace(doc, 'Acme', 'Evil')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(changed.rows_affected(), 1);
+        conn.close().await.unwrap();
+    }
+    let out = restore(&edited);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("changed after"), "{}", stderr(&out));
+    assert!(!target.path().join("portcullis.db").exists());
+    assert!(!target.path().join("portcullis.db.restoring").exists());
+
+    // No seal.
+    std::fs::remove_file(dir.path().join("edited.db.seal")).unwrap();
+    let out = restore(&edited);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("seal"), "{}", stderr(&out));
+    assert!(!target.path().join("portcullis.db").exists());
+
+    // The untouched backup with its seal restores.
+    let out = restore(&backup);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(target.path().join("portcullis.db").exists());
+}
+
+/// A database without its master key beside it (copied, or restored before the key was
+/// put back): the server refuses to start, says what to do, and creates no key of its own.
+#[test]
+fn serve_refuses_to_make_a_new_master_key_beside_an_existing_database() {
+    let dir = tempfile::tempdir().unwrap();
+    serve(dir.path()).stop();
+    // The key is kept elsewhere (as it should be for backups) and not put back.
+    let kept = tempfile::tempdir().unwrap();
+    std::fs::rename(
+        dir.path().join("master.key"),
+        kept.path().join("master.key"),
+    )
+    .unwrap();
+    let out = support::run_expecting_exit(
+        portcullis()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no master key"), "{}", stderr(&out));
+    assert!(!dir.path().join("master.key").exists());
+    // With the key back, it starts.
+    std::fs::rename(
+        kept.path().join("master.key"),
+        dir.path().join("master.key"),
+    )
+    .unwrap();
+    serve(dir.path()).stop();
+}
+
+/// Two servers on one SQLite data directory: the second exits with a clear message.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = serve(dir.path());
+    let out = support::run_expecting_exit(
+        portcullis()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("PORTCULLIS_ADMIN_TOKEN", ADMIN),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("already serving"), "{}", stderr(&out));
+    // The first one is unaffected.
+    let ready = reqwest::get(format!("http://{}/readyz", first.addr))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    first.stop();
 }

@@ -20,11 +20,12 @@ use crate::cli::{AdminTokenArgs, BackupArgs, MasterKeyArgs, RestoreArgs};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::model::{AuditOutcome, NewAuditEntry};
 use portcullis_core::secret::{Secret, SecretKind};
+use portcullis_server::backup_seal;
 use portcullis_server::bootstrap;
 use portcullis_server::keys::{all_under_current, reseal_all};
 use portcullis_server::live_view::{SETTING_ADMIN_TOKEN, SETTING_HASH_KEY};
 use portcullis_server::master_key::{
-    MasterKey, generate_key_line, key_file_lines, replace_key_file,
+    MasterKey, generate_key_line, key_file_lines, replace_key_file, write_private_file,
 };
 use portcullis_store::Store;
 use portcullis_store::sqlite::check_file;
@@ -151,7 +152,14 @@ pub async fn admin_token_revoke(args: AdminTokenArgs) -> Result<(), Failure> {
 }
 
 pub async fn backup(args: BackupArgs) -> Result<(), Failure> {
-    let (settings, store, _) = open_data(args.data.layer(), &args.config).await?;
+    let (settings, store, master) = open_data(args.data.layer(), &args.config).await?;
+    let seal_file = backup_seal::seal_path(&args.file);
+    if seal_file.exists() {
+        return Err(Failure::Runtime(format!(
+            "{} already exists; choose a new file for the backup",
+            seal_file.display()
+        )));
+    }
     store
         .backup_to(&args.file)
         .await
@@ -164,6 +172,10 @@ pub async fn backup(args: BackupArgs) -> Result<(), Failure> {
             check.integrity
         )));
     }
+    let digest = backup_seal::digest_file(&args.file)
+        .map_err(|e| Failure::Runtime(format!("cannot read back {}: {e}", args.file.display())))?;
+    write_private_file(&seal_file, backup_seal::seal(&master, &digest).as_bytes())
+        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", seal_file.display())))?;
     audit(&*store, "store.backup", "").await;
     let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     let key = settings
@@ -171,10 +183,12 @@ pub async fn backup(args: BackupArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| settings.data_dir.join("master.key"));
     println!(
-        "Wrote a consistent snapshot to {} ({size} bytes, integrity ok).\n\
+        "Wrote a consistent snapshot to {} ({size} bytes, integrity ok, readable by its owner only),\n\
+         and its seal to {}: restore refuses the backup without its seal, or if either was changed.\n\
          It holds the signing keys and the secret-hash key encrypted under the master key, which it does NOT contain:\n\
          keep a copy of the master key ({} or PORTCULLIS_MASTER_KEY) with your backups, stored apart from them.",
         args.file.display(),
+        seal_file.display(),
         key.display()
     );
     Ok(())
@@ -189,25 +203,6 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
     }
     let dir = &settings.data_dir;
     let db = dir.join("portcullis.db");
-    let check = check_file(&args.file).await.map_err(|e| {
-        Failure::Runtime(format!(
-            "{} is not a readable SQLite database: {e}",
-            args.file.display()
-        ))
-    })?;
-    if check.integrity != "ok" {
-        return Err(Failure::Runtime(format!(
-            "{} fails its integrity check ({}); it cannot be restored",
-            args.file.display(),
-            check.integrity
-        )));
-    }
-    let sealed = check.sealed_hash_key.ok_or_else(|| {
-        Failure::Runtime(format!(
-            "{} is not a Portcullis backup (it has no secret-hash key)",
-            args.file.display()
-        ))
-    })?;
     if bootstrap::data_dir_in_use(dir) {
         return Err(Failure::Runtime(format!(
             "a Portcullis server is running on {}: stop it first (restoring under it would corrupt its database)",
@@ -220,61 +215,126 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
             dir.display()
         )));
     }
-    // The master key must be the one the backup was encrypted under.
+    // The master key must be the one the backup was taken under: it checks the seal, and
+    // the restored database's keys open only with it.
     let secrets = crate::settings::EnvSecrets::from_env().map_err(Failure::Config)?;
     let key_file = settings
         .master_key_file
         .clone()
         .unwrap_or_else(|| dir.join("master.key"));
-    let master = match &secrets.master_key {
-        Some(b64) => Some(MasterKey::from_base64(b64).map_err(Failure::runtime)?),
-        None if key_file.exists() => Some(MasterKey::load(&key_file).map_err(Failure::runtime)?),
-        None => None,
+    let key_source = if secrets.master_key.is_some() {
+        "PORTCULLIS_MASTER_KEY".to_owned()
+    } else {
+        key_file.display().to_string()
     };
-    match &master {
-        Some(m) if m.open(SETTING_HASH_KEY, &sealed).is_err() => {
+    let master = match &secrets.master_key {
+        Some(b64) => MasterKey::from_base64(b64).map_err(Failure::runtime)?,
+        None if key_file.exists() => MasterKey::load(&key_file).map_err(Failure::runtime)?,
+        None => {
             return Err(Failure::Runtime(format!(
-                "the master key ({}) does not decrypt this backup: put the master key that was in use when the backup was taken there (or in PORTCULLIS_MASTER_KEY), then restore again",
-                if secrets.master_key.is_some() {
-                    "PORTCULLIS_MASTER_KEY".to_owned()
-                } else {
-                    key_file.display().to_string()
-                }
+                "there is no master key at {}: restore needs the master key that was in use when the backup was taken, to check the backup's seal and so that the server can decrypt its keys. Put it there (mode 0600) or set PORTCULLIS_MASTER_KEY, then restore again",
+                key_file.display()
             )));
         }
-        _ => {}
-    }
+    };
+    let seal_file = backup_seal::seal_path(&args.file);
+    let seal = std::fs::read_to_string(&seal_file).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot read the backup's seal {} ({e}): `portcullis backup` writes it beside the backup, and a backup is restored only with it. Copy it next to the backup and restore again",
+            seal_file.display()
+        ))
+    })?;
     std::fs::create_dir_all(dir).map_err(Failure::runtime)?;
-    install(&args.file, &db)
-        .map_err(|e| Failure::Runtime(format!("restoring into {}: {e}", db.display())))?;
-    println!("Restored {} into {}.", args.file.display(), db.display());
-    if master.is_none() {
-        println!(
-            "There is no master key at {} yet: put the one that was in use when the backup was taken there (mode 0600) before starting the server, or it cannot decrypt its keys.",
-            key_file.display()
-        );
+    // Every check runs on a private copy, the file that is then installed: the backup
+    // cannot change between being checked and being restored.
+    let copy = db.with_extension("db.restoring");
+    let checked = async {
+        copy_private(&args.file, &copy).map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot copy {} into {}: {e}",
+                args.file.display(),
+                dir.display()
+            ))
+        })?;
+        let digest = backup_seal::digest_file(&copy).map_err(Failure::runtime)?;
+        backup_seal::check(&master, &seal, &digest).map_err(|e| {
+            Failure::Runtime(format!(
+                "{} is refused: checked against its seal {} with the master key ({key_source}), {e}",
+                args.file.display(),
+                seal_file.display()
+            ))
+        })?;
+        let check = check_file(&copy).await.map_err(|e| {
+            Failure::Runtime(format!(
+                "{} is not a readable SQLite database: {e}",
+                args.file.display()
+            ))
+        })?;
+        if check.integrity != "ok" {
+            return Err(Failure::Runtime(format!(
+                "{} fails its integrity check ({}); it cannot be restored",
+                args.file.display(),
+                check.integrity
+            )));
+        }
+        let sealed = check.sealed_hash_key.ok_or_else(|| {
+            Failure::Runtime(format!(
+                "{} is not a Portcullis backup (it has no secret-hash key)",
+                args.file.display()
+            ))
+        })?;
+        if master.open(SETTING_HASH_KEY, &sealed).is_err() {
+            return Err(Failure::Runtime(format!(
+                "the master key ({key_source}) does not decrypt this backup: put the master key that was in use when the backup was taken there (or in PORTCULLIS_MASTER_KEY), then restore again"
+            )));
+        }
+        Ok(())
     }
+    .await;
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&copy);
+        return Err(e);
+    }
+    install(&copy, &db)
+        .map_err(|e| Failure::Runtime(format!("restoring into {}: {e}", db.display())))?;
+    println!(
+        "Restored {} into {} (its seal checked with the master key).",
+        args.file.display(),
+        db.display()
+    );
     Ok(())
 }
 
-/// Copy `backup` next to `db`, sync it, drop the old database's WAL and shared-memory
-/// files, and rename the copy over `db`: a crash leaves the old database or the new one.
-fn install(backup: &Path, db: &Path) -> std::io::Result<()> {
-    let tmp = db.with_extension("db.restoring");
-    std::fs::copy(backup, &tmp)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
+/// Copy `from` to the new file `to`, owner-only, synced to disk.
+fn copy_private(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut src = std::fs::File::open(from)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
     }
+    let mut dst = opts.open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    dst.sync_all()
+}
+
+/// Put the checked private copy in place of `db`: drop the old database's WAL and
+/// shared-memory files, and rename the copy over `db`. A crash leaves the old database or
+/// the new one.
+fn install(copy: &Path, db: &Path) -> std::io::Result<()> {
     for suffix in ["db-wal", "db-shm"] {
         match std::fs::remove_file(db.with_extension(suffix)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
     }
-    std::fs::rename(&tmp, db)?;
+    std::fs::rename(copy, db)?;
     if let Some(dir) = db.parent() {
         std::fs::File::open(dir)?.sync_all()?;
     }
