@@ -203,7 +203,7 @@ impl ClientAddr {
             return ClientAddr(*a);
         }
         let peer = parts_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        ClientAddr(crate::gateway::client_facts(&state.gateway, peer, headers).0)
+        ClientAddr(crate::request::client_facts(&state.gateway, peer, headers).0)
     }
 }
 

@@ -18,8 +18,9 @@
 //! failure is a 503 with an opaque body (the cause logged once, by [`Problem::unavailable`]).
 
 use crate::admin::extract::ApiJson;
-use crate::gateway::{self, Peer, Question};
+use crate::gateway::{self, Question};
 use crate::problem::Problem;
+use crate::request::Peer;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};

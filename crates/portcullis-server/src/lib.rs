@@ -18,10 +18,11 @@ pub mod bootstrap;
 pub mod compat;
 pub mod config;
 pub mod console;
+pub mod decision_feed;
 pub mod edge;
-pub mod events;
 pub mod gateway;
 pub mod keys;
+pub mod limits;
 pub mod listener;
 pub mod live_view;
 pub mod master_key;
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod request;
 pub mod state;
 pub mod wave;
 
@@ -190,7 +192,7 @@ impl Application {
             secret_usage: Default::default(),
             failures: portcullis_core::limits::FailureLimiter::new(
                 config.gateway.failure_limit,
-                gateway::FAILURE_WINDOW,
+                limits::FAILURE_WINDOW,
             ),
             quotas: portcullis_core::limits::QuotaLimiter::new(),
             logins: portcullis_core::limits::AccountLockout::new(
@@ -365,8 +367,8 @@ fn everything_else(state: AppState) -> Router {
             "/accounts.getJWTPublicKey",
             get(compat::accounts::jwt_public_key),
         )
-        .route("/events/v1", get(events::stream))
-        .route("/events/v1/snapshot", get(events::snapshot))
+        .route("/events/v1", get(decision_feed::stream))
+        .route("/events/v1/snapshot", get(decision_feed::snapshot))
         .merge(wave::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

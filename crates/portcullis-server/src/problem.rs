@@ -1,6 +1,6 @@
 //! The two error models on the wire, one per format:
 //!
-//! - **RFC 9457 problem+json** ([`Problem`]) for the admin API (and, next, the gateway):
+//! - **RFC 9457 problem+json** ([`Problem`]) for the admin API and the gateway's denials:
 //!   `{"type", "status", "title", "code", "detail"}`. `detail` tells a person what was
 //!   wrong and what to do; it never contains a secret.
 //! - **RFC 6749 §5.2 JSON** ([`OAuthResponseError`]) for the OAuth endpoints:

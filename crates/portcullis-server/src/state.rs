@@ -47,7 +47,7 @@ pub struct Inner {
     /// Per-app request quotas.
     pub quotas: portcullis_core::limits::QuotaLimiter,
     /// Adobe Wave: settings, live fan-out of notifications, the API-token cache.
-    pub wave: crate::wave::WaveState,
+    pub wave: crate::wave::state::WaveState,
     /// The audit trail's recorder (changes written at once, failures queued).
     pub audit: crate::audit::Audit,
     /// Every `jti` of a JWT an app signed that this node accepted — app-signed bearer JWTs
@@ -60,7 +60,7 @@ pub struct Inner {
     /// OAuth 1.0 nonces and failure limits are checked there instead of per node.
     pub shared: Option<portcullis_shared::Shared>,
     /// The shared store's failure-limit answers, remembered for a second.
-    pub shared_verdicts: crate::gateway::SharedVerdicts,
+    pub shared_verdicts: crate::limits::SharedVerdicts,
 }
 
 impl AppState {

@@ -208,7 +208,7 @@ impl FromRequestParts<AppState> for Ctx {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        let (client, tls) = crate::gateway::client_facts(&state.gateway, peer, &parts.headers);
+        let (client, tls) = crate::request::client_facts(&state.gateway, peer, &parts.headers);
         let cookie = |name: &str| {
             parts
                 .headers

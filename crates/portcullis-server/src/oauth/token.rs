@@ -4,8 +4,8 @@
 
 use super::client_auth::{authenticate_token_client, has_client_auth};
 use super::form::OAuthForm;
-use crate::gateway::Peer;
 use crate::problem::OAuthResponseError;
+use crate::request::Peer;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -103,7 +103,7 @@ fn audit_client_failure(
         .as_deref()
         .and_then(|c| view.app(c))
         .map(|a| a.app.org_id.clone());
-    let address = crate::gateway::client_facts(&state.gateway, peer, headers).0;
+    let address = crate::request::client_facts(&state.gateway, peer, headers).0;
     let mut entry = crate::audit::failed_auth(
         state.now(),
         crate::audit::claimed_client(claimed.as_deref()),

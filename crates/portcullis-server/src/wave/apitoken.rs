@@ -7,8 +7,8 @@
 //! [`API_TOKEN_TTL`] seconds.
 
 use super::{WaveError, form_body, form_pairs, no_store, require_tls};
-use crate::gateway::Peer;
 use crate::problem::Problem;
+use crate::request::Peer;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

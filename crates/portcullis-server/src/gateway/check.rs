@@ -1,0 +1,182 @@
+//! From one HTTP question to the gateway's answer: the failure limits, core's decision
+//! (with the shared `jti` record when there is one), the audit of a failed
+//! authentication, then the app's quota. Reads only the in-memory view.
+
+use super::{Question, RESOURCE_HEADER};
+use crate::limits::{blocked, record_failure};
+use crate::request::{client_facts, header_str, header_text};
+use crate::state::AppState;
+use portcullis_core::app_jwt::DeferredJti;
+use portcullis_core::gateway::{
+    Allow, CheckRequest, Code, Denial, HeaderNames, decide_with, replayed,
+};
+use portcullis_core::model::QuotaPeriod;
+use std::time::Instant;
+
+/// `userKey` and `secret` from a query string, names matched case-insensitively (the
+/// vendors' documents spell them several ways).
+fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
+    let (mut key, mut secret) = (None, None);
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k.eq_ignore_ascii_case("userkey") {
+            key = Some(v.into_owned());
+        } else if k.eq_ignore_ascii_case("secret") {
+            secret = Some(v.into_owned());
+        }
+    }
+    (key, secret)
+}
+/// The gateway's answer to `q`, from the in-memory view only: failure limits, then core's
+/// decision, then the app's quota.
+///
+/// With a shared store (`--redis-url`) the failure limits and an app-signed JWT's `jti`
+/// are checked there: one round trip each (see `portcullis_shared`).
+pub async fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+    let started = Instant::now();
+    let result = evaluate_inner(state, q).await;
+    state.metrics.decision(&result, started.elapsed());
+    if let Err(denial) = &result {
+        tracing::info!(code = denial.code.code(), "gateway denied");
+    }
+    result
+}
+
+async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+    let headers = q.headers;
+    let cfg = &state.gateway;
+    let mut req = CheckRequest::from_headers(
+        |name| header_text(headers, name),
+        HeaderNames {
+            api_key: cfg.api_key_header.as_str(),
+            org: cfg.org_header.as_str(),
+        },
+    )?;
+    let (client, over_tls) = client_facts(cfg, q.peer, headers);
+    let secrets_allowed = cfg.allow_secrets_over_http || over_tls;
+
+    // userKey + secret: headers first, then the client's own query.
+    let original_query = header_str(headers, "x-original-uri")
+        .or_else(|| header_str(headers, "x-forwarded-uri"))
+        .and_then(|u| u.split_once('?').map(|(_, q)| q));
+    let (mut user_key, mut user_secret) = (
+        req.user_key.map(str::to_owned),
+        req.user_secret.map(str::to_owned),
+    );
+    if user_key.is_none()
+        && user_secret.is_none()
+        && let Some(query) = q.query.or(original_query)
+    {
+        (user_key, user_secret) = key_and_secret_in(query);
+    }
+
+    let api_key = req.api_key;
+    // The app the request names, for the (app, address) failure limit.
+    let named_app = user_key.as_deref().or(api_key);
+    let now = state.now();
+    if let Some(ip) = client
+        && let Some(retry) = blocked(state, ip, named_app, now).await
+    {
+        return Err(Denial {
+            code: Code::RateLimited,
+            detail: format!(
+                "Too many failed authentications from this address; retry in {retry} s, with valid credentials."
+            ),
+            retry_after: Some(retry),
+        });
+    }
+
+    let original_method = header_str(headers, "x-forwarded-method")
+        .or_else(|| header_str(headers, "x-original-method"))
+        .unwrap_or(q.method.as_str());
+    req.resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+    req.method = original_method;
+    req.always_write = q.always_write;
+    req.user_key = user_key.as_deref();
+    req.user_secret = user_secret.as_deref();
+    req.secrets_allowed = secrets_allowed;
+    let view = state.view.get();
+    let verify = |token: &str| {
+        let (result, hit) = state
+            .token_cache
+            .verify_traced(token, &view, &state.issuer, now);
+        state.metrics.token_cache(hit);
+        result
+    };
+    let decided = match &state.shared {
+        None => decide_with(&req, &view, &state.issuer, now, &verify, &state.jtis),
+        Some(shared) => {
+            let jti = DeferredJti::new();
+            let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
+            // The decision reached an app-signed JWT's jti: its first use on any node or
+            // verifier, or a replay (which the decision would have found first).
+            let pending = jti.take();
+            match pending.first() {
+                Some(_) => match shared
+                    .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
+                    .await
+                {
+                    Ok(None) => decided,
+                    Ok(Some(_)) => Err(replayed()),
+                    Err(e) => {
+                        // Fail closed: without the shared record a replay could pass.
+                        tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");
+                        Err(Denial {
+                            code: Code::RateLimited,
+                            detail: "App-signed JWTs cannot be checked against replay right now (the shared store is unreachable); retry shortly, or use an access token.".into(),
+                            retry_after: Some(5),
+                        })
+                    }
+                },
+                None => decided,
+            }
+        }
+    };
+    let allow = match decided {
+        Ok(a) => a,
+        Err(d) => {
+            if d.code.is_auth_failure() {
+                if let Some(ip) = client {
+                    record_failure(state, ip, named_app, now).await;
+                }
+                // Queued, never written here: the decision does not wait on the store.
+                state.audit.failure(
+                    &state.metrics,
+                    crate::audit::failed_auth(
+                        now,
+                        crate::audit::claimed_client(named_app),
+                        "gateway",
+                        req.resource.unwrap_or_default().chars().take(100).collect(),
+                        named_app
+                            .and_then(|a| view.app(a))
+                            .map(|e| e.app.org_id.clone()),
+                        client,
+                        d.code.code(),
+                    ),
+                );
+            }
+            return Err(d);
+        }
+    };
+    if let Some(id) = &allow.secret_id {
+        state.note_secret_use(id, now);
+    }
+    // The app's request quota comes last: only requests that would pass count.
+    if let Some(client_id) = &allow.client_id
+        && let Some(quota) = view.app(client_id).and_then(|e| e.app.quota)
+        && let Err(retry) = state.quotas.admit(client_id, &quota, now)
+    {
+        return Err(Denial {
+            code: Code::RateLimited,
+            detail: format!(
+                "The application '{client_id}' is over its quota of {} requests per {}; retry in {retry} s.",
+                quota.requests,
+                match quota.per {
+                    QuotaPeriod::Second => "second",
+                    QuotaPeriod::Minute => "minute",
+                }
+            ),
+            retry_after: Some(retry),
+        });
+    }
+    Ok(allow)
+}
