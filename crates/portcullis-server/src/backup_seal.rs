@@ -1,17 +1,22 @@
 //! The seal of a backup: proof, under the master key, that a backup file is byte for byte
-//! the one `portcullis backup` wrote.
+//! the one `portcullis backup` wrote, and when it was taken.
 //!
 //! A backup holds password hashes, secret hashes and the audit trail. Anyone who can
 //! write to where backups are kept could otherwise edit one (copy their own password hash
 //! over an administrator's, delete audit rows) and wait for it to be restored. So the
-//! backup's SHA-256 digest is sealed with the master key (AES-256-GCM, the label bound as
-//! associated data) into a small file beside it, `<backup>.seal`; `restore` opens the
-//! seal with the master key and refuses a file whose digest differs. Without the master
-//! key no one can make a seal that opens.
+//! backup's SHA-256 digest and the time it was taken are sealed with the master key
+//! (AES-256-GCM, the label bound as associated data) into a small file beside it,
+//! `<backup>.seal`; `restore` opens the seal with the master key, refuses a file whose
+//! digest differs, and says when the backup it restores was taken. Without the master key
+//! no one can make a seal that opens.
+//!
+//! The digest is of the bytes `backup` itself wrote through its own file handle
+//! ([`copy_private`]), never of a path read back afterwards: whoever can rename files
+//! where backups are kept cannot get their own file sealed.
 
 use crate::master_key::MasterKey;
 use aws_lc_rs::digest::{Context, SHA256};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What the seal is bound to: it opens for nothing else sealed under the master key.
@@ -26,26 +31,44 @@ pub fn seal_path(backup: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// SHA-256 of a file's bytes.
-pub fn digest_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = std::fs::File::open(path)?;
+/// Create a new file readable by its owner only. Never opens an existing file, and so
+/// never follows a symbolic link planted at `path`.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+/// Copy `from` into the open file `to`, synced, and return the SHA-256 of the bytes
+/// written: what was hashed is what is in `to`, whatever happens to the paths.
+pub fn copy_private(from: &mut std::fs::File, to: &mut std::fs::File) -> std::io::Result<[u8; 32]> {
     let mut ctx = Context::new(&SHA256);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = from.read(&mut buf)?;
         if n == 0 {
             break;
         }
         ctx.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
     }
+    to.sync_all()?;
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     Ok(out)
 }
 
-/// The contents of the seal file for a backup whose digest is `digest`.
-pub fn seal(master: &MasterKey, digest: &[u8; 32]) -> String {
-    format!("{HEADER}\n{}\n", master.seal(LABEL, digest))
+/// The contents of the seal file for a backup whose bytes have `digest`, taken at
+/// `taken_at` (unix seconds).
+pub fn seal(master: &MasterKey, digest: &[u8; 32], taken_at: i64) -> String {
+    let mut plain = digest.to_vec();
+    plain.extend_from_slice(&taken_at.to_be_bytes());
+    format!("{HEADER}\n{}\n", master.seal(LABEL, &plain))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -62,19 +85,23 @@ pub enum SealError {
     Altered,
 }
 
-/// Check that `digest` is the one sealed in `seal_text`.
-pub fn check(master: &MasterKey, seal_text: &str, digest: &[u8; 32]) -> Result<(), SealError> {
+/// Check that `digest` is the one sealed in `seal_text`; when it is, the time the backup
+/// was taken (unix seconds).
+pub fn check(master: &MasterKey, seal_text: &str, digest: &[u8; 32]) -> Result<i64, SealError> {
     let mut lines = seal_text.lines();
     if lines.next() != Some(HEADER) {
         return Err(SealError::NotASeal);
     }
     let sealed = lines.next().ok_or(SealError::NotASeal)?.trim();
-    let sealed_digest = master
+    let plain = master
         .open(LABEL, sealed)
         .map_err(|_| SealError::OtherKey)?;
+    let (sealed_digest, taken_at) = plain.split_at_checked(32).ok_or(SealError::NotASeal)?;
+    let taken_at: [u8; 8] = taken_at.try_into().map_err(|_| SealError::NotASeal)?;
     // Neither digest is secret; a constant-time comparison costs nothing all the same.
-    aws_lc_rs::constant_time::verify_slices_are_equal(&sealed_digest, digest)
-        .map_err(|_| SealError::Altered)
+    aws_lc_rs::constant_time::verify_slices_are_equal(sealed_digest, digest)
+        .map_err(|_| SealError::Altered)?;
+    Ok(i64::from_be_bytes(taken_at))
 }
 
 #[cfg(test)]
@@ -88,8 +115,8 @@ mod tests {
     #[test]
     fn a_seal_opens_for_its_digest_only_and_under_its_key_only() {
         let digest = [7u8; 32];
-        let text = seal(&key(1), &digest);
-        assert_eq!(check(&key(1), &text, &digest), Ok(()));
+        let text = seal(&key(1), &digest, 1_700_000_000);
+        assert_eq!(check(&key(1), &text, &digest), Ok(1_700_000_000));
         let mut other = digest;
         other[31] ^= 1;
         assert_eq!(check(&key(1), &text, &other), Err(SealError::Altered));
@@ -106,6 +133,25 @@ mod tests {
         let digest = [7u8; 32];
         let foreign = format!("{HEADER}\n{}\n", master.seal("secret_hash_key", &digest));
         assert_eq!(check(&master, &foreign, &digest), Err(SealError::OtherKey));
+    }
+
+    #[test]
+    fn the_digest_is_of_the_bytes_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::write(&src, b"snapshot bytes").unwrap();
+        let mut to = create_private(&dir.path().join("dst")).unwrap();
+        let digest = copy_private(&mut std::fs::File::open(&src).unwrap(), &mut to).unwrap();
+        let expected = aws_lc_rs::digest::digest(&SHA256, b"snapshot bytes");
+        assert_eq!(&digest[..], expected.as_ref());
+        assert_eq!(
+            std::fs::read(dir.path().join("dst")).unwrap(),
+            b"snapshot bytes"
+        );
+        // A planted file or symbolic link is never opened.
+        std::os::unix::fs::symlink(&src, dir.path().join("link")).unwrap();
+        assert!(create_private(&dir.path().join("link")).is_err());
+        assert!(create_private(&src).is_err());
     }
 
     #[test]

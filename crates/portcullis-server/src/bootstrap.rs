@@ -38,6 +38,10 @@ pub enum OpenError {
         "the database already holds keys encrypted under a master key, but there is no master key at {key_file} (nor in PORTCULLIS_MASTER_KEY): put the key that was in use when this database was written there (mode 0600), or set PORTCULLIS_MASTER_KEY to it. A new key would not decrypt them, so none was created"
     )]
     MasterKeyMissing { key_file: String },
+    #[error(
+        "another Portcullis server is already serving the data directory {0} (it holds portcullis.lock there): stop it first, or give this server a --data-dir of its own. Several servers share one database through PostgreSQL (--database-url)"
+    )]
+    DataDirInUse(String),
     #[error("PORTCULLIS_ADMIN_TOKEN must be at least 32 characters long")]
     WeakAdminToken,
 }
@@ -87,19 +91,8 @@ pub async fn open(
     loc: &Locations,
     create: bool,
 ) -> Result<(Arc<dyn Store>, Arc<MasterKey>), OpenError> {
-    if create && !loc.data_dir.exists() {
-        let dir_err = |err| OpenError::DataDir {
-            path: loc.data_dir.display().to_string(),
-            err,
-        };
-        std::fs::create_dir_all(&loc.data_dir).map_err(dir_err)?;
-        // The database holds secret hashes and encrypted keys: owner only.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&loc.data_dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(dir_err)?;
-        }
+    if create {
+        create_data_dir(&loc.data_dir)?;
     }
     let store: Arc<dyn Store> = match backend_of(loc)? {
         Backend::Sqlite(path) => {
@@ -188,6 +181,45 @@ pub async fn hash_key(store: &dyn Store, master: &MasterKey) -> Result<HashKey, 
     Ok(HashKey::from_bytes(&bytes))
 }
 
+/// Create a data directory (and its parents) if it does not exist: owner only, since it
+/// holds secret hashes and encrypted keys. An existing one is left as it is.
+pub fn create_data_dir(dir: &Path) -> Result<(), OpenError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let dir_err = |err| OpenError::DataDir {
+        path: dir.display().to_string(),
+        err,
+    };
+    std::fs::create_dir_all(dir).map_err(dir_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(dir_err)?;
+    }
+    Ok(())
+}
+
+/// For `serve` on a SQLite store: create the data directory if needed and take its lock
+/// *before* the database is opened (or migrated) or a master key is made, so a second
+/// server changes nothing before it is refused. `None` for PostgreSQL, whose nodes share
+/// the database by design.
+pub fn lock_for_serving(loc: &Locations) -> Result<Option<std::fs::File>, OpenError> {
+    if matches!(backend_of(loc)?, Backend::Postgres(_)) {
+        return Ok(None);
+    }
+    create_data_dir(&loc.data_dir)?;
+    let dir = loc.data_dir.display().to_string();
+    match lock_data_dir(&loc.data_dir) {
+        Ok(Some(lock)) => Ok(Some(lock)),
+        Ok(None) => Err(OpenError::DataDirInUse(dir)),
+        Err(err) => Err(OpenError::DataDir {
+            path: format!("{dir} (its lock file {LOCK_FILE})"),
+            err,
+        }),
+    }
+}
+
 /// Whether `path` looks like a data directory the server has initialised.
 pub fn is_initialised(data_dir: &Path) -> bool {
     data_dir.join("portcullis.db").exists()
@@ -215,13 +247,15 @@ pub fn lock_data_dir(data_dir: &Path) -> std::io::Result<Option<std::fs::File>> 
     }
 }
 
-/// Whether a server holds the data directory's lock right now.
+/// Whether a server holds the data directory's lock right now. A lock file that exists
+/// but cannot be opened counts as held: better a refused command than a corrupted store.
 pub fn data_dir_in_use(data_dir: &Path) -> bool {
-    let Ok(file) = std::fs::OpenOptions::new()
+    let file = match std::fs::OpenOptions::new()
         .write(true)
         .open(data_dir.join(LOCK_FILE))
-    else {
-        return false;
+    {
+        Ok(file) => file,
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
     };
     match file.try_lock() {
         Ok(()) => {

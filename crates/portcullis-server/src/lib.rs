@@ -62,10 +62,6 @@ pub enum StartError {
     View(#[from] ViewError),
     #[error("{0}")]
     Config(String),
-    #[error(
-        "another Portcullis server is already serving the data directory {0} (it holds portcullis.lock there): stop it first, or give this server a --data-dir of its own. Several servers share one database through PostgreSQL (--database-url)"
-    )]
-    DataDirInUse(String),
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
     #[error("{0}; start Redis, check --redis-url, or leave it out to keep this state per node")]
@@ -135,16 +131,8 @@ impl Application {
             master_key_file: config.master_key_file.clone(),
             pool: config.database_pool.clone(),
         };
+        let lock = bootstrap::lock_for_serving(&loc)?;
         let (store, master) = bootstrap::open(&loc, true).await?;
-        let lock = if store.backend() == "sqlite" {
-            let dir = config.data_dir.display().to_string();
-            let held = bootstrap::lock_data_dir(&config.data_dir).map_err(|e| {
-                StartError::Config(format!("cannot lock the data directory {dir}: {e}"))
-            })?;
-            Some(held.ok_or(StartError::DataDirInUse(dir))?)
-        } else {
-            None
-        };
         let generated_admin_token = bootstrap::initialise(
             &*store,
             &master,

@@ -254,9 +254,10 @@ async fn a_backup_taken_during_writes_restores_everything_acknowledged_before_it
     assert_eq!(check.integrity, "ok");
 }
 
-/// Someone who can write where backups are kept edits one (here: every user's password
-/// hash replaced by their own) and keeps the real seal beside it, or drops the seal.
-/// Restore refuses both, and leaves the data directory as it was.
+/// Someone who can write where backups are kept edits one (here one row, with SQLite
+/// itself; a password hash copied over an administrator's would be the same kind of edit)
+/// and keeps the real seal beside it, or drops the seal. Restore refuses both, and leaves
+/// the data directory as it was.
 #[tokio::test]
 async fn an_edited_backup_or_one_without_its_seal_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -312,19 +313,84 @@ async fn an_edited_backup_or_one_without_its_seal_is_refused() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("changed after"), "{}", stderr(&out));
     assert!(!target.path().join("portcullis.db").exists());
-    assert!(!target.path().join("portcullis.db.restoring").exists());
+    // Nothing of the refused copy is left behind.
+    let left: Vec<_> = std::fs::read_dir(target.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("restore-") || n.starts_with("portcullis.db"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // No seal.
     std::fs::remove_file(dir.path().join("edited.db.seal")).unwrap();
     let out = restore(&edited);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("seal"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read the backup's seal"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!target.path().join("portcullis.db").exists());
 
-    // The untouched backup with its seal restores.
+    // The untouched backup with its seal restores, owner-only, and says when it was taken.
     let out = restore(&backup);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(target.path().join("portcullis.db").exists());
+    assert!(
+        support::stdout(&out).contains("taken at 20"),
+        "{}",
+        support::stdout(&out)
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target.path().join("portcullis.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+/// Something planted where the backup is to be written (a file, or a symbolic link to a
+/// file its planter can read) is never opened: the backup is refused and nothing is
+/// written through the link.
+#[tokio::test]
+async fn backup_never_writes_through_a_planted_file_or_link() {
+    let dir = tempfile::tempdir().unwrap();
+    serve(dir.path()).stop();
+    let drop_box = tempfile::tempdir().unwrap();
+    let bait = drop_box.path().join("bait");
+    std::fs::write(&bait, b"").unwrap();
+    let file = drop_box.path().join("b.db");
+    std::os::unix::fs::symlink(&bait, &file).unwrap();
+    let out = run(portcullis()
+        .arg("backup")
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(dir.path()));
+    assert!(!out.status.success());
+    assert_eq!(
+        std::fs::metadata(&bait).unwrap().len(),
+        0,
+        "written through the link"
+    );
+    assert!(!drop_box.path().join("b.db.seal").exists());
+    // A planted seal: refused as well, and the backup file it had created is removed.
+    let other = drop_box.path().join("c.db");
+    std::fs::write(drop_box.path().join("c.db.seal"), b"planted").unwrap();
+    let out = run(portcullis()
+        .arg("backup")
+        .arg(&other)
+        .arg("--data-dir")
+        .arg(dir.path()));
+    assert!(!out.status.success());
+    assert!(!other.exists());
+    // No snapshot is left in the data directory either.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// A database without its master key beside it (copied, or restored before the key was

@@ -108,7 +108,7 @@ fn new_link(
         user_id: user.clone(),
         org_id,
         role,
-        created_by: who.describe(),
+        created_by: maker_of(state, who),
         created_at: now,
         expires_at: now + LINK_TTL,
         used_at: None,
@@ -263,11 +263,39 @@ async fn still_authorized(state: &AppState, link: &UserLink, user: &User) -> Res
     }
 }
 
+/// What a link records as its maker: the principal, and for the bootstrap admin which
+/// token it was (`bootstrap-admin:<token id>`, as in the audit trail), so that rotating or
+/// revoking that token also ends the links made with it.
+fn maker_of(state: &AppState, who: &Principal) -> String {
+    match (who, current_admin_token(state)) {
+        (Principal::Root, Some(id)) => format!("{}:{id}", who.describe()),
+        _ => who.describe(),
+    }
+}
+
+/// The id of the bootstrap admin token in force, if there is one.
+fn current_admin_token(state: &AppState) -> Option<String> {
+    state
+        .view
+        .settings()
+        .admin_token_hash
+        .as_ref()
+        .map(crate::audit::admin_token_id)
+}
+
 /// The principal a link's `created_by` names, as it is now; `None` when it no longer
-/// exists or no longer holds the rights it had (an app without its live `admin` scope).
+/// exists or no longer holds the rights it had (an app without its live `admin` scope, a
+/// bootstrap admin token since rotated or revoked).
 async fn maker(state: &AppState, created_by: &str) -> Result<Option<Principal>, Problem> {
-    if created_by == Principal::Root.describe() || created_by == Principal::OPERATOR_CLI {
+    if created_by == Principal::OPERATOR_CLI {
         return Ok(Some(Principal::Root));
+    }
+    if let Some(token) = created_by
+        .strip_prefix(&Principal::Root.describe())
+        .and_then(|rest| rest.strip_prefix(':'))
+    {
+        let current = current_admin_token(state);
+        return Ok((current.as_deref() == Some(token)).then_some(Principal::Root));
     }
     if let Some(id) = created_by.strip_prefix("user:") {
         let Ok(id) = RecordId::parse(id) else {

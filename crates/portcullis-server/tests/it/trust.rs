@@ -401,6 +401,68 @@ async fn one_jwt_is_good_for_exactly_one_purpose() {
     );
 }
 
+/// A link the bootstrap admin token made dies with that token: after the token is
+/// revoked (or rotated), whoever stole it cannot use the links it made.
+#[tokio::test]
+async fn a_link_made_with_the_bootstrap_token_dies_when_the_token_is_revoked() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&[], &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = app
+        .call(
+            Method::POST,
+            "/admin/v1/invitations",
+            Some(json!({"email": "new-admin@example.com", "org_id": org, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let link = v["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let info = |token: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url("/admin/v1/user-links/current"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(info(link.clone()).await, StatusCode::OK);
+
+    // `portcullis admin-token revoke`, as the CLI does it: on the store, beside the server.
+    let (store, _) = portcullis_server::bootstrap::open(&app.locations(), false)
+        .await
+        .unwrap();
+    store
+        .set_setting(portcullis_server::live_view::SETTING_ADMIN_TOKEN, "revoked")
+        .await
+        .unwrap();
+    // The server has seen the change once the token itself is refused.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _) = app.call(Method::GET, "/admin/v1/orgs", None).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the revocation never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(info(link).await, StatusCode::GONE);
+}
+
 /// 3. A one-time link is authorized again when it is used.
 #[tokio::test]
 async fn a_link_dies_when_its_maker_or_its_user_changes() {

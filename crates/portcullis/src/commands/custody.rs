@@ -25,10 +25,11 @@ use portcullis_server::bootstrap;
 use portcullis_server::keys::{all_under_current, reseal_all};
 use portcullis_server::live_view::{SETTING_ADMIN_TOKEN, SETTING_HASH_KEY};
 use portcullis_server::master_key::{
-    MasterKey, generate_key_line, key_file_lines, replace_key_file, write_private_file,
+    MasterKey, generate_key_line, key_file_lines, replace_key_file,
 };
 use portcullis_store::Store;
 use portcullis_store::sqlite::check_file;
+use std::io::Write;
 use std::path::Path;
 
 async fn audit(store: &dyn Store, action: &str, target: &str) {
@@ -154,30 +155,60 @@ pub async fn admin_token_revoke(args: AdminTokenArgs) -> Result<(), Failure> {
 pub async fn backup(args: BackupArgs) -> Result<(), Failure> {
     let (settings, store, master) = open_data(args.data.layer(), &args.config).await?;
     let seal_file = backup_seal::seal_path(&args.file);
-    if seal_file.exists() {
-        return Err(Failure::Runtime(format!(
-            "{} already exists; choose a new file for the backup",
-            seal_file.display()
-        )));
+    // Both names are taken first, new and owner-only: nothing planted at them (a file, a
+    // symbolic link) is ever opened, and an error after this point removes both.
+    let mut out = backup_seal::create_private(&args.file).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot create {} ({e}); choose a new file for the backup",
+            args.file.display()
+        ))
+    })?;
+    let mut seal_out = match backup_seal::create_private(&seal_file) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_file(&args.file);
+            return Err(Failure::Runtime(format!(
+                "cannot create {} ({e}); choose a new file for the backup",
+                seal_file.display()
+            )));
+        }
+    };
+    let written = async {
+        // The snapshot is taken and checked inside the data directory, which only the
+        // server's user can write, then copied into the backup file through its handle.
+        let snapshot = settings.data_dir.join(format!(
+            "backup-{}.tmp",
+            portcullis_core::ids::RecordId::generate("b")
+        ));
+        let copied = async {
+            store.backup_to(&snapshot).await.map_err(Failure::runtime)?;
+            let check = check_file(&snapshot).await.map_err(Failure::runtime)?;
+            if check.integrity != "ok" {
+                return Err(Failure::Runtime(format!(
+                    "the snapshot fails its integrity check: {}",
+                    check.integrity
+                )));
+            }
+            let mut from = std::fs::File::open(&snapshot).map_err(Failure::runtime)?;
+            backup_seal::copy_private(&mut from, &mut out)
+                .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", args.file.display())))
+        }
+        .await;
+        let _ = std::fs::remove_file(&snapshot);
+        let digest = copied?;
+        seal_out
+            .write_all(backup_seal::seal(&master, &digest, SystemClock.now()).as_bytes())
+            .and_then(|()| seal_out.sync_all())
+            .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", seal_file.display())))
     }
-    store
-        .backup_to(&args.file)
-        .await
-        .map_err(Failure::runtime)?;
-    let check = check_file(&args.file).await.map_err(Failure::runtime)?;
-    if check.integrity != "ok" {
-        return Err(Failure::Runtime(format!(
-            "the backup {} fails its integrity check: {}",
-            args.file.display(),
-            check.integrity
-        )));
+    .await;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&args.file);
+        let _ = std::fs::remove_file(&seal_file);
+        return Err(e);
     }
-    let digest = backup_seal::digest_file(&args.file)
-        .map_err(|e| Failure::Runtime(format!("cannot read back {}: {e}", args.file.display())))?;
-    write_private_file(&seal_file, backup_seal::seal(&master, &digest).as_bytes())
-        .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", seal_file.display())))?;
     audit(&*store, "store.backup", "").await;
-    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let size = out.metadata().map(|m| m.len()).unwrap_or(0);
     let key = settings
         .master_key_file
         .clone()
@@ -203,12 +234,25 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
     }
     let dir = &settings.data_dir;
     let db = dir.join("portcullis.db");
-    if bootstrap::data_dir_in_use(dir) {
-        return Err(Failure::Runtime(format!(
+    bootstrap::create_data_dir(dir).map_err(Failure::runtime)?;
+    // The server's own lock, held until the restored database is in place: a server
+    // cannot start on the directory halfway through.
+    let running = || {
+        Failure::Runtime(format!(
             "a Portcullis server is running on {}: stop it first (restoring under it would corrupt its database)",
             dir.display()
-        )));
-    }
+        ))
+    };
+    let _lock = match bootstrap::lock_data_dir(dir) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Err(running()),
+        Err(e) => {
+            return Err(Failure::Runtime(format!(
+                "cannot lock {} ({e}); restore must be sure no server runs on it",
+                dir.display()
+            )));
+        }
+    };
     if db.exists() && !args.force {
         return Err(Failure::Runtime(format!(
             "{} already holds a database; pass --force to replace it with the backup (its current contents are lost)",
@@ -238,26 +282,33 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
         }
     };
     let seal_file = backup_seal::seal_path(&args.file);
-    let seal = std::fs::read_to_string(&seal_file).map_err(|e| {
+    let seal = read_seal(&seal_file).map_err(|e| {
         Failure::Runtime(format!(
             "cannot read the backup's seal {} ({e}): `portcullis backup` writes it beside the backup, and a backup is restored only with it. Copy it next to the backup and restore again",
             seal_file.display()
         ))
     })?;
-    std::fs::create_dir_all(dir).map_err(Failure::runtime)?;
-    // Every check runs on a private copy, the file that is then installed: the backup
-    // cannot change between being checked and being restored.
-    let copy = db.with_extension("db.restoring");
+    // Every check runs on a private copy in a new directory of its own (no stray journal
+    // or WAL beside it), and that copy is what is installed: the backup cannot change
+    // between being checked and being restored.
+    let scratch = dir.join(format!(
+        "restore-{}",
+        portcullis_core::ids::RecordId::generate("r")
+    ));
+    let copy = scratch.join("portcullis.db");
     let checked = async {
-        copy_private(&args.file, &copy).map_err(|e| {
+        bootstrap::create_data_dir(&scratch).map_err(Failure::runtime)?;
+        let cannot_copy = |e: std::io::Error| {
             Failure::Runtime(format!(
                 "cannot copy {} into {}: {e}",
                 args.file.display(),
                 dir.display()
             ))
-        })?;
-        let digest = backup_seal::digest_file(&copy).map_err(Failure::runtime)?;
-        backup_seal::check(&master, &seal, &digest).map_err(|e| {
+        };
+        let mut from = open_regular(&args.file).map_err(cannot_copy)?;
+        let mut to = backup_seal::create_private(&copy).map_err(cannot_copy)?;
+        let digest = backup_seal::copy_private(&mut from, &mut to).map_err(cannot_copy)?;
+        let taken_at = backup_seal::check(&master, &seal, &digest).map_err(|e| {
             Failure::Runtime(format!(
                 "{} is refused: checked against its seal {} with the master key ({key_source}), {e}",
                 args.file.display(),
@@ -288,47 +339,51 @@ pub async fn restore(args: RestoreArgs) -> Result<(), Failure> {
                 "the master key ({key_source}) does not decrypt this backup: put the master key that was in use when the backup was taken there (or in PORTCULLIS_MASTER_KEY), then restore again"
             )));
         }
-        Ok(())
+        install(&copy, &db)
+            .map_err(|e| Failure::Runtime(format!("restoring into {}: {e}", db.display())))?;
+        Ok(taken_at)
     }
     .await;
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(&copy);
-        return Err(e);
-    }
-    install(&copy, &db)
-        .map_err(|e| Failure::Runtime(format!("restoring into {}: {e}", db.display())))?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let taken_at = checked?;
     println!(
-        "Restored {} into {} (its seal checked with the master key).",
+        "Restored {} into {}: the backup taken at {}, its seal checked with the master key.",
         args.file.display(),
-        db.display()
+        db.display(),
+        super::rfc3339(taken_at)
     );
     Ok(())
 }
 
-/// Copy `from` to the new file `to`, owner-only, synced to disk.
-fn copy_private(from: &Path, to: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut src = std::fs::File::open(from)?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut dst = opts.open(to)?;
-    std::io::copy(&mut src, &mut dst)?;
-    dst.sync_all()
+/// Largest seal file read: a seal is under 200 bytes.
+const MAX_SEAL: u64 = 4096;
+
+/// A seal file's text: a regular file of at most [`MAX_SEAL`] bytes.
+fn read_seal(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let mut text = String::new();
+    file.take(MAX_SEAL).read_to_string(&mut text)?;
+    Ok(text)
 }
 
-/// Put the checked private copy in place of `db`: drop the old database's WAL and
-/// shared-memory files, and rename the copy over `db`. A crash leaves the old database or
-/// the new one.
+/// Open a regular file (not a device, a FIFO or a directory) for reading.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// Put the checked private copy in place of `db`: drop the old database's journal, WAL
+/// and shared-memory files (they belong to the database being replaced), and rename the
+/// copy over `db`.
 fn install(copy: &Path, db: &Path) -> std::io::Result<()> {
-    for suffix in ["db-wal", "db-shm"] {
+    for suffix in ["db-wal", "db-shm", "db-journal"] {
         match std::fs::remove_file(db.with_extension(suffix)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}

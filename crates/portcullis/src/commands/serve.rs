@@ -86,9 +86,12 @@ fn start_failure(e: StartError) -> Failure {
                 "the master key (from {MASTER_KEY_ENV} or the key file) must be base64 of exactly 32 bytes ({why})"
             ))
         }
-        StartError::Open(OpenError::WeakAdminToken | OpenError::MasterKeyMissing { .. })
-        | StartError::Tls(_)
-        | StartError::DataDirInUse(_) => Failure::Config(e.to_string()),
+        StartError::Open(
+            OpenError::WeakAdminToken
+            | OpenError::MasterKeyMissing { .. }
+            | OpenError::DataDirInUse(_),
+        )
+        | StartError::Tls(_) => Failure::Config(e.to_string()),
         other => Failure::runtime(other),
     }
 }

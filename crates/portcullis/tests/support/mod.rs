@@ -26,21 +26,23 @@ pub fn run(cmd: &mut Command) -> Output {
 /// Run a command that is expected to exit by itself (a server that must refuse to start):
 /// its output, or a panic naming it if it is still running after [`WAIT`].
 pub fn run_expecting_exit(cmd: &mut Command) -> Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
+    let pid = child.id();
+    // Its output is read while it runs (a full pipe would stall it), on a thread of its own.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
             panic!("{cmd:?} was expected to exit, and still ran after {WAIT:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
