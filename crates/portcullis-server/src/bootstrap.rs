@@ -94,6 +94,13 @@ pub async fn open(
     if create {
         create_data_dir(&loc.data_dir)?;
     }
+    // A key given (the variable) or one that must already exist (the CLI) is read first:
+    // a missing key file is the likelier mistake to report.
+    let given = match &loc.master_key {
+        Some(b64) => Some(MasterKey::from_base64(b64)?),
+        None if !create => Some(MasterKey::load(&loc.key_file())?),
+        None => None,
+    };
     let store: Arc<dyn Store> = match backend_of(loc)? {
         Backend::Sqlite(path) => {
             if !create && !path.exists() {
@@ -106,9 +113,9 @@ pub async fn open(
         }
         Backend::Postgres(url) => Arc::new(PostgresStore::open(&url, &loc.pool).await?),
     };
-    let master = match &loc.master_key {
-        Some(b64) => MasterKey::from_base64(b64)?,
-        None if create => {
+    let master = match given {
+        Some(key) => key,
+        None => {
             let key_file = loc.key_file();
             // A store that already holds secrets was sealed under some key: a new one
             // would only stand beside it, unable to open them (after a restore, say).
@@ -123,7 +130,6 @@ pub async fn open(
             }
             k
         }
-        None => MasterKey::load(&loc.key_file())?,
     };
     Ok((store, Arc::new(master)))
 }
