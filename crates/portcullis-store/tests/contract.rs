@@ -192,6 +192,7 @@ fn user(email: &str) -> User {
         email: email.into(),
         name: "Someone".into(),
         roles: BTreeMap::new(),
+        platform_admin: true,
         created_at: 1_700_000_004,
     }
 }

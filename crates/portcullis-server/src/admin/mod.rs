@@ -125,7 +125,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/user-links/current", get(links::current))
         .route("/user-links/current/accept", post(links::accept))
         .route("/sessions", post(sessions::login))
-        .route("/sessions/current", axum::routing::delete(sessions::logout))
+        .route(
+            "/sessions/current",
+            get(sessions::current).delete(sessions::logout),
+        )
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit::list))
