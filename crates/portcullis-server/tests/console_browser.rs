@@ -1388,6 +1388,7 @@ async fn a_platform_admin_creates_and_edits_an_organization_and_an_org_admin_can
     sign_in(&c, &app, "platform@example.com").await;
     click_link(&c, "New organization").await;
     wait_for_title(&c, "New organization").await;
+    assert_fits_a_phone(&c, "60b-new-organization-phone").await;
     type_into(&c, "#name", "Initech").await;
     type_into(&c, "#products", "events billing").await;
     clear_and_type(&c, "#sandboxes", "prod stage").await;
@@ -1415,6 +1416,7 @@ async fn a_platform_admin_creates_and_edits_an_organization_and_an_org_admin_can
         .await
         .unwrap();
     wait_for_title(&c, "Edit organization").await;
+    assert_fits_a_phone(&c, "60c-edit-organization-phone").await;
     clear_and_type(&c, "#sandboxes", "prod stage dev").await;
     select(&c, "#status", "disabled").await;
     click_button(&c, "Save changes").await;
