@@ -614,3 +614,103 @@ fn the_documents_state_the_policy_table() {
         );
     }
 }
+
+/// An organization administrator cannot make themselves a platform administrator, nor
+/// take over the account of a platform administrator who is a member of their
+/// organization; a platform administrator who creates an organization administers it.
+#[tokio::test]
+async fn an_org_admin_cannot_become_or_take_over_a_platform_admin() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&[], &["prod"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = app
+        .create_user(
+            "boss@example.com",
+            "correct horse battery",
+            json!({org.as_str(): "admin"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let platform = app
+        .create_user(
+            "platform@example.com",
+            "correct horse battery",
+            json!({org.as_str(): "developer"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/users/{platform}"),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let boss = app
+        .session("boss@example.com", "correct horse battery")
+        .await;
+
+    let (status, v) = app
+        .call_as(
+            &boss,
+            Method::PATCH,
+            &format!("/admin/v1/users/{admin}"),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only the bootstrap admin or a platform administrator may do this"),
+        "{v}"
+    );
+    for (method, path) in [
+        (
+            Method::POST,
+            format!("/admin/v1/users/{platform}/password-reset"),
+        ),
+        (Method::DELETE, format!("/admin/v1/users/{platform}")),
+    ] {
+        let (status, v) = app.call_as(&boss, method.clone(), &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
+
+    // The platform administrator creates an organization and administers it.
+    let pa = app
+        .session("platform@example.com", "correct horse battery")
+        .await;
+    let (status, made) = app
+        .call_as(
+            &pa,
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({"name": "Initech"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (status, me) = app
+        .call_as(&pa, Method::GET, "/admin/v1/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["platform_admin"], true);
+    assert_eq!(me["roles"][made["id"].as_str().unwrap()], "admin", "{me}");
+
+    // The bootstrap admin still may reset their password.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/users/{platform}/password-reset"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
