@@ -603,6 +603,19 @@ async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_
         .await
         .unwrap();
     assert_eq!(count, json!(2), "the stored one is not repeated");
+    // Each is titled by its topic's name, with the URI beneath (stored and live alike).
+    let titles = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#notifications li')).map(li => [li.querySelector('strong.topic').textContent, li.querySelector('.copy code').textContent, li.querySelector('.copy button').getAttribute('data-copy') === li.querySelector('.copy code').id]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        titles,
+        json!([["sale", &topic, true], ["sale", &topic, true]]),
+        "titled by the topic's name, its URI copyable"
+    );
     shot(&c, "16-notifications-live").await;
     assert_fits_a_phone(&c, "16b-notifications-phone").await;
     c.close().await.unwrap();

@@ -417,6 +417,10 @@ async fn linking_then_a_point_to_point_notification_reaches_only_the_linked_subs
     assert_eq!(e.event, "notification");
     assert_eq!(e.data["message"], "Your order shipped");
     assert_eq!(e.data["topic"], w.p2p_topic.as_str());
+    assert_eq!(
+        e.data["topic_name"], "status",
+        "the topic's name, for people"
+    );
     assert_eq!(e.data["link"], "https://shop.example/orders/1");
     assert_eq!(e.id, e.data["id"].to_string());
 
@@ -1663,6 +1667,7 @@ async fn a_notification_stored_by_another_process_reaches_open_streams() {
         .insert_notification(&portcullis_core::wave::NewNotification {
             topic_id: topic.id.clone(),
             topic: topic.uri.clone(),
+            topic_name: None,
             feed_id: topic.feed_id.clone(),
             client_id: topic.client_id.clone(),
             to_user: None,

@@ -298,6 +298,7 @@ fn notification(feed: &Feed, topic: &Topic, to: Option<&RecordId>, at: i64) -> N
     NewNotification {
         topic_id: topic.id.clone(),
         topic: topic.uri.clone(),
+        topic_name: Some(topic.name.clone()),
         feed_id: feed.id.clone(),
         client_id: feed.client_id.clone(),
         to_user: to.cloned(),

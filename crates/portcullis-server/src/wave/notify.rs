@@ -370,6 +370,7 @@ pub async fn send(
     let n = NewNotification {
         topic_id: topic.id.clone(),
         topic: topic.uri.clone(),
+        topic_name: Some(topic.name.clone()),
         feed_id: feed.id.clone(),
         client_id: client.clone(),
         to_user,
