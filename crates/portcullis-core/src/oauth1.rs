@@ -1,4 +1,4 @@
-//! OAuth 1.0 (RFC 5849) as the Adobe Wave seed uses it: the protocol parameters of a
+//! OAuth 1.0 (RFC 5849) as Adobe Wave uses it: the protocol parameters of a
 //! request and the PLAINTEXT signature, nothing else.
 //!
 //! PLAINTEXT signs nothing: the signature *is* the consumer secret and the token secret

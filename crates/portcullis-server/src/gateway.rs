@@ -1,4 +1,4 @@
-//! `/gateway/v1/check` (API.md §2): the decision for nginx `auth_request`, Envoy
+//! `/gateway/v1/check`: the decision for nginx `auth_request`, Envoy
 //! `ext_authz` (HTTP) and Traefik `forwardAuth`. Reads only the in-memory view.
 //!
 //! Allowed → 200, empty body, `x-portcullis-*` headers for the upstream. Denied → the
@@ -65,8 +65,8 @@ pub struct Question<'a> {
     /// Always a write, whatever the method (the Edge intake endpoints).
     pub always_write: bool,
     /// The query of a first-party API's own request, which may carry `userKey` and
-    /// `secret` (seed 003). `None` for `/gateway/v1/check`, whose own query is the proxy's:
-    /// there the client's query is the one of `X-Original-URI` / `X-Forwarded-Uri`.
+    /// `secret` (SAP Gigya's application keys). `None` for `/gateway/v1/check`, whose own
+    /// query is the proxy's: there the client's query is the one of `X-Original-URI` / `X-Forwarded-Uri`.
     pub query: Option<&'a str>,
 }
 
@@ -124,7 +124,7 @@ pub async fn check_path(
 }
 
 /// `userKey` and `secret` from a query string, names matched case-insensitively (the
-/// seeds spell them several ways).
+/// vendor's examples spell them several ways).
 fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
     let (mut key, mut secret) = (None, None);
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {

@@ -191,8 +191,8 @@ impl IntoResponse for OAuthResponseError {
     }
 }
 
-/// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and seed
-/// 002's `/v1/token`.
+/// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and the API-key
+/// redeem's `/v1/token`.
 fn oauth_format(path: &str) -> bool {
     path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }

@@ -7,9 +7,9 @@ pub mod client_credentials;
 pub mod jwt_bearer;
 pub mod service_account;
 
-/// Default access token lifetime of `/oauth/token` (API.md §1).
+/// Default access token lifetime of `/oauth/token`.
 pub const OAUTH_DEFAULT_TTL: u32 = 3600;
-/// Default access token lifetime of the seed-compatible `/ims/*` surfaces (API.md §1).
+/// Default access token lifetime of Adobe I/O's `/ims/*` surfaces, as Adobe I/O has it.
 pub const IMS_DEFAULT_TTL: u32 = 86_400;
 /// The longest lifetime an app may be configured with.
 pub const MAX_TTL: u32 = 86_400;

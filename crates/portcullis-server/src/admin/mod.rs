@@ -1,4 +1,4 @@
-//! The admin API (API.md §4): JSON under `/admin/v1`, problem+json errors, an OpenAPI 3.1
+//! The admin API: JSON under `/admin/v1`, problem+json errors, an OpenAPI 3.1
 //! document at `/admin/v1/openapi.json` generated from these handlers.
 //!
 //! Every handler has the same shape: authorise the [`auth::Principal`], parse the body at

@@ -2,7 +2,7 @@
 //! who manages an app gets an access token for it, or revokes one of its tokens, with
 //! their own admin rights instead of the app's secret.
 //!
-//! The console's "Generate access token" (seed 001) needs the first: a throwaway secret
+//! The console's "Generate access token" needs the first: a throwaway secret
 //! would not do, because deleting the secret a token was obtained with ends the token
 //! (its `cred` claim), and leaving one behind uses up the app's few secret slots. A token
 //! issued here has the claims `client_credentials` would give (the same grant rule), with
