@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seeds_access_token_request_parses() {
+    fn waves_access_token_request_parses() {
         let r = parse(&params(&base()), true, NOW).unwrap();
         assert_eq!(r.consumer_secret, "password123");
         assert_eq!(r.token_secret, "4e9dc");

@@ -151,7 +151,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topic_uris_look_like_the_seeds() {
+    fn topic_uris_look_like_waves() {
         let feed = Feed {
             id: RecordId::generate("feed"),
             client_id: ClientId::generate(),
