@@ -71,13 +71,19 @@ pub(super) fn see_other(to: &str) -> Response {
 }
 
 /// Where a person lands: their organizations, or, when they manage none (a subscriber),
-/// their notifications.
+/// their notifications. A platform administrator always lands on the organizations, where
+/// they create them.
 pub(super) async fn home(ctx: Ctx) -> Response {
     if ctx.session.is_none() {
         return see_other("/console/login");
     }
     match ctx.api().get("/admin/v1/orgs?limit=1").await {
-        Ok(list) if items(&list).is_empty() => see_other("/console/notifications"),
+        Ok(list)
+            if items(&list).is_empty()
+                && !super::orgs::is_platform_admin(&super::orgs::me(&ctx).await) =>
+        {
+            see_other("/console/notifications")
+        }
         _ => see_other("/console/orgs"),
     }
 }
