@@ -518,8 +518,8 @@ pub struct AdminCreateArgs {
     #[arg(long, value_name = "NAME", default_value = "")]
     pub name: String,
 
-    /// Make the person a platform administrator, who may create organizations (the first
-    /// administrator made by this command is one without it)
+    /// Make the person a platform administrator, who may create organizations (without
+    /// this flag, only when there is no platform administrator yet)
     #[arg(long)]
     pub platform: bool,
 
