@@ -1418,6 +1418,12 @@ async fn a_platform_admin_creates_and_edits_an_organization_and_an_org_admin_can
         me["roles"][&id], "admin",
         "the creator administers it: {me}"
     );
+    // Its users page says who is a platform administrator.
+    c.goto(&app.url(&format!("/console/orgs/{id}/users")))
+        .await
+        .unwrap();
+    wait_for_title(&c, "Users of Initech").await;
+    assert_eq!(text(&c, "td .platform").await, "platform administrator");
 
     // Editing its sandboxes; disabling asks first, and nothing changes until confirmed.
     c.goto(&app.url("/console/orgs")).await.unwrap();
