@@ -60,7 +60,7 @@ impl Alg {
     }
 }
 
-/// The claims of a Portcullis access token (RFC 9068 §2.2), plus `cred`: the id of the
+/// The claims of a Portcullis access token (RFC 9068 section 2.2), plus `cred`: the id of the
 /// credential (client secret) the token was obtained with, so that deleting the credential
 /// makes its tokens inactive at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! - **RFC 9457 problem+json** ([`Problem`]) for the admin API (and, next, the gateway):
 //!   `{"type", "status", "title", "code", "detail"}`. `detail` tells a person what was
 //!   wrong and what to do; it never contains a secret.
-//! - **RFC 6749 §5.2 JSON** ([`OAuthResponseError`]) for the OAuth endpoints:
+//! - **RFC 6749 section 5.2 JSON** ([`OAuthResponseError`]) for the OAuth endpoints:
 //!   `{"error", "error_description"}`, with `WWW-Authenticate` on 401.
 //!
 //! A 5xx body says nothing about the cause; the cause is logged once, here.

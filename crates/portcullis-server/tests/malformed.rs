@@ -1,5 +1,5 @@
 //! Malformed input to every endpoint gets a 4xx in the endpoint's documented format —
-//! problem+json for the admin API and the other non-OAuth endpoints, RFC 6749 §5.2
+//! problem+json for the admin API and the other non-OAuth endpoints, RFC 6749 section 5.2
 //! `{"error", "error_description"}` for `/oauth/*` — never a 5xx, never a partial write;
 //! and the server stays ready afterwards.
 //!
@@ -886,7 +886,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .basic(f)
             .form("grant_type=client_credentials&resource=not%20a%20uri")
             .oauth(400, "invalid_target"),
-        token("an unknown parameter (ignored, RFC 6749 §3.2)")
+        token("an unknown parameter (ignored, RFC 6749 section 3.2)")
             .basic(f)
             .form("grant_type=client_credentials&colour=blue")
             .ok_json(200),

@@ -71,7 +71,7 @@ pub fn is_app_signed(token: &str, view: &View) -> bool {
         .is_some_and(|k| view.key(k).is_some());
     !access_typ && !server_kid
 }
-/// A NumericDate claim (RFC 7519 §2): a JSON number of seconds, fractions dropped.
+/// A NumericDate claim (RFC 7519 section 2): a JSON number of seconds, fractions dropped.
 pub(super) fn numeric_date(claims: &serde_json::Value, name: &str) -> Result<Option<i64>, Denial> {
     match claims.get(name) {
         None | Some(serde_json::Value::Null) => Ok(None),

@@ -38,7 +38,7 @@ fn shown(s: &str) -> String {
 /// any node when they share a store).
 pub fn replayed(jti: &str) -> String {
     format!(
-        "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 §3).",
+        "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 section 3).",
         shown(jti)
     )
 }
@@ -111,7 +111,7 @@ impl Claims {
                 .map(Some)
                 .ok_or_else(|| format!("The JWT's '{name}' is not a time.")),
             Some(_) => Err(format!(
-                "The JWT's '{name}' must be a number of seconds since 1970 (NumericDate, RFC 7519 §2)."
+                "The JWT's '{name}' must be a number of seconds since 1970 (NumericDate, RFC 7519 section 2)."
             )),
         }
     }

@@ -1,4 +1,4 @@
-//! Token grants (RFC 6749 §4): one grant per file, each a pure function over the view.
+//! Token grants (RFC 6749 section 4): one grant per file, each a pure function over the view.
 
 pub mod assertion;
 pub mod client_assertion;

@@ -55,7 +55,7 @@ pub struct RevokeToken {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RevokeResult {
     /// `false` when there was nothing to revoke: the token is not a valid token of this
-    /// server (malformed, expired, or signed by a key no longer published) — RFC 7009 §2.2.
+    /// server (malformed, expired, or signed by a key no longer published) — RFC 7009 section 2.2.
     pub revoked: bool,
     /// The revoked token's id, when `revoked`.
     pub jti: Option<String>,
