@@ -2,7 +2,8 @@
 //! org header and a resource policy (product, scope, sandbox), for each signing algorithm
 //! (ES256, EdDSA, RS256): token never seen (signature verified), and token seen before
 //! (through the verified-token cache); the raw verification of each algorithm is measured
-//! beside them, for DESIGN.md's "within 1.2x of the raw signature verify".
+//! beside them, for the budget BENCHMARKS.md holds the decision to: within 1.2x of the raw
+//! signature verify.
 //!
 //! Run: `cargo bench -p portcullis-core --bench gateway` (one algorithm:
 //! `cargo bench -p portcullis-core --bench gateway -- EdDSA`)

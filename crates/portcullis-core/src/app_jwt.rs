@@ -1,6 +1,6 @@
 //! JWTs that applications sign themselves with the private half of one of their keys (an
-//! uploaded certificate's, or a server-generated key pair's): seed 000's service-account
-//! JWT, RFC 7523 client assertions and grants, and seed 003's app-signed bearer tokens.
+//! uploaded certificate's, or a server-generated key pair's): Adobe I/O's service-account
+//! JWT, RFC 7523 client assertions and grants, and SAP Gigya-style app-signed bearer tokens.
 //!
 //! This module checks only what every such JWT shares: the header's `kid` names one of the
 //! app's keys, the header's `alg` is exactly that key's algorithm (an explicit allow-list
@@ -78,7 +78,7 @@ pub fn verify_with<'e, T: DeserializeOwned>(
     verify_key(token, key, now).map(|c| (c, key))
 }
 
-/// Verify `token` with the app key its `kid` names, whichever app owns it (seed 003's
+/// Verify `token` with the app key its `kid` names, whichever app owns it (app-signed
 /// bearer JWTs carry no client id): the owning app, its key and the claims.
 pub fn verify_by_kid<'v, T: DeserializeOwned>(
     token: &str,
@@ -117,8 +117,8 @@ pub fn verify_any<'e, T: DeserializeOwned>(
     }
 }
 
-/// Verify a JWT that names no key (seed 000's JWTs carry no `kid`) against each of
-/// `entry`'s keys that `accept` admits, under each key's own algorithm only; the claims
+/// Verify a JWT that names no key (Adobe I/O's service-account JWTs carry no `kid`)
+/// against each of `entry`'s keys that `accept` admits, under each key's own algorithm only; the claims
 /// and the key that verified. `NoKid` when none did (the message then asks for a `kid` or
 /// the right key), `KeyExpired` when only an expired certificate's key verifies it.
 pub fn verify_without_kid<'e, T: DeserializeOwned>(

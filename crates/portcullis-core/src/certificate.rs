@@ -103,7 +103,7 @@ pub enum CertificateError {
 }
 
 /// Big-endian unsigned integer bytes without leading zeros (a DER INTEGER carries a zero
-/// byte before a high bit; JWK members must not, RFC 7518 §6.3.1.1).
+/// byte before a high bit; JWK members must not, RFC 7518 section 6.3.1.1).
 fn unsigned(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
     &b[start..]

@@ -9,10 +9,10 @@
 //! - shape: exactly three base64url segments (a JWE's five, or a JWT wrapped in another
 //!   encoding, are not a JWS);
 //! - `crit` in the header is refused: Portcullis understands no JWS extension, and RFC
-//!   7515 §4.1.11 says a recipient that does not understand a listed extension must reject;
-//! - `cty: JWT` (a nested JWT, RFC 7519 §5.2) is refused: nothing here unwraps one;
+//!   7515 section 4.1.11 says a recipient that does not understand a listed extension must reject;
+//! - `cty: JWT` (a nested JWT, RFC 7519 section 5.2) is refused: nothing here unwraps one;
 //! - duplicate member names in the header or the claims (at any depth) are refused: JSON
-//!   parsers disagree on which duplicate wins (RFC 7515 §4 and RFC 7519 §4 require
+//!   parsers disagree on which duplicate wins (RFC 7515 section 4 and RFC 7519 section 4 require
 //!   rejection or last-wins; we reject), so a token could mean one thing to Portcullis and
 //!   another to the API behind it;
 //! - header and claims must each be a JSON object.

@@ -375,6 +375,11 @@ pub struct User {
     pub name: String,
     #[serde(default)]
     pub roles: BTreeMap<OrgId, Role>,
+    /// A platform administrator: may create organizations and change any organization's
+    /// name, products, sandboxes and status (see [`crate::policy`]). Records written
+    /// before this existed load as `false`.
+    #[serde(default)]
+    pub platform_admin: bool,
     pub created_at: i64,
 }
 
@@ -620,5 +625,22 @@ mod sandbox_grant_tests {
         let n: NameSet = serde_json::from_str(r#"["b","a","b"]"#).unwrap();
         assert_eq!(serde_json::to_string(&n).unwrap(), r#"["a","b"]"#);
         assert!(n.contains("a") && n.contains("b") && !n.contains("c"));
+    }
+
+    #[test]
+    fn a_user_stored_before_platform_administrators_loads_as_not_one() {
+        let old =
+            r#"{"id":"usr_0123456789abcdef","email":"a@example.com","roles":{},"created_at":1}"#;
+        let u: User = serde_json::from_str(old).unwrap();
+        assert!(!u.platform_admin);
+        let back: User = serde_json::from_str(
+            &serde_json::to_string(&User {
+                platform_admin: true,
+                ..u
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(back.platform_admin);
     }
 }

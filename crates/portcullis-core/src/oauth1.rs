@@ -1,14 +1,14 @@
-//! OAuth 1.0 (RFC 5849) as the Adobe Wave seed uses it: the protocol parameters of a
+//! OAuth 1.0 (RFC 5849) as Adobe Wave uses it: the protocol parameters of a
 //! request and the PLAINTEXT signature, nothing else.
 //!
 //! PLAINTEXT signs nothing: the signature *is* the consumer secret and the token secret
-//! (§3.4.4). That is why Wave can keep every secret hashed (HMAC-SHA1 would need the
+//! (section 3.4.4). That is why Wave can keep every secret hashed (HMAC-SHA1 would need the
 //! plaintext secret on the server), and why the endpoints that take it require TLS —
 //! which the server enforces, not this module. Other signature methods are refused with a
 //! message that says so.
 //!
-//! Parameters come from the query, the form body, or `Authorization: OAuth` (§3.5); a
-//! parameter given twice, in one place or in two, is refused (§3.5: "MUST NOT" be in more
+//! Parameters come from the query, the form body, or `Authorization: OAuth` (section 3.5); a
+//! parameter given twice, in one place or in two, is refused (section 3.5: "MUST NOT" be in more
 //! than one). The nonce replay check needs storage and lives in the server; the timestamp
 //! window is here.
 
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 /// How far a request's `oauth_timestamp` may be from the server's clock, in seconds.
 pub const TIMESTAMP_WINDOW: i64 = 300;
 
-/// Why a request was refused, with the status RFC 5849 §3.2 gives it: 400 for a
+/// Why a request was refused, with the status RFC 5849 section 3.2 gives it: 400 for a
 /// malformed request, 401 for credentials, a stale timestamp or a used nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuth1Error {
@@ -66,14 +66,14 @@ impl std::fmt::Debug for OAuth1Request {
     }
 }
 
-/// The `oauth_*` parameters of `Authorization: OAuth k="v", …` (§3.5.1), decoded.
+/// The `oauth_*` parameters of `Authorization: OAuth k="v", …` (section 3.5.1), decoded.
 /// `realm` is ignored; anything that is not `name="value"` is a 400.
 pub fn header_params(value: &str) -> Result<Vec<(String, String)>, OAuth1Error> {
     let rest = value
         .strip_prefix("OAuth ")
         .or_else(|| value.strip_prefix("oauth "))
         .ok_or_else(|| {
-            bad("The Authorization header must use the OAuth scheme (RFC 5849 §3.5.1).")
+            bad("The Authorization header must use the OAuth scheme (RFC 5849 section 3.5.1).")
         })?;
     let mut out = Vec::new();
     for item in rest.split(',') {
@@ -194,7 +194,7 @@ pub fn parse(
     })
 }
 
-/// Split a PLAINTEXT signature (§3.4.4): `encode(consumer secret) & encode(token secret)`.
+/// Split a PLAINTEXT signature (section 3.4.4): `encode(consumer secret) & encode(token secret)`.
 /// The vendor's request token example sends the consumer secret alone; that is read as an
 /// empty token secret.
 fn plaintext_secrets(signature: &str) -> Result<(String, String), OAuth1Error> {
@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seeds_access_token_request_parses() {
+    fn waves_access_token_request_parses() {
         let r = parse(&params(&base()), true, NOW).unwrap();
         assert_eq!(r.consumer_secret, "password123");
         assert_eq!(r.token_secret, "4e9dc");

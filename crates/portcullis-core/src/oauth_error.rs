@@ -1,4 +1,4 @@
-//! OAuth 2.0 errors (RFC 6749 §5.2), with the HTTP status they travel with.
+//! OAuth 2.0 errors (RFC 6749 section 5.2), with the HTTP status they travel with.
 //!
 //! `description` is for the developer reading the response: it says what was wrong and
 //! how to fix it, and never contains a secret.
@@ -22,11 +22,11 @@ impl OAuthError {
             status,
         }
     }
-    /// RFC 6749 §5.2 `invalid_request`.
+    /// RFC 6749 section 5.2 `invalid_request`.
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_request", 400, d)
     }
-    /// RFC 6749 §5.2 `invalid_client`; sent with 401 and `WWW-Authenticate`.
+    /// RFC 6749 section 5.2 `invalid_client`; sent with 401 and `WWW-Authenticate`.
     pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_client", 401, d)
     }
@@ -46,7 +46,7 @@ impl OAuthError {
     pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_scope", 400, d)
     }
-    /// RFC 6750 §3.1 `insufficient_scope`, used when an authenticated caller lacks the
+    /// RFC 6750 section 3.1 `insufficient_scope`, used when an authenticated caller lacks the
     /// scope an endpoint needs (introspection).
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("insufficient_scope", 403, d)

@@ -6,7 +6,13 @@
 //! 1. **Roles.** Each [`Action`] needs a role in the organization it touches, or the
 //!    bootstrap admin ([`RULES`]). An app calling with an access token that holds the
 //!    `admin` scope (in the token *and* in the app's live scopes) acts as an
-//!    administrator of its own organization.
+//!    administrator of its own organization. A person who is a *platform
+//!    administrator* ([`User::platform_admin`]) may also create organizations and
+//!    change any organization (its name, products, sandboxes and status); inside an
+//!    organization — its apps, groups, resources, members, audit trail — they have only
+//!    the rights of the role they hold there, like anyone else. Only the bootstrap admin
+//!    or another platform administrator makes someone a platform administrator, and only
+//!    they may reset the password of, or delete, a platform administrator's account.
 //! 2. **Nothing is minted above the minter.** An app's credentials (secrets,
 //!    certificates, key pairs, API keys, tokens issued for it) carry the app's scopes.
 //!    Some scopes are power over Portcullis itself ([`scope_needs`]: `admin` makes an
@@ -58,6 +64,8 @@ pub enum Principal {
 pub enum Action {
     /// Create, change or delete organizations.
     ManageOrgs,
+    /// Make a person a platform administrator, or stop them being one.
+    ManagePlatformAdmins,
     /// See and rotate the server's signing keys.
     ManageSigningKeys,
     /// See an organization, its apps (and their credentials' metadata), permission
@@ -82,6 +90,8 @@ pub enum Action {
 pub enum Needs {
     /// The bootstrap admin only.
     Root,
+    /// The bootstrap admin or a platform administrator.
+    Platform,
     /// At least this role in the organization (the bootstrap admin has every role).
     Role(Role),
 }
@@ -99,8 +109,13 @@ pub struct Rule {
 pub const RULES: &[Rule] = &[
     Rule {
         action: Action::ManageOrgs,
-        needs: Needs::Root,
-        covers: "create, change, disable or delete organizations",
+        needs: Needs::Platform,
+        covers: "create, change, disable or delete organizations (a platform administrator who creates one becomes its administrator)",
+    },
+    Rule {
+        action: Action::ManagePlatformAdmins,
+        needs: Needs::Platform,
+        covers: "make people platform administrators or stop them being ones; reset the password of, or delete, a platform administrator",
     },
     Rule {
         action: Action::ManageSigningKeys,
@@ -177,6 +192,9 @@ impl std::fmt::Display for Refusal {
                 needs: Needs::Root, ..
             } => f.write_str("only the bootstrap admin may do this"),
             Refusal::Role {
+                needs: Needs::Platform,
+            } => f.write_str("only the bootstrap admin or a platform administrator may do this"),
+            Refusal::Role {
                 needs: Needs::Role(r),
             } => write!(
                 f,
@@ -197,6 +215,15 @@ impl Principal {
         matches!(self, Principal::Root)
     }
 
+    /// The bootstrap admin, or a person who is a platform administrator.
+    pub fn is_platform_admin(&self) -> bool {
+        match self {
+            Principal::Root => true,
+            Principal::App { .. } => false,
+            Principal::User(u) => u.platform_admin,
+        }
+    }
+
     /// This principal's role in `org` (the bootstrap admin is an administrator of every
     /// organization; an admin app of its own).
     pub fn role_in(&self, org: &OrgId) -> Option<Role> {
@@ -212,6 +239,7 @@ impl Principal {
         let needs = needs(action);
         let ok = match needs {
             Needs::Root => self.is_root(),
+            Needs::Platform => self.is_platform_admin(),
             Needs::Role(want) => self.role_in(org).is_some_and(|r| at_least(r, want)),
         };
         if ok {
@@ -225,6 +253,7 @@ impl Principal {
     pub fn may_platform(&self, action: Action) -> Result<(), Refusal> {
         match needs(action) {
             Needs::Root if self.is_root() => Ok(()),
+            Needs::Platform if self.is_platform_admin() => Ok(()),
             needs => Err(Refusal::Role { needs }),
         }
     }
@@ -255,7 +284,13 @@ impl Principal {
     /// May this principal manage `user`'s account (delete it, reset its password)? The
     /// bootstrap admin, or an administrator of *every* organization the user has a role
     /// in — so an administrator of one organization cannot take over a member of another.
+    /// A platform administrator's account only the bootstrap admin or another platform
+    /// administrator manages, so an organization administrator cannot take over a
+    /// platform administrator who is a member of their organization.
     pub fn administers(&self, user: &User) -> bool {
+        if user.platform_admin && self.may_platform(Action::ManagePlatformAdmins).is_err() {
+            return false;
+        }
         self.is_root()
             || (!user.roles.is_empty()
                 && user
@@ -273,6 +308,12 @@ impl Principal {
                 .roles
                 .keys()
                 .any(|o| self.may(Action::ManageMembers, o).is_ok())
+    }
+
+    /// May this principal see the organization record itself (name, status, products,
+    /// sandboxes)? Its members, and platform administrators, who may change any.
+    pub fn sees_org(&self, org: &OrgId) -> bool {
+        self.may(Action::ReadOrg, org).is_ok() || self.may(Action::ManageOrgs, org).is_ok()
     }
 
     /// The organizations in which this principal may do `action`; `None` means all.
@@ -314,16 +355,21 @@ impl Principal {
 /// The table as the README shows it: one Markdown row per rule.
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| action | bootstrap admin | org admin (user or `admin` app) | developer | subscriber |\n| --- | --- | --- | --- | --- |\n",
+        "| action | bootstrap admin | platform admin | org admin (user or `admin` app) | developer | subscriber |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for r in RULES {
         let cell = |role: Role| match r.needs {
-            Needs::Root => "no",
+            Needs::Root | Needs::Platform => "no",
             Needs::Role(want) if at_least(role, want) => "yes",
             Needs::Role(_) => "no",
         };
+        let platform = match r.needs {
+            Needs::Root => "no",
+            Needs::Platform => "yes",
+            Needs::Role(_) => "by their role",
+        };
         out.push_str(&format!(
-            "| {} | yes | {} | {} | {} |\n",
+            "| {} | yes | {platform} | {} | {} | {} |\n",
             r.covers,
             cell(Role::Admin),
             cell(Role::Developer),
@@ -348,14 +394,26 @@ mod tests {
                 .iter()
                 .map(|(o, r)| ((*o).clone(), *r))
                 .collect::<BTreeMap<_, _>>(),
+            platform_admin: false,
             created_at: 0,
         })
+    }
+
+    fn platform_admin(roles: &[(&OrgId, Role)]) -> Principal {
+        match user(roles) {
+            Principal::User(u) => Principal::User(User {
+                platform_admin: true,
+                ..u
+            }),
+            _ => unreachable!(),
+        }
     }
 
     #[test]
     fn every_action_has_exactly_one_rule() {
         let all = [
             Action::ManageOrgs,
+            Action::ManagePlatformAdmins,
             Action::ManageSigningKeys,
             Action::ReadOrg,
             Action::ManageApps,
@@ -430,9 +488,67 @@ mod tests {
     }
 
     #[test]
+    fn a_platform_admin_manages_orgs_but_inside_one_only_by_role() {
+        let (a, b) = (OrgId::generate(), OrgId::generate());
+        let pa = platform_admin(&[(&a, Role::Developer)]);
+        assert!(pa.may_platform(Action::ManageOrgs).is_ok());
+        assert!(pa.may(Action::ManageOrgs, &b).is_ok());
+        assert!(pa.sees_org(&b));
+        assert!(pa.may_platform(Action::ManagePlatformAdmins).is_ok());
+        // No rights inside an organization beyond the role held there.
+        assert!(pa.may(Action::ReadOrg, &b).is_err());
+        assert!(pa.may(Action::ManageApps, &a).is_ok());
+        assert!(pa.may(Action::ManageMembers, &a).is_err());
+        assert!(pa.may_platform(Action::ManageSigningKeys).is_err());
+        assert_eq!(pa.orgs_where(Action::ReadOrg), Some(vec![a.clone()]));
+        // An org admin is none of this.
+        let admin = user(&[(&a, Role::Admin)]);
+        assert!(admin.may_platform(Action::ManageOrgs).is_err());
+        assert!(admin.may_platform(Action::ManagePlatformAdmins).is_err());
+        assert!(!admin.sees_org(&b));
+        let app = Principal::App {
+            client_id: "c".into(),
+            org: a.clone(),
+        };
+        assert!(app.may_platform(Action::ManagePlatformAdmins).is_err());
+        assert!(
+            Principal::Root
+                .may_platform(Action::ManagePlatformAdmins)
+                .is_ok()
+        );
+        assert_eq!(
+            admin
+                .may_platform(Action::ManageOrgs)
+                .unwrap_err()
+                .to_string(),
+            "only the bootstrap admin or a platform administrator may do this"
+        );
+    }
+
+    #[test]
+    fn only_a_platform_admin_manages_a_platform_admins_account() {
+        let a = OrgId::generate();
+        let admin_a = user(&[(&a, Role::Admin)]);
+        let Principal::User(member) = platform_admin(&[(&a, Role::Developer)]) else {
+            unreachable!()
+        };
+        // An org admin sees the member but may not reset their password or delete them.
+        assert!(admin_a.sees_user(&member));
+        assert!(!admin_a.administers(&member));
+        let other_pa = platform_admin(&[(&a, Role::Admin)]);
+        assert!(other_pa.administers(&member));
+        assert!(Principal::Root.administers(&member));
+    }
+
+    #[test]
     fn the_markdown_table_has_a_row_per_rule() {
         let t = markdown_table();
         assert_eq!(t.lines().count(), RULES.len() + 2);
-        assert!(t.contains("| read the organization's audit trail | yes | yes | no | no |"));
+        assert!(t.contains(
+            "| read the organization's audit trail | yes | by their role | yes | no | no |"
+        ));
+        assert!(
+            t.contains("| list and rotate the server's signing keys | yes | no | no | no | no |")
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! OAuth scopes (RFC 6749 §3.3): a space-delimited set of scope tokens.
+//! OAuth scopes (RFC 6749 section 3.3): a space-delimited set of scope tokens.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

@@ -2,13 +2,15 @@
 //!
 //! **Minting** is done here with the signing key parsed once ([`Signer`] holds the
 //! aws-lc-rs key pair): `jsonwebtoken::encode` re-parses the PKCS#8 key for every token,
-//! which costs ~10 µs and would cap grants well below the DESIGN.md budget. Producing a
+//! which costs ~10 µs and would cap grants well below the throughput BENCHMARKS.md
+//! measures. Producing a
 //! JWS compact serialization is only base64url and concatenation; the signature itself is
 //! aws-lc-rs's.
 //!
 //! **Verification** is `jsonwebtoken::decode` under an explicit algorithm allow-list: the
 //! one algorithm of the key named by `kid`. Expiry is checked here against the caller's
-//! `now` with no leeway (API.md §2, Time), not against the wall clock inside the crate.
+//! `now` with no leeway (our own tokens need none), not against the wall clock inside the
+//! crate.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -58,7 +60,7 @@ impl Alg {
     }
 }
 
-/// The claims of a Portcullis access token (RFC 9068 §2.2), plus `cred`: the id of the
+/// The claims of a Portcullis access token (RFC 9068 section 2.2), plus `cred`: the id of the
 /// credential (client secret) the token was obtained with, so that deleting the credential
 /// makes its tokens inactive at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,7 +373,7 @@ pub fn verify_access_token<'k>(
             claims.iss.chars().take(128).collect(),
         ));
     }
-    // No leeway for our own tokens (API.md §2, Time).
+    // No leeway for our own tokens: this server's clock is the one that minted them.
     if now >= claims.exp {
         return Err(TokenError::Expired(claims.exp));
     }

@@ -120,6 +120,10 @@ pub struct LinkToken {
 pub struct NewNotification {
     pub topic_id: RecordId,
     pub topic: String,
+    /// The topic's name when the notification was sent, for people (the URI is for
+    /// programs). `None` in notifications stored before names were kept with them.
+    #[serde(default)]
+    pub topic_name: Option<String>,
     pub feed_id: RecordId,
     pub client_id: ClientId,
     /// The one subscriber of a point-to-point notification; `None`: the feed's subscribers.
@@ -147,7 +151,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topic_uris_look_like_the_seeds() {
+    fn topic_uris_look_like_waves() {
         let feed = Feed {
             id: RecordId::generate("feed"),
             client_id: ClientId::generate(),

@@ -3,7 +3,7 @@
 //! - **RFC 9457 problem+json** ([`Problem`]) for the admin API and the gateway's denials:
 //!   `{"type", "status", "title", "code", "detail"}`. `detail` tells a person what was
 //!   wrong and what to do; it never contains a secret.
-//! - **RFC 6749 §5.2 JSON** ([`OAuthResponseError`]) for the OAuth endpoints:
+//! - **RFC 6749 section 5.2 JSON** ([`OAuthResponseError`]) for the OAuth endpoints:
 //!   `{"error", "error_description"}`, with `WWW-Authenticate` on 401.
 //!
 //! A 5xx body says nothing about the cause; the cause is logged once, here.
@@ -191,8 +191,8 @@ impl IntoResponse for OAuthResponseError {
     }
 }
 
-/// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and seed
-/// 002's `/v1/token`.
+/// Whether the endpoint at `path` answers errors in RFC 6749 JSON: `/oauth/*`, and the API-key
+/// redeem's `/v1/token`.
 fn oauth_format(path: &str) -> bool {
     path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }

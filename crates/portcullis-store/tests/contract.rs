@@ -192,6 +192,7 @@ fn user(email: &str) -> User {
         email: email.into(),
         name: "Someone".into(),
         roles: BTreeMap::new(),
+        platform_admin: true,
         created_at: 1_700_000_004,
     }
 }
@@ -297,6 +298,7 @@ fn notification(feed: &Feed, topic: &Topic, to: Option<&RecordId>, at: i64) -> N
     NewNotification {
         topic_id: topic.id.clone(),
         topic: topic.uri.clone(),
+        topic_name: Some(topic.name.clone()),
         feed_id: feed.id.clone(),
         client_id: feed.client_id.clone(),
         to_user: to.cloned(),

@@ -489,6 +489,13 @@ resets its password. Run it on the server's machine with the server's data direc
 --issuer, if the server has one, so the link points at the server); the running server sees \
 the new user at once.
 
+The first administrator made this way is also a platform administrator: they may create \
+organizations in the console and change any organization's name, products, sandboxes and \
+status (inside an organization they have only the rights of their role there). Later ones are \
+platform administrators only with --platform; a platform administrator (or the bootstrap admin \
+token) can also make one with PATCH /admin/v1/users/{user_id} {\"platform_admin\": true}, and \
+stop one being one with false.
+
 Example:
   portcullis admin create --email you@example.com --org \"My organization\"";
 
@@ -510,6 +517,11 @@ pub struct AdminCreateArgs {
     /// The person's name, shown in the console and the audit log
     #[arg(long, value_name = "NAME", default_value = "")]
     pub name: String,
+
+    /// Make the person a platform administrator, who may create organizations (without
+    /// this flag, only when there is no platform administrator yet)
+    #[arg(long)]
+    pub platform: bool,
 
     /// The server's issuer (its public base URL), which the link starts with
     #[arg(long, env = "PORTCULLIS_ISSUER", value_name = "URL")]

@@ -296,6 +296,26 @@ async fn the_first_start_says_how_to_sign_in_and_following_it_works() {
         .collect();
     assert_eq!(names, ["My organization"]);
 
+    // The first administrator is a platform administrator: they may create organizations.
+    let me: Value = http
+        .get(format!("{base}/admin/v1/sessions/current"))
+        .bearer_auth(session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["platform_admin"], true, "{me}");
+    let created = http
+        .post(format!("{base}/admin/v1/orgs"))
+        .bearer_auth(session)
+        .json(&json!({"name": "Second organization"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
     // The link was the only way in, and it is spent.
     assert_eq!(
         accept(&http, &base, token, "another long password").await,
@@ -324,6 +344,24 @@ async fn the_first_start_says_how_to_sign_in_and_following_it_works() {
             .starts_with(&format!("{base}/console/reset/pcsl_")),
         "{stdout}"
     );
+
+    // A second administrator is a platform administrator only when asked for.
+    for (email, flag, platform) in [
+        ("bob@example.com", "", false),
+        ("cy@example.com", " --platform", true),
+    ] {
+        let out = bash(&format!(
+            "portcullis admin create --email {email} --org 'My organization'{flag} --data-dir {} --issuer {base}",
+            data.display()
+        ));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(
+            stderr.contains(&format!("{email} is a platform administrator")),
+            platform,
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

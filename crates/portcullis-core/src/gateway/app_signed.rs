@@ -17,9 +17,10 @@
 use super::authorize::authorize;
 use super::*;
 
-/// How far an app-signed JWT's `iat` may be from now, either way (API.md §2, Time).
+/// How far an app-signed JWT's `iat` may be from now, either way (the clock rules of
+/// client-made JWTs in `docs/reference.md`).
 pub const APP_JWT_MAX_SKEW: i64 = 300;
-/// Leeway on an app-signed JWT's `exp` and `nbf` (API.md §2, Time).
+/// Leeway on an app-signed JWT's `exp` and `nbf` (the same clock rules).
 pub const APP_JWT_LEEWAY: i64 = 60;
 const FRESH_JWT: &str = "sign a new JWT with iat = now and a fresh jti for every request";
 /// The JOSE header of a compact JWS, if its first part is base64url JSON (nothing is
@@ -70,7 +71,7 @@ pub fn is_app_signed(token: &str, view: &View) -> bool {
         .is_some_and(|k| view.key(k).is_some());
     !access_typ && !server_kid
 }
-/// A NumericDate claim (RFC 7519 §2): a JSON number of seconds, fractions dropped.
+/// A NumericDate claim (RFC 7519 section 2): a JSON number of seconds, fractions dropped.
 pub(super) fn numeric_date(claims: &serde_json::Value, name: &str) -> Result<Option<i64>, Denial> {
     match claims.get(name) {
         None | Some(serde_json::Value::Null) => Ok(None),
@@ -86,7 +87,8 @@ pub(super) fn numeric_date(claims: &serde_json::Value, name: &str) -> Result<Opt
             }),
     }
 }
-/// An app-signed bearer JWT (seed 003): the key its `kid` names says which app it is.
+/// An app-signed bearer JWT (SAP Gigya's application keys): the key its `kid` names says
+/// which app it is.
 pub(super) fn app_signed(
     req: &CheckRequest<'_>,
     view: &View,

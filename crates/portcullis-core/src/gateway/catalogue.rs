@@ -17,7 +17,7 @@ pub enum Code {
     SandboxNotAccessible,
     /// Over a failure limit or the app's request quota; `Retry-After` says when to retry.
     RateLimited,
-    /// Not in the seeds' catalogue: the proxy named a resource this server does not know.
+    /// Not in the vendors' catalogues: the proxy named a resource this server does not know.
     UnknownResource,
 }
 

@@ -5,8 +5,8 @@
 use super::authorize::authorize;
 use super::*;
 
-/// `userKey` + `secret` (seed 003): the credential names the app; `x-api-key` and the org
-/// header are optional but must match when present.
+/// `userKey` + `secret` (SAP Gigya's application keys): the credential names the app;
+/// `x-api-key` and the org header are optional but must match when present.
 pub(super) fn key_and_secret(
     req: &CheckRequest<'_>,
     view: &View,

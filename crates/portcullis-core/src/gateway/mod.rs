@@ -10,7 +10,8 @@
 //!
 //! Presentations: a Portcullis access token (`Authorization: Bearer` + `x-api-key` + org
 //! header), `userKey` + `secret` (over TLS only), an app-signed JWT (`Authorization:
-//! Bearer` with a JWT the app signed with one of its key pairs, seed 003), or none at all
+//! Bearer` with a JWT the app signed with one of its key pairs, as SAP Gigya's application
+//! keys do), or none at all
 //! on a resource that allows unauthenticated calls.
 //!
 //! One file per part: [`catalogue`] (the codes as one table), [`access_token`],
@@ -47,7 +48,8 @@ pub struct Denial {
 }
 
 impl Denial {
-    /// The problem+json body (API.md §1) every surface answers this denial with: the
+    /// The problem+json body (RFC 9457, the catalogue's code beside it) every surface answers
+    /// this denial with: the
     /// gateway, and `portcullis-verify` in API services.
     pub fn problem(&self) -> serde_json::Value {
         let mut body = serde_json::json!({
@@ -58,7 +60,7 @@ impl Denial {
             "detail": self.detail,
         });
         if self.code == Code::InvalidApiKey {
-            // The Adobe I/O seed's own members.
+            // Adobe I/O's own members for this error.
             body["error_code"] = "403003".into();
             body["message"] = "Api Key is invalid".into();
         }
@@ -96,7 +98,7 @@ pub struct CheckRequest<'a> {
     /// Always a write, whatever the method (the Edge intake endpoints).
     pub always_write: bool,
     pub authorization: Option<&'a str>,
-    /// An `Authentication:` header was sent (seed 002's typo for `Authorization:`).
+    /// An `Authentication:` header was sent (a common typo for `Authorization:`).
     pub authentication: Option<&'a str>,
     pub api_key: Option<&'a str>,
     pub org_header: Option<&'a str>,
@@ -113,7 +115,7 @@ pub struct CheckRequest<'a> {
     pub names: HeaderNames<'a>,
 }
 
-/// The configurable header names of API.md §2.
+/// The configurable header names of the gateway decision (see `docs/reference.md`).
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderNames<'a> {
     pub api_key: &'a str,

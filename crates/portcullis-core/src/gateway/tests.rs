@@ -600,8 +600,8 @@ impl Fixture {
     fn app_jwt(&self, header: serde_json::Value, claims: serde_json::Value) -> String {
         self.app_signer.sign_json(&header, &claims)
     }
-    /// Seed 003's shape: header kid, claims iat + jti only.
-    fn seed_jwt(&self) -> String {
+    /// SAP Gigya's shape: header kid, claims iat + jti only.
+    fn kid_jwt(&self) -> String {
         self.app_jwt(json!({}), json!({"iat": NOW, "jti": new_jti()}))
     }
     fn bearer(&self, token: &str, replay: &ReplayCache) -> Result<Allow, Denial> {
@@ -640,7 +640,7 @@ impl Fixture {
 fn an_app_signed_jwt_passes_with_the_apps_live_scopes_and_no_headers() {
     let f = fixture();
     let replay = ReplayCache::new(100);
-    let allow = f.bearer(&f.seed_jwt(), &replay).unwrap();
+    let allow = f.bearer(&f.kid_jwt(), &replay).unwrap();
     assert_eq!(allow.client_id.as_deref(), Some(f.app.client_id.as_str()));
     assert_eq!(allow.org.as_deref(), Some(f.app.org_id.as_str()));
     assert_eq!(allow.scope, "read write");
@@ -649,7 +649,7 @@ fn an_app_signed_jwt_passes_with_the_apps_live_scopes_and_no_headers() {
     // With the optional headers, when they name the same app and org.
     let cid = f.app.client_id.as_str();
     let same = f.bearer_with(
-        &f.seed_jwt(),
+        &f.kid_jwt(),
         Some(cid),
         Some(f.app.org_id.as_str()),
         "GET",
@@ -662,7 +662,7 @@ fn an_app_signed_jwt_passes_with_the_apps_live_scopes_and_no_headers() {
 fn an_app_signed_jwt_is_single_use() {
     let f = fixture();
     let replay = ReplayCache::new(100);
-    let t = f.seed_jwt();
+    let t = f.kid_jwt();
     assert!(f.bearer(&t, &replay).is_ok());
     let d = f.bearer(&t, &replay).unwrap_err();
     assert_eq!(d.code, Code::InvalidToken);
@@ -826,13 +826,13 @@ fn with_an_app_signed_jwt_the_optional_headers_must_match() {
     let replay = ReplayCache::new(100);
     let other = f.other_app.to_string();
     let d = f
-        .bearer_with(&f.seed_jwt(), Some(&other), None, "GET", &replay)
+        .bearer_with(&f.kid_jwt(), Some(&other), None, "GET", &replay)
         .unwrap_err();
     assert_eq!(d.code, Code::InvalidApiKey);
     assert!(d.detail.contains(f.app.client_id.as_str()), "{}", d.detail);
     let d = f
         .bearer_with(
-            &f.seed_jwt(),
+            &f.kid_jwt(),
             None,
             Some("0000000000000000000000AA@Org"),
             "GET",
@@ -848,34 +848,34 @@ fn an_app_signed_jwt_meets_the_state_product_scope_and_sandbox_checks() {
     let replay = ReplayCache::new(100);
     let cid = f.app.client_id.to_string();
     assert_eq!(
-        code(f.bearer_with(&f.seed_jwt(), None, None, "POST", &replay)),
+        code(f.bearer_with(&f.kid_jwt(), None, None, "POST", &replay)),
         Code::SandboxNotWritable
     );
     let mut entry = (**f.view.app(&cid).unwrap()).clone();
     entry.app.scopes = ScopeSet::parse("write").unwrap();
     f.view.upsert_app(entry.clone());
-    let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+    let d = f.bearer(&f.kid_jwt(), &replay).unwrap_err();
     assert_eq!(d.code, Code::InsufficientScope);
     assert!(d.detail.contains("'read'"), "{}", d.detail);
     entry.app.products.clear();
     f.view.upsert_app(entry.clone());
     assert_eq!(
-        code(f.bearer(&f.seed_jwt(), &replay)),
+        code(f.bearer(&f.kid_jwt(), &replay)),
         Code::MissingProductContext
     );
     let mut org = (**f.view.org(f.app.org_id.as_str()).unwrap()).clone();
     org.status = OrgStatus::Disabled;
     f.view.upsert_org(org);
-    assert_eq!(code(f.bearer(&f.seed_jwt(), &replay)), Code::OrgDisabled);
+    assert_eq!(code(f.bearer(&f.kid_jwt(), &replay)), Code::OrgDisabled);
     entry.app.status = AppStatus::Suspended;
     f.view.upsert_app(entry);
     // Suspension (valid) comes before the org's state.
-    let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+    let d = f.bearer(&f.kid_jwt(), &replay).unwrap_err();
     assert_eq!(d.code, Code::InvalidToken);
     assert!(d.detail.contains("suspended"), "{}", d.detail);
     // Removing the app forgets its key: the next JWT names no key.
     f.view.remove_app(&cid);
-    let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+    let d = f.bearer(&f.kid_jwt(), &replay).unwrap_err();
     assert_eq!(d.code, Code::InvalidToken);
     assert!(d.detail.contains("No application key"), "{}", d.detail);
 }
@@ -884,8 +884,8 @@ fn an_app_signed_jwt_meets_the_state_product_scope_and_sandbox_checks() {
 fn a_full_replay_cache_refuses_rather_than_forgets() {
     let f = fixture();
     let replay = ReplayCache::new(1);
-    assert!(f.bearer(&f.seed_jwt(), &replay).is_ok());
-    let d = f.bearer(&f.seed_jwt(), &replay).unwrap_err();
+    assert!(f.bearer(&f.kid_jwt(), &replay).is_ok());
+    let d = f.bearer(&f.kid_jwt(), &replay).unwrap_err();
     assert_eq!(d.code, Code::RateLimited);
     assert!(d.retry_after.is_some());
 }

@@ -1,9 +1,9 @@
 //! The claims of JWTs that clients make and sign themselves: RFC 7523 assertions (the
-//! jwt-bearer grant and `private_key_jwt`) and seed 000's service-account JWT. The
+//! jwt-bearer grant and `private_key_jwt`) and Adobe I/O's service-account JWT. The
 //! signature is `app_jwt`'s; this module reads the claims as sent (any JSON, since a
-//! wrong type deserves a message of its own) and checks the rules they share (API.md §1
-//! and §2 Time): `exp` required, not past beyond the leeway, at most 24 h ahead; `nbf`
-//! and `iat`, when present, not in the future beyond the leeway.
+//! wrong type deserves a message of its own) and checks the clock rules they share:
+//! `exp` required, not past beyond the leeway, at most 24 h ahead; `nbf` and `iat`, when
+//! present, not in the future beyond the leeway.
 //!
 //! Each check returns the description of what was wrong; the caller picks the OAuth
 //! error code of its protocol (`invalid_grant`, `invalid_client`, `invalid_token`).
@@ -11,7 +11,7 @@
 use crate::app_jwt::{JtiCheck, Replay};
 use serde_json::{Map, Value};
 
-/// Leeway on `exp`, `nbf` and `iat` of client-made JWTs (API.md §2 Time), in seconds.
+/// Leeway on `exp`, `nbf` and `iat` of client-made JWTs, in seconds.
 pub const LEEWAY: i64 = 60;
 /// The latest `exp` accepted, in seconds from now (plus [`LEEWAY`]).
 pub const MAX_AHEAD: i64 = 86_400;
@@ -38,7 +38,7 @@ fn shown(s: &str) -> String {
 /// any node when they share a store).
 pub fn replayed(jti: &str) -> String {
     format!(
-        "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 §3).",
+        "The JWT's jti '{}' was used before; sign a new JWT with a fresh jti for every request (RFC 7523 section 3).",
         shown(jti)
     )
 }
@@ -111,7 +111,7 @@ impl Claims {
                 .map(Some)
                 .ok_or_else(|| format!("The JWT's '{name}' is not a time.")),
             Some(_) => Err(format!(
-                "The JWT's '{name}' must be a number of seconds since 1970 (NumericDate, RFC 7519 §2)."
+                "The JWT's '{name}' must be a number of seconds since 1970 (NumericDate, RFC 7519 section 2)."
             )),
         }
     }

@@ -1,5 +1,5 @@
-//! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OpenID Connect Core
-//! §9): the client proves itself with a JWT it signed with one of its keys (an uploaded
+//! `private_key_jwt` client authentication (RFC 7523 section 2.2 and section 3, OpenID Connect Core
+//! section 9): the client proves itself with a JWT it signed with one of its keys (an uploaded
 //! certificate's or a key pair's), instead of a client secret.
 //!
 //! The assertion's `iss` and `sub` are the client id; `aud` the token endpoint (or the
@@ -12,7 +12,7 @@ use crate::app_jwt::{JtiCheck, verify_any};
 use crate::oauth_error::OAuthError;
 use crate::view::View;
 
-/// The one `client_assertion_type` (RFC 7523 §2.2).
+/// The one `client_assertion_type` (RFC 7523 section 2.2).
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What an RFC 7523 assertion is checked against besides the view.

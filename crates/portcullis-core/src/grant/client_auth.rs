@@ -1,4 +1,4 @@
-//! Client authentication with a client secret (RFC 6749 §2.3.1): `client_secret_basic`
+//! Client authentication with a client secret (RFC 6749 section 2.3.1): `client_secret_basic`
 //! and `client_secret_post` both end here once the transport has extracted the pair.
 //! (`private_key_jwt` is `client_assertion.rs`; both end in [`check_active`].)
 

@@ -1,8 +1,8 @@
-//! The client credentials grant (RFC 6749 §4.4): an authenticated app asks for a token
-//! for itself. The optional `scope` narrows the app's live scopes (§3.3); asking for a
+//! The client credentials grant (RFC 6749 section 4.4): an authenticated app asks for a token
+//! for itself. The optional `scope` narrows the app's live scopes (section 3.3); asking for a
 //! scope the app does not have is `invalid_scope`. Without `scope`, the token carries the
 //! app's scopes except `admin` and `verify` ([`BY_NAME_ONLY`]), which a token carries only
-//! when they are asked for by name (§3.3 lets the server choose a default).
+//! when they are asked for by name (section 3.3 lets the server choose a default).
 
 use super::client_auth::AuthenticatedClient;
 use crate::model::App;

@@ -1,9 +1,9 @@
-//! The JWT bearer grant (RFC 7523 §2.1 and §3): an app trades a JWT it signed with one of
+//! The JWT bearer grant (RFC 7523 section 2.1 and section 3): an app trades a JWT it signed with one of
 //! its keys for an access token. `iss` is its client id, `sub` its technical account id
 //! (the subject the token is for), `aud` the token endpoint (or the issuer), `exp` at
 //! most 24 h ahead, `jti` never used before. Assertion failures are `invalid_grant`.
 //!
-//! Client authentication is optional with this grant (RFC 7523 §3.1); when the request
+//! Client authentication is optional with this grant (RFC 7523 section 3.1); when the request
 //! has it, it must be the assertion's app. The token's claims are then decided exactly as
 //! for client credentials (scope narrowing included), with the verifying key as `cred`.
 
@@ -14,7 +14,7 @@ use crate::app_jwt::verify_any;
 use crate::oauth_error::OAuthError;
 use crate::view::View;
 
-/// The grant type (RFC 7523 §2.1).
+/// The grant type (RFC 7523 section 2.1).
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Check `assertion`; the app it proves, with its key as the credential. `client` is the

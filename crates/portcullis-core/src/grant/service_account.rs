@@ -1,19 +1,18 @@
-//! Seed 000's service-account exchange (Adobe I/O's JWT flow; API.md §3): an app that
+//! Adobe I/O's service-account JWT exchange (`/ims/exchange/jwt`): an app that
 //! authenticated with its client secret presents a JWT signed with the private key of a
 //! certificate it uploaded, and gets an access token for its technical account.
 //!
-//! The JWT's claims, in the seed's names: `exp` (required, not past, at most 24 h
+//! The JWT's claims, in Adobe I/O's names: `exp` (required, not past, at most 24 h
 //! ahead), `iss` = the app's org id, `sub` = its technical account id, `aud` =
 //! `<issuer>/c/<client_id>`, and one meta-scope claim `"<issuer>/s/<scope>": true` per
 //! scope asked for; each must be granted to the app, and they become the token's
-//! `scope`. Like the seed's, the JWT carries no `kid` (it is tried against the app's
+//! `scope`. As in Adobe I/O's flow, the JWT carries no `kid` (it is tried against the app's
 //! certificates) and no `jti` (the same JWT may be exchanged until it expires).
 //!
-//! Only certificate keys count here, as in the seed; key pairs serve the standard RFC 7523
-//! grant at `/oauth/token` and seed 003's app-signed bearer JWTs.
+//! Only certificate keys count here, as with Adobe I/O; key pairs serve the standard RFC 7523
+//! grant at `/oauth/token` and SAP Gigya-style app-signed bearer JWTs.
 //!
-//! Every refusal says what was wrong and how to fix it: seed 000's forum user was left
-//! with nothing but "invalid".
+//! Every refusal says what was wrong and how to fix it, never a bare "invalid".
 
 use super::assertion::Claims;
 use super::client_auth::AuthenticatedClient;

@@ -1,7 +1,8 @@
-//! `POST /admin/v1/apps/{client_id}/api-keys`: seed 002's downloadable API key bundle.
+//! `POST /admin/v1/apps/{client_id}/api-keys`: a downloadable API key bundle, redeemed at
+//! `POST /v1/token`.
 //!
-//! An API key bundle **is a client secret of the app**, packaged the seed's way:
-//! `{"appClientId", "appClientSecret", "encodedKey"}` with `encodedKey` = standard base64
+//! An API key bundle **is a client secret of the app**, packaged the way API-key redeem
+//! clients expect: `{"appClientId", "appClientSecret", "encodedKey"}` with `encodedKey` = standard base64
 //! of `appClientId:appClientSecret`, served as a JSON file to download. `POST /v1/token`
 //! redeems the `encodedKey` (`crate::compat::redeem`), and the pair works everywhere else
 //! a client id and secret do. So there is no second collection to keep: the bundle's

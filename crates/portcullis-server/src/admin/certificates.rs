@@ -1,6 +1,6 @@
 //! `/admin/v1/apps/{client_id}/certificates`: X.509 certificates an app uploads so that
-//! JWTs signed with the certificate's private key prove it (seed 000's service-account
-//! exchange, RFC 7523 at `/oauth/token`). Portcullis keeps the public key as a JWK (an
+//! JWTs signed with the certificate's private key prove it (Adobe I/O's service-account
+//! JWT exchange, RFC 7523 at `/oauth/token`). Portcullis keeps the public key as a JWK (an
 //! [`AppKey`] whose `kid` is the certificate's id), its fingerprint, subject and expiry;
 //! never a private key — one pasted by mistake is refused and not stored.
 //!

@@ -1,5 +1,5 @@
 //! `GET /admin/v1/resources/{resource_id}/events`: what the Edge intake
-//! ([`crate::edge`]) stored for a resource, oldest first, as API.md §3 shapes it:
+//! ([`crate::edge`]) stored for a resource, oldest first, in pages:
 //! `{"events": [...], "next": <cursor or null>}`. Readable by whoever may read the
 //! resource's organization.
 

@@ -1,5 +1,5 @@
 //! `/admin/v1/apps/{client_id}/feeds` and their `/topics`: the publisher side of Adobe
-//! Wave (seed 004). A feed belongs to the publisher app it is under (the app's client id
+//! Wave. A feed belongs to the publisher app it is under (the app's client id
 //! and secret are its OAuth 1.0 consumer key and secret); it is broadcast or
 //! point-to-point, and a point-to-point feed names the publisher's initiation URL and
 //! fixed callback base URL. Topics have the URI notifications are sent to.

@@ -1,8 +1,8 @@
-//! `/admin/v1/apps/{client_id}/keypairs`: application key pairs (seed 003). The server
-//! generates an RS256 (2048-bit) or ES256 pair and answers with the private key as a
+//! `/admin/v1/apps/{client_id}/keypairs`: application key pairs (like SAP Gigya's
+//! application keys). The server generates an RS256 (2048-bit) or ES256 pair and answers with the private key as a
 //! PKCS#8 PEM, once; only the public JWK is stored, under a server-assigned `kid`. The app
 //! then signs its own bearer JWTs (header `kid`, claims `iat` and `jti`), which the gateway
-//! accepts in place of `userKey` + `secret` (API.md §2). Deleting a key pair ends its use at
+//! accepts in place of `userKey` + `secret`. Deleting a key pair ends its use at
 //! the next request.
 //!
 //! Authorization is the app's secrets' (`super::secrets`): whoever may read the app may

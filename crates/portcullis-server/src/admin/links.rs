@@ -153,6 +153,7 @@ pub async fn invite(
         email: normalise_email(&body.email)?,
         name: body.name.trim().chars().take(200).collect(),
         roles: BTreeMap::from([(org.clone(), body.role)]),
+        platform_admin: false,
         created_at: state.now(),
     };
     let (token, link) = new_link(

@@ -1,4 +1,4 @@
-//! The admin API (API.md §4): JSON under `/admin/v1`, problem+json errors, an OpenAPI 3.1
+//! The admin API: JSON under `/admin/v1`, problem+json errors, an OpenAPI 3.1
 //! document at `/admin/v1/openapi.json` generated from these handlers.
 //!
 //! Every handler has the same shape: authorise the [`auth::Principal`], parse the body at
@@ -125,7 +125,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/user-links/current", get(links::current))
         .route("/user-links/current/accept", post(links::accept))
         .route("/sessions", post(sessions::login))
-        .route("/sessions/current", axum::routing::delete(sessions::logout))
+        .route(
+            "/sessions/current",
+            get(sessions::current).delete(sessions::logout),
+        )
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/audit", get(audit::list))

@@ -22,7 +22,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::keypairs::create, super::keypairs::list, super::keypairs::read, super::keypairs::delete,
         super::users::create, super::users::list, super::users::read, super::users::update, super::users::delete,
         super::links::invite, super::links::reset, super::links::current, super::links::accept,
-        super::sessions::login, super::sessions::logout,
+        super::sessions::login, super::sessions::current, super::sessions::logout,
         super::keys::list, super::keys::rotate,
         super::audit::list, super::audit::export,
     ),

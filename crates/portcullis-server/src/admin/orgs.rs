@@ -1,5 +1,7 @@
 //! `/admin/v1/orgs`: tenants, their status, product entitlements and sandboxes.
-//! Only the bootstrap admin creates, changes or deletes orgs; members can read theirs.
+//! The bootstrap admin and platform administrators create, change or delete orgs (a
+//! platform administrator becomes an administrator of an org they create) and see every
+//! org; members see theirs.
 
 use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
@@ -11,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::grant::client_credentials::ends_tokens_of_org;
 use portcullis_core::ids::{OrgId, check_name};
-use portcullis_core::model::{Org, OrgStatus};
+use portcullis_core::model::{Org, OrgStatus, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -92,12 +94,24 @@ fn check_names(kind: &str, names: &BTreeSet<String>) -> Result<(), Problem> {
         .map_err(|e| Problem::bad_request(e.0))
 }
 
-/// Read an org the caller may see, or 404 (also when it exists but is not theirs, so
-/// org ids cannot be probed).
+/// Read an org whose contents the caller may see (a member's), or 404 (also when it
+/// exists but is not theirs, so org ids cannot be probed).
 pub async fn load(state: &AppState, who: &Principal, id: &str) -> Result<Org, Problem> {
     let id = parse_org_id(id)?;
     match state.store.org(&id).await? {
         Some(o) if who.may(Action::ReadOrg, &o.id).is_ok() => Ok(o),
+        _ => Err(Problem::not_found(format!(
+            "No organization {id} that you can see."
+        ))),
+    }
+}
+
+/// Read the org record itself: for its members, and for platform administrators, who
+/// may change any org (but see its contents only where they hold a role).
+async fn load_record(state: &AppState, who: &Principal, id: &str) -> Result<Org, Problem> {
+    let id = parse_org_id(id)?;
+    match state.store.org(&id).await? {
+        Some(o) if who.sees_org(&o.id) => Ok(o),
         _ => Err(Problem::not_found(format!(
             "No organization {id} that you can see."
         ))),
@@ -128,6 +142,14 @@ pub async fn create(
         tokens_invalid_before: None,
     };
     state.store.insert_org(&org).await?;
+    // A platform administrator who makes an organization administers it, so that they can
+    // invite its first members.
+    if let Principal::User(u) = &who
+        && let Some(mut user) = state.store.user(&u.id).await?
+    {
+        user.roles.insert(org.id.clone(), Role::Admin);
+        state.store.update_user(&user, None).await?;
+    }
     state.refreshed().await?;
     tracing::info!(org = %org.id, by = %who.describe(), "org created");
     Ok((StatusCode::CREATED, axum::Json(OrgBody::from(&org))).into_response())
@@ -141,7 +163,9 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::Json<Page<OrgBody>>, Problem> {
     let page = q.request()?;
+    let all = who.may_platform(Action::ManageOrgs).is_ok();
     let orgs = match who.orgs_where(Action::ReadOrg) {
+        _ if all => state.store.orgs(&page).await?,
         None => state.store.orgs(&page).await?,
         Some(mut ids) => {
             ids.sort();
@@ -171,7 +195,9 @@ pub async fn read(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<axum::Json<OrgBody>, Problem> {
-    Ok(axum::Json(OrgBody::from(&load(&state, &who, &id).await?)))
+    Ok(axum::Json(OrgBody::from(
+        &load_record(&state, &who, &id).await?,
+    )))
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", request_body = UpdateOrg, tag = "orgs",
@@ -182,7 +208,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateOrg>,
 ) -> Result<axum::Json<OrgBody>, Problem> {
-    let mut org = load(&state, &who, &id).await?;
+    let mut org = load_record(&state, &who, &id).await?;
     who.may_platform(Action::ManageOrgs)
         .map_err(forbid(&who, "change organizations"))?;
     if let Some(n) = body.name {
@@ -222,7 +248,7 @@ pub async fn delete(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let org = load(&state, &who, &id).await?;
+    let org = load_record(&state, &who, &id).await?;
     who.may_platform(Action::ManageOrgs)
         .map_err(forbid(&who, "delete organizations"))?;
     state.store.delete_org(&org.id).await?;

@@ -1,4 +1,4 @@
-//! `/admin/v1/orgs/{org_id}/resources`: protected resources (the Edge Network seed's
+//! `/admin/v1/orgs/{org_id}/resources`: protected resources (the Edge Network's
 //! datastreams) — what `/gateway/v1/check` decides against. Org admins manage them;
 //! members read them.
 

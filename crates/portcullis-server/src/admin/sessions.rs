@@ -76,6 +76,18 @@ pub async fn login(
     Ok(res)
 }
 
+#[utoipa::path(get, path = "/admin/v1/sessions/current", tag = "sessions",
+    responses((status = 200, body = UserBody, description = "The signed-in user, as stored now"),
+        (status = "4XX", body = Problem)))]
+pub async fn current(who: super::auth::Principal) -> Result<axum::Json<UserBody>, Problem> {
+    match who {
+        super::auth::Principal::User(u) => Ok(axum::Json(UserBody::from(&u))),
+        _ => Err(Problem::bad_request(
+            "Only a person's session token has a signed-in user; this is the bootstrap admin token or an app's access token. Sign in with POST /admin/v1/sessions first.",
+        )),
+    }
+}
+
 #[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn logout(

@@ -2,7 +2,7 @@
 //! who manages an app gets an access token for it, or revokes one of its tokens, with
 //! their own admin rights instead of the app's secret.
 //!
-//! The console's "Generate access token" (seed 001) needs the first: a throwaway secret
+//! The console's "Generate access token" needs the first: a throwaway secret
 //! would not do, because deleting the secret a token was obtained with ends the token
 //! (its `cred` claim), and leaving one behind uses up the app's few secret slots. A token
 //! issued here has the claims `client_credentials` would give (the same grant rule), with
@@ -55,7 +55,7 @@ pub struct RevokeToken {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RevokeResult {
     /// `false` when there was nothing to revoke: the token is not a valid token of this
-    /// server (malformed, expired, or signed by a key no longer published) — RFC 7009 §2.2.
+    /// server (malformed, expired, or signed by a key no longer published) — RFC 7009 section 2.2.
     pub revoked: bool,
     /// The revoked token's id, when `revoked`.
     pub jti: Option<String>,

@@ -2,7 +2,8 @@
 //!
 //! The bootstrap admin manages everyone. An org admin sees the users who have a role in
 //! an org they administer and may grant or remove roles in those orgs only. Every user
-//! may read and change their own name and password.
+//! may read and change their own name and password. Only the bootstrap admin or a
+//! platform administrator makes someone a platform administrator (`platform_admin`).
 
 use super::auth::{Action, Principal, forbid};
 use super::extract::{ApiJson, ApiQuery};
@@ -27,6 +28,8 @@ pub struct UserBody {
     /// Org id → `admin` | `developer` | `subscriber`.
     #[schema(value_type = BTreeMap<String, String>)]
     pub roles: BTreeMap<OrgId, Role>,
+    /// A platform administrator may create organizations and change any organization.
+    pub platform_admin: bool,
     pub created_at: i64,
 }
 
@@ -37,6 +40,7 @@ impl From<&User> for UserBody {
             email: u.email.clone(),
             name: u.name.clone(),
             roles: u.roles.clone(),
+            platform_admin: u.platform_admin,
             created_at: u.created_at,
         }
     }
@@ -65,6 +69,9 @@ pub struct UpdateUser {
     /// their role.
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub roles: Option<BTreeMap<String, Option<Role>>>,
+    /// Make the user a platform administrator (`true`) or stop them being one (`false`).
+    /// Only the bootstrap admin or a platform administrator may.
+    pub platform_admin: Option<bool>,
 }
 
 pub fn normalise_email(e: &str) -> Result<String, Problem> {
@@ -147,6 +154,7 @@ pub async fn create(
         email: normalise_email(&body.email)?,
         name: body.name.trim().chars().take(200).collect(),
         roles,
+        platform_admin: false,
         created_at: state.now(),
     };
     let hash = password::hash(body.password)
@@ -218,6 +226,14 @@ pub async fn update(
         return Err(Problem::forbidden(
             "Only the bootstrap admin may change another user's email, name or password; an administrator resets a password with POST /admin/v1/users/{user_id}/password-reset.",
         ));
+    }
+    if let Some(p) = body.platform_admin {
+        who.may_platform(Action::ManagePlatformAdmins)
+            .map_err(forbid(
+                &who,
+                "make people platform administrators or stop them being ones",
+            ))?;
+        user.platform_admin = p;
     }
     if let Some(e) = body.email {
         user.email = normalise_email(&e)?;

@@ -26,6 +26,7 @@ mod feeds;
 mod form;
 mod manage;
 mod notifications;
+mod orgs;
 mod overview;
 mod pages;
 mod users;

@@ -72,7 +72,14 @@ async fn page(
                         @if let Some(img) = n["image"].as_str().filter(|i| i.starts_with("data:image/png;base64,")) {
                             img src=(img) alt="";
                         }
-                        strong { (s(n, "topic")) }
+                        @let uri_id = format!("topic-{}", n["id"].as_i64().unwrap_or(0));
+                        // Titled by the topic's name (the URI when the notification has
+                        // none), with the URI beneath to copy.
+                        strong.topic { (n["topic_name"].as_str().filter(|t| !t.trim().is_empty()).unwrap_or(s(n, "topic"))) }
+                        div.copy {
+                            code.id id=(uri_id) { (s(n, "topic")) }
+                            button.copy type="button" data-copy=(uri_id) aria-label="Copy the topic URI" { "Copy" }
+                        }
                         p { (s(n, "message")) }
                         @if let Some(l) = n["link"].as_str().filter(|l| l.starts_with("https://") || l.starts_with("http://")) {
                             p { a href=(l) rel="noopener noreferrer" { (l) } }

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(super::manage::routes())
         .merge(super::overview::routes())
         .merge(super::feeds::routes())
+        .merge(super::orgs::routes())
 }
 
 pub(super) fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -70,13 +71,19 @@ pub(super) fn see_other(to: &str) -> Response {
 }
 
 /// Where a person lands: their organizations, or, when they manage none (a subscriber),
-/// their notifications.
+/// their notifications. A platform administrator always lands on the organizations, where
+/// they create them.
 pub(super) async fn home(ctx: Ctx) -> Response {
     if ctx.session.is_none() {
         return see_other("/console/login");
     }
     match ctx.api().get("/admin/v1/orgs?limit=1").await {
-        Ok(list) if items(&list).is_empty() => see_other("/console/notifications"),
+        Ok(list)
+            if items(&list).is_empty()
+                && !super::orgs::is_platform_admin(&super::orgs::me(&ctx).await) =>
+        {
+            see_other("/console/notifications")
+        }
         _ => see_other("/console/orgs"),
     }
 }
@@ -197,11 +204,23 @@ async fn orgs(Signed(ctx): Signed) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let list = ctx.api().get("/admin/v1/orgs?limit=100").await?;
     let orgs = items(&list);
+    let me = super::orgs::me(&ctx).await;
+    let platform = super::orgs::is_platform_admin(&me);
+    // A platform administrator sees every organization, but its pages only where they
+    // hold a role; elsewhere the name leads to the organization's settings.
+    let member = |o: &Value| me["roles"].get(s(o, "id")).is_some();
     let page = Frame::new("Your organizations", Some(&csrf)).render(html! {
-        p.muted { "New organizations are made by the platform operator: "
-            code { "portcullis admin create --email <admin's email> --org <name>" } " on the server, or "
-            code { "POST /admin/v1/orgs" } " with the bootstrap admin token." }
-        @if orgs.is_empty() {
+        @if platform {
+            p.actions { a.button.primary href="/console/orgs/new" { "New organization" } }
+        } @else {
+            p.muted { "New organizations are made by a platform administrator, or by the platform operator on the server: "
+                code { "portcullis admin create --email <admin's email> --org <name>" } "." }
+        }
+        @if orgs.is_empty() && platform {
+            div.empty {
+                p { "No organizations yet. " a href="/console/orgs/new" { "Create the first one" } "." }
+            }
+        } @else if orgs.is_empty() {
             div.empty {
                 p { "You are not a developer or administrator of any organization yet." }
                 p { "Ask an administrator of your organization to give your account the "
@@ -212,9 +231,17 @@ async fn orgs(Signed(ctx): Signed) -> Page {
             ul.cards {
                 @for o in orgs {
                     li.card {
-                        h2 { a href={"/console/orgs/" (seg(s(o, "id")))} { (s(o, "name")) } }
+                        @if member(o) || !platform {
+                            h2 { a href={"/console/orgs/" (seg(s(o, "id")))} { (s(o, "name")) } }
+                        } @else {
+                            h2 { a href={"/console/orgs/" (seg(s(o, "id"))) "/edit"} { (s(o, "name")) } }
+                        }
                         p.muted { code { (s(o, "id")) } " · " (s(o, "status")) }
                         p { "Products: " (words(&strings(&o["products"]))) }
+                        p { "Sandboxes: " (words(&strings(&o["sandboxes"]))) }
+                        @if platform {
+                            p { a href={"/console/orgs/" (seg(s(o, "id"))) "/edit"} aria-label={"Edit organization " (s(o, "name"))} { "Edit organization" } }
+                        }
                     }
                 }
             }

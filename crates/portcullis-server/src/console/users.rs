@@ -67,7 +67,10 @@ fn users_view(org: &Value, nav: Markup, csrf: &str, people: &[&Value], typed: Ty
                     tbody { @for u in people { tr {
                         td.nowrap { (s(u, "email")) }
                         td { (s(u, "name")) }
-                        td { code { (role_of(u)) } }
+                        td {
+                            code { (role_of(u)) }
+                            @if u["platform_admin"].as_bool() == Some(true) { " " small.muted.platform { "platform administrator" } }
+                        }
                         td.nowrap { (time(u["created_at"].as_i64().unwrap_or(0))) }
                         td { a href={(users_href(id)) "/" (seg(s(u, "id"))) "/reset"} { "Reset password" span.sr { " of " (s(u, "email")) } } }
                     } } }

@@ -1,6 +1,6 @@
-//! Which client is calling (RFC 6749 §2.3.1): `client_secret_basic` (HTTP Basic with the
+//! Which client is calling (RFC 6749 section 2.3.1): `client_secret_basic` (HTTP Basic with the
 //! form-urlencoded client id and secret) or `client_secret_post` (form fields); at the
-//! token endpoint also `private_key_jwt` (RFC 7523 §2.2: `client_assertion_type` and
+//! token endpoint also `private_key_jwt` (RFC 7523 section 2.2: `client_assertion_type` and
 //! `client_assertion`). Using two methods at once is refused.
 
 use super::form::OAuthForm;
@@ -43,7 +43,7 @@ fn basic(headers: &HeaderMap) -> Result<Option<PresentedClient>, OAuthError> {
     let (id, secret) = decoded.split_once(':').ok_or_else(|| {
         OAuthError::invalid_client("The Basic credentials must be 'client_id:client_secret'.")
     })?;
-    // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    // RFC 6749 section 2.3.1: both parts are form-urlencoded before Basic encoding.
     let unescape = |s: &str| -> String {
         form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
@@ -68,7 +68,7 @@ pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<PresentedClien
     };
     match (from_basic, from_form) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
-            "The client authenticated twice (HTTP Basic and form fields); use one method (RFC 6749 §2.3).",
+            "The client authenticated twice (HTTP Basic and form fields); use one method (RFC 6749 section 2.3).",
         )),
         (Some(b), None) => Ok(b),
         (None, Some(f)) => Ok(f),
@@ -113,7 +113,7 @@ pub fn authenticate_token_client(
     }
     if headers.contains_key(header::AUTHORIZATION) || form.get("client_secret").is_some() {
         return Err(OAuthError::invalid_request(
-            "The client authenticated twice (a client assertion and a secret); use one method (RFC 6749 §2.3).",
+            "The client authenticated twice (a client assertion and a secret); use one method (RFC 6749 section 2.3).",
         ));
     }
     match (assertion_type, assertion) {
@@ -121,7 +121,7 @@ pub fn authenticate_token_client(
             client_assertion::authenticate(view, form.get("client_id"), a, ctx)
         }
         (Some(CLIENT_ASSERTION_TYPE), None) => Err(OAuthError::invalid_client(
-            "The client_assertion is missing: send the JWT your app signed (RFC 7523 §2.2).",
+            "The client_assertion is missing: send the JWT your app signed (RFC 7523 section 2.2).",
         )),
         (None, _) => Err(OAuthError::invalid_client(format!(
             "The client_assertion_type is missing; it must be '{CLIENT_ASSERTION_TYPE}'."

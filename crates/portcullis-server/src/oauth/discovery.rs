@@ -41,7 +41,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     jwks_response(&state)
 }
 
-/// The JWKS document with its `Cache-Control`: served here and, for seed 003's clients,
+/// The JWKS document with its `Cache-Control`: served here and, for SAP Gigya's clients,
 /// at `/accounts.getJWTPublicKey` (`crate::compat::accounts`).
 pub fn jwks_response(state: &AppState) -> Response {
     let keys: Vec<serde_json::Value> = state.view.get().keys().map(|k| k.jwk.clone()).collect();

@@ -1,6 +1,6 @@
 //! `application/x-www-form-urlencoded` request bodies for the OAuth endpoints.
 //!
-//! RFC 6749 §3.2: parameters without a value are treated as omitted, and a parameter
+//! RFC 6749 section 3.2: parameters without a value are treated as omitted, and a parameter
 //! must not be included more than once (we refuse duplicates rather than pick one).
 
 use axum::body::Bytes;
@@ -23,7 +23,7 @@ impl OAuthForm {
         let mime = ct.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(OAuthError::invalid_request(
-                "The request body must be application/x-www-form-urlencoded (RFC 6749 §4.4.2).",
+                "The request body must be application/x-www-form-urlencoded (RFC 6749 section 4.4.2).",
             ));
         }
         if body.len() > MAX_FORM_BYTES {
@@ -38,7 +38,7 @@ impl OAuthForm {
             }
             if map.insert(k.to_string(), v.to_string()).is_some() {
                 return Err(OAuthError::invalid_request(format!(
-                    "The parameter '{}' appears more than once (RFC 6749 §3.2).",
+                    "The parameter '{}' appears more than once (RFC 6749 section 3.2).",
                     k.chars().take(40).collect::<String>()
                 )));
             }

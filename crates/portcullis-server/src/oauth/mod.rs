@@ -1,4 +1,4 @@
-//! The standard OAuth 2.0 surface (API.md §1): token, introspection, revocation,
+//! The standard OAuth 2.0 surface: token, introspection, revocation,
 //! discovery and JWKS. Handlers parse the request, call core, and shape the response;
 //! the rules live in `portcullis_core::grant`.
 

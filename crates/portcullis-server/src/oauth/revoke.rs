@@ -3,7 +3,7 @@
 //! refreshed before answering, so the token is refused everywhere from then on.
 //!
 //! A token the caller may not revoke gets the same `200` as an invalid one (RFC 7009
-//! §2.2 allows it), and nothing is revoked: a different answer would tell a caller which
+//! section 2.2 allows it), and nothing is revoked: a different answer would tell a caller which
 //! strings are other applications' live tokens.
 
 use super::client_auth::authenticate_request;
@@ -42,7 +42,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     }
 }
 
-/// What to revoke, if anything. RFC 7009 §2.2: an invalid or expired token is not an
+/// What to revoke, if anything. RFC 7009 section 2.2: an invalid or expired token is not an
 /// error — there is nothing left to revoke.
 fn decide(
     state: &AppState,

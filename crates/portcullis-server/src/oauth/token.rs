@@ -1,6 +1,6 @@
-//! `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4) and the JWT bearer
-//! grant (RFC 7523 §2.1); clients authenticate with a secret or with `private_key_jwt`
-//! (RFC 7523 §2.2). Reads only the in-memory view: no SQL on this path.
+//! `POST /oauth/token`: the client credentials grant (RFC 6749 section 4.4) and the JWT bearer
+//! grant (RFC 7523 section 2.1); clients authenticate with a secret or with `private_key_jwt`
+//! (RFC 7523 section 2.2). Reads only the in-memory view: no SQL on this path.
 
 use super::client_auth::{authenticate_token_client, has_client_auth};
 use super::form::OAuthForm;
@@ -22,7 +22,7 @@ use portcullis_core::token::AccessClaims;
 use portcullis_core::view::View;
 use serde::Serialize;
 
-/// RFC 6749 §5.1.
+/// RFC 6749 section 5.1.
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
@@ -120,7 +120,7 @@ fn audit_client_failure(
     state.audit.failure(&state.metrics, entry);
 }
 
-/// `Cache-Control: no-store` and `Pragma: no-cache` on a token response (RFC 6749 §5.1).
+/// `Cache-Control: no-store` and `Pragma: no-cache` on a token response (RFC 6749 section 5.1).
 pub fn no_store(mut r: Response) -> Response {
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -238,7 +238,7 @@ fn client_credentials(r: Request<'_>) -> Result<TokenResponse, OAuthError> {
 
 fn jwt_bearer_grant(r: Request<'_>) -> Result<TokenResponse, OAuthError> {
     let assertion = r.form.require("assertion")?;
-    // RFC 7523 §3.1: client authentication is optional; when present it must succeed.
+    // RFC 7523 section 3.1: client authentication is optional; when present it must succeed.
     let client = if has_client_auth(r.headers, r.form) {
         Some(authenticate_token_client(r.view, r.headers, r.form, r.ctx)?)
     } else {
@@ -289,7 +289,7 @@ pub fn sign(view: &View, claims: &AccessClaims) -> Result<String, OAuthError> {
     Ok(token)
 }
 
-/// RFC 8707 §2: the resource must be an absolute URI without a fragment.
+/// RFC 8707 section 2: the resource must be an absolute URI without a fragment.
 fn check_resource(r: &str) -> Result<&str, OAuthError> {
     let ok = (r.starts_with("https://") || r.starts_with("http://"))
         && !r.contains('#')

@@ -156,7 +156,7 @@ pub async fn issue(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_xml_has_the_seeds_shape_and_escapes_text() {
+    fn the_xml_has_waves_shape_and_escapes_text() {
         let out = String::from_utf8(super::xml("a<b&c").unwrap()).unwrap();
         assert!(
             out.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),

@@ -244,7 +244,7 @@ async fn thumbnail(state: &AppState, p: &Params) -> Result<Option<String>, WaveE
     let url = p.text("imageurl")?;
     let raw = match p.0.get("image") {
         Some(Value::Text(t)) if !t.trim().is_empty() => {
-            // The seed: "The bytes of the image must be Base64 encoded and are passed as a
+            // Adobe Wave's documentation: "The bytes of the image must be Base64 encoded and are passed as a
             // string." Line breaks inside the text are tolerated.
             let compact: String = t.chars().filter(|c| !c.is_ascii_whitespace()).collect();
             Some(
@@ -370,6 +370,7 @@ pub async fn send(
     let n = NewNotification {
         topic_id: topic.id.clone(),
         topic: topic.uri.clone(),
+        topic_name: Some(topic.name.clone()),
         feed_id: feed.id.clone(),
         client_id: client.clone(),
         to_user,

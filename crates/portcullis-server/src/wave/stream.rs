@@ -138,6 +138,9 @@ async fn authenticate(
 pub struct NotificationBody<'a> {
     pub id: i64,
     pub topic: &'a str,
+    /// The topic's name when it was sent (null for notifications stored before names
+    /// were kept): a title for people; `topic` is the URI.
+    pub topic_name: Option<&'a str>,
     pub feed_id: &'a str,
     pub message: &'a str,
     pub link: Option<&'a str>,
@@ -151,6 +154,7 @@ impl<'a> NotificationBody<'a> {
         Self {
             id: n.id,
             topic: &n.notification.topic,
+            topic_name: n.notification.topic_name.as_deref(),
             feed_id: n.notification.feed_id.as_str(),
             message: &n.notification.message,
             link: n.notification.link.as_deref(),

@@ -494,7 +494,7 @@ pub fn check_problem_body(v: &Value, status: StatusCode) {
     assert!(!detail.trim().is_empty(), "empty detail in {v}");
 }
 
-/// Check that `r` is an RFC 6749 §5.2 error with `status` and `error`; return the body.
+/// Check that `r` is an RFC 6749 section 5.2 error with `status` and `error`; return the body.
 pub async fn assert_oauth_error(r: Response, status: StatusCode, error: &str) -> Value {
     assert_eq!(r.status(), status, "unexpected status");
     let ct = r

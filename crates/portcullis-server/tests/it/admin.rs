@@ -1,4 +1,4 @@
-//! Black-box tests of the admin API (API.md §4), driven the way an operator (the bootstrap
+//! Black-box tests of the admin API, driven the way an operator (the bootstrap
 //! admin token), a signed-in user and an app with the `admin` scope drive it.
 
 use crate::common;

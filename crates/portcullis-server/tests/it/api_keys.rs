@@ -1,4 +1,4 @@
-//! Seed 002's API key bundles against the real server: the downloadable
+//! API key bundles against the real server: the downloadable
 //! `{appClientId, appClientSecret, encodedKey}` and `POST /v1/token`, field for field, and
 //! every error status.
 
@@ -72,7 +72,7 @@ async fn an_api_key_is_a_downloadable_secret_redeemed_for_a_300_second_token() {
         "the pair works as a client id and secret too"
     );
 
-    // Seed 002's request and response.
+    // The API-key redeem flow's request and response.
     let r = redeem(&app, bundle["encodedKey"].as_str().unwrap()).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["cache-control"], "no-store");

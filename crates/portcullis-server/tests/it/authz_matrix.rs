@@ -1,7 +1,8 @@
 //! The authorization matrix: every admin route × every kind of caller, against the
 //! expected status derived from the policy table ([`portcullis_core::policy::RULES`]).
 //!
-//! Callers: the bootstrap admin; an administrator, a developer and a subscriber of the
+//! Callers: the bootstrap admin; a platform administrator with no role in the
+//! organization; an administrator, a developer and a subscriber of the
 //! organization; an administrator of another organization; an app token with `admin`;
 //! an app token without it; an `admin` token addressed to another audience (RFC 8707
 //! `resource`); and an `admin` token issued before its app lost the scope.
@@ -27,6 +28,12 @@ use std::collections::BTreeMap;
 enum Guard {
     /// A platform action (no organization).
     Platform(Action),
+    /// The organization record itself: visible to its members and to whoever may manage
+    /// organizations; `None` to read it, or the action to change it.
+    OrgRecord(Option<Action>),
+    /// Making the member a platform administrator (or not): 404 for a caller who cannot
+    /// see the member.
+    SetPlatformAdmin,
     /// An action in the organization; `hidden` when the route first loads an object of
     /// the organization (404 for a caller who cannot see it).
     Org(Action, bool),
@@ -60,13 +67,13 @@ fn rows() -> Vec<Row> {
     vec![
         Row {
             name: "read the organization",
-            guard: Guard::Org(Action::ReadOrg, true),
+            guard: Guard::OrgRecord(None),
             success: StatusCode::OK,
             request: |w, _| (Method::GET, format!("/admin/v1/orgs/{}", w.org), None),
         },
         Row {
             name: "rename the organization",
-            guard: Guard::Org(Action::ManageOrgs, true),
+            guard: Guard::OrgRecord(Some(Action::ManageOrgs)),
             success: StatusCode::OK,
             request: |w, _| {
                 (
@@ -289,6 +296,19 @@ fn rows() -> Vec<Row> {
             success: StatusCode::OK,
             request: |w, _| (Method::GET, format!("/admin/v1/audit?org={}", w.org), None),
         },
+        Row {
+            // `false`, so that the member stays what the other rows expect.
+            name: "set whether a member is a platform administrator",
+            guard: Guard::SetPlatformAdmin,
+            success: StatusCode::OK,
+            request: |w, _| {
+                (
+                    Method::PATCH,
+                    format!("/admin/v1/users/{}", w.member),
+                    Some(json!({"platform_admin": false})),
+                )
+            },
+        },
     ]
 }
 
@@ -306,6 +326,19 @@ fn user(org: &str, role: Role) -> Principal {
         email: String::new(),
         name: String::new(),
         roles: BTreeMap::from([(OrgId::parse(org).unwrap(), role)]),
+        platform_admin: false,
+        created_at: 0,
+    })
+}
+
+/// A platform administrator with no role in any organization.
+fn platform_admin() -> Principal {
+    Principal::User(User {
+        id: RecordId::generate("usr"),
+        email: String::new(),
+        name: String::new(),
+        roles: BTreeMap::new(),
+        platform_admin: true,
         created_at: 0,
     })
 }
@@ -320,25 +353,40 @@ fn expected(p: &Principal, guard: Guard, org: &str, success: StatusCode) -> Stat
     };
     match guard {
         Guard::Platform(a) => verdict(p.may_platform(a).is_ok(), false),
+        Guard::OrgRecord(change) => {
+            match (
+                p.sees_org(&org),
+                change.is_none_or(|a| p.may(a, &org).is_ok()),
+            ) {
+                (false, _) => StatusCode::NOT_FOUND,
+                (true, true) => success,
+                (true, false) => StatusCode::FORBIDDEN,
+            }
+        }
         Guard::Org(a, hidden) => verdict(p.may(a, &org).is_ok(), hidden),
         Guard::App(scopes) => verdict(
             p.may_manage_app(&org, &ScopeSet::parse(scopes).unwrap())
                 .is_ok(),
             true,
         ),
-        Guard::Member => {
+        Guard::Member | Guard::SetPlatformAdmin => {
             // The member is a developer of `org` only.
             let member = User {
                 id: RecordId::generate("usr"),
                 email: String::new(),
                 name: String::new(),
                 roles: BTreeMap::from([(org.clone(), Role::Developer)]),
+                platform_admin: false,
                 created_at: 0,
             };
-            match (p.administers(&member), p.sees_user(&member)) {
-                (true, _) => success,
-                (false, true) => StatusCode::FORBIDDEN,
-                (false, false) => StatusCode::NOT_FOUND,
+            let allowed = match guard {
+                Guard::SetPlatformAdmin => p.may_platform(Action::ManagePlatformAdmins).is_ok(),
+                _ => p.administers(&member),
+            };
+            match (p.sees_user(&member), allowed) {
+                (false, _) => StatusCode::NOT_FOUND,
+                (true, true) => success,
+                (true, false) => StatusCode::FORBIDDEN,
             }
         }
         Guard::Listing => success,
@@ -443,6 +491,29 @@ async fn every_admin_route_answers_every_caller_as_the_policy_table_says() {
             principal: Ok(Principal::Root),
         },
         Caller {
+            name: "platform admin",
+            token: {
+                let id = app
+                    .create_user("platform@example.com", "correct horse battery", json!({}))
+                    .await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let (status, v) = app
+                    .call(
+                        Method::PATCH,
+                        &format!("/admin/v1/users/{id}"),
+                        Some(json!({"platform_admin": true})),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{v}");
+                assert_eq!(v["platform_admin"], true);
+                app.session("platform@example.com", "correct horse battery")
+                    .await
+            },
+            principal: Ok(platform_admin()),
+        },
+        Caller {
             name: "org admin",
             token: app.user_session(&org, "admin").await,
             principal: Ok(user(&org, Role::Admin)),
@@ -527,11 +598,12 @@ async fn every_admin_route_answers_every_caller_as_the_policy_table_says() {
     );
 }
 
-/// The README and SECURITY.md show the policy table exactly as the code has it.
+/// The README, SECURITY.md and the reference show the policy table exactly as the code
+/// has it.
 #[test]
 fn the_documents_state_the_policy_table() {
     let table = portcullis_core::policy::markdown_table();
-    for doc in ["README.md", "SECURITY.md"] {
+    for doc in ["README.md", "SECURITY.md", "docs/reference.md"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
             .join(doc);
@@ -541,4 +613,104 @@ fn the_documents_state_the_policy_table() {
             "{doc} must contain the policy table as portcullis_core::policy::markdown_table() renders it:\n{table}"
         );
     }
+}
+
+/// An organization administrator cannot make themselves a platform administrator, nor
+/// take over the account of a platform administrator who is a member of their
+/// organization; a platform administrator who creates an organization administers it.
+#[tokio::test]
+async fn an_org_admin_cannot_become_or_take_over_a_platform_admin() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&[], &["prod"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = app
+        .create_user(
+            "boss@example.com",
+            "correct horse battery",
+            json!({org.as_str(): "admin"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let platform = app
+        .create_user(
+            "platform@example.com",
+            "correct horse battery",
+            json!({org.as_str(): "developer"}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/users/{platform}"),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let boss = app
+        .session("boss@example.com", "correct horse battery")
+        .await;
+
+    let (status, v) = app
+        .call_as(
+            &boss,
+            Method::PATCH,
+            &format!("/admin/v1/users/{admin}"),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only the bootstrap admin or a platform administrator may do this"),
+        "{v}"
+    );
+    for (method, path) in [
+        (
+            Method::POST,
+            format!("/admin/v1/users/{platform}/password-reset"),
+        ),
+        (Method::DELETE, format!("/admin/v1/users/{platform}")),
+    ] {
+        let (status, v) = app.call_as(&boss, method.clone(), &path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+    }
+
+    // The platform administrator creates an organization and administers it.
+    let pa = app
+        .session("platform@example.com", "correct horse battery")
+        .await;
+    let (status, made) = app
+        .call_as(
+            &pa,
+            Method::POST,
+            "/admin/v1/orgs",
+            Some(json!({"name": "Initech"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let (status, me) = app
+        .call_as(&pa, Method::GET, "/admin/v1/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["platform_admin"], true);
+    assert_eq!(me["roles"][made["id"].as_str().unwrap()], "admin", "{me}");
+
+    // The bootstrap admin still may reset their password.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/users/{platform}/password-reset"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 }

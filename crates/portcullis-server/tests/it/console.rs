@@ -429,6 +429,8 @@ async fn every_console_post_answers_malformed_forms_with_4xx() {
         format!("/console/apps/{cid}/feeds"),
         format!("/console/apps/{cid}/feeds/{fid}/topics"),
         format!("/console/apps/{cid}/feeds/{fid}/delete"),
+        "/console/orgs/new".to_owned(),
+        format!("/console/orgs/{org}/edit"),
     ];
     let csrf = format!("csrf={}", s.csrf);
     let bodies: Vec<(&str, Option<&str>, Vec<u8>, u16)> = vec![
@@ -894,4 +896,40 @@ async fn the_audit_page_filters_pages_and_is_for_admins_only() {
     let r = dev.get(&app, &here).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("audit trail"));
+}
+
+/// A platform administrator lands on the organizations even when there are none yet, with
+/// the way to create the first; a person with no organization lands on notifications.
+#[tokio::test]
+async fn a_platform_admin_lands_on_organizations_even_with_none() {
+    let app = TestApp::spawn().await;
+    for (email, platform) in [("pa@example.com", true), ("nobody@example.com", false)] {
+        let id = app
+            .create_user(email, "correct horse battery", json!({}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                &format!("/admin/v1/users/{id}"),
+                Some(json!({"platform_admin": platform})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let s = app.console_session(email, "correct horse battery").await;
+        let home = s.get(&app, "/console/").await;
+        assert_eq!(home.status(), StatusCode::SEE_OTHER, "{email}");
+        let to = home.headers()["location"].to_str().unwrap().to_owned();
+        let orgs = s.get(&app, "/console/orgs").await.text().await.unwrap();
+        if platform {
+            assert_eq!(to, "/console/orgs");
+            assert!(orgs.contains("href=\"/console/orgs/new\""), "{orgs}");
+            assert!(orgs.contains("No organizations yet."), "{orgs}");
+        } else {
+            assert_eq!(to, "/console/notifications");
+            assert!(!orgs.contains("/console/orgs/new\""), "{orgs}");
+        }
+    }
 }

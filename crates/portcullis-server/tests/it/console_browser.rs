@@ -2,8 +2,9 @@
 //! (WebDriver, with `fantoccini`, harness in support/browser.rs) against the real server:
 //! a developer's journey (sign in, create an app, a secret seen exactly once, a token,
 //! revoke it and watch the gateway refuse it, delete the app after confirming), an
-//! admin's (resources, groups, feeds, Protect an API, the overview, phone widths), and
-//! every page at two widths.
+//! admin's (resources, groups, feeds, Protect an API, the overview, phone widths), a
+//! platform administrator's (create and edit organizations, which an org admin may not),
+//! and every page at two widths.
 //!
 //! Screenshots of the main pages go to `screenshots/` at the workspace root (git-ignored).
 //! Without chromium or chromedriver the test says why and passes, except under CI (`CI`
@@ -600,6 +601,19 @@ async fn a_subscriber_approves_an_oauth1_request_and_sees_notifications_live_in_
         .await
         .unwrap();
     assert_eq!(count, json!(2), "the stored one is not repeated");
+    // Each is titled by its topic's name, with the URI beneath (stored and live alike).
+    let titles = c
+        .execute(
+            "return Array.from(document.querySelectorAll('#notifications li')).map(li => [li.querySelector('strong.topic').textContent, li.querySelector('.copy code').textContent, li.querySelector('.copy button').getAttribute('data-copy') === li.querySelector('.copy code').id]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        titles,
+        json!([["sale", &topic, true], ["sale", &topic, true]]),
+        "titled by the topic's name, its URI copyable"
+    );
     shot(&c, "16-notifications-live").await;
     assert_fits_a_phone(&c, "16b-notifications-phone").await;
     c.close().await.unwrap();
@@ -1326,5 +1340,148 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
         wait_for_title(&c, title).await;
         both(name).await;
     }
+    c.close().await.unwrap();
+}
+
+/// The HTTP status of the page the browser shows now.
+async fn page_status(c: &Client) -> Value {
+    c.execute(
+        "return performance.getEntriesByType('navigation')[0].responseStatus;",
+        vec![],
+    )
+    .await
+    .unwrap()
+}
+
+/// The organization named `name`, as the admin API has it.
+async fn org_named(app: &TestApp, name: &str) -> Value {
+    let orgs = admin_get(app, "/admin/v1/orgs?limit=100").await;
+    orgs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no organization '{name}': {orgs}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_platform_admin_creates_and_edits_an_organization_and_an_org_admin_cannot_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let acme = app.create_org(&[], &["prod"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_user("boss@example.com", PASSWORD, json!({&acme: "admin"}))
+        .await;
+    // A platform administrator with no role anywhere yet, made one by the bootstrap admin.
+    let platform = app
+        .create_user("platform@example.com", PASSWORD, json!({}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/users/{platform}"),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let driver = Driver::start().await;
+
+    // The platform administrator creates an organization and lands on its overview.
+    let c = driver.browser().await;
+    sign_in(&c, &app, "platform@example.com").await;
+    click_link(&c, "New organization").await;
+    wait_for_title(&c, "New organization").await;
+    assert_fits_a_phone(&c, "60b-new-organization-phone").await;
+    type_into(&c, "#name", "Initech").await;
+    type_into(&c, "#products", "events billing").await;
+    clear_and_type(&c, "#sandboxes", "prod stage").await;
+    shot(&c, "60-new-organization").await;
+    click_button(&c, "Create organization").await;
+    wait_for_title(&c, "Initech").await;
+    let made = org_named(&app, "Initech").await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["products"], json!(["billing", "events"]));
+    assert_eq!(made["sandboxes"], json!(["prod", "stage"]));
+    assert_eq!(made["status"], "active");
+    let me = admin_get(&app, &format!("/admin/v1/users/{platform}")).await;
+    assert_eq!(
+        me["roles"][&id], "admin",
+        "the creator administers it: {me}"
+    );
+    // Its users page says who is a platform administrator.
+    c.goto(&app.url(&format!("/console/orgs/{id}/users")))
+        .await
+        .unwrap();
+    wait_for_title(&c, "Users of Initech").await;
+    assert_eq!(text(&c, "td .platform").await, "platform administrator");
+
+    // Editing its sandboxes; disabling asks first, and nothing changes until confirmed.
+    c.goto(&app.url("/console/orgs")).await.unwrap();
+    wait_for_title(&c, "Your organizations").await;
+    c.find(Locator::Css("a[aria-label='Edit organization Initech']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_title(&c, "Edit organization").await;
+    assert_fits_a_phone(&c, "60c-edit-organization-phone").await;
+    clear_and_type(&c, "#sandboxes", "prod stage dev").await;
+    select(&c, "#status", "disabled").await;
+    click_button(&c, "Save changes").await;
+    wait_for_title(&c, "Disable organization?").await;
+    shot(&c, "61-disable-organization").await;
+    let before = org_named(&app, "Initech").await;
+    assert_eq!(before["status"], "active");
+    assert_eq!(before["sandboxes"], json!(["prod", "stage"]));
+    click_button(&c, "Disable organization").await;
+    wait_for_title(&c, "Your organizations").await;
+    let after = org_named(&app, "Initech").await;
+    assert_eq!(after["status"], "disabled");
+    assert_eq!(after["sandboxes"], json!(["dev", "prod", "stage"]));
+    // An organization where they hold no role: its name leads to its settings.
+    click_link(&c, "Acme").await;
+    wait_for_title(&c, "Edit organization").await;
+    clear_and_type(&c, "#sandboxes", "prod qa").await;
+    click_button(&c, "Save changes").await;
+    wait_for_title(&c, "Your organizations").await;
+    assert_eq!(
+        org_named(&app, "Acme").await["sandboxes"],
+        json!(["prod", "qa"])
+    );
+    c.close().await.unwrap();
+
+    // An organization administrator has no button, and posting the form is refused.
+    let c = driver.browser().await;
+    sign_in(&c, &app, "boss@example.com").await;
+    assert!(
+        c.find(Locator::LinkText("New organization")).await.is_err(),
+        "no create button for an org admin"
+    );
+    assert!(
+        c.find(Locator::LinkText("Edit organization"))
+            .await
+            .is_err()
+    );
+    c.goto(&app.url("/console/orgs/new")).await.unwrap();
+    wait_for_title(&c, "New organization").await;
+    type_into(&c, "#name", "Mine").await;
+    click_button(&c, "Create organization").await;
+    let refusal = text(&c, ".alert").await;
+    assert!(
+        refusal.contains("only the bootstrap admin or a platform administrator may do this"),
+        "{refusal}"
+    );
+    assert_eq!(page_status(&c).await, json!(403));
+    let names = admin_get(&app, "/admin/v1/orgs?limit=100").await;
+    assert!(!names.to_string().contains("\"Mine\""), "{names}");
     c.close().await.unwrap();
 }

@@ -1,5 +1,5 @@
 //! Writes made by another process (the CLI on the same data directory) reach a running
-//! server's view within 1 s (API.md §5). "Another process" is a second, independent store
+//! server's view within 1 s. "Another process" is a second, independent store
 //! handle on the server's database (its SQLite file, or its PostgreSQL database): the
 //! server learns of its writes only through the change feed, as it would from a separate
 //! process.

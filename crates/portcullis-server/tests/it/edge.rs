@@ -1,4 +1,4 @@
-//! The Edge Network intake (API.md §3, seed 001) against the real server:
+//! The Edge Network intake against the real server:
 //! `POST /ee/v2/interact` and `/ee/v2/collect` checked by the gateway decision as writes,
 //! events stored append-only and listed by `GET /admin/v1/resources/{id}/events`, the
 //! body limits and shapes, and CORS.
@@ -81,7 +81,7 @@ impl World {
             .json(body)
     }
 
-    /// The same, with the seed's three authentication headers for `c`.
+    /// The same, with the Edge Network's three authentication headers for `c`.
     fn post_as(
         &self,
         c: &Caller,

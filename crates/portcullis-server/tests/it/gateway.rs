@@ -131,7 +131,7 @@ async fn a_valid_token_is_allowed_with_the_upstream_headers() {
 }
 
 #[tokio::test]
-async fn seed_000s_403003_says_whose_token_it_is() {
+async fn adobe_ios_403003_says_whose_token_it_is() {
     let w = world(false).await;
     let token = w.app.access_token(&w.client_id, &w.secret, None).await;
     let other = w.app.create_app(&w.org, &["read"]).await;

@@ -1,4 +1,4 @@
-//! The whole error catalogue of API.md §2 against the real server: every code with its
+//! The gateway's whole error catalogue against the real server: every code with its
 //! status, body and headers; the check order on requests that fail several checks; the
 //! `userKey` + `secret` presentation; failure limits and quotas; and changes that must
 //! take effect on the very next check.
@@ -43,7 +43,7 @@ async fn patch(app: &TestApp, path: &str, body: Value) {
     assert_eq!(status, StatusCode::OK, "PATCH {path}: {v}");
 }
 
-/// Everything API.md promises of a denial: status, problem body with the catalogue's
+/// Everything a denial promises: status, problem body with the catalogue's
 /// members, the same body in `x-portcullis-problem`, code and detail headers,
 /// `WWW-Authenticate` on 401 and `Retry-After` on 429. Returns the body.
 async fn denied(r: Response, status: u16, code: &str) -> Value {
@@ -148,7 +148,7 @@ async fn every_code_of_the_catalogue_with_its_status_body_and_headers() {
     )
     .await;
 
-    // 403003, with the seed's own members and the client the token belongs to.
+    // 403003, with Adobe I/O's own members and the client the token belongs to.
     let other = app.create_app(&w.org, &["read"]).await;
     let b = denied(
         check(&app, &w.resource, Method::GET)
@@ -511,7 +511,7 @@ async fn key_and_secret_work_over_tls_only_from_headers_or_the_original_query() 
     assert_eq!(r.headers()["x-portcullis-client-id"], w.client_id.as_str());
     assert_eq!(r.headers()["x-portcullis-org"], w.org.as_str());
     assert_eq!(r.headers()["x-portcullis-scope"], "read write");
-    // The seed's way: the original URI's query (names in any case).
+    // Gigya's way: the original URI's query (names in any case).
     let uri = format!(
         "/api/things?userKey={}&SECRET={}",
         w.client_id,

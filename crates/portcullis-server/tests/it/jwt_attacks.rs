@@ -265,7 +265,7 @@ fn attacks() -> Vec<Attack> {
                 .then(|| b.sign(&b.header, &b.claims_with(json!({"iat": w.now() + 400}))))
         }),
         ("exp 25 h ahead", |b, _, w| {
-            // Only where `exp` is required (assertions, seed 000): a bearer JWT has `iat`.
+            // Only where `exp` is required (assertions, Adobe I/O's service-account JWT): a bearer JWT has `iat`.
             (b.can_sign() && b.claims.get("exp").is_some()).then(|| {
                 b.sign(
                     &b.header,

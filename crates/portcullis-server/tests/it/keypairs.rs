@@ -1,8 +1,9 @@
-//! Application key pairs and app-signed bearer JWTs (seed 003) against the real server.
+//! Application key pairs and app-signed bearer JWTs (SAP Gigya's application keys) against
+//! the real server.
 //!
 //! The JWTs are signed by `jsonwebtoken`'s encoder from the private PEM the server
 //! returned — an implementation independent of the server's signing code (aws-lc-rs
-//! directly) — in the shape of seed 003's C# example: header `kid` (and `typ: JWT`, as
+//! directly) — in the shape of SAP Gigya's C# example: header `kid` (and `typ: JWT`, as
 //! .NET writes it), claims `iat` and `jti` only.
 
 use crate::common;
@@ -36,7 +37,7 @@ fn now(app: &TestApp) -> i64 {
 
 static JTI: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A fresh jti (unique within the test process, like the seed's `Guid.NewGuid()`).
+/// A fresh jti (unique within the test process, like Gigya's `Guid.NewGuid()`).
 fn jti() -> String {
     let n = JTI.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     format!("00000000-0000-4000-8000-{n:012}")
@@ -59,8 +60,8 @@ fn sign_as(kp: &Value, kid: &str, claims: Value) -> String {
     jsonwebtoken::encode(&header, &claims, &key).unwrap()
 }
 
-/// Seed 003's bearer: iat now, a fresh jti.
-fn seed_jwt(app: &TestApp, kp: &Value) -> String {
+/// Gigya's bearer: iat now, a fresh jti.
+fn kid_jwt(app: &TestApp, kp: &Value) -> String {
     sign(kp, json!({"iat": now(app), "jti": jti()}))
 }
 
@@ -70,7 +71,7 @@ async fn check_bearer(app: &TestApp, w: &GatewayWorld, jwt: &str) -> reqwest::Re
         .await
 }
 
-/// A fresh seed-003 JWT of `kp` is denied with `code`; the problem body.
+/// A fresh Gigya-style JWT of `kp` is denied with `code`; the problem body.
 async fn assert_fresh_jwt_denied(
     app: &TestApp,
     w: &GatewayWorld,
@@ -78,7 +79,7 @@ async fn assert_fresh_jwt_denied(
     status: u16,
     code: &str,
 ) -> Value {
-    assert_gateway_denial(check_bearer(app, w, &seed_jwt(app, kp)).await, status, code).await
+    assert_gateway_denial(check_bearer(app, w, &kid_jwt(app, kp)).await, status, code).await
 }
 
 async fn assert_allowed(r: reqwest::Response, w: &GatewayWorld) {
@@ -91,7 +92,7 @@ async fn assert_allowed(r: reqwest::Response, w: &GatewayWorld) {
 }
 
 #[tokio::test]
-async fn a_key_pair_is_shown_once_and_signs_seed_003_bearer_jwts() {
+async fn a_key_pair_is_shown_once_and_signs_gigya_bearer_jwts() {
     let (app, w) = setup().await;
     let path = format!("/admin/v1/apps/{}/keypairs", w.client_id);
     let r = app.admin(Method::POST, &path, None).await;
@@ -100,7 +101,7 @@ async fn a_key_pair_is_shown_once_and_signs_seed_003_bearer_jwts() {
     let kp: Value = r.json().await.unwrap();
     let kid = kp["kid"].as_str().unwrap();
     assert!(kid.starts_with("key_"), "{kp}");
-    assert_eq!(kp["alg"], "RS256", "RS256 by default, as in seed 003");
+    assert_eq!(kp["alg"], "RS256", "RS256 by default, like Gigya's");
     assert_eq!(kp["client_id"], w.client_id.as_str());
     let pem = kp["private_key_pem"].as_str().unwrap();
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
@@ -112,7 +113,7 @@ async fn a_key_pair_is_shown_once_and_signs_seed_003_bearer_jwts() {
     assert!(jwk.get("d").is_none(), "the JWK is public: {jwk}");
 
     // The public JWK verifies what the private key signs (the pair is one pair).
-    let t = seed_jwt(&app, &kp);
+    let t = kid_jwt(&app, &kp);
     let dk =
         jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).unwrap()).unwrap();
     let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
@@ -146,7 +147,7 @@ async fn a_key_pair_is_shown_once_and_signs_seed_003_bearer_jwts() {
     let es = app.create_keypair(&w.client_id, Some("ES256")).await;
     assert_eq!(es["alg"], "ES256");
     assert_eq!(es["public_jwk"]["crv"], "P-256");
-    assert_allowed(check_bearer(&app, &w, &seed_jwt(&app, &es)).await, &w).await;
+    assert_allowed(check_bearer(&app, &w, &kid_jwt(&app, &es)).await, &w).await;
 }
 
 #[tokio::test]
@@ -156,7 +157,7 @@ async fn replayed_stale_expired_and_misaddressed_jwts_are_0502() {
     let t0 = now(&app);
 
     // Replayed.
-    let t = seed_jwt(&app, &kp);
+    let t = kid_jwt(&app, &kp);
     assert_allowed(check_bearer(&app, &w, &t).await, &w).await;
     let v = assert_gateway_denial(check_bearer(&app, &w, &t).await, 401, "EXEG-0502-401").await;
     assert!(
@@ -261,7 +262,7 @@ async fn the_jwt_names_its_app_so_the_optional_headers_must_match() {
     let other = other["client_id"].as_str().unwrap();
     let bearer = |t: String| format!("Bearer {t}");
 
-    let auth = bearer(seed_jwt(&app, &kp));
+    let auth = bearer(kid_jwt(&app, &kp));
     let r = app
         .gateway_check(
             Method::GET,
@@ -273,7 +274,7 @@ async fn the_jwt_names_its_app_so_the_optional_headers_must_match() {
     assert_eq!(v["error_code"], "403003");
     assert!(v["detail"].as_str().unwrap().contains(&w.client_id), "{v}");
 
-    let auth = bearer(seed_jwt(&app, &kp));
+    let auth = bearer(kid_jwt(&app, &kp));
     let r = app
         .gateway_check(
             Method::GET,
@@ -286,7 +287,7 @@ async fn the_jwt_names_its_app_so_the_optional_headers_must_match() {
         .await;
     assert_gateway_denial(r, 403, "PCS-0403-403").await;
 
-    let auth = bearer(seed_jwt(&app, &kp));
+    let auth = bearer(kid_jwt(&app, &kp));
     let r = app
         .gateway_check(
             Method::GET,
@@ -301,7 +302,7 @@ async fn the_jwt_names_its_app_so_the_optional_headers_must_match() {
     assert_allowed(r, &w).await;
 
     // A write needs write access to the sandbox, as for every presentation.
-    let auth = bearer(seed_jwt(&app, &kp));
+    let auth = bearer(kid_jwt(&app, &kp));
     let r = app
         .gateway_check(Method::POST, &w.resource, &[("authorization", &auth)])
         .await;
@@ -327,7 +328,7 @@ async fn suspending_the_app_or_disabling_its_org_refuses_its_next_jwt() {
         .call(Method::PATCH, &app_path, Some(json!({"status": "active"})))
         .await;
     assert_eq!(s, StatusCode::OK);
-    assert_allowed(check_bearer(&app, &w, &seed_jwt(&app, &kp)).await, &w).await;
+    assert_allowed(check_bearer(&app, &w, &kid_jwt(&app, &kp)).await, &w).await;
     let (s, _) = app
         .call(
             Method::PATCH,
@@ -349,14 +350,14 @@ async fn deleting_the_key_pair_or_the_app_ends_its_use_at_the_next_request() {
         w.client_id,
         kp["kid"].as_str().unwrap()
     );
-    assert_allowed(check_bearer(&app, &w, &seed_jwt(&app, &kp)).await, &w).await;
+    assert_allowed(check_bearer(&app, &w, &kid_jwt(&app, &kp)).await, &w).await;
     let (s, _) = app.call(Method::DELETE, &path, None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_fresh_jwt_denied(&app, &w, &kp, 401, "EXEG-0502-401").await;
     let (s, _) = app.call(Method::GET, &path, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // The app's other key pair is untouched.
-    assert_allowed(check_bearer(&app, &w, &seed_jwt(&app, &keep)).await, &w).await;
+    assert_allowed(check_bearer(&app, &w, &kid_jwt(&app, &keep)).await, &w).await;
 
     let (s, _) = app
         .call(
@@ -369,7 +370,7 @@ async fn deleting_the_key_pair_or_the_app_ends_its_use_at_the_next_request() {
     assert_fresh_jwt_denied(&app, &w, &keep, 401, "EXEG-0502-401").await;
 }
 
-/// Seed 003: "an app in a group has its scopes, live" — for both of the seed's
+/// An app in a group has its scopes, live — for both of Gigya's
 /// credentials, the group's next edit decides the app's next request.
 #[tokio::test]
 async fn editing_the_permission_group_changes_what_the_apps_next_request_may_do() {
@@ -417,7 +418,7 @@ async fn editing_the_permission_group_changes_what_the_apps_next_request_may_do(
     let r = with_secret().await;
     assert_eq!(r.headers()["x-portcullis-scope"], "read");
     assert_allowed(r, &w).await;
-    let r = check_bearer(&app, &w, &seed_jwt(&app, &kp)).await;
+    let r = check_bearer(&app, &w, &kid_jwt(&app, &kp)).await;
     assert_eq!(r.headers()["x-portcullis-scope"], "read");
     assert_allowed(r, &w).await;
 
@@ -488,7 +489,7 @@ async fn get_jwt_public_key_serves_the_keys_that_verify_portcullis_access_tokens
         .unwrap();
     assert_eq!(jwks, well_known, "the same keys as /.well-known/jwks.json");
 
-    // The seed's client: load the JWKS, pick the key by kid, validate issuer and lifetime.
+    // Gigya's client: load the JWKS, pick the key by kid, validate issuer and lifetime.
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
     let kid = header(&token)["kid"].as_str().unwrap().to_owned();
     let jwk = set.find(&kid).expect("the token's kid is in the JWKS");

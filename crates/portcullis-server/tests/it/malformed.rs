@@ -1,7 +1,7 @@
 //! Malformed input to every endpoint gets a 4xx in the endpoint's documented format —
-//! problem+json for the admin API and the other non-OAuth endpoints, RFC 6749 §5.2
+//! problem+json for the admin API and the other non-OAuth endpoints, RFC 6749 section 5.2
 //! `{"error", "error_description"}` for `/oauth/*` — never a 5xx, never a partial write;
-//! and the server stays ready afterwards (API.md, preamble).
+//! and the server stays ready afterwards.
 //!
 //! The cases are a table: adding one is one line in [`cases`].
 
@@ -309,7 +309,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         out.extend(bad_bodies(r, empty_json, empty_untyped));
     }
 
-    // The Edge intake (seed 001) on a resource open to unauthenticated events, so the
+    // The Edge intake on a resource open to unauthenticated events, so the
     // body is what is refused: every kind of bad body, then the intake's own shapes.
     for endpoint in ["interact", "collect"] {
         let p = format!("/ee/v2/{endpoint}?datastreamId={}", f.open);
@@ -886,7 +886,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .basic(f)
             .form("grant_type=client_credentials&resource=not%20a%20uri")
             .oauth(400, "invalid_target"),
-        token("an unknown parameter (ignored, RFC 6749 §3.2)")
+        token("an unknown parameter (ignored, RFC 6749 section 3.2)")
             .basic(f)
             .form("grant_type=client_credentials&colour=blue")
             .ok_json(200),
@@ -928,7 +928,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .problem(405),
     );
 
-    // Seed 002's /v1/token: RFC 6749-style errors.
+    // The API-key redeem's /v1/token: RFC 6749-style errors.
     let redeem = |what: &str| c(M::POST, "/v1/token").what(format!("/v1/token: {what}"));
     let enc = |s: &str| {
         use base64::Engine;
@@ -989,7 +989,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .oauth(405, "invalid_request"),
     ]);
 
-    // Seed 003's /accounts.getJWTPublicKey: problem+json.
+    // SAP Gigya's /accounts.getJWTPublicKey: problem+json.
     let jwk = |q: &str| {
         c(M::GET, format!("/accounts.getJWTPublicKey{q}")).what(format!("getJWTPublicKey {q:?}"))
     };
@@ -1051,7 +1051,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
             .problem(405),
     ]);
 
-    // The seed-compatible token endpoints (RFC 6749 error bodies, like /oauth/*).
+    // Adobe I/O's token endpoints (RFC 6749 error bodies, like /oauth/*).
     let ims = |path: &str, what: &str| c(M::POST, path).what(format!("{path}: {what}"));
     let x = "/ims/exchange/jwt";
     let creds = format!("client_id={}&client_secret={}", f.cid, f.secret);
@@ -1086,7 +1086,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         c(M::GET, x)
             .what("GET /ims/exchange/jwt")
             .oauth(405, "invalid_request"),
-        ims("/ims/exchange/jwt/", "the seed's trailing slash, no client")
+        ims("/ims/exchange/jwt/", "Adobe's trailing slash, no client")
             .form("jwt_token=a.b.c")
             .oauth(401, "invalid_client"),
         ims("/ims/token/v3", "no grant_type")
@@ -1211,7 +1211,7 @@ fn cases(f: &Fixture) -> Vec<Case> {
         ]);
     }
 
-    // Adobe Wave (seed 004). This server refuses secrets over plain HTTP, so the OAuth 1.0
+    // Adobe Wave. This server refuses secrets over plain HTTP, so the OAuth 1.0
     // endpoints and apitoken.xml refuse before reading anything (tests/wave.rs covers what
     // they say past that, with the development flag).
     let form = Some("application/x-www-form-urlencoded");

@@ -218,7 +218,7 @@ async fn an_app_cannot_revoke_another_apps_token_without_admin() {
     let (_, admin_secret) = app.create_secret(admin_id).await;
 
     let token = app.access_token(a_id, &a_secret, None).await;
-    // Another app's live token gets the answer garbage gets (RFC 7009 §2.2), so the
+    // Another app's live token gets the answer garbage gets (RFC 7009 section 2.2), so the
     // answer does not tell live tokens apart; nothing is revoked.
     let r = app.revoke(b_id, &b_secret, &token).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -241,7 +241,7 @@ async fn an_app_cannot_revoke_another_apps_token_without_admin() {
         .unwrap();
     assert_eq!(body["active"], false);
 
-    // Revoking garbage is not an error (RFC 7009 §2.2).
+    // Revoking garbage is not an error (RFC 7009 section 2.2).
     assert_eq!(
         app.revoke(a_id, &a_secret, "not-a-token").await.status(),
         StatusCode::OK

@@ -25,7 +25,7 @@ fn http_client() -> reqwest::Client {
         .expect("the client builds")
 }
 
-/// `oauth2` insists on an https revocation URL (RFC 7009 §2). The test server speaks
+/// `oauth2` insists on an https revocation URL (RFC 7009 section 2). The test server speaks
 /// plain HTTP, so the client is given `https://…` and the transport used for revocation
 /// stands in for TLS termination: it sends the same request to the same host over http.
 fn over_http(mut req: HttpRequest) -> HttpRequest {

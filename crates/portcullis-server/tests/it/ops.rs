@@ -57,7 +57,7 @@ async fn metrics_count_requests_by_route_and_outcome() {
 }
 
 /// The gateway check has a lane of its own in the router (fewer layers): it is still
-/// counted, once, by its route pattern, and still answers in API.md's format.
+/// counted, once, by its route pattern, and still answers in the gateway's problem+json format.
 #[tokio::test]
 async fn the_gateway_lane_is_counted_like_every_route() {
     let app = TestApp::spawn().await;

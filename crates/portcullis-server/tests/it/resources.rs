@@ -1,4 +1,4 @@
-//! Black-box tests of `/admin/v1/orgs/{org_id}/resources` (API.md §2, §4): what the
+//! Black-box tests of `/admin/v1/orgs/{org_id}/resources`: what the
 //! gateway decides against. Org admins manage resources; developers read them.
 
 use crate::common;

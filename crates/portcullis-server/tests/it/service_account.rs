@@ -1,7 +1,7 @@
-//! Certificates under an app and seed 000's service-account exchange, black-box: keys and
+//! Certificates under an app and Adobe I/O's service-account JWT exchange, black-box: keys and
 //! certificates from `rcgen`, JWTs signed by `jsonwebtoken` (the server signs with
-//! aws-lc-rs directly), requests in the seed's shape (form fields `client_id`,
-//! `client_secret`, `jwt_token`; the seed's claim names).
+//! aws-lc-rs directly), requests in Adobe I/O's shape (form fields `client_id`,
+//! `client_secret`, `jwt_token`; Adobe I/O's claim names).
 
 use crate::common;
 
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 const META: &str = "ent_smartcontent_sdk";
 
-/// An org with product `events` and sandbox `prod`, an app in it with the seed's
+/// An org with product `events` and sandbox `prod`, an app in it with Adobe I/O's
 /// meta-scope and `read`, a secret, and a resource that needs the meta-scope.
 struct World {
     app: TestApp,
@@ -58,7 +58,7 @@ async fn world() -> World {
 }
 
 impl World {
-    /// The seed's JWT payload for this app.
+    /// Adobe I/O's JWT payload for this app.
     fn claims(&self) -> Value {
         json!({
             "exp": self.app.now() + 300,
@@ -268,11 +268,11 @@ async fn uploads_that_are_not_one_valid_certificate_are_refused_with_what_to_do(
 }
 
 #[tokio::test]
-async fn seed_000_exchange_field_for_field_and_the_token_works_at_the_gateway() {
+async fn adobe_io_exchange_field_for_field_and_the_token_works_at_the_gateway() {
     let w = world().await;
     let cert = TestCert::valid(RS256, w.app.now());
     w.app.certificate_id(&w.client_id, &cert.pem).await;
-    // The seed's JWT: header {"typ": "JWT", "alg": "RS256"}, no kid, no jti.
+    // Adobe I/O's JWT: header {"typ": "JWT", "alg": "RS256"}, no kid, no jti.
     let jwt = cert.sign(None, &w.claims());
     assert!(header(&jwt).get("kid").is_none());
     let r = w.exchange(&jwt).await;
@@ -293,14 +293,14 @@ async fn seed_000_exchange_field_for_field_and_the_token_works_at_the_gateway() 
         86_400
     );
 
-    // The same JWT may be exchanged again until it expires (the seed reuses it).
+    // The same JWT may be exchanged again until it expires (Adobe I/O's clients reuse it).
     assert_eq!(w.exchange(&jwt).await.status(), StatusCode::OK);
 
     // An ordinary access token at the gateway.
     let r = w.check(token, &w.client_id).await;
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
 
-    // Seed 000's forum thread: the same token with another app's API key is 403003, and
+    // A known Adobe I/O confusion: the same token with another app's API key is 403003, and
     // the detail says which client the token was issued to.
     let other = w.app.create_app(&w.org, &["read"]).await;
     let r = w.check(token, other["client_id"].as_str().unwrap()).await;

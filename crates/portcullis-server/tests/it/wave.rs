@@ -1,4 +1,4 @@
-//! Adobe Wave (seed 004) against the real server: the publisher is a real HTTP server on
+//! Adobe Wave against the real server: the publisher is a real HTTP server on
 //! loopback (its Initiation and Callback APIs sign OAuth 1.0 PLAINTEXT requests with the
 //! `oauth1-request` crate, which nobody here wrote), the subscriber a cookie-keeping HTTP
 //! client; then notifications reach the subscribers' Server-Sent Event streams.
@@ -88,7 +88,7 @@ struct Publisher {
     portcullis: String,
     client_id: String,
     secret: String,
-    /// Request token → its secret (the seed: "persist a mapping").
+    /// Request token → its secret (Wave's publisher guide: "persist a mapping").
     pending: Arc<Mutex<HashMap<String, String>>>,
     /// The publisher's session (`sessId` of invokeArgs) → the subscriber's access token.
     linked: Arc<Mutex<HashMap<String, String>>>,
@@ -157,7 +157,7 @@ async fn callback(
         token_secret.as_str(),
     ));
     // In the header: this library leaves the PLAINTEXT '&' unescaped in query form, which
-    // the seed says must be %26.
+    // Wave's documentation says must be %26.
     let signed = b.authorize("GET", &uri, &());
     let r = reqwest::Client::new()
         .get(&uri)
@@ -380,7 +380,7 @@ async fn linking_then_a_point_to_point_notification_reaches_only_the_linked_subs
     )
     .await;
 
-    // The callback URL as the seed builds it: base ? feedId & companyId & invokeArgs & oauth_token.
+    // The callback URL as Wave builds it: base ? feedId & companyId & invokeArgs & oauth_token.
     let cb = publisher.callbacks.lock().unwrap()[0].clone();
     let names: Vec<String> = form_map_ordered(&cb).into_iter().map(|(k, _)| k).collect();
     assert_eq!(
@@ -416,6 +416,10 @@ async fn linking_then_a_point_to_point_notification_reaches_only_the_linked_subs
     assert_eq!(e.event, "notification");
     assert_eq!(e.data["message"], "Your order shipped");
     assert_eq!(e.data["topic"], w.p2p_topic.as_str());
+    assert_eq!(
+        e.data["topic_name"], "status",
+        "the topic's name, for people"
+    );
     assert_eq!(e.data["link"], "https://shop.example/orders/1");
     assert_eq!(e.id, e.data["id"].to_string());
 
@@ -491,11 +495,11 @@ async fn request_token_with(app: &TestApp, query: &str) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn the_oauth_endpoints_answer_the_seeds_status_codes() {
+async fn the_oauth_endpoints_answer_waves_status_codes() {
     let app = TestApp::spawn_with(dev()).await;
     let (w, _publisher, _) = with_publisher(&app).await;
 
-    // 200: the seed's own form (signature = the consumer secret alone), as a POST form.
+    // 200: Wave's own form (signature = the consumer secret alone), as a POST form.
     let r = app
         .http
         .post(app.url("/identity/1.0/oauth/requesttoken"))
@@ -718,11 +722,11 @@ async fn secrets_in_the_clear_need_tls_through_a_trusted_proxy() {
 }
 
 #[tokio::test]
-async fn apitoken_xml_answers_the_seeds_status_codes() {
+async fn apitoken_xml_answers_waves_status_codes() {
     let app = TestApp::spawn_with(dev()).await;
     let (w, _, _) = with_publisher(&app).await;
     let url = app.url("/identity/1.0/auth/apitoken.xml");
-    // 200 by Basic (checked in api_token) and by username/password in the query, as the seed.
+    // 200 by Basic (checked in api_token) and by username/password in the query, as Wave's examples do.
     let t1 = api_token(&app, &w.client_id, &w.secret).await;
     let r = app
         .http
@@ -809,7 +813,7 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn the_notification_answers_the_seeds_status_codes() {
+async fn the_notification_answers_waves_status_codes() {
     let app = TestApp::spawn_with(dev()).await;
     let (w, publisher, pub_base) = with_publisher(&app).await;
     let access = link(&app, &publisher, &pub_base, &w, "alice@example.com", "s").await;
@@ -818,7 +822,7 @@ async fn the_notification_answers_the_seeds_status_codes() {
     let mut bob = open_stream(&app, "bob@example.com", None).await;
     let url = app.url("/notificationgateway/1.0/notification");
 
-    // 204, with the parameters in the query as in the seed's example.
+    // 204, with the parameters in the query as in Wave's example.
     let q = form_urlencoded::Serializer::new(String::new())
         .append_pair("X-apitoken", &api)
         .append_pair("topic", &w.news_topic)
@@ -832,7 +836,7 @@ async fn the_notification_answers_the_seeds_status_codes() {
         "Test message 2485"
     );
 
-    // 204, multipart with a base64 image (seed's form) and with a file part: stored as PNG.
+    // 204, multipart with a base64 image (Wave's form) and with a file part: stored as PNG.
     let jpeg = {
         let img = image::RgbImage::from_pixel(30, 20, image::Rgb([9, 9, 9]));
         let mut out = std::io::Cursor::new(Vec::new());
@@ -1662,6 +1666,7 @@ async fn a_notification_stored_by_another_process_reaches_open_streams() {
         .insert_notification(&portcullis_core::wave::NewNotification {
             topic_id: topic.id.clone(),
             topic: topic.uri.clone(),
+            topic_name: None,
             feed_id: topic.feed_id.clone(),
             client_id: topic.client_id.clone(),
             to_user: None,

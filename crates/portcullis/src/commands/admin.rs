@@ -5,6 +5,11 @@
 //! organization (made if none has that name) and prints a one-time link, the same kind
 //! the console's **Invite user** and **Reset password** make: the person opens it, chooses
 //! a password and signs in. Only the link's keyed hash is stored.
+//!
+//! The person is also made a platform administrator (who may create organizations in the
+//! console) with `--platform`, or when there is none yet: whoever runs this on the data
+//! directory holds the bootstrap admin's rights anyway, and without a platform
+//! administrator no one could create an organization from the console.
 
 use super::{Failure, open_data};
 use crate::cli::AdminCreateArgs;
@@ -29,6 +34,7 @@ pub async fn create(args: AdminCreateArgs) -> Result<(), Failure> {
         .map_err(Failure::runtime)?;
     let now = SystemClock.now();
     let (org, made) = find_or_make_org(&*store, &args.org, now).await?;
+    let platform = args.platform || !any_platform_admin(&*store).await?;
 
     let token = Secret::generate(SecretKind::UserLink);
     let existing = store
@@ -38,6 +44,7 @@ pub async fn create(args: AdminCreateArgs) -> Result<(), Failure> {
     let (user, kind) = match existing {
         Some((mut user, _)) => {
             user.roles.insert(org.id.clone(), Role::Admin);
+            user.platform_admin |= platform;
             store
                 .update_user(&user, None)
                 .await
@@ -50,6 +57,7 @@ pub async fn create(args: AdminCreateArgs) -> Result<(), Failure> {
                 email: email.clone(),
                 name: args.name.trim().chars().take(200).collect(),
                 roles: BTreeMap::from([(org.id.clone(), Role::Admin)]),
+                platform_admin: platform,
                 created_at: now,
             },
             UserLinkKind::Invite,
@@ -97,12 +105,38 @@ pub async fn create(args: AdminCreateArgs) -> Result<(), Failure> {
         org.id,
         if made { ", created just now" } else { "" }
     );
+    if user.platform_admin {
+        eprintln!(
+            "{} is a platform administrator: they may create organizations in the console and change any organization.",
+            user.email
+        );
+    }
     eprintln!(
         "Open this link (it works once, for 24 hours) to choose a password; then sign in at {}/console/:",
         issuer.trim_end_matches('/')
     );
     println!("{url}");
     Ok(())
+}
+
+/// Whether any user is a platform administrator already.
+async fn any_platform_admin(store: &dyn Store) -> Result<bool, Failure> {
+    let mut page = PageRequest {
+        after: None,
+        limit: 500,
+    };
+    loop {
+        let users = store.users(&page).await.map_err(Failure::runtime)?;
+        if users.iter().any(|u| u.platform_admin) {
+            return Ok(true);
+        }
+        match users.last() {
+            Some(last) if users.len() == page.limit as usize => {
+                page.after = Some(last.id.to_string())
+            }
+            _ => return Ok(false),
+        }
+    }
 }
 
 /// The org named `wanted` (an id, or a name), or a new one of that name with the sandbox
@@ -164,7 +198,10 @@ async fn audit(store: &dyn Store, user: &User, org: &Org, now: i64) {
         outcome: AuditOutcome::Success,
         org_id: Some(org.id.clone()),
         address: None,
-        details: Default::default(),
+        details: serde_json::Map::from_iter([(
+            "platform_admin".to_owned(),
+            user.platform_admin.into(),
+        )]),
     };
     if let Err(e) = store.append_audit(&[entry]).await {
         eprintln!("warning: the audit entry could not be written: {e}");

@@ -55,11 +55,28 @@ document.addEventListener("DOMContentLoaded", function () {
     if (empty) empty.remove();
     var item = document.createElement("li");
     item.setAttribute("data-id", String(n.id));
-    var topic = document.createElement("strong");
-    topic.textContent = n.topic;
+    // Titled by the topic's name (the URI when the notification has none), with the URI
+    // beneath to copy, as the page renders the stored ones.
+    var title = document.createElement("strong");
+    title.className = "topic";
+    title.textContent = n.topic_name && n.topic_name.trim() ? n.topic_name : n.topic;
+    var copy = document.createElement("div");
+    copy.className = "copy";
+    var uri = document.createElement("code");
+    uri.className = "id";
+    uri.id = "topic-" + n.id;
+    uri.textContent = n.topic;
+    var button = document.createElement("button");
+    button.className = "copy";
+    button.type = "button";
+    button.setAttribute("data-copy", uri.id);
+    button.setAttribute("aria-label", "Copy the topic URI");
+    button.textContent = "Copy";
+    copy.append(uri, button);
+    item.append(title, copy);
     var message = document.createElement("p");
     message.textContent = n.message;
-    item.append(topic, message);
+    item.append(message);
     if (n.link && /^https?:\/\//.test(n.link)) {
       var p = document.createElement("p");
       var a = document.createElement("a");
