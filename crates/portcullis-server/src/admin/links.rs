@@ -1,4 +1,4 @@
-//! One-time user links (issue 6): invitations and password resets, with no mail server.
+//! One-time user links: invitations and password resets, with no mail server.
 //!
 //! - `POST /admin/v1/invitations` — an org admin invites an email with a role: the user is
 //!   created without a usable password, and the answer carries a link

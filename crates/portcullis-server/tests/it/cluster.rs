@@ -1,4 +1,4 @@
-//! Two real nodes on one PostgreSQL database with one master key (issue 7): what one node
+//! Two real nodes on one PostgreSQL database with one master key: what one node
 //! writes, the other serves; a refusal decided on one reaches the other within a second;
 //! a node that loses the database keeps deciding from its view, says so, and catches up.
 //!

@@ -1,4 +1,4 @@
-//! Two real nodes on one database and one real Redis (`--redis-url`, issue 7): what one
+//! Two real nodes on one database and one real Redis (`--redis-url`): what one
 //! node has seen, the other refuses — an app-signed JWT's `jti`, an OAuth 1.0 nonce — and
 //! failed authentications on both count against one limit.
 //!
