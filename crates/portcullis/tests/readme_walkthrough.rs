@@ -121,7 +121,7 @@ fn protect_your_first_api_works_as_written_behind_real_nginx() {
     let text = readme();
     let sh = blocks(&text, "## Protect your first API", "sh");
     let json_blocks = blocks(&text, "## Protect your first API", "json");
-    assert_eq!(sh.len(), 3, "the walkthrough has three shell blocks");
+    assert_eq!(sh.len(), 4, "the walkthrough has four shell blocks");
     let point = |block: &str| -> String {
         block
             .lines()
@@ -146,14 +146,16 @@ fn protect_your_first_api_works_as_written_behind_real_nginx() {
         );
     }
     // nginx is stopped however the script ends; the denial block's explain exits 1 by
-    // design ("denied"), so only the first two blocks run under `set -e`.
+    // design ("denied"), so it alone runs without `set -e`.
     let script = format!(
         "set -euo pipefail\n\
          trap 'if [ -n \"${{DEMO:-}}\" ] && [ -f \"$DEMO/nginx.pid\" ]; then kill $(cat \"$DEMO/nginx.pid\"); fi' EXIT\n\
-         {}\n{}\necho \"client=$CLIENT_ID\"\necho '--- denied'\nset +e\n{}\necho \"explain-exit=$?\"\n",
+         {}\n{}\necho \"client=$CLIENT_ID\"\necho '--- denied'\nset +e\n{}\necho \"explain-exit=$?\"\n\
+         set -e\necho '--- written'\n{}\n",
         point(&sh[0]),
         point(&sh[1]),
         point(&sh[2]),
+        point(&sh[3]),
     );
     let out = bash(&script);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -179,6 +181,11 @@ fn protect_your_first_api_works_as_written_behind_real_nginx() {
         answer.as_object().unwrap().keys().collect::<Vec<_>>(),
         "the README shows the API's answer"
     );
+
+    let (denied, written) = denied.split_once("--- written\n").expect(&context);
+    // Once the app may write to prod, the same token's write reaches the API.
+    let wrote: Value = serde_json::from_str(written.trim()).expect(&context);
+    assert_eq!(wrote, json!({"orders": [], "caller": client}), "{context}");
 
     // The write: refused by nginx with Portcullis's problem, and explained.
     let problem_end = denied.find("\n}\n").expect(&context) + 3;
