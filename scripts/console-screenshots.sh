@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -f screenshots/page-*.png
-CI=true cargo test -p portcullis-server --test console_browser \
-  every_console_page_at_desktop_and_phone_width_in_chromium -- --exact
+CI=true cargo test -p portcullis-server --test it \
+  console_browser::every_console_page_at_desktop_and_phone_width_in_chromium -- --exact
 ls -1 screenshots/page-*.png
 echo "$(ls screenshots/page-*.png | wc -l) screenshots in screenshots/"

@@ -1172,8 +1172,18 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
     let app = TestApp::spawn().await;
     let w = app.gateway_world(false).await;
     let org = w.org.clone();
-    app.create_user("ada@example.com", PASSWORD, json!({&org: "admin"}))
+    let ada = app
+        .create_user("ada@example.com", PASSWORD, json!({&org: "admin"}))
         .await;
+    // A platform administrator too, so that the organization forms are shown.
+    let (status, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/users/{}", ada["id"].as_str().unwrap()),
+            Some(json!({"platform_admin": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
     app.create_user("grace@example.com", PASSWORD, json!({&org: "developer"}))
         .await;
     let (_, group) = app
@@ -1323,6 +1333,16 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
             "audit",
             format!("/console/orgs/{org}/audit"),
             "Audit log of Acme".into(),
+        ),
+        (
+            "organization-new",
+            "/console/orgs/new".into(),
+            "New organization".into(),
+        ),
+        (
+            "organization-edit",
+            format!("/console/orgs/{org}/edit"),
+            "Edit organization".into(),
         ),
         (
             "notifications",
