@@ -218,7 +218,7 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
     Ok(())
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps", request_body = CreateApp, tag = "apps",
+#[utoipa::path(post, path = "/admin/v1/apps", operation_id = "createApp", request_body = CreateApp, tag = "apps",
     responses((status = 201, body = AppBody), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -253,7 +253,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(AppBody::new(&app, &state))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps", params(PageQuery), tag = "apps",
+#[utoipa::path(get, path = "/admin/v1/apps", operation_id = "listApps", params(PageQuery), tag = "apps",
     responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -279,7 +279,7 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}", tag = "apps",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}", operation_id = "readApp", tag = "apps",
     responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -290,7 +290,7 @@ pub async fn read(
     Ok(axum::Json(AppBody::new(&app, &state)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", request_body = UpdateApp, tag = "apps",
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", operation_id = "updateApp", request_body = UpdateApp, tag = "apps",
     responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -341,7 +341,7 @@ pub async fn update(
     Ok(axum::Json(AppBody::new(&app, &state)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", tag = "apps",
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", operation_id = "deleteApp", tag = "apps",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

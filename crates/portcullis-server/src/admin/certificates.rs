@@ -136,7 +136,7 @@ fn body_of(k: &AppKey) -> Result<CertificateBody, Problem> {
     CertificateBody::new(k).ok_or_else(|| Problem::internal(&"a key pair listed as a certificate"))
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/certificates", tag = "certificates",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/certificates", operation_id = "createCertificate", tag = "certificates",
     request_body(content(
         (String = "application/x-pem-file"),
         (UploadCertificate = "application/json"),
@@ -190,7 +190,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body_of(&key)?)).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates", params(PageQuery), tag = "certificates",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates", operation_id = "listCertificates", params(PageQuery), tag = "certificates",
     responses((status = 200, body = Page<CertificateBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", tag = "certificates",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "readCertificate", tag = "certificates",
     responses((status = 200, body = CertificateBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -226,7 +226,7 @@ pub async fn read(
     Ok(axum::Json(body_of(&find(&state, &app, &id).await?)?))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", tag = "certificates",
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "deleteCertificate", tag = "certificates",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -58,7 +58,7 @@ pub struct EventsQuery {
     pub after: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/resources/{resource_id}/events", params(EventsQuery), tag = "resources",
+#[utoipa::path(get, path = "/admin/v1/resources/{resource_id}/events", operation_id = "listResourceEvents", params(EventsQuery), tag = "resources",
     responses((status = 200, body = EventPage), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -168,7 +168,7 @@ fn may_manage(state: &AppState, who: &Principal, app: &App) -> Result<(), Proble
     super::apps::check_managed(state, who, app, "manage this application's feeds")
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", request_body = CreateFeed, tag = "feeds",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "createFeed", request_body = CreateFeed, tag = "feeds",
     responses((status = 201, body = FeedBody), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(FeedBody::from(&feed))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds", params(PageQuery), tag = "feeds",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "listFeeds", params(PageQuery), tag = "feeds",
     responses((status = 200, body = Page<FeedBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -216,7 +216,7 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", tag = "feeds",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "readFeed", tag = "feeds",
     responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -227,7 +227,7 @@ pub async fn read(
     Ok(axum::Json(FeedBody::from(&f)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", request_body = UpdateFeed, tag = "feeds",
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "updateFeed", request_body = UpdateFeed, tag = "feeds",
     responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -251,7 +251,7 @@ pub async fn update(
     Ok(axum::Json(FeedBody::from(&f)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", tag = "feeds",
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "deleteFeed", tag = "feeds",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -264,7 +264,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", request_body = TopicName, tag = "feeds",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "createFeedTopic", request_body = TopicName, tag = "feeds",
     responses((status = 201, body = TopicBody), (status = "4XX", body = Problem)))]
 pub async fn create_topic(
     State(state): State<AppState>,
@@ -286,7 +286,7 @@ pub async fn create_topic(
     Ok((StatusCode::CREATED, axum::Json(TopicBody::from(&topic))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", params(PageQuery), tag = "feeds",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "listFeedTopics", params(PageQuery), tag = "feeds",
     responses((status = 200, body = Page<TopicBody>), (status = "4XX", body = Problem)))]
 pub async fn list_topics(
     State(state): State<AppState>,
@@ -308,7 +308,7 @@ pub async fn list_topics(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", tag = "feeds",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "readFeedTopic", tag = "feeds",
     responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
 pub async fn read_topic(
     State(state): State<AppState>,
@@ -319,7 +319,7 @@ pub async fn read_topic(
     Ok(axum::Json(TopicBody::from(&t)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", request_body = TopicName, tag = "feeds",
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "updateFeedTopic", request_body = TopicName, tag = "feeds",
     responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
 pub async fn update_topic(
     State(state): State<AppState>,
@@ -334,7 +334,7 @@ pub async fn update_topic(
     Ok(axum::Json(TopicBody::from(&t)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", tag = "feeds",
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "deleteFeedTopic", tag = "feeds",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete_topic(
     State(state): State<AppState>,

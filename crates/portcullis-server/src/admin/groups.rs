@@ -74,7 +74,7 @@ async fn load(state: &AppState, who: &Principal, org: &str, id: &str) -> Result<
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", request_body = CreateGroup, tag = "groups",
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", operation_id = "createGroup", request_body = CreateGroup, tag = "groups",
     responses((status = 201, body = GroupBody), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(GroupBody::from(&group))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", params(PageQuery), tag = "groups",
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", operation_id = "listGroups", params(PageQuery), tag = "groups",
     responses((status = 200, body = Page<GroupBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -121,7 +121,7 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "readGroup", tag = "groups",
     responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn read(
     )))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", request_body = UpdateGroup, tag = "groups",
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "updateGroup", request_body = UpdateGroup, tag = "groups",
     responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -158,7 +158,7 @@ pub async fn update(
     Ok(axum::Json(GroupBody::from(&group)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "deleteGroup", tag = "groups",
     responses((status = 204), (status = 409, body = Problem, description = "apps are still in the group"), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

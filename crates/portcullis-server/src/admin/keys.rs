@@ -42,7 +42,7 @@ pub struct RotateBody {
     pub retired: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
+#[utoipa::path(get, path = "/admin/v1/keys", operation_id = "listSigningKeys", tag = "keys",
     responses((status = 200, body = super::Page<KeyBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ pub async fn list(
     Ok(axum::Json(super::Page { items, next: None }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", request_body = Option<RotateRequest>, tag = "keys",
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", operation_id = "rotateSigningKeys", request_body = Option<RotateRequest>, tag = "keys",
     responses((status = 200, body = RotateBody), (status = 409, body = Problem, description = "the next key is too new; retry later or force"), (status = "4XX", body = Problem)))]
 pub async fn rotate(
     State(state): State<AppState>,

@@ -104,7 +104,7 @@ pub async fn load(state: &AppState, who: &Principal, id: &str) -> Result<Org, Pr
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs", request_body = CreateOrg, tag = "orgs",
+#[utoipa::path(post, path = "/admin/v1/orgs", operation_id = "createOrg", request_body = CreateOrg, tag = "orgs",
     responses((status = 201, body = OrgBody), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -133,7 +133,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(OrgBody::from(&org))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs", params(PageQuery), tag = "orgs",
+#[utoipa::path(get, path = "/admin/v1/orgs", operation_id = "listOrgs", params(PageQuery), tag = "orgs",
     responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -164,7 +164,7 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", operation_id = "readOrg", tag = "orgs",
     responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -174,7 +174,7 @@ pub async fn read(
     Ok(axum::Json(OrgBody::from(&load(&state, &who, &id).await?)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", request_body = UpdateOrg, tag = "orgs",
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", operation_id = "updateOrg", request_body = UpdateOrg, tag = "orgs",
     responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn update(
     Ok(axum::Json(OrgBody::from(&org)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", operation_id = "deleteOrg", tag = "orgs",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -152,7 +152,7 @@ async fn load(
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/resources", request_body = CreateResource, tag = "resources",
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "createResource", request_body = CreateResource, tag = "resources",
     responses((status = 201, body = ResourceBody), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -194,7 +194,7 @@ pub async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources", params(PageQuery), tag = "resources",
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "listResources", params(PageQuery), tag = "resources",
     responses((status = 200, body = Page<ResourceBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -218,7 +218,7 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", tag = "resources",
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "readResource", tag = "resources",
     responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -229,7 +229,7 @@ pub async fn read(
     Ok(axum::Json(ResourceBody::from(&r)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", request_body = UpdateResource, tag = "resources",
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "updateResource", request_body = UpdateResource, tag = "resources",
     responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -264,7 +264,7 @@ pub async fn update(
     Ok(axum::Json(ResourceBody::from(&r)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", tag = "resources",
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "deleteResource", tag = "resources",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

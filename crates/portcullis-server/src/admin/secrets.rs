@@ -128,7 +128,7 @@ pub(super) async fn issue(
     Ok((record, secret))
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", request_body = Option<CreateSecret>, tag = "secrets",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "createSecret", request_body = Option<CreateSecret>, tag = "secrets",
     responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -151,7 +151,7 @@ pub async fn create(
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", params(PageQuery), tag = "secrets",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "listSecrets", params(PageQuery), tag = "secrets",
     responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -178,7 +178,7 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "readSecret", tag = "secrets",
     responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
 pub async fn read(
     State(state): State<AppState>,
@@ -190,7 +190,7 @@ pub async fn read(
     Ok(axum::Json(SecretBody::new(&s, used)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", request_body = UpdateSecret, tag = "secrets",
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "updateSecret", request_body = UpdateSecret, tag = "secrets",
     responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -208,7 +208,7 @@ pub async fn update(
     Ok(axum::Json(SecretBody::new(&s, used)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "deleteSecret", tag = "secrets",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -44,7 +44,7 @@ pub fn locked(retry: u64) -> Problem {
     .with_retry_after(retry)
 }
 
-#[utoipa::path(post, path = "/admin/v1/sessions", request_body = Login, tag = "sessions",
+#[utoipa::path(post, path = "/admin/v1/sessions", operation_id = "createSession", request_body = Login, tag = "sessions",
     responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
 pub async fn login(
     State(state): State<AppState>,
@@ -76,7 +76,7 @@ pub async fn login(
     Ok(res)
 }
 
-#[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
+#[utoipa::path(delete, path = "/admin/v1/sessions/current", operation_id = "deleteCurrentSession", tag = "sessions",
     responses((status = 204), (status = "4XX", body = Problem)))]
 pub async fn logout(
     State(state): State<AppState>,
