@@ -172,7 +172,10 @@ Secrets are read only from the environment, never from flags or the config file:
   PORTCULLIS_MASTER_KEY   Base64 of the 32-byte master key that encrypts the signing keys;
                           replaces the key file. All nodes of a cluster and the CLI share it.
   PORTCULLIS_ADMIN_TOKEN  The bootstrap admin token (at least 32 characters). When unset, one
-                          is generated on first start and printed once to the terminal.
+                          is generated on first start and printed once to the terminal; when
+                          stderr is not a terminal (a service, a container, a pipe), it is
+                          written to <data-dir>/admin-token (mode 0600) and only the file's
+                          path is logged.
 
 Precedence: flag > PORTCULLIS_* variable > config file > default.";
 

@@ -85,7 +85,7 @@ fn config_default_is_a_valid_config_file_with_every_key() {
     ]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("/etc/portcullis/master.key"),
+        stderr(&out).contains("/var/lib/portcullis/portcullis.db"),
         "{}",
         stderr(&out)
     );
@@ -193,28 +193,36 @@ fn get_status(addr: &str, path: &str, bearer: &str) -> u16 {
 }
 
 #[test]
-fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
+fn serve_writes_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    // First start: a generated admin token, boxed on stderr, that works.
-    let server = Server::start(&mut serve_cmd(&data));
+    // First start, stderr a pipe (as under a service manager), JSON logs: the generated
+    // admin token is not in the log stream but in <data-dir>/admin-token, and it works.
+    let server = Server::start(serve_cmd(&data).args(["--log-format", "json"]));
     let startup = server.startup.join("\n");
-    let token_line = server
-        .startup
-        .iter()
-        .find(|l| l.contains("pcsa_"))
-        .unwrap_or_else(|| panic!("no token in:\n{startup}"));
-    let token = token_line
-        .trim_matches(|c: char| c == '│' || c.is_whitespace())
-        .to_owned();
-    let token = token.as_str();
+    let token_file = data.join("admin-token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap_or_else(|e| panic!("no {} ({e}); stderr:\n{startup}", token_file.display()));
+    let token = token.trim_end_matches('\n');
     assert!(
-        token.starts_with("pcsa_") && !token.contains(' '),
-        "{token_line}"
+        token.starts_with("pcsa_") && !token.contains(char::is_whitespace),
+        "{token:?}"
     );
-    assert!(startup.contains("Bootstrap admin token (shown once, store it now):"));
-    assert!(startup.contains(&format!("http://{}/admin/v1/orgs", server.addr)));
+    assert!(
+        server.startup.iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["fields"]["path"] == token_file.display().to_string()
+                && v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("bootstrap admin token"))
+        }),
+        "the log names the file:\n{startup}"
+    );
+    assert!(
+        !startup.contains("Bootstrap admin token (shown once"),
+        "{startup}"
+    );
     assert_eq!(get_status(&server.addr, "/admin/v1/orgs", token), 200);
     assert_eq!(
         get_status(&server.addr, "/admin/v1/orgs", "pcsa_wrong"),
@@ -226,6 +234,7 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700, "data directory mode");
         assert_eq!(mode(&data.join("master.key")), 0o600, "master key mode");
+        assert_eq!(mode(&token_file), 0o600, "admin token file mode");
     }
 
     // The keys commands work on the same data directory while it runs.
@@ -253,11 +262,13 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
     let (status, rest) = server.stop();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
     let all = format!("{startup}\n{}", rest.join("\n"));
-    assert_eq!(
-        all.matches(token).count(),
-        1,
-        "the token is shown once:\n{all}"
-    );
+    for line in all.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+        assert!(!line.contains("pcsa_"), "a token in the log: {line}");
+    }
     let master_key = std::fs::read_to_string(data.join("master.key")).unwrap();
     assert!(
         !all.contains(master_key.trim()),
@@ -276,6 +287,11 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
     let startup = server.startup.clone();
     let (status, rest) = server.stop();
     assert!(status.success());
+    // Nothing generated, nothing written: the file is still the first start's.
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim_end(),
+        token
+    );
     let all: Vec<String> = startup.into_iter().chain(rest).collect();
     for line in &all {
         assert!(
@@ -303,6 +319,8 @@ async fn the_log_of_a_full_flow_holds_no_secret_key_or_token() {
         .env("PORTCULLIS_ADMIN_TOKEN", admin)
         .env_remove("RUST_LOG");
     let server = Server::start(&mut cmd);
+    // A chosen admin token: nothing generated, so nothing written.
+    assert!(!data.join("admin-token").exists());
     let api = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, bearer: &str| {
