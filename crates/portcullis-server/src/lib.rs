@@ -30,6 +30,7 @@ pub mod oauth;
 pub mod ops;
 pub mod problem;
 pub mod state;
+pub mod unread_body;
 pub mod wave;
 
 /// The `http` types of the server's API (header names in [`config::GatewayConfig`]).
@@ -348,6 +349,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(axum::middleware::from_fn(problem::documented_errors))
         .fallback_service(everything_else(state.clone()))
+        // Outermost, on both lanes: an answer that leaves a body unread drains it or says
+        // `Connection: close`.
+        .layer(axum::middleware::from_fn(unread_body::close_or_drain))
         .with_state(state)
 }
 
