@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod process_metrics;
 pub mod state;
 pub mod unread_body;
 pub mod wave;
