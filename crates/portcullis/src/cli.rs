@@ -68,6 +68,36 @@ pub enum Command {
     /// Copy a data directory's SQLite store into PostgreSQL (to move up to several nodes),
     /// with a progress bar; checks the counts and leaves the source untouched
     MigrateStore(MigrateStoreArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout
+    #[command(long_about = COMPLETIONS_ABOUT)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    #[command(hide = true)]
+    Man,
+}
+
+const COMPLETIONS_ABOUT: &str = "\
+Print a shell completion script to stdout: subcommands and flags complete on Tab.
+
+  bash:  portcullis completions bash > /etc/bash_completion.d/portcullis
+  zsh:   portcullis completions zsh > \"${fpath[1]}/_portcullis\"
+  fish:  portcullis completions fish > ~/.config/fish/completions/portcullis.fish
+
+The Debian package installs all three.";
+
+/// `portcullis completions`: the shell to write a completion script for.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// `portcullis migrate-store`: SQLite → PostgreSQL.

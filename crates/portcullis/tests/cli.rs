@@ -8,6 +8,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{Server, WAIT, portcullis, run, serve_cmd, stderr, stdout};
 
@@ -610,5 +611,73 @@ fn bench_seed_is_hidden_from_the_main_help_but_documented() {
             && own.contains("0600")
             && own.contains("Stop the server"),
         "{own}"
+    );
+}
+
+#[test]
+fn completions_are_shell_scripts_that_know_the_subcommands() {
+    let out = run(portcullis().args(["completions", "bash"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    for word in ["serve", "keys", "--listen", "--data-dir", "completions"] {
+        assert!(script.contains(word), "bash completion lacks {word}");
+    }
+    // bash parses it without running it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.bash");
+    std::fs::write(&file, &script).unwrap();
+    let check = run(Command::new("bash").arg("-n").arg(&file));
+    assert!(check.status.success(), "bash -n: {}", stderr(&check));
+    // And defines the completion function it registers.
+    let loaded = run(Command::new("bash").arg("-c").arg(format!(
+        "source {} && complete -p portcullis",
+        file.display()
+    )));
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    assert!(
+        stdout(&loaded).contains("portcullis"),
+        "{}",
+        stdout(&loaded)
+    );
+
+    for (shell, marker) in [
+        ("zsh", "#compdef portcullis"),
+        ("fish", "complete -c portcullis"),
+    ] {
+        let out = run(portcullis().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("serve"), "{shell}");
+    }
+    let out = run(portcullis().args(["completions", "tcsh"]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn the_man_page_is_roff_for_portcullis_and_hidden_from_help() {
+    let out = run(portcullis().arg("man"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    // The title comes first (after the string definitions clap_mangen puts before it).
+    let first_macro = page
+        .lines()
+        .find(|l| l.starts_with('.') && !l.starts_with(".ie") && !l.starts_with(".el"))
+        .unwrap_or_default();
+    assert!(first_macro.starts_with(".TH portcullis 1"), "{page}");
+    assert!(
+        page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"),
+        "{page}"
+    );
+    assert!(page.contains("serve"), "{page}");
+    let help = stdout(&run(portcullis().arg("--help")));
+    assert!(help.contains("completions"), "{help}");
+    assert!(
+        !help.lines().any(|l| l.trim_start().starts_with("man ")),
+        "{help}"
     );
 }
