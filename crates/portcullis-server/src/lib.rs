@@ -11,6 +11,7 @@
 //! serves until the shutdown future resolves, then drains in-flight requests. Tests start
 //! the real application on port 0 the same way `main` does.
 
+pub mod access_log;
 pub mod admin;
 pub mod audit;
 pub mod backup_seal;
@@ -210,6 +211,7 @@ impl Application {
                 ..config.gateway.clone()
             },
             request_timeout: config.limits.request_timeout,
+            access_log: config.access_log,
             max_header_bytes: config.limits.max_header_bytes,
             wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
         });

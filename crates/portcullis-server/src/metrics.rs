@@ -279,12 +279,16 @@ pub async fn track(
         method,
         outcome: outcome_label(res.status()),
     };
+    let elapsed = start.elapsed();
     state.metrics.requests.get_or_create(&labels).inc();
     state
         .metrics
         .latency
         .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    if state.access_log {
+        crate::access_log::record(&labels.route, method, &res, elapsed);
+    }
     res
 }
 

@@ -279,6 +279,19 @@ pub struct ServeArgs {
         help_heading = "Logging"
     )]
     pub log_level: Option<String>,
+
+    /// Log one line per request (target `access`, at info level whatever --log-level says):
+    /// method, route pattern, status, latency, the client id when the answer names one,
+    /// and the denial code. Never a query string, a header value or a credential
+    #[arg(
+        long,
+        env = "PORTCULLIS_ACCESS_LOG",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = "Logging"
+    )]
+    pub access_log: Option<bool>,
 }
 
 impl ServeArgs {
@@ -293,6 +306,7 @@ impl ServeArgs {
             resync_interval: self.resync_interval,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
+            access_log: self.access_log,
             api_key_header: self.gateway.api_key_header.clone(),
             org_header: self.gateway.org_header.clone(),
             trusted_proxy: self.gateway.trusted_proxy.clone(),

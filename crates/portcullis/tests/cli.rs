@@ -681,3 +681,149 @@ fn the_man_page_is_roff_for_portcullis_and_hidden_from_help() {
         "{help}"
     );
 }
+
+/// `--access-log`: one JSON line per request (even with most logs at `warn`), with the
+/// method, route pattern, status, latency, client id when the answer names one and the
+/// denial code — and no credential, query string or one-time link.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_log_has_a_line_per_request_and_no_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "access-log-admin-token-0123456789abcdefghij";
+    let mut cmd = serve_cmd(&dir.path().join("data"));
+    // The server's own info lines (its "listening" line) and nothing else at info: the
+    // access log shows all the same.
+    cmd.args([
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn,portcullis_server=info",
+        "--access-log",
+    ])
+    .env("PORTCULLIS_ADMIN_TOKEN", admin);
+    let server = Server::start(&mut cmd);
+    let api = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let json = |r: reqwest::Response| async move {
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let org = json(
+        post(
+            "/admin/v1/orgs",
+            serde_json::json!({"name": "Acme", "sandboxes": ["prod"]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let res = json(
+        post(
+            &format!("/admin/v1/orgs/{org_id}/resources"),
+            serde_json::json!({"name": "Orders", "sandbox": "prod"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let res_id = res["id"].as_str().unwrap().to_owned();
+    let app = json(
+        post(
+            "/admin/v1/apps",
+            serde_json::json!({"org_id": org_id, "name": "a", "sandboxes": {"prod": "read"}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let cid = app["client_id"].as_str().unwrap().to_owned();
+    let secret = json(
+        post(
+            &format!("/admin/v1/apps/{cid}/secrets"),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = client_credentials(&http, &api, &cid, &secret)
+        .await
+        .unwrap();
+    let check = |method: reqwest::Method| {
+        http.request(method, format!("{api}/gateway/v1/check/{res_id}"))
+            .bearer_auth(&token)
+            .header("x-api-key", &cid)
+            .header("x-gw-ims-org-id", &org_id)
+            .send()
+    };
+    assert_eq!(check(reqwest::Method::GET).await.unwrap().status(), 200);
+    assert_eq!(check(reqwest::Method::POST).await.unwrap().status(), 401);
+    // Credentials where a careless log would keep them: a query string, a link's path.
+    let in_query = "pcss_InAQueryStringNeverLogged0123456789";
+    http.get(format!("{api}/admin/v1/orgs?client_secret={in_query}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    let link = "pcsl_AOneTimeLinkNeverLogged0123456789abc";
+    http.get(format!("{api}/console/invite/{link}"))
+        .send()
+        .await
+        .unwrap();
+
+    let startup = server.startup.clone();
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    let all: Vec<String> = [startup, rest].concat();
+    let access: Vec<serde_json::Value> = all
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    assert!(access.len() >= 9, "{all:#?}");
+    for line in &access {
+        let f = &line["fields"];
+        assert_eq!(f["message"], "request", "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
+        for key in ["method", "route", "client_id", "code"] {
+            assert!(f[key].is_string(), "{key} in {line}");
+        }
+        assert!(f["status"].is_u64() && f["latency_ms"].is_f64(), "{line}");
+    }
+    let find = |method: &str, route: &str, status: u64| {
+        access
+            .iter()
+            .find(|l| {
+                l["fields"]["method"] == method
+                    && l["fields"]["route"] == route
+                    && l["fields"]["status"] == status
+            })
+            .unwrap_or_else(|| panic!("no {method} {route} {status} in {access:#?}"))
+            .clone()
+    };
+    let passed = find("GET", "/gateway/v1/check/{*rest}", 200);
+    assert_eq!(passed["fields"]["client_id"], cid.as_str());
+    let denied = find("POST", "/gateway/v1/check/{*rest}", 401);
+    assert_eq!(denied["fields"]["code"], "EXEG-0506-401");
+    find("POST", "/admin/v1/apps/{client_id}/secrets", 201);
+    find("POST", "/oauth/token", 200);
+    let text = all.join("\n");
+    for (what, value) in [
+        ("admin token", admin),
+        ("client secret", secret.as_str()),
+        ("access token", token.as_str()),
+        ("query string", in_query),
+        ("one-time link", link),
+    ] {
+        assert!(!text.contains(value), "the log contains the {what}");
+    }
+}

@@ -18,7 +18,16 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let settings = super::settings(args.layer(), &args.config)?;
-    logging::init(settings.log_format, &settings.log_level).map_err(Failure::Config)?;
+    // The access log is on when asked for, whatever level the other logs are kept at.
+    let filter = match settings.access_log {
+        true => format!(
+            "{},{}=info",
+            settings.log_level,
+            portcullis_server::access_log::TARGET
+        ),
+        false => settings.log_level.clone(),
+    };
+    logging::init(settings.log_format, &filter).map_err(Failure::Config)?;
     let secrets = EnvSecrets::from_env().map_err(Failure::Config)?;
     // Before building, so that a failure here cannot leave a server nobody can stop.
     let shutdown = shutdown_signal()
