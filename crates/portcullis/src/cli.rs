@@ -152,6 +152,11 @@ pub struct ListenArgs {
     /// Stop after printing this many notifications
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+
+    /// A PEM file of certificate authorities to trust for an https --server, beside the
+    /// built-in Mozilla roots: for a server whose certificate a private CA signed
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 const BENCH_SEED_ABOUT: &str = "\
