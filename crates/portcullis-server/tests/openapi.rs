@@ -186,7 +186,8 @@ async fn served_document() -> String {
 }
 
 /// Client generators name their methods after `operationId`, which OpenAPI requires to be
-/// unique across the document: every operation has one, and no two share it.
+/// unique across the document: every operation has one, and no two share it. And they
+/// parse error bodies by the media type documented: `application/problem+json`.
 #[tokio::test]
 async fn every_operation_has_a_unique_operation_id() {
     let doc: Value = serde_json::from_str(&served_document().await).unwrap();
@@ -197,6 +198,15 @@ async fn every_operation_has_a_unique_operation_id() {
         for (method, op) in methods.as_object().unwrap() {
             count += 1;
             let at = format!("{} {path}", method.to_uppercase());
+            // Errors are documented as what they are: problem+json bodies.
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if status.starts_with('4')
+                    && let Some(content) = response["content"].as_object()
+                    && !content.contains_key("application/problem+json")
+                {
+                    problems.push(format!("{at} {status} is not application/problem+json"));
+                }
+            }
             match op["operationId"].as_str() {
                 None => problems.push(format!("{at} has no operationId")),
                 Some(id) => {

@@ -219,7 +219,7 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps", operation_id = "createApp", request_body = CreateApp, tag = "apps",
-    responses((status = 201, body = AppBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -254,7 +254,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps", operation_id = "listApps", params(PageQuery), tag = "apps",
-    responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -280,7 +280,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}", operation_id = "readApp", tag = "apps",
-    responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -291,7 +291,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", operation_id = "updateApp", request_body = UpdateApp, tag = "apps",
-    responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -342,7 +342,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", operation_id = "deleteApp", tag = "apps",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -173,7 +173,7 @@ fn check_cursor(after: &Option<String>) -> Result<(), Problem> {
 
 #[utoipa::path(get, path = "/admin/v1/audit", operation_id = "listAuditEntries", params(AuditQuery), tag = "audit",
     responses((status = 200, body = AuditPage, description = "One page; with ?format=ndjson, every matching entry as application/x-ndjson"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -214,7 +214,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/admin/v1/audit/export", operation_id = "exportAuditEntries", params(AuditQuery), tag = "audit",
     responses((status = 200, content_type = "application/x-ndjson", body = AuditBody,
         description = "Every matching entry, oldest first, one JSON object a line (streamed)"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
     who: Principal,

@@ -141,7 +141,7 @@ fn body_of(k: &AppKey) -> Result<CertificateBody, Problem> {
         (String = "application/x-pem-file"),
         (UploadCertificate = "application/json"),
     ), description = "One X.509 certificate: RSA ≥ 2048 bits or EC P-256, valid now. Never a private key."),
-    responses((status = 201, body = CertificateBody, description = "the certificate as recorded"), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = CertificateBody, description = "the certificate as recorded"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -191,7 +191,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates", operation_id = "listCertificates", params(PageQuery), tag = "certificates",
-    responses((status = 200, body = Page<CertificateBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<CertificateBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -216,7 +216,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "readCertificate", tag = "certificates",
-    responses((status = 200, body = CertificateBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = CertificateBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -227,7 +227,7 @@ pub async fn read(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "deleteCertificate", tag = "certificates",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -169,7 +169,7 @@ fn may_manage(state: &AppState, who: &Principal, app: &App) -> Result<(), Proble
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "createFeed", request_body = CreateFeed, tag = "feeds",
-    responses((status = 201, body = FeedBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -195,7 +195,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "listFeeds", params(PageQuery), tag = "feeds",
-    responses((status = 200, body = Page<FeedBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<FeedBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -217,7 +217,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "readFeed", tag = "feeds",
-    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -228,7 +228,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "updateFeed", request_body = UpdateFeed, tag = "feeds",
-    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -252,7 +252,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "deleteFeed", tag = "feeds",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,
@@ -265,7 +265,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "createFeedTopic", request_body = TopicName, tag = "feeds",
-    responses((status = 201, body = TopicBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -287,7 +287,7 @@ pub async fn create_topic(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "listFeedTopics", params(PageQuery), tag = "feeds",
-    responses((status = 200, body = Page<TopicBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<TopicBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_topics(
     State(state): State<AppState>,
     who: Principal,
@@ -309,7 +309,7 @@ pub async fn list_topics(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "readFeedTopic", tag = "feeds",
-    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -320,7 +320,7 @@ pub async fn read_topic(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "updateFeedTopic", request_body = TopicName, tag = "feeds",
-    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -335,7 +335,7 @@ pub async fn update_topic(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "deleteFeedTopic", tag = "feeds",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_topic(
     State(state): State<AppState>,
     who: Principal,

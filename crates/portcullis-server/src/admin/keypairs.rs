@@ -105,7 +105,7 @@ fn pkcs8_pem(der: Vec<u8>) -> String {
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/keypairs", operation_id = "createKeyPair", request_body = Option<CreateKeyPair>, tag = "keypairs",
-    responses((status = 201, body = CreatedKeyPair, description = "the key pair; the private key is shown once"), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = CreatedKeyPair, description = "the key pair; the private key is shown once"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -162,7 +162,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs", operation_id = "listKeyPairs", params(PageQuery), tag = "keypairs",
-    responses((status = 200, body = Page<KeyPairBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<KeyPairBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -187,7 +187,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", operation_id = "readKeyPair", tag = "keypairs",
-    responses((status = 200, body = KeyPairBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = KeyPairBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -199,7 +199,7 @@ pub async fn read(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", operation_id = "deleteKeyPair", tag = "keypairs",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

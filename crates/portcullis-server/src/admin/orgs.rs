@@ -105,7 +105,7 @@ pub async fn load(state: &AppState, who: &Principal, id: &str) -> Result<Org, Pr
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs", operation_id = "createOrg", request_body = CreateOrg, tag = "orgs",
-    responses((status = 201, body = OrgBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -134,7 +134,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs", operation_id = "listOrgs", params(PageQuery), tag = "orgs",
-    responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -165,7 +165,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", operation_id = "readOrg", tag = "orgs",
-    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -175,7 +175,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", operation_id = "updateOrg", request_body = UpdateOrg, tag = "orgs",
-    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -216,7 +216,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", operation_id = "deleteOrg", tag = "orgs",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -153,7 +153,7 @@ async fn load(
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "createResource", request_body = CreateResource, tag = "resources",
-    responses((status = 201, body = ResourceBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -195,7 +195,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "listResources", params(PageQuery), tag = "resources",
-    responses((status = 200, body = Page<ResourceBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<ResourceBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -219,7 +219,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "readResource", tag = "resources",
-    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -230,7 +230,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "updateResource", request_body = UpdateResource, tag = "resources",
-    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -265,7 +265,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "deleteResource", tag = "resources",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

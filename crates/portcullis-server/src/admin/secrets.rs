@@ -129,7 +129,7 @@ pub(super) async fn issue(
 }
 
 #[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "createSecret", request_body = Option<CreateSecret>, tag = "secrets",
-    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -152,7 +152,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "listSecrets", params(PageQuery), tag = "secrets",
-    responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -179,7 +179,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "readSecret", tag = "secrets",
-    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -191,7 +191,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "updateSecret", request_body = UpdateSecret, tag = "secrets",
-    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -209,7 +209,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "deleteSecret", tag = "secrets",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -45,7 +45,7 @@ pub fn locked(retry: u64) -> Problem {
 }
 
 #[utoipa::path(post, path = "/admin/v1/sessions", operation_id = "createSession", request_body = Login, tag = "sessions",
-    responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = SessionBody), (status = 401, body = Problem, content_type = "application/problem+json"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -77,7 +77,7 @@ pub async fn login(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/sessions/current", operation_id = "deleteCurrentSession", tag = "sessions",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -124,7 +124,7 @@ pub(super) async fn check_roles(
 }
 
 #[utoipa::path(post, path = "/admin/v1/users", operation_id = "createUser", request_body = CreateUser, tag = "users",
-    responses((status = 201, body = UserBody), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -162,7 +162,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/admin/v1/users", operation_id = "listUsers", params(PageQuery), tag = "users",
-    responses((status = 200, body = Page<UserBody>), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = Page<UserBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -193,7 +193,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/users/{user_id}", operation_id = "readUser", tag = "users",
-    responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -203,7 +203,7 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/admin/v1/users/{user_id}", operation_id = "updateUser", request_body = UpdateUser, tag = "users",
-    responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
+    responses((status = 200, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -254,7 +254,7 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/admin/v1/users/{user_id}", operation_id = "deleteUser", tag = "users",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,
