@@ -15,9 +15,10 @@
 //!   chunked body) and the client did not ask `Expect: 100-continue`, it reads and discards
 //!   them, for at most [`DRAIN_TIME`], before answering: the connection stays usable, and a
 //!   client's small stray body costs it nothing;
-//! - otherwise, or if draining fails or takes longer, the response carries
-//!   `Connection: close`, so the client knows to open a new connection; hyper closes this
-//!   one after the response (it never reads a large unread body).
+//! - otherwise (also after a `408`: that body came too slowly already), or if draining
+//!   fails or takes longer, the response carries `Connection: close`, so the client knows
+//!   to open a new connection; hyper closes this one after the response (it never reads a
+//!   large unread body).
 //!
 //! HTTP/2 needs neither: a stream's unread body is reset on its own, and the connection
 //! header is forbidden there.
@@ -66,7 +67,9 @@ pub async fn close_or_drain(request: Request, next: Next) -> Response {
     let Some(rest) = rest else {
         return response;
     };
+    // A request that timed out (408) came too slowly to wait for any more of it.
     let drained = !expects_continue
+        && response.status() != axum::http::StatusCode::REQUEST_TIMEOUT
         && rest.size_hint().lower() <= DRAIN_LIMIT
         && tokio::time::timeout(DRAIN_TIME, drain(rest, DRAIN_LIMIT))
             .await

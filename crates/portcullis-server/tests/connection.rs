@@ -198,3 +198,29 @@ async fn a_small_unread_body_is_drained_and_the_connection_kept() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, br#"{"status":"ok"}"#);
 }
+
+/// A body that arrives too slowly gets `408` — and `Connection: close` at once, without
+/// waiting to drain a body that is not coming.
+#[tokio::test]
+async fn a_timed_out_body_gets_408_and_connection_close() {
+    let app = TestApp::spawn_with(common::Options {
+        limits: portcullis_server::config::Limits {
+            request_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
+    // A sign-in reads its body first: 10 of the 100 bytes announced, and no more.
+    let mut head = request("POST", "/admin/v1/sessions", 100);
+    head.truncate(head.len() - 90);
+    stream.write_all(&head).await.unwrap();
+    let answer = read_answer(&mut stream, &mut Vec::new())
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 408);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert_closed(&mut stream).await;
+    healthz_on_a_new_connection(&app).await;
+}
