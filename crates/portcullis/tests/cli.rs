@@ -827,3 +827,67 @@ async fn the_access_log_has_a_line_per_request_and_no_credential() {
         assert!(!text.contains(value), "the log contains the {what}");
     }
 }
+
+/// On a terminal (a pseudo-terminal made by util-linux's `script`), the generated admin
+/// token is shown in its box, as before, and no token file is written.
+#[test]
+fn on_a_terminal_the_token_is_shown_and_no_file_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = format!(
+        "{} serve --listen 127.0.0.1:0 --data-dir {}",
+        env!("CARGO_BIN_EXE_portcullis"),
+        data.display()
+    );
+    let mut cmd = Command::new("script");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PORTCULLIS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .args(["-q", "-f", "-e", "-c", &serve, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("util-linux's script runs");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("listening")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no 'listening' line ({e:?}):\n{}", seen.join("\n"));
+            }
+        }
+    }
+    // Ctrl-C on the terminal: SIGINT to the server, which stops cleanly.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("Bootstrap admin token (shown once, store it now):"),
+        "{text}"
+    );
+    assert_eq!(text.matches("pcsa_").count(), 1, "{text}");
+    assert!(!data.join("admin-token").exists());
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait()));
+    let status = exited
+        .recv_timeout(WAIT)
+        .expect("the server stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "a clean stop: {status:?}");
+}
