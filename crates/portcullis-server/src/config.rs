@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// What every Redis key starts with (several clusters, or tests, on one Redis).
     pub redis_prefix: String,
+    /// Log one line per request ([`crate::access_log`]).
+    pub access_log: bool,
 }
 
 /// The PEM files of the server's TLS certificate chain and private key.
@@ -185,6 +187,7 @@ impl ServerConfig {
             limits: Limits::default(),
             redis_url: None,
             redis_prefix: "pc:".into(),
+            access_log: false,
         }
     }
 }

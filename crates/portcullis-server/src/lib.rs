@@ -11,6 +11,7 @@
 //! serves until the shutdown future resolves, then drains in-flight requests. Tests start
 //! the real application on port 0 the same way `main` does.
 
+pub mod access_log;
 pub mod admin;
 pub mod audit;
 pub mod backup_seal;
@@ -30,8 +31,10 @@ pub mod metrics;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod process_metrics;
 pub mod request;
 pub mod state;
+pub mod unread_body;
 pub mod wave;
 
 /// The `http` types of the server's API (header names in [`config::GatewayConfig`]).
@@ -198,6 +201,7 @@ impl Application {
                 ..config.gateway.clone()
             },
             request_timeout: config.limits.request_timeout,
+            access_log: config.access_log,
             max_header_bytes: config.limits.max_header_bytes,
             wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
         });
@@ -338,6 +342,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .route_layer(axum::middleware::from_fn(problem::documented_errors))
         .fallback_service(everything_else(state.clone()))
+        // Outermost, on both lanes: an answer that leaves a body unread drains it or says
+        // `Connection: close`.
+        .layer(axum::middleware::from_fn(unread_body::close_or_drain))
         .with_state(state)
 }
 

@@ -77,6 +77,12 @@ pub struct CacheLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+    pub commit: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -101,7 +107,23 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("portcullis");
+        // The root holds the unprefixed standard series (`process_*`); everything of
+        // Portcullis's own is `portcullis_*`.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(crate::process_metrics::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("portcullis");
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: env!("PORTCULLIS_BUILD_COMMIT"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1: the version and the commit this server was built from",
+            build_info,
+        );
         let requests = Family::<HttpLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let grants = Family::<GrantLabels, Counter>::default();
@@ -166,7 +188,7 @@ impl Metrics {
         );
         Self {
             audit_dropped,
-            registry,
+            registry: root,
             requests,
             latency,
             grants,
@@ -257,12 +279,16 @@ pub async fn track(
         method,
         outcome: outcome_label(res.status()),
     };
+    let elapsed = start.elapsed();
     state.metrics.requests.get_or_create(&labels).inc();
     state
         .metrics
         .latency
         .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
+    if state.access_log {
+        crate::access_log::record(&labels.route, method, &res, elapsed);
+    }
     res
 }
 

@@ -36,6 +36,8 @@ pub struct Inner {
     pub gateway: crate::config::GatewayConfig,
     /// How long a request, body included, may take before it is answered `408`.
     pub request_timeout: std::time::Duration,
+    /// Log one line per request ([`crate::access_log`]).
+    pub access_log: bool,
     /// Header names and values together, at most (`431` past it).
     pub max_header_bytes: usize,
     /// Failed authentications per client address and per (app, address).

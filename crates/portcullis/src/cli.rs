@@ -68,6 +68,36 @@ pub enum Command {
     /// Copy a data directory's SQLite store into PostgreSQL (to move up to several nodes),
     /// with a progress bar; checks the counts and leaves the source untouched
     MigrateStore(MigrateStoreArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout
+    #[command(long_about = COMPLETIONS_ABOUT)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    #[command(hide = true)]
+    Man,
+}
+
+const COMPLETIONS_ABOUT: &str = "\
+Print a shell completion script to stdout: subcommands and flags complete on Tab.
+
+  bash:  portcullis completions bash > /etc/bash_completion.d/portcullis
+  zsh:   portcullis completions zsh > \"${fpath[1]}/_portcullis\"
+  fish:  portcullis completions fish > ~/.config/fish/completions/portcullis.fish
+
+The Debian package installs all three.";
+
+/// `portcullis completions`: the shell to write a completion script for.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// `portcullis migrate-store`: SQLite → PostgreSQL.
@@ -122,6 +152,11 @@ pub struct ListenArgs {
     /// Stop after printing this many notifications
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+
+    /// A PEM file of certificate authorities to trust for an https --server, beside the
+    /// built-in Mozilla roots: for a server whose certificate a private CA signed
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 const BENCH_SEED_ABOUT: &str = "\
@@ -172,7 +207,10 @@ Secrets are read only from the environment, never from flags or the config file:
   PORTCULLIS_MASTER_KEY   Base64 of the 32-byte master key that encrypts the signing keys;
                           replaces the key file. All nodes of a cluster and the CLI share it.
   PORTCULLIS_ADMIN_TOKEN  The bootstrap admin token (at least 32 characters). When unset, one
-                          is generated on first start and printed once to the terminal.
+                          is generated on first start and printed once to the terminal; when
+                          stderr is not a terminal (a service, a container, a pipe), it is
+                          written to <data-dir>/admin-token (mode 0600) and only the file's
+                          path is logged.
 
 Precedence: flag > PORTCULLIS_* variable > config file > default.";
 
@@ -246,6 +284,19 @@ pub struct ServeArgs {
         help_heading = "Logging"
     )]
     pub log_level: Option<String>,
+
+    /// Log one line per request (target `access`, at info level whatever --log-level says):
+    /// method, route pattern, status, latency, the client id when the answer names one,
+    /// and the denial code. Never a query string, a header value or a credential
+    #[arg(
+        long,
+        env = "PORTCULLIS_ACCESS_LOG",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = "Logging"
+    )]
+    pub access_log: Option<bool>,
 }
 
 impl ServeArgs {
@@ -260,6 +311,7 @@ impl ServeArgs {
             resync_interval: self.resync_interval,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
+            access_log: self.access_log,
             api_key_header: self.gateway.api_key_header.clone(),
             org_header: self.gateway.org_header.clone(),
             trusted_proxy: self.gateway.trusted_proxy.clone(),

@@ -161,6 +161,10 @@ pub const SETTINGS: &[Setting] = &[
         key: "log_level",
         default: Fallback::Value(r#""info""#),
     },
+    Setting {
+        key: "access_log",
+        default: Fallback::Value("false"),
+    },
 ];
 
 /// The built-in defaults, as a layer below every other source.
@@ -331,6 +335,7 @@ mod tests {
             resync_interval,
             log_format,
             log_level,
+            access_log,
             api_key_header,
             org_header,
             trusted_proxy,
@@ -357,6 +362,7 @@ mod tests {
         assert!(resync_interval.is_some());
         assert!(log_format.is_some());
         assert!(log_level.is_some());
+        assert!(access_log.is_some());
         assert!(api_key_header.is_some());
         assert!(org_header.is_some());
         assert!(trusted_proxy.is_some());

@@ -73,6 +73,7 @@ pub struct Layer {
     pub resync_interval: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub access_log: Option<bool>,
     pub api_key_header: Option<String>,
     pub org_header: Option<String>,
     pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
@@ -104,6 +105,7 @@ impl Layer {
             resync_interval: self.resync_interval.or(lower.resync_interval),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
+            access_log: self.access_log.or(lower.access_log),
             api_key_header: self.api_key_header.or(lower.api_key_header),
             org_header: self.org_header.or(lower.org_header),
             trusted_proxy: self.trusted_proxy.or(lower.trusted_proxy),
@@ -154,6 +156,8 @@ pub struct Settings {
     pub resync_interval: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// One log line per request (`--access-log`).
+    pub access_log: bool,
     pub api_key_header: HeaderName,
     pub org_header: HeaderName,
     pub trusted_proxy: Vec<ipnet::IpNet>,
@@ -218,6 +222,7 @@ impl Settings {
             resync_interval: required("resync_interval", merged.resync_interval)?,
             log_format: required("log_format", merged.log_format)?,
             log_level: required("log_level", merged.log_level)?,
+            access_log: required("access_log", merged.access_log)?,
             api_key_header: header_name("api_key_header", merged.api_key_header)?,
             org_header: header_name("org_header", merged.org_header)?,
             trusted_proxy: required("trusted_proxy", merged.trusted_proxy)?,
@@ -267,6 +272,7 @@ impl Settings {
         config.jwks_max_age = self.jwks_max_age;
         config.resync_interval = std::time::Duration::from_secs(self.resync_interval.max(1));
         config.redis_url = self.redis_url.clone();
+        config.access_log = self.access_log;
         config.gateway = GatewayConfig {
             api_key_header: self.api_key_header.clone(),
             org_header: self.org_header.clone(),

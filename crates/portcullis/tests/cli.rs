@@ -8,6 +8,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{Server, WAIT, portcullis, run, serve_cmd, stderr, stdout};
 
@@ -85,7 +86,7 @@ fn config_default_is_a_valid_config_file_with_every_key() {
     ]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("/etc/portcullis/master.key"),
+        stderr(&out).contains("/var/lib/portcullis/portcullis.db"),
         "{}",
         stderr(&out)
     );
@@ -193,28 +194,36 @@ fn get_status(addr: &str, path: &str, bearer: &str) -> u16 {
 }
 
 #[test]
-fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
+fn serve_writes_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    // First start: a generated admin token, boxed on stderr, that works.
-    let server = Server::start(&mut serve_cmd(&data));
+    // First start, stderr a pipe (as under a service manager), JSON logs: the generated
+    // admin token is not in the log stream but in <data-dir>/admin-token, and it works.
+    let server = Server::start(serve_cmd(&data).args(["--log-format", "json"]));
     let startup = server.startup.join("\n");
-    let token_line = server
-        .startup
-        .iter()
-        .find(|l| l.contains("pcsa_"))
-        .unwrap_or_else(|| panic!("no token in:\n{startup}"));
-    let token = token_line
-        .trim_matches(|c: char| c == '│' || c.is_whitespace())
-        .to_owned();
-    let token = token.as_str();
+    let token_file = data.join("admin-token");
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap_or_else(|e| panic!("no {} ({e}); stderr:\n{startup}", token_file.display()));
+    let token = token.trim_end_matches('\n');
     assert!(
-        token.starts_with("pcsa_") && !token.contains(' '),
-        "{token_line}"
+        token.starts_with("pcsa_") && !token.contains(char::is_whitespace),
+        "{token:?}"
     );
-    assert!(startup.contains("Bootstrap admin token (shown once, store it now):"));
-    assert!(startup.contains(&format!("http://{}/admin/v1/orgs", server.addr)));
+    assert!(
+        server.startup.iter().any(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+            v["fields"]["path"] == token_file.display().to_string()
+                && v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("bootstrap admin token"))
+        }),
+        "the log names the file:\n{startup}"
+    );
+    assert!(
+        !startup.contains("Bootstrap admin token (shown once"),
+        "{startup}"
+    );
     assert_eq!(get_status(&server.addr, "/admin/v1/orgs", token), 200);
     assert_eq!(
         get_status(&server.addr, "/admin/v1/orgs", "pcsa_wrong"),
@@ -226,6 +235,7 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&data), 0o700, "data directory mode");
         assert_eq!(mode(&data.join("master.key")), 0o600, "master key mode");
+        assert_eq!(mode(&token_file), 0o600, "admin token file mode");
     }
 
     // The keys commands work on the same data directory while it runs.
@@ -253,11 +263,13 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
     let (status, rest) = server.stop();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
     let all = format!("{startup}\n{}", rest.join("\n"));
-    assert_eq!(
-        all.matches(token).count(),
-        1,
-        "the token is shown once:\n{all}"
-    );
+    for line in all.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+        assert!(!line.contains("pcsa_"), "a token in the log: {line}");
+    }
     let master_key = std::fs::read_to_string(data.join("master.key")).unwrap();
     assert!(
         !all.contains(master_key.trim()),
@@ -276,6 +288,11 @@ fn serve_shows_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm(
     let startup = server.startup.clone();
     let (status, rest) = server.stop();
     assert!(status.success());
+    // Nothing generated, nothing written: the file is still the first start's.
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim_end(),
+        token
+    );
     let all: Vec<String> = startup.into_iter().chain(rest).collect();
     for line in &all {
         assert!(
@@ -303,6 +320,8 @@ async fn the_log_of_a_full_flow_holds_no_secret_key_or_token() {
         .env("PORTCULLIS_ADMIN_TOKEN", admin)
         .env_remove("RUST_LOG");
     let server = Server::start(&mut cmd);
+    // A chosen admin token: nothing generated, so nothing written.
+    assert!(!data.join("admin-token").exists());
     let api = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, body: serde_json::Value, bearer: &str| {
@@ -593,4 +612,282 @@ fn bench_seed_is_hidden_from_the_main_help_but_documented() {
             && own.contains("Stop the server"),
         "{own}"
     );
+}
+
+#[test]
+fn completions_are_shell_scripts_that_know_the_subcommands() {
+    let out = run(portcullis().args(["completions", "bash"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    for word in ["serve", "keys", "--listen", "--data-dir", "completions"] {
+        assert!(script.contains(word), "bash completion lacks {word}");
+    }
+    // bash parses it without running it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portcullis.bash");
+    std::fs::write(&file, &script).unwrap();
+    let check = run(Command::new("bash").arg("-n").arg(&file));
+    assert!(check.status.success(), "bash -n: {}", stderr(&check));
+    // And defines the completion function it registers.
+    let loaded = run(Command::new("bash").arg("-c").arg(format!(
+        "source {} && complete -p portcullis",
+        file.display()
+    )));
+    assert!(loaded.status.success(), "{}", stderr(&loaded));
+    assert!(
+        stdout(&loaded).contains("portcullis"),
+        "{}",
+        stdout(&loaded)
+    );
+
+    for (shell, marker) in [
+        ("zsh", "#compdef portcullis"),
+        ("fish", "complete -c portcullis"),
+    ] {
+        let out = run(portcullis().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("serve"), "{shell}");
+    }
+    let out = run(portcullis().args(["completions", "tcsh"]));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn the_man_page_is_roff_for_portcullis_and_hidden_from_help() {
+    let out = run(portcullis().arg("man"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = stdout(&out);
+    // The title comes first (after the string definitions clap_mangen puts before it).
+    let first_macro = page
+        .lines()
+        .find(|l| l.starts_with('.') && !l.starts_with(".ie") && !l.starts_with(".el"))
+        .unwrap_or_default();
+    assert!(first_macro.starts_with(".TH portcullis 1"), "{page}");
+    assert!(
+        page.contains(".SH NAME") && page.contains(".SH SUBCOMMANDS"),
+        "{page}"
+    );
+    assert!(page.contains("serve"), "{page}");
+    let help = stdout(&run(portcullis().arg("--help")));
+    assert!(help.contains("completions"), "{help}");
+    assert!(
+        !help.lines().any(|l| l.trim_start().starts_with("man ")),
+        "{help}"
+    );
+}
+
+/// `--access-log`: one JSON line per request (even with most logs at `warn`), with the
+/// method, route pattern, status, latency, client id when the answer names one and the
+/// denial code — and no credential, query string or one-time link.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_log_has_a_line_per_request_and_no_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "access-log-admin-token-0123456789abcdefghij";
+    let mut cmd = serve_cmd(&dir.path().join("data"));
+    // The server's own info lines (its "listening" line) and nothing else at info: the
+    // access log shows all the same.
+    cmd.args([
+        "--log-format",
+        "json",
+        "--log-level",
+        "warn,portcullis_server=info",
+        "--access-log",
+    ])
+    .env("PORTCULLIS_ADMIN_TOKEN", admin);
+    let server = Server::start(&mut cmd);
+    let api = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let json = |r: reqwest::Response| async move {
+        assert!(r.status().is_success(), "{}", r.status());
+        r.json::<serde_json::Value>().await.unwrap()
+    };
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(admin)
+            .json(&body)
+            .send()
+    };
+    let org = json(
+        post(
+            "/admin/v1/orgs",
+            serde_json::json!({"name": "Acme", "sandboxes": ["prod"]}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let res = json(
+        post(
+            &format!("/admin/v1/orgs/{org_id}/resources"),
+            serde_json::json!({"name": "Orders", "sandbox": "prod"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let res_id = res["id"].as_str().unwrap().to_owned();
+    let app = json(
+        post(
+            "/admin/v1/apps",
+            serde_json::json!({"org_id": org_id, "name": "a", "sandboxes": {"prod": "read"}}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let cid = app["client_id"].as_str().unwrap().to_owned();
+    let secret = json(
+        post(
+            &format!("/admin/v1/apps/{cid}/secrets"),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = client_credentials(&http, &api, &cid, &secret)
+        .await
+        .unwrap();
+    let check = |method: reqwest::Method| {
+        http.request(method, format!("{api}/gateway/v1/check/{res_id}"))
+            .bearer_auth(&token)
+            .header("x-api-key", &cid)
+            .header("x-gw-ims-org-id", &org_id)
+            .send()
+    };
+    assert_eq!(check(reqwest::Method::GET).await.unwrap().status(), 200);
+    assert_eq!(check(reqwest::Method::POST).await.unwrap().status(), 401);
+    // Credentials where a careless log would keep them: a query string, a link's path.
+    let in_query = "pcss_InAQueryStringNeverLogged0123456789";
+    http.get(format!("{api}/admin/v1/orgs?client_secret={in_query}"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    let link = "pcsl_AOneTimeLinkNeverLogged0123456789abc";
+    http.get(format!("{api}/console/invite/{link}"))
+        .send()
+        .await
+        .unwrap();
+
+    let startup = server.startup.clone();
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    let all: Vec<String> = [startup, rest].concat();
+    let access: Vec<serde_json::Value> = all
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "access")
+        .collect();
+    assert!(access.len() >= 9, "{all:#?}");
+    for line in &access {
+        let f = &line["fields"];
+        assert_eq!(f["message"], "request", "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
+        for key in ["method", "route", "client_id", "code"] {
+            assert!(f[key].is_string(), "{key} in {line}");
+        }
+        assert!(f["status"].is_u64() && f["latency_ms"].is_f64(), "{line}");
+    }
+    let find = |method: &str, route: &str, status: u64| {
+        access
+            .iter()
+            .find(|l| {
+                l["fields"]["method"] == method
+                    && l["fields"]["route"] == route
+                    && l["fields"]["status"] == status
+            })
+            .unwrap_or_else(|| panic!("no {method} {route} {status} in {access:#?}"))
+            .clone()
+    };
+    let passed = find("GET", "/gateway/v1/check/{*rest}", 200);
+    assert_eq!(passed["fields"]["client_id"], cid.as_str());
+    let denied = find("POST", "/gateway/v1/check/{*rest}", 401);
+    assert_eq!(denied["fields"]["code"], "EXEG-0506-401");
+    find("POST", "/admin/v1/apps/{client_id}/secrets", 201);
+    find("POST", "/oauth/token", 200);
+    let text = all.join("\n");
+    for (what, value) in [
+        ("admin token", admin),
+        ("client secret", secret.as_str()),
+        ("access token", token.as_str()),
+        ("query string", in_query),
+        ("one-time link", link),
+    ] {
+        assert!(!text.contains(value), "the log contains the {what}");
+    }
+}
+
+/// On a terminal (a pseudo-terminal made by util-linux's `script`), the generated admin
+/// token is shown in its box, as before, and no token file is written.
+#[test]
+fn on_a_terminal_the_token_is_shown_and_no_file_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = format!(
+        "{} serve --listen 127.0.0.1:0 --data-dir {}",
+        env!("CARGO_BIN_EXE_portcullis"),
+        data.display()
+    );
+    let mut cmd = Command::new("script");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PORTCULLIS_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .args(["-q", "-f", "-e", "-c", &serve, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("util-linux's script runs");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("listening")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no 'listening' line ({e:?}):\n{}", seen.join("\n"));
+            }
+        }
+    }
+    // Ctrl-C on the terminal: SIGINT to the server, which stops cleanly.
+    child.stdin.as_mut().unwrap().write_all(b"\x03").unwrap();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("Bootstrap admin token (shown once, store it now):"),
+        "{text}"
+    );
+    assert_eq!(text.matches("pcsa_").count(), 1, "{text}");
+    assert!(!data.join("admin-token").exists());
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait()));
+    let status = exited
+        .recv_timeout(WAIT)
+        .expect("the server stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success(), "a clean stop: {status:?}");
 }

@@ -145,3 +145,103 @@ async fn a_wrong_password_from_stdin_is_refused_with_exit_1() {
     assert!(!err.contains("not the password"));
     app.stop().await;
 }
+
+/// A CA of our own, and a certificate for 127.0.0.1 it signed: (CA PEM, cert PEM, key PEM).
+fn private_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// Against a server whose certificate a private CA signed: without `--ca-file` it stops at
+/// once (exit 1) with the TLS verifier's own reason; with the CA it signs in.
+#[tokio::test]
+async fn a_private_ca_is_trusted_with_ca_file_and_refused_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_pki();
+    let files = portcullis_server::config::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, cert).unwrap();
+    std::fs::write(&files.key, key).unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let trusting = {
+        let ca = reqwest::Certificate::from_pem(ca.as_bytes()).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap()
+    };
+    let app = TestApp::spawn_with(Options {
+        tls: Some(files),
+        http: Some(trusting),
+        ..Default::default()
+    })
+    .await;
+    assert!(app.base.starts_with("https://"), "{}", app.base);
+    app.create_user("alice@example.com", PASSWORD, json!({}))
+        .await;
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        listen(&app, &[])
+            .env("PORTCULLIS_PASSWORD", PASSWORD)
+            .output(),
+    )
+    .await
+    .expect("listen gives up on a certificate it cannot verify")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot verify the TLS certificate"), "{err}");
+    // The verifier's reason, not just "error sending request".
+    assert!(
+        err.contains("invalid peer certificate") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert!(err.contains("--ca-file"), "{err}");
+
+    let mut child = listen(&app, &["--ca-file", ca_file.to_str().unwrap()])
+        .env("PORTCULLIS_PASSWORD", PASSWORD)
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), err.next_line())
+        .await
+        .expect("listen starts within 30 s")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(line.contains("listening as alice@example.com"), "{line}");
+    child.kill().await.unwrap();
+
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        listen(
+            &app,
+            &["--ca-file", dir.path().join("cert.pem").to_str().unwrap()],
+        )
+        .env("PORTCULLIS_PASSWORD", PASSWORD)
+        .output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the server's own leaf is not a CA: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not vouch for it"));
+    app.stop().await;
+}

@@ -43,10 +43,10 @@ impl ApiKeyBundle {
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/api-keys", request_body = Option<CreateSecret>, tag = "api-keys",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/api-keys", operation_id = "createApiKey", request_body = Option<CreateSecret>, tag = "api-keys",
     responses((status = 201, body = ApiKeyBundle,
         description = "the API key as a JSON file to download (`Content-Disposition: attachment`); its secret is shown once and is listed under `…/secrets` (`Location`)"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,

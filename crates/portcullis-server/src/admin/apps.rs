@@ -218,8 +218,8 @@ async fn validate(state: &AppState, who: &Principal, org: &Org, app: &App) -> Re
     Ok(())
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps", request_body = CreateApp, tag = "apps",
-    responses((status = 201, body = AppBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps", operation_id = "createApp", request_body = CreateApp, tag = "apps",
+    responses((status = 201, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -253,8 +253,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(AppBody::new(&app, &state))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps", params(PageQuery), tag = "apps",
-    responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps", operation_id = "listApps", params(PageQuery), tag = "apps",
+    responses((status = 200, body = Page<AppBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -279,8 +279,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}", tag = "apps",
-    responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}", operation_id = "readApp", tag = "apps",
+    responses((status = 200, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -290,8 +290,8 @@ pub async fn read(
     Ok(axum::Json(AppBody::new(&app, &state)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", request_body = UpdateApp, tag = "apps",
-    responses((status = 200, body = AppBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}", operation_id = "updateApp", request_body = UpdateApp, tag = "apps",
+    responses((status = 200, body = AppBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -341,8 +341,8 @@ pub async fn update(
     Ok(axum::Json(AppBody::new(&app, &state)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", tag = "apps",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}", operation_id = "deleteApp", tag = "apps",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -171,9 +171,9 @@ fn check_cursor(after: &Option<String>) -> Result<(), Problem> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/admin/v1/audit", params(AuditQuery), tag = "audit",
+#[utoipa::path(get, path = "/admin/v1/audit", operation_id = "listAuditEntries", params(AuditQuery), tag = "audit",
     responses((status = 200, body = AuditPage, description = "One page; with ?format=ndjson, every matching entry as application/x-ndjson"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -211,10 +211,10 @@ pub async fn list(
     .into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/audit/export", params(AuditQuery), tag = "audit",
+#[utoipa::path(get, path = "/admin/v1/audit/export", operation_id = "exportAuditEntries", params(AuditQuery), tag = "audit",
     responses((status = 200, content_type = "application/x-ndjson", body = AuditBody,
         description = "Every matching entry, oldest first, one JSON object a line (streamed)"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn export(
     State(state): State<AppState>,
     who: Principal,

@@ -136,12 +136,12 @@ fn body_of(k: &AppKey) -> Result<CertificateBody, Problem> {
     CertificateBody::new(k).ok_or_else(|| Problem::internal(&"a key pair listed as a certificate"))
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/certificates", tag = "certificates",
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/certificates", operation_id = "createCertificate", tag = "certificates",
     request_body(content(
         (String = "application/x-pem-file"),
         (UploadCertificate = "application/json"),
     ), description = "One X.509 certificate: RSA ≥ 2048 bits or EC P-256, valid now. Never a private key."),
-    responses((status = 201, body = CertificateBody, description = "the certificate as recorded"), (status = "4XX", body = Problem)))]
+    responses((status = 201, body = CertificateBody, description = "the certificate as recorded"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -190,8 +190,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body_of(&key)?)).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates", params(PageQuery), tag = "certificates",
-    responses((status = 200, body = Page<CertificateBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates", operation_id = "listCertificates", params(PageQuery), tag = "certificates",
+    responses((status = 200, body = Page<CertificateBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -215,8 +215,8 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", tag = "certificates",
-    responses((status = 200, body = CertificateBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "readCertificate", tag = "certificates",
+    responses((status = 200, body = CertificateBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -226,8 +226,8 @@ pub async fn read(
     Ok(axum::Json(body_of(&find(&state, &app, &id).await?)?))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", tag = "certificates",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/certificates/{certificate_id}", operation_id = "deleteCertificate", tag = "certificates",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -58,8 +58,8 @@ pub struct EventsQuery {
     pub after: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/resources/{resource_id}/events", params(EventsQuery), tag = "resources",
-    responses((status = 200, body = EventPage), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/resources/{resource_id}/events", operation_id = "listResourceEvents", params(EventsQuery), tag = "resources",
+    responses((status = 200, body = EventPage), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,

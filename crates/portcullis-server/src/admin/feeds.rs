@@ -168,8 +168,8 @@ fn may_manage(state: &AppState, who: &Principal, app: &App) -> Result<(), Proble
     super::apps::check_managed(state, who, app, "manage this application's feeds")
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", request_body = CreateFeed, tag = "feeds",
-    responses((status = 201, body = FeedBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "createFeed", request_body = CreateFeed, tag = "feeds",
+    responses((status = 201, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -194,8 +194,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(FeedBody::from(&feed))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds", params(PageQuery), tag = "feeds",
-    responses((status = 200, body = Page<FeedBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds", operation_id = "listFeeds", params(PageQuery), tag = "feeds",
+    responses((status = 200, body = Page<FeedBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -216,8 +216,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", tag = "feeds",
-    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "readFeed", tag = "feeds",
+    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -227,8 +227,8 @@ pub async fn read(
     Ok(axum::Json(FeedBody::from(&f)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", request_body = UpdateFeed, tag = "feeds",
-    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "updateFeed", request_body = UpdateFeed, tag = "feeds",
+    responses((status = 200, body = FeedBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -251,8 +251,8 @@ pub async fn update(
     Ok(axum::Json(FeedBody::from(&f)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", tag = "feeds",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}", operation_id = "deleteFeed", tag = "feeds",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,
@@ -264,8 +264,8 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", request_body = TopicName, tag = "feeds",
-    responses((status = 201, body = TopicBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "createFeedTopic", request_body = TopicName, tag = "feeds",
+    responses((status = 201, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -286,8 +286,8 @@ pub async fn create_topic(
     Ok((StatusCode::CREATED, axum::Json(TopicBody::from(&topic))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", params(PageQuery), tag = "feeds",
-    responses((status = 200, body = Page<TopicBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics", operation_id = "listFeedTopics", params(PageQuery), tag = "feeds",
+    responses((status = 200, body = Page<TopicBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list_topics(
     State(state): State<AppState>,
     who: Principal,
@@ -308,8 +308,8 @@ pub async fn list_topics(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", tag = "feeds",
-    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "readFeedTopic", tag = "feeds",
+    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -319,8 +319,8 @@ pub async fn read_topic(
     Ok(axum::Json(TopicBody::from(&t)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", request_body = TopicName, tag = "feeds",
-    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "updateFeedTopic", request_body = TopicName, tag = "feeds",
+    responses((status = 200, body = TopicBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update_topic(
     State(state): State<AppState>,
     who: Principal,
@@ -334,8 +334,8 @@ pub async fn update_topic(
     Ok(axum::Json(TopicBody::from(&t)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", tag = "feeds",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/feeds/{feed_id}/topics/{topic_id}", operation_id = "deleteFeedTopic", tag = "feeds",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete_topic(
     State(state): State<AppState>,
     who: Principal,

@@ -74,8 +74,8 @@ async fn load(state: &AppState, who: &Principal, org: &str, id: &str) -> Result<
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", request_body = CreateGroup, tag = "groups",
-    responses((status = 201, body = GroupBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", operation_id = "createGroup", request_body = CreateGroup, tag = "groups",
+    responses((status = 201, body = GroupBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -99,8 +99,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(GroupBody::from(&group))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", params(PageQuery), tag = "groups",
-    responses((status = 200, body = Page<GroupBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", operation_id = "listGroups", params(PageQuery), tag = "groups",
+    responses((status = 200, body = Page<GroupBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -121,8 +121,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
-    responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "readGroup", tag = "groups",
+    responses((status = 200, body = GroupBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -133,8 +133,8 @@ pub async fn read(
     )))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", request_body = UpdateGroup, tag = "groups",
-    responses((status = 200, body = GroupBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "updateGroup", request_body = UpdateGroup, tag = "groups",
+    responses((status = 200, body = GroupBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -158,8 +158,8 @@ pub async fn update(
     Ok(axum::Json(GroupBody::from(&group)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", tag = "groups",
-    responses((status = 204), (status = 409, body = Problem, description = "apps are still in the group"), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}", operation_id = "deleteGroup", tag = "groups",
+    responses((status = 204), (status = 409, body = Problem, content_type = "application/problem+json", description = "apps are still in the group"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -104,8 +104,8 @@ fn pkcs8_pem(der: Vec<u8>) -> String {
     )
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/keypairs", request_body = Option<CreateKeyPair>, tag = "keypairs",
-    responses((status = 201, body = CreatedKeyPair, description = "the key pair; the private key is shown once"), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/keypairs", operation_id = "createKeyPair", request_body = Option<CreateKeyPair>, tag = "keypairs",
+    responses((status = 201, body = CreatedKeyPair, description = "the key pair; the private key is shown once"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -161,8 +161,8 @@ pub async fn create(
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs", params(PageQuery), tag = "keypairs",
-    responses((status = 200, body = Page<KeyPairBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs", operation_id = "listKeyPairs", params(PageQuery), tag = "keypairs",
+    responses((status = 200, body = Page<KeyPairBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -186,8 +186,8 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", tag = "keypairs",
-    responses((status = 200, body = KeyPairBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", operation_id = "readKeyPair", tag = "keypairs",
+    responses((status = 200, body = KeyPairBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -198,8 +198,8 @@ pub async fn read(
     Ok(axum::Json(KeyPairBody::new(&k)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", tag = "keypairs",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/keypairs/{kid}", operation_id = "deleteKeyPair", tag = "keypairs",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -42,8 +42,8 @@ pub struct RotateBody {
     pub retired: Option<String>,
 }
 
-#[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
-    responses((status = 200, body = super::Page<KeyBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/keys", operation_id = "listSigningKeys", tag = "keys",
+    responses((status = 200, body = super::Page<KeyBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -67,8 +67,8 @@ pub async fn list(
     Ok(axum::Json(super::Page { items, next: None }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/keys/rotate", request_body = Option<RotateRequest>, tag = "keys",
-    responses((status = 200, body = RotateBody), (status = 409, body = Problem, description = "the next key is too new; retry later or force"), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", operation_id = "rotateSigningKeys", request_body = Option<RotateRequest>, tag = "keys",
+    responses((status = 200, body = RotateBody), (status = 409, body = Problem, content_type = "application/problem+json", description = "the next key is too new; retry later or force"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn rotate(
     State(state): State<AppState>,
     who: Principal,

@@ -138,9 +138,9 @@ fn created(state: &AppState, user: &User, link: &UserLink, token: &Secret) -> Re
     res
 }
 
-#[utoipa::path(post, path = "/admin/v1/invitations", request_body = CreateInvitation, tag = "users",
+#[utoipa::path(post, path = "/admin/v1/invitations", operation_id = "createInvitation", request_body = CreateInvitation, tag = "users",
     responses((status = 201, body = LinkBody, description = "The invited user exists (without a password); the link is shown this once"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn invite(
     State(state): State<AppState>,
     who: Principal,
@@ -172,9 +172,9 @@ pub async fn invite(
     Ok(created(&state, &user, &link, &token))
 }
 
-#[utoipa::path(post, path = "/admin/v1/users/{user_id}/password-reset", tag = "users",
+#[utoipa::path(post, path = "/admin/v1/users/{user_id}/password-reset", operation_id = "createPasswordReset", tag = "users",
     responses((status = 201, body = LinkBody, description = "The old password no longer works and the user's sessions have ended; the link is shown this once"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn reset(
     State(state): State<AppState>,
     who: Principal,
@@ -318,9 +318,9 @@ async fn maker(state: &AppState, created_by: &str) -> Result<Option<Principal>, 
     Ok(None)
 }
 
-#[utoipa::path(get, path = "/admin/v1/user-links/current", tag = "users",
-    responses((status = 200, body = LinkInfo), (status = 401, body = Problem, description = "Unknown link"),
-        (status = 410, body = Problem, description = "The link was used or has expired"), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/user-links/current", operation_id = "readUserLink", tag = "users",
+    responses((status = 200, body = LinkInfo), (status = 401, body = Problem, content_type = "application/problem+json", description = "Unknown link"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "The link was used or has expired"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -335,10 +335,10 @@ pub async fn current(
     }))
 }
 
-#[utoipa::path(post, path = "/admin/v1/user-links/current/accept", request_body = AcceptLink, tag = "users",
+#[utoipa::path(post, path = "/admin/v1/user-links/current/accept", operation_id = "acceptUserLink", request_body = AcceptLink, tag = "users",
     responses((status = 200, body = Accepted, description = "The password is set, the link is dead, the user's sessions have ended"),
-        (status = 401, body = Problem, description = "Unknown link"),
-        (status = 410, body = Problem, description = "The link was used or has expired"), (status = "4XX", body = Problem)))]
+        (status = 401, body = Problem, content_type = "application/problem+json", description = "Unknown link"),
+        (status = 410, body = Problem, content_type = "application/problem+json", description = "The link was used or has expired"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn accept(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -118,8 +118,8 @@ async fn load_record(state: &AppState, who: &Principal, id: &str) -> Result<Org,
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs", request_body = CreateOrg, tag = "orgs",
-    responses((status = 201, body = OrgBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/orgs", operation_id = "createOrg", request_body = CreateOrg, tag = "orgs",
+    responses((status = 201, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -155,8 +155,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(OrgBody::from(&org))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs", params(PageQuery), tag = "orgs",
-    responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs", operation_id = "listOrgs", params(PageQuery), tag = "orgs",
+    responses((status = 200, body = Page<OrgBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -188,8 +188,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
-    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}", operation_id = "readOrg", tag = "orgs",
+    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -200,8 +200,8 @@ pub async fn read(
     )))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", request_body = UpdateOrg, tag = "orgs",
-    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}", operation_id = "updateOrg", request_body = UpdateOrg, tag = "orgs",
+    responses((status = 200, body = OrgBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -241,8 +241,8 @@ pub async fn update(
     Ok(axum::Json(OrgBody::from(&org)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", tag = "orgs",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}", operation_id = "deleteOrg", tag = "orgs",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -152,8 +152,8 @@ async fn load(
     }
 }
 
-#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/resources", request_body = CreateResource, tag = "resources",
-    responses((status = 201, body = ResourceBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "createResource", request_body = CreateResource, tag = "resources",
+    responses((status = 201, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -194,8 +194,8 @@ pub async fn create(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources", params(PageQuery), tag = "resources",
-    responses((status = 200, body = Page<ResourceBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources", operation_id = "listResources", params(PageQuery), tag = "resources",
+    responses((status = 200, body = Page<ResourceBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -218,8 +218,8 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", tag = "resources",
-    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "readResource", tag = "resources",
+    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -229,8 +229,8 @@ pub async fn read(
     Ok(axum::Json(ResourceBody::from(&r)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", request_body = UpdateResource, tag = "resources",
-    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "updateResource", request_body = UpdateResource, tag = "resources",
+    responses((status = 200, body = ResourceBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -264,8 +264,8 @@ pub async fn update(
     Ok(axum::Json(ResourceBody::from(&r)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", tag = "resources",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/resources/{resource_id}", operation_id = "deleteResource", tag = "resources",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

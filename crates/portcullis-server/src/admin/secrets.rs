@@ -128,8 +128,8 @@ pub(super) async fn issue(
     Ok((record, secret))
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", request_body = Option<CreateSecret>, tag = "secrets",
-    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "createSecret", request_body = Option<CreateSecret>, tag = "secrets",
+    responses((status = 201, body = CreatedSecret, description = "the secret, shown once"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -151,8 +151,8 @@ pub async fn create(
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", params(PageQuery), tag = "secrets",
-    responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets", operation_id = "listSecrets", params(PageQuery), tag = "secrets",
+    responses((status = 200, body = Page<SecretBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -178,8 +178,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
-    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "readSecret", tag = "secrets",
+    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -190,8 +190,8 @@ pub async fn read(
     Ok(axum::Json(SecretBody::new(&s, used)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", request_body = UpdateSecret, tag = "secrets",
-    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "updateSecret", request_body = UpdateSecret, tag = "secrets",
+    responses((status = 200, body = SecretBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -208,8 +208,8 @@ pub async fn update(
     Ok(axum::Json(SecretBody::new(&s, used)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", tag = "secrets",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/apps/{client_id}/secrets/{secret_id}", operation_id = "deleteSecret", tag = "secrets",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -44,8 +44,8 @@ pub fn locked(retry: u64) -> Problem {
     .with_retry_after(retry)
 }
 
-#[utoipa::path(post, path = "/admin/v1/sessions", request_body = Login, tag = "sessions",
-    responses((status = 201, body = SessionBody), (status = 401, body = Problem), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/sessions", operation_id = "createSession", request_body = Login, tag = "sessions",
+    responses((status = 201, body = SessionBody), (status = 401, body = Problem, content_type = "application/problem+json"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -76,9 +76,9 @@ pub async fn login(
     Ok(res)
 }
 
-#[utoipa::path(get, path = "/admin/v1/sessions/current", tag = "sessions",
+#[utoipa::path(get, path = "/admin/v1/sessions/current", operation_id = "readCurrentSession", tag = "sessions",
     responses((status = 200, body = UserBody, description = "The signed-in user, as stored now"),
-        (status = "4XX", body = Problem)))]
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn current(who: super::auth::Principal) -> Result<axum::Json<UserBody>, Problem> {
     match who {
         super::auth::Principal::User(u) => Ok(axum::Json(UserBody::from(&u))),
@@ -88,8 +88,8 @@ pub async fn current(who: super::auth::Principal) -> Result<axum::Json<UserBody>
     }
 }
 
-#[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/sessions/current", operation_id = "deleteCurrentSession", tag = "sessions",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -67,8 +67,8 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/tokens", request_body = Option<IssueToken>, tag = "apps",
-    responses((status = 201, body = IssuedToken, description = "an access token for the app, shown once"), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/tokens", operation_id = "issueAppToken", request_body = Option<IssueToken>, tag = "apps",
+    responses((status = 201, body = IssuedToken, description = "an access token for the app, shown once"), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn issue(
     State(state): State<AppState>,
     who: Principal,
@@ -138,8 +138,8 @@ pub async fn issue(
     ))
 }
 
-#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/revoke", request_body = RevokeToken, tag = "apps",
-    responses((status = 200, body = RevokeResult), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/apps/{client_id}/revoke", operation_id = "revokeAppToken", request_body = RevokeToken, tag = "apps",
+    responses((status = 200, body = RevokeResult), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn revoke(
     State(state): State<AppState>,
     who: Principal,

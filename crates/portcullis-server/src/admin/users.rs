@@ -130,8 +130,8 @@ pub(super) async fn check_roles(
     Ok(())
 }
 
-#[utoipa::path(post, path = "/admin/v1/users", request_body = CreateUser, tag = "users",
-    responses((status = 201, body = UserBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(post, path = "/admin/v1/users", operation_id = "createUser", request_body = CreateUser, tag = "users",
+    responses((status = 201, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     who: Principal,
@@ -169,8 +169,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(UserBody::from(&user))).into_response())
 }
 
-#[utoipa::path(get, path = "/admin/v1/users", params(PageQuery), tag = "users",
-    responses((status = 200, body = Page<UserBody>), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/users", operation_id = "listUsers", params(PageQuery), tag = "users",
+    responses((status = 200, body = Page<UserBody>), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     who: Principal,
@@ -200,8 +200,8 @@ pub async fn list(
     })))
 }
 
-#[utoipa::path(get, path = "/admin/v1/users/{user_id}", tag = "users",
-    responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(get, path = "/admin/v1/users/{user_id}", operation_id = "readUser", tag = "users",
+    responses((status = 200, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn read(
     State(state): State<AppState>,
     who: Principal,
@@ -210,8 +210,8 @@ pub async fn read(
     Ok(axum::Json(UserBody::from(&load(&state, &who, &id).await?)))
 }
 
-#[utoipa::path(patch, path = "/admin/v1/users/{user_id}", request_body = UpdateUser, tag = "users",
-    responses((status = 200, body = UserBody), (status = "4XX", body = Problem)))]
+#[utoipa::path(patch, path = "/admin/v1/users/{user_id}", operation_id = "updateUser", request_body = UpdateUser, tag = "users",
+    responses((status = 200, body = UserBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     who: Principal,
@@ -269,8 +269,8 @@ pub async fn update(
     Ok(axum::Json(UserBody::from(&user)))
 }
 
-#[utoipa::path(delete, path = "/admin/v1/users/{user_id}", tag = "users",
-    responses((status = 204), (status = "4XX", body = Problem)))]
+#[utoipa::path(delete, path = "/admin/v1/users/{user_id}", operation_id = "deleteUser", tag = "users",
+    responses((status = 204), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     State(state): State<AppState>,
     who: Principal,

@@ -954,3 +954,22 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
     }
 }
+
+/// A Python interpreter (`PORTCULLIS_TEST_PYTHON`, else `python3`) that can import every
+/// module of `modules` (comma-separated, as in `import a, b`); `None` (after saying why)
+/// when it cannot, except under `CI`, where that fails the test.
+pub fn python_with(modules: &str) -> Option<String> {
+    let python = std::env::var("PORTCULLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI needs {python} able to import {modules} (.ci/run installs them)");
+    }
+    eprintln!("skipped: {python} cannot import {modules}");
+    None
+}

@@ -18,6 +18,7 @@ mod api_keys;
 mod audit;
 mod authz_matrix;
 mod cluster;
+mod connection;
 mod console;
 mod console_browser;
 mod cross_process;

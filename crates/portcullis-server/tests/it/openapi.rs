@@ -171,3 +171,88 @@ async fn the_running_server_serves_the_same_document() {
     let generated: Value = serde_json::from_str(&document()).unwrap();
     assert_eq!(served, generated);
 }
+
+/// The served document, as a client generator would fetch it.
+async fn served_document() -> String {
+    let app = TestApp::spawn().await;
+    let r = app
+        .http
+        .get(app.url("/admin/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+/// Client generators name their methods after `operationId`, which OpenAPI requires to be
+/// unique across the document: every operation has one, and no two share it. And they
+/// parse error bodies by the media type documented: `application/problem+json`.
+#[tokio::test]
+async fn every_operation_has_a_unique_operation_id() {
+    let doc: Value = serde_json::from_str(&served_document().await).unwrap();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in methods.as_object().unwrap() {
+            count += 1;
+            let at = format!("{} {path}", method.to_uppercase());
+            // Errors are documented as what they are: problem+json bodies.
+            for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                if status.starts_with('4')
+                    && let Some(content) = response["content"].as_object()
+                    && !content.contains_key("application/problem+json")
+                {
+                    problems.push(format!("{at} {status} is not application/problem+json"));
+                }
+            }
+            match op["operationId"].as_str() {
+                None => problems.push(format!("{at} has no operationId")),
+                Some(id) => {
+                    if let Some(other) = seen.insert(id.to_owned(), at.clone()) {
+                        problems.push(format!("{id} is both {other} and {at}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(count >= 60, "only {count} operations were read");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// An independent validator (Python's openapi-spec-validator, against the OpenAPI 3.1
+/// schema) accepts the served document.
+#[tokio::test]
+async fn the_served_document_passes_openapi_spec_validator() {
+    let Some(python) = python_with("openapi_spec_validator") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, served_document().await).unwrap();
+    let script = r#"
+import json, sys
+from openapi_spec_validator import validate
+from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+with open(sys.argv[1]) as f:
+    spec = json.load(f)
+try:
+    validate(spec)
+except OpenAPIValidationError as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
+print("valid")
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "valid");
+}

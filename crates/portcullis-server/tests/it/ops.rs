@@ -108,3 +108,142 @@ async fn stop_drains_and_returns_cleanly() {
         .await;
     assert!(after.is_err(), "the listener is closed after stop");
 }
+
+/// `/metrics` carries the build (version and commit, as `git rev-parse --short HEAD`
+/// says at build time) and the standard `process_*` series, with plausible values.
+#[tokio::test]
+async fn metrics_carry_build_info_and_the_process_series() {
+    let app = TestApp::spawn().await;
+    let text = app.metrics_text().await;
+    let build = text
+        .lines()
+        .find(|l| l.starts_with("portcullis_build_info{"))
+        .unwrap_or_else(|| panic!("no build info in:\n{text}"));
+    let version = format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"));
+    assert!(build.contains(&version), "{build}");
+    assert!(build.ends_with("} 1"), "{build}");
+    let commit = build
+        .split(r#"commit=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a commit label");
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    match head {
+        // Built from this checkout: the commit it was built from is a commit of it
+        // (HEAD itself, unless a commit was made since the build).
+        Some(_) => {
+            let known = std::process::Command::new("git")
+                .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(known, "{commit} is not a commit of this repository");
+        }
+        None => assert_eq!(commit, "unknown"),
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start = metric_value(&text, "process_start_time_seconds ");
+    assert!(
+        start > now - 3600.0 && start <= now + 1.0,
+        "{start} vs {now}"
+    );
+    assert!(metric_value(&text, "process_cpu_seconds_total ") > 0.0);
+    assert!(metric_value(&text, "process_resident_memory_bytes ") > 1e6);
+    assert!(metric_value(&text, "process_open_fds ") >= 3.0);
+    assert!(
+        text.contains("# TYPE process_cpu_seconds counter"),
+        "{text}"
+    );
+}
+
+/// An independent parser (Python's prometheus_client, both its OpenMetrics parser — the
+/// format `/metrics` declares — and its Prometheus text parser) reads the whole scrape and
+/// finds the build info and the process series.
+#[tokio::test]
+async fn metrics_parse_with_prometheus_client() {
+    let Some(python) = python_with("prometheus_client") else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let text = app.metrics_text().await;
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+from prometheus_client.parser import text_string_to_metric_families as prometheus
+text = sys.stdin.read()
+out = {}
+for name, parse in (("openmetrics", openmetrics), ("prometheus", prometheus)):
+    samples = {}
+    for family in parse(text):
+        for s in family.samples:
+            samples.setdefault(s.name, []).append({"labels": s.labels, "value": s.value, "type": family.type})
+    out[name] = samples
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client could not parse /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for parser in ["openmetrics", "prometheus"] {
+        let samples = &parsed[parser];
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+            "portcullis_build_info",
+            "portcullis_store_up",
+        ] {
+            assert!(
+                samples[name].as_array().is_some_and(|s| !s.is_empty()),
+                "{parser}: no {name} in {samples}"
+            );
+        }
+        let build = &samples["portcullis_build_info"][0];
+        assert_eq!(build["value"], 1.0, "{parser}: {build}");
+        assert_eq!(
+            build["labels"]["version"],
+            env!("CARGO_PKG_VERSION"),
+            "{parser}"
+        );
+        assert!(
+            build["labels"]["commit"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "{parser}: {build}"
+        );
+    }
+    assert_eq!(
+        parsed["openmetrics"]["process_cpu_seconds_total"][0]["type"],
+        "counter"
+    );
+}

@@ -98,10 +98,13 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
         )));
     }
     let url = format!("{base}/notificationgateway/1.0/stream");
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(Failure::runtime)?;
+    let mut client = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+    if let Some(path) = &args.ca_file {
+        for ca in private_cas(path)? {
+            client = client.add_root_certificate(ca);
+        }
+    }
+    let client = client.build().map_err(Failure::runtime)?;
     let mut last = args.after;
     let mut printed = 0u64;
     let mut backoff = Duration::from_secs(1);
@@ -115,9 +118,21 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
         }
         let res = match req.send().await {
             Ok(r) => r,
+            // A certificate that does not verify will not verify on the next try either.
+            Err(e) if certificate_refused(&e) => {
+                let hint = match &args.ca_file {
+                    Some(path) => format!("the CAs of {} do not vouch for it", path.display()),
+                    None => "if a private CA signed it, give that CA with --ca-file".to_owned(),
+                };
+                return Err(Failure::Runtime(format!(
+                    "cannot verify the TLS certificate of {base}: {}; {hint}",
+                    causes(&e)
+                )));
+            }
             Err(e) => {
                 eprintln!(
-                    "cannot reach {base} ({e}); retrying in {} s",
+                    "cannot reach {base} ({}); retrying in {} s",
+                    causes(&e),
                     backoff.as_secs()
                 );
                 tokio::time::sleep(backoff).await;
@@ -157,6 +172,72 @@ pub async fn run(args: ListenArgs) -> Result<(), Failure> {
         }
         eprintln!("the stream ended; reconnecting");
     }
+}
+
+/// The certificates of a `--ca-file`.
+fn private_cas(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Failure> {
+    let pem = std::fs::read(path)
+        .map_err(|e| Failure::Config(format!("cannot read --ca-file {}: {e}", path.display())))?;
+    let cas = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        Failure::Config(format!(
+            "--ca-file {} is not PEM certificates: {e}",
+            path.display()
+        ))
+    })?;
+    if cas.is_empty() {
+        return Err(Failure::Config(format!(
+            "--ca-file {} holds no certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(cas)
+}
+
+/// An error and its causes, outermost first: reqwest's own message ("error sending
+/// request") says nothing of what went wrong, its causes do (the TLS alert, the refused
+/// connection).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// Whether the TLS handshake failed because the server's certificate did not verify.
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if matches!(
+            rustls_error(cause),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
+/// The rustls error `e` is or carries. It travels inside io::Errors (one in another),
+/// whose source() skips it, hence get_ref.
+fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let mut io = e.downcast_ref::<std::io::Error>();
+    while let Some(inner) = io.and_then(|io| io.get_ref()) {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        io = inner.downcast_ref::<std::io::Error>();
+    }
+    None
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ mod migrate_store;
 mod serve;
 
 use crate::cli::{
-    AdminCommand, AdminTokenCommand, Cli, Command, ConfigCommand, ConfigFileArg, KeysCommand,
-    MasterKeyCommand,
+    AdminCommand, AdminTokenCommand, Cli, Command, CompletionShell, ConfigCommand, ConfigFileArg,
+    KeysCommand, MasterKeyCommand,
 };
 use crate::config_file;
 use crate::logging;
@@ -69,6 +69,26 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .find_subcommand("serve")
                 .expect("the serve subcommand exists");
             print!("{}", config_file::reference(serve));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions(args) => {
+            let shell = match args.shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut crate::cli::command(),
+                "portcullis",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(crate::cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Failure::Runtime(format!("cannot write the manual page: {e}")))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => runtime()?.block_on(serve::run(*args)).map(done),

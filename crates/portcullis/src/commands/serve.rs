@@ -1,22 +1,33 @@
 //! `portcullis serve`: resolve the settings, set up logging, build the server, show the
-//! bootstrap admin token if this start generated one, and serve until SIGTERM or Ctrl-C.
+//! bootstrap admin token if this start generated one (on the terminal, or in a file when
+//! stderr is not one), and serve until SIGTERM or Ctrl-C.
 
 use super::Failure;
 use crate::cli::ServeArgs;
 use crate::logging;
 use crate::settings::{EnvSecrets, LogFormat, MASTER_KEY_ENV, Settings};
 use portcullis_server::bootstrap::OpenError;
-use portcullis_server::master_key::MasterKeyError;
+use portcullis_server::master_key::{MasterKeyError, write_private_file};
 use portcullis_server::{Application, StartError};
 use portcullis_store::PageRequest;
 use std::future::Future;
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio::signal::unix::{SignalKind, signal};
 
 pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     let settings = super::settings(args.layer(), &args.config)?;
-    logging::init(settings.log_format, &settings.log_level).map_err(Failure::Config)?;
+    // The access log is on when asked for, whatever level the other logs are kept at.
+    let filter = match settings.access_log {
+        true => format!(
+            "{},{}=info",
+            settings.log_level,
+            portcullis_server::access_log::TARGET
+        ),
+        false => settings.log_level.clone(),
+    };
+    logging::init(settings.log_format, &filter).map_err(Failure::Config)?;
     let secrets = EnvSecrets::from_env().map_err(Failure::Config)?;
     // Before building, so that a failure here cannot leave a server nobody can stop.
     let shutdown = shutdown_signal()
@@ -31,11 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
         .await
         .map_err(start_failure)?;
     if let Some(token) = &app.generated_admin_token {
-        // Straight to the terminal, once: log lines are kept and shipped, this must not be.
-        eprint!(
-            "{}",
-            banner(token.expose(), app.local_addr(), app.serves_tls())
-        );
+        show_generated_token(token.expose(), &app, &settings);
     }
     if let Some(hint) = first_admin_hint(&app, &settings).await {
         // Every stderr line of a JSON log is JSON: the hint is then a log event.
@@ -144,6 +151,54 @@ async fn first_admin_hint(app: &Application, settings: &Settings) -> Option<Stri
     ))
 }
 
+/// The file a generated bootstrap admin token is written to when stderr is not a terminal.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Where a generated bootstrap admin token goes.
+#[derive(Debug, PartialEq, Eq)]
+enum TokenDestination {
+    /// A person is watching: the boxed banner on stderr.
+    Terminal,
+    /// A service manager, container runtime or pipe collects stderr and ships it as a log
+    /// stream, which must never carry the token: a file only its owner can read.
+    File(PathBuf),
+}
+
+fn token_destination(stderr_is_terminal: bool, data_dir: &Path) -> TokenDestination {
+    if stderr_is_terminal {
+        TokenDestination::Terminal
+    } else {
+        TokenDestination::File(data_dir.join(ADMIN_TOKEN_FILE))
+    }
+}
+
+/// Shows a token this start generated exactly once: on the terminal, or in
+/// `<data-dir>/admin-token` (mode 0600, never overwritten) with only its path logged.
+fn show_generated_token(token: &str, app: &Application, settings: &Settings) {
+    match token_destination(std::io::stderr().is_terminal(), &settings.data_dir) {
+        TokenDestination::Terminal => {
+            eprint!("{}", banner(token, app.local_addr(), app.serves_tls()))
+        }
+        TokenDestination::File(path) => {
+            match write_private_file(&path, format!("{token}\n").as_bytes()) {
+                Ok(()) => tracing::info!(
+                    path = %path.display(),
+                    "generated the bootstrap admin token; stderr is not a terminal, so it is not \
+                     shown but written to this file, readable by its owner only: store it \
+                     elsewhere and delete the file"
+                ),
+                Err(e) => tracing::error!(
+                    path = %path.display(),
+                    error = %e,
+                    "generated the bootstrap admin token but could not write it to this file \
+                     (it is never overwritten); run `portcullis admin-token rotate` to make a \
+                     new one"
+                ),
+            }
+        }
+    }
+}
+
 /// The one-time display of a generated bootstrap admin token, with how to use it.
 fn banner(token: &str, addr: SocketAddr, tls: bool) -> String {
     const TITLE: &str = "Bootstrap admin token (shown once, store it now):";
@@ -193,6 +248,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("https://[::1]:9000/"), "{text}");
+    }
+
+    #[test]
+    fn the_token_goes_to_a_file_unless_stderr_is_a_terminal() {
+        let dir = Path::new("/var/lib/portcullis");
+        assert_eq!(token_destination(true, dir), TokenDestination::Terminal);
+        assert_eq!(
+            token_destination(false, dir),
+            TokenDestination::File(PathBuf::from("/var/lib/portcullis/admin-token"))
+        );
     }
 
     #[test]
