@@ -86,7 +86,7 @@ fn config_default_is_a_valid_config_file_with_every_key() {
     ]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("/var/lib/portcullis/portcullis.db"),
+        stderr(&out).contains("/etc/portcullis/master.key"),
         "{}",
         stderr(&out)
     );
