@@ -835,8 +835,10 @@ fn on_a_terminal_the_token_is_shown_and_no_file_written() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // `exec`: the server itself is the terminal's foreground process, not a shell that
+    // a Ctrl-C would kill (a non-interactive dash dies of SIGINT while it waits).
     let serve = format!(
-        "{} serve --listen 127.0.0.1:0 --data-dir {}",
+        "exec {} serve --listen 127.0.0.1:0 --data-dir {}",
         env!("CARGO_BIN_EXE_portcullis"),
         data.display()
     );
@@ -847,6 +849,7 @@ fn on_a_terminal_the_token_is_shown_and_no_file_written() {
         }
     }
     let mut child = cmd
+        .env("SHELL", "/bin/sh")
         .args(["-q", "-f", "-e", "-c", &serve, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
