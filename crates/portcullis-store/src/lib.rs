@@ -1,8 +1,11 @@
 //! # portcullis-store
 //!
-//! Persistence behind one trait, [`Store`]. The SQLite implementation ([`sqlite`]) is the
-//! embedded default for one node; the PostgreSQL implementation ([`postgres`]) fills the
-//! same trait for several nodes sharing one database, without touching core or the server.
+//! Persistence behind one contract, [`Store`]: six traits, one per area ([`SystemStore`],
+//! [`FeedStore`], [`DirectoryStore`], [`UserStore`], [`LogStore`], [`WaveStore`]). The
+//! SQLite implementation ([`sqlite`]) is the embedded default for one node; the PostgreSQL
+//! implementation ([`postgres`]) fills the same traits for several nodes sharing one
+//! database, without touching core or the server. Both are one body of SQL (`shared.rs`);
+//! each backend's file holds only what differs.
 //!
 //! Every write of something the in-memory view holds (orgs, apps and their secrets,
 //! permission groups, revocations, signing keys, settings) appends to a **change feed** in
@@ -91,7 +94,7 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
-/// Which audit entries to list ([`Store::audit`]); every field narrows, `None` is any.
+/// Which audit entries to list ([`LogStore::audit`]); every field narrows, `None` is any.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor: Option<String>,
@@ -179,7 +182,7 @@ pub struct Snapshot {
     pub signing_keys: Vec<SigningKeyRecord>,
 }
 
-/// What [`Store::snapshot_into`] hands a snapshot to, record by record, so a reader
+/// What [`FeedStore::snapshot_into`] hands a snapshot to, record by record, so a reader
 /// (the server's view) is built straight from the rows: with a million apps, decoding
 /// every record into vectors first, then grouping secrets by app, held the whole store
 /// twice and was most of a start.
@@ -198,7 +201,7 @@ pub trait SnapshotSink: Send {
     fn signing_key(&mut self, key: SigningKeyRecord);
 }
 
-/// [`Store::snapshot`]'s sink: collects every record.
+/// [`FeedStore::snapshot`]'s sink: collects every record.
 impl SnapshotSink for Snapshot {
     fn org(&mut self, org: Org) {
         self.orgs.push(org);
@@ -271,7 +274,7 @@ pub(crate) fn each_element<T: serde::de::DeserializeOwned>(
     de.end().map_err(bad)
 }
 
-/// Records to write in bulk ([`Store::insert_bulk`]): benchmark seeding and imports.
+/// Records to write in bulk ([`DirectoryStore::insert_bulk`]): benchmark seeding and imports.
 /// Written in the order orgs, resources, apps, secrets, so every reference points at a
 /// record written before it.
 #[derive(Debug, Default, Clone)]
@@ -282,91 +285,48 @@ pub struct Bulk {
     pub secrets: Vec<SecretRecord>,
 }
 
-/// The persistence contract. Methods that write view data append to the change feed in
-/// the same transaction; user and session writes, and reads, never do.
+/// The persistence contract, one trait per area; [`Store`] is all of them, and what the
+/// server holds (`Arc<dyn Store>`). Bring the area traits into scope with
+/// `use portcullis_store::prelude::*` to call their methods.
+pub trait Store:
+    SystemStore + FeedStore + DirectoryStore + UserStore + LogStore + WaveStore
+{
+}
+
+impl<T> Store for T where
+    T: SystemStore + FeedStore + DirectoryStore + UserStore + LogStore + WaveStore + ?Sized
+{
+}
+
+/// The area traits, to call [`Store`] methods: `use portcullis_store::prelude::*`.
+pub mod prelude {
+    pub use crate::{
+        DirectoryStore, FeedStore, LogStore, Store, SystemStore, UserStore, WaveStore,
+    };
+}
+
+/// What the store is, and the server's own records: its health, its settings, the
+/// token-signing keys (encrypted by the caller) and a consistent copy of the whole store.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait SystemStore: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
+
     /// Cheap round trip, for `/readyz`.
     async fn ping(&self) -> Result<()>;
 
-    /// A signal that changes may have been committed, possibly by another process: its
-    /// value moves when the follower of the feed should look at it now rather than at its
-    /// next poll. PostgreSQL bumps it on every `NOTIFY` (and on reconnecting, since
-    /// notifications sent meanwhile are lost). `None` (the default, SQLite) means the poll
-    /// alone finds other processes' writes. Only a hint: the poll stays the safety net.
-    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
-        None
-    }
-
-    // --- change feed and snapshot ---
-    async fn last_change(&self) -> Result<i64>;
-    /// Changes with `seq > after`, oldest first, at most `limit`.
-    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>>;
-    /// Every record the view is built from, read in one transaction, handed to `sink`;
-    /// returns the change sequence the records are consistent with.
-    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64>;
-    /// [`Store::snapshot_into`], collected.
-    async fn snapshot(&self) -> Result<Snapshot> {
-        let mut snap = Snapshot::default();
-        snap.seq = self.snapshot_into(&mut snap).await?;
-        Ok(snap)
-    }
-    /// The oldest change still kept (0 when the feed is empty). A reader whose last seen
-    /// change is older than this one less has missed pruned changes and must resync from a
-    /// snapshot.
-    async fn oldest_change(&self) -> Result<i64>;
-    /// Forget all but the newest `keep` changes (at least one is always kept). Returns how
-    /// many were deleted.
-    async fn prune_changes(&self, keep: u32) -> Result<u64>;
-
-    // --- settings ---
     async fn setting(&self, name: &str) -> Result<Option<String>>;
+
     /// Sets `name` unless it exists; returns whether it was set.
     async fn init_setting(&self, name: &str, value: &str) -> Result<bool>;
+
     async fn set_setting(&self, name: &str, value: &str) -> Result<()>;
 
-    // --- signing keys ---
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>>;
+
     /// Make `keys` the whole set of signing keys, atomically.
     async fn replace_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<()>;
 
-    // --- orgs ---
-    async fn insert_org(&self, org: &Org) -> Result<()>;
-    async fn org(&self, id: &OrgId) -> Result<Option<Org>>;
-    async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>>;
-    async fn update_org(&self, org: &Org) -> Result<()>;
-    /// Deletes the org with its apps, their secrets, its groups and its resources (with
-    /// their events).
-    async fn delete_org(&self, id: &OrgId) -> Result<()>;
-
-    // --- permission groups ---
-    async fn insert_group(&self, group: &Group) -> Result<()>;
-    async fn group(&self, id: &RecordId) -> Result<Option<Group>>;
-    async fn groups(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Group>>;
-    async fn update_group(&self, group: &Group) -> Result<()>;
-    /// `Conflict` while apps are in the group.
-    async fn delete_group(&self, id: &RecordId) -> Result<()>;
-
-    // --- protected resources ---
-    async fn insert_resource(&self, resource: &Resource) -> Result<()>;
-    async fn resource(&self, id: &RecordId) -> Result<Option<Resource>>;
-    async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>>;
-    async fn update_resource(&self, resource: &Resource) -> Result<()>;
-    /// Deletes the resource and its events.
-    async fn delete_resource(&self, id: &RecordId) -> Result<()>;
-
-    // --- Edge intake events (append-only; not in the view, no change feed) ---
-    /// Append `events` in one transaction: all are stored, or none (an event naming a
-    /// resource that does not exist is `Conflict`, and nothing is written). Returns their
-    /// ids, in order.
-    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>>;
-    /// The resource's events in id order (acceptance order). `page.after` is the decimal id
-    /// of the last event of the previous page; a cursor that is not one is `NotFound`.
-    async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>>;
-
-    // --- backups ---
     /// Write a consistent copy of the whole store to a new file at `path`, while the store
     /// keeps serving (SQLite: `VACUUM INTO`, one read transaction). Backends whose data is
     /// not a file (PostgreSQL: use `pg_dump`) refuse.
@@ -377,38 +337,116 @@ pub trait Store: Send + Sync + 'static {
             self.backend()
         )))
     }
+}
 
-    // --- the audit trail (append-only: no method changes or deletes an entry, and the
-    // schema refuses UPDATE and DELETE; not in the view, no change feed) ---
-    /// Append `entries` in one transaction (all or none). Returns their ids, in order.
-    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>>;
-    /// Entries matching `filter` in id order (descending when `filter.newest_first`).
-    /// `page.after` is the decimal id of the last entry of the previous page; a cursor
-    /// that is not one is `NotFound`.
-    async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>>;
+/// The change feed the in-memory view follows, and the snapshot it starts from. Methods of
+/// the other traits that write view data append to the feed in the same transaction.
+#[async_trait]
+pub trait FeedStore: Send + Sync + 'static {
+    /// A signal that changes may have been committed, possibly by another process: its
+    /// value moves when the follower of the feed should look at it now rather than at its
+    /// next poll. PostgreSQL bumps it on every `NOTIFY` (and on reconnecting, since
+    /// notifications sent meanwhile are lost). `None` (the default, SQLite) means the poll
+    /// alone finds other processes' writes. Only a hint: the poll stays the safety net.
+    fn change_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 
-    // --- apps and their secrets ---
+    async fn last_change(&self) -> Result<i64>;
+
+    /// Changes with `seq > after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>>;
+
+    /// Every record the view is built from, read in one transaction, handed to `sink`;
+    /// returns the change sequence the records are consistent with.
+    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64>;
+
+    /// [`FeedStore::snapshot_into`], collected.
+    async fn snapshot(&self) -> Result<Snapshot> {
+        let mut snap = Snapshot::default();
+        snap.seq = self.snapshot_into(&mut snap).await?;
+        Ok(snap)
+    }
+
+    /// The oldest change still kept (0 when the feed is empty). A reader whose last seen
+    /// change is older than this one less has missed pruned changes and must resync from a
+    /// snapshot.
+    async fn oldest_change(&self) -> Result<i64>;
+
+    /// Forget all but the newest `keep` changes (at least one is always kept). Returns how
+    /// many were deleted.
+    async fn prune_changes(&self, keep: u32) -> Result<u64>;
+}
+
+/// The records gateway decisions are made from: organizations, permission groups,
+/// protected resources, apps with their secrets and keys (public halves only), and token
+/// revocations. Every write appends to the change feed in its transaction.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    async fn insert_org(&self, org: &Org) -> Result<()>;
+
+    async fn org(&self, id: &OrgId) -> Result<Option<Org>>;
+
+    async fn orgs(&self, page: &PageRequest) -> Result<Vec<Org>>;
+
+    async fn update_org(&self, org: &Org) -> Result<()>;
+
+    /// Deletes the org with its apps, their secrets, its groups and its resources (with
+    /// their events).
+    async fn delete_org(&self, id: &OrgId) -> Result<()>;
+
+    async fn insert_group(&self, group: &Group) -> Result<()>;
+
+    async fn group(&self, id: &RecordId) -> Result<Option<Group>>;
+
+    async fn groups(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Group>>;
+
+    async fn update_group(&self, group: &Group) -> Result<()>;
+
+    /// `Conflict` while apps are in the group.
+    async fn delete_group(&self, id: &RecordId) -> Result<()>;
+
+    async fn insert_resource(&self, resource: &Resource) -> Result<()>;
+
+    async fn resource(&self, id: &RecordId) -> Result<Option<Resource>>;
+
+    async fn resources(&self, org: &OrgId, page: &PageRequest) -> Result<Vec<Resource>>;
+
+    async fn update_resource(&self, resource: &Resource) -> Result<()>;
+
+    /// Deletes the resource and its events.
+    async fn delete_resource(&self, id: &RecordId) -> Result<()>;
+
     async fn insert_app(&self, app: &App) -> Result<()>;
+
     async fn app(&self, client_id: &ClientId) -> Result<Option<App>>;
+
     async fn apps(&self, org: Option<&OrgId>, page: &PageRequest) -> Result<Vec<App>>;
+
     async fn update_app(&self, app: &App) -> Result<()>;
+
     async fn delete_app(&self, client_id: &ClientId) -> Result<()>;
+
     async fn insert_secret(&self, secret: &SecretRecord) -> Result<()>;
+
     /// The app's secrets with their last-used time.
     async fn secrets(&self, client_id: &ClientId) -> Result<Vec<(SecretRecord, Option<i64>)>>;
+
     /// Replace a secret's record (its expiry); the hash never changes.
     async fn update_secret(&self, secret: &SecretRecord) -> Result<()>;
+
     async fn delete_secret(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
+
     /// Record last use, in a batch; does not feed the view.
     async fn touch_secrets(&self, used: &[(RecordId, i64)]) -> Result<()>;
 
-    // --- app keys (certificates, key pairs): public halves only; feed the view as the app ---
     async fn insert_app_key(&self, key: &AppKey) -> Result<()>;
+
     /// The app's keys in id order.
     async fn app_keys(&self, client_id: &ClientId) -> Result<Vec<AppKey>>;
+
     async fn delete_app_key(&self, client_id: &ClientId, id: &RecordId) -> Result<()>;
 
-    // --- bulk ---
     /// Write every record of `bulk`: all or none on backends that override this (SQLite
     /// writes them in one transaction with one [`Change::Resync`] in the feed). The
     /// default inserts them one by one with the single-record methods, so a backend
@@ -429,29 +467,48 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
 
-    // --- users and sessions ---
+    /// Idempotent.
+    async fn revoke(&self, r: &Revocation) -> Result<()>;
+
+    async fn revocation(&self, jti: &str) -> Result<Option<Revocation>>;
+}
+
+/// People: console and admin-API users, their sessions, and one-time links (invitations,
+/// password resets). Not in the view: no write feeds the change feed.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()>;
+
     async fn user(&self, id: &RecordId) -> Result<Option<User>>;
+
     /// The user and their password hash.
     async fn user_by_email(&self, email: &str) -> Result<Option<(User, String)>>;
+
     async fn users(&self, page: &PageRequest) -> Result<Vec<User>>;
+
     async fn update_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
+
     async fn delete_user(&self, id: &RecordId) -> Result<()>;
+
     async fn insert_session(&self, hash: &str, user: &RecordId, expires_at: i64) -> Result<()>;
+
     /// The user of a live session.
     async fn session(&self, hash: &str, now: i64) -> Result<Option<RecordId>>;
+
     async fn delete_session(&self, hash: &str) -> Result<()>;
 
-    // --- one-time user links (invitations, password resets; not in the view) ---
     /// Create `user` without a usable password ([`NO_PASSWORD`]) and its invitation
     /// `link`, in one transaction: both or neither. A user with this email is `Conflict`.
     async fn invite_user(&self, user: &User, link: &UserLink) -> Result<()>;
+
     /// A password reset, in one transaction: the user's password stops working
     /// ([`NO_PASSWORD`]), their sessions end, their earlier unused links are deleted, and
     /// `link` is stored. `NotFound` when the user does not exist.
     async fn issue_password_reset(&self, link: &UserLink) -> Result<()>;
+
     /// The link with this token hash, used, expired or not (so a page can say which).
     async fn user_link(&self, hash: &SecretHash) -> Result<Option<UserLink>>;
+
     /// Use a live link (unused, `expires_at > now`): mark it used, set its user's password
     /// hash and end their sessions, in one transaction. Exactly one caller gets `Some`
     /// (links are single-use); `None` when the link is unknown, used or expired.
@@ -461,29 +518,60 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         password_hash: &str,
     ) -> Result<Option<UserLink>>;
+}
 
-    // --- revocations ---
-    /// Idempotent.
-    async fn revoke(&self, r: &Revocation) -> Result<()>;
-    async fn revocation(&self, jti: &str) -> Result<Option<Revocation>>;
+/// Append-only records: the Edge intake's events and the audit trail. No method changes
+/// or deletes an audit entry (the schema refuses `UPDATE` and `DELETE`); neither is in the
+/// view nor feeds the change feed.
+#[async_trait]
+pub trait LogStore: Send + Sync + 'static {
+    /// Append `events` in one transaction: all are stored, or none (an event naming a
+    /// resource that does not exist is `Conflict`, and nothing is written). Returns their
+    /// ids, in order.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>>;
 
-    // --- Wave (Adobe Wave): feeds and topics of a publisher app (not in the view) ---
+    /// The resource's events in id order (acceptance order). `page.after` is the decimal id
+    /// of the last event of the previous page; a cursor that is not one is `NotFound`.
+    async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>>;
+
+    /// Append `entries` in one transaction (all or none). Returns their ids, in order.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>>;
+
+    /// Entries matching `filter` in id order (descending when `filter.newest_first`).
+    /// `page.after` is the decimal id of the last entry of the previous page; a cursor
+    /// that is not one is `NotFound`.
+    async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>>;
+}
+
+/// Adobe Wave: a publisher app's feeds and topics, OAuth 1.0 request and link tokens,
+/// publisher API tokens, subscriptions and notifications. Not in the view.
+#[async_trait]
+pub trait WaveStore: Send + Sync + 'static {
     async fn insert_feed(&self, feed: &Feed) -> Result<()>;
+
     async fn feed(&self, id: &RecordId) -> Result<Option<Feed>>;
+
     /// The app's feeds in id order.
     async fn feeds(&self, client_id: &ClientId, page: &PageRequest) -> Result<Vec<Feed>>;
+
     async fn update_feed(&self, feed: &Feed) -> Result<()>;
+
     /// Deletes the feed with its topics, tokens, subscriptions and notifications.
     async fn delete_feed(&self, id: &RecordId) -> Result<()>;
+
     /// A topic URI already used is `Conflict`.
     async fn insert_topic(&self, topic: &Topic) -> Result<()>;
+
     async fn topic(&self, id: &RecordId) -> Result<Option<Topic>>;
+
     async fn topic_by_uri(&self, uri: &str) -> Result<Option<Topic>>;
+
     async fn topics(&self, feed: &RecordId, page: &PageRequest) -> Result<Vec<Topic>>;
+
     async fn update_topic(&self, topic: &Topic) -> Result<()>;
+
     async fn delete_topic(&self, id: &RecordId) -> Result<()>;
 
-    // --- Wave: OAuth 1.0 ---
     /// Remember a nonce of `client` at `timestamp`; false when it was already seen (a
     /// replay). Forgets nonces whose timestamp is before `forget_before` (outside the
     /// timestamp window they are refused anyway).
@@ -494,9 +582,12 @@ pub trait Store: Send + Sync + 'static {
         timestamp: i64,
         forget_before: i64,
     ) -> Result<bool>;
+
     async fn insert_request_token(&self, token: &RequestToken) -> Result<()>;
+
     /// A live (unexpired) request token.
     async fn request_token(&self, hash: &SecretHash, now: i64) -> Result<Option<RequestToken>>;
+
     /// Approve a live, not yet authorized request token for `user` and `feed`; `NotFound`
     /// when there is none.
     async fn authorize_request_token(
@@ -506,6 +597,7 @@ pub trait Store: Send + Sync + 'static {
         feed: &RecordId,
         now: i64,
     ) -> Result<()>;
+
     /// Delete a live, authorized request token and return it: exactly one caller gets
     /// `Some` (request tokens are single-use).
     async fn consume_request_token(
@@ -513,10 +605,11 @@ pub trait Store: Send + Sync + 'static {
         hash: &SecretHash,
         now: i64,
     ) -> Result<Option<RequestToken>>;
+
     async fn insert_link_token(&self, token: &LinkToken) -> Result<()>;
+
     async fn link_token(&self, hash: &SecretHash) -> Result<Option<LinkToken>>;
 
-    // --- Wave: publisher API tokens ---
     /// `secret` is the client secret the token was obtained with.
     async fn insert_api_token(
         &self,
@@ -525,6 +618,7 @@ pub trait Store: Send + Sync + 'static {
         secret: Option<&RecordId>,
         expires_at: i64,
     ) -> Result<()>;
+
     /// A live API token: its app, when it expires, and the client secret it was obtained
     /// with (`None` for tokens issued before that was recorded).
     async fn api_token(
@@ -533,17 +627,20 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<Option<(ClientId, i64, Option<RecordId>)>>;
 
-    // --- Wave: subscriptions and notifications ---
     /// Idempotent.
     async fn subscribe(&self, user: &RecordId, feed: &RecordId, now: i64) -> Result<()>;
+
     /// `NotFound` when the user is not subscribed.
     async fn unsubscribe(&self, user: &RecordId, feed: &RecordId) -> Result<()>;
+
     /// The feeds the user subscribes to.
     async fn subscriptions(&self, user: &RecordId) -> Result<Vec<RecordId>>;
+
     /// Store a notification and its recipients (the `to_user` of a point-to-point one,
     /// else the feed's subscribers now), in one transaction. Returns its id and the
     /// recipients.
     async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)>;
+
     /// The user's notifications with id > `after`, oldest first, at most `limit`.
     async fn inbox(
         &self,
@@ -551,6 +648,7 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredNotification>>;
+
     /// Notifications with id > `after`, oldest first, at most `limit`, each with its
     /// recipients: what every node's live fan-out reads. Ids are handed out in commit
     /// order (PostgreSQL serialises inserts for it), so a reader that moves its cursor
@@ -560,21 +658,27 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(StoredNotification, Vec<RecordId>)>>;
+
     /// The id of the newest notification (0 when there is none).
     async fn last_notification_id(&self) -> Result<i64>;
+
     /// A signal that notifications may have been stored, possibly by another process:
     /// PostgreSQL bumps it on every `NOTIFY portcullis_notifications` (and on
-    /// reconnecting). `None` (the default, SQLite): poll [`Store::notifications_since`].
+    /// reconnecting). `None` (the default, SQLite): poll [`WaveStore::notifications_since`].
     fn notification_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
     }
+
     /// Forget at most `limit` notifications created before `before` (the retention
     /// window), oldest first, with their inbox rows. Returns how many.
     async fn prune_notifications(&self, before: i64, limit: u32) -> Result<u64>;
+
     /// Forget at most `limit` request tokens expired at `now` (approved or not).
     async fn prune_request_tokens(&self, now: i64, limit: u32) -> Result<u64>;
+
     /// Forget at most `limit` publisher API tokens expired at `now`.
     async fn prune_api_tokens(&self, now: i64, limit: u32) -> Result<u64>;
+
     /// Forget a request token, authorized or not (the subscriber denied it); `NotFound`
     /// when there is none.
     async fn delete_request_token(&self, hash: &SecretHash) -> Result<()>;

@@ -14,7 +14,8 @@
 //!   shared by every node and has a connection limit.
 
 use crate::audit_sql;
-use crate::{AuditFilter, Change, KeysByApp, PageRequest, Result, SnapshotSink, Store, StoreError};
+use crate::prelude::*;
+use crate::{AuditFilter, Change, KeysByApp, PageRequest, Result, SnapshotSink, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -250,65 +251,72 @@ const TOUCH_SECRET: &str =
 const APPS_IN_GROUP: &str = "SELECT COUNT(*) AS n FROM apps WHERE (doc::jsonb ->> 'group_id') = $1";
 
 crate::shared::implement_store!(PostgresStore, Postgres, {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn change_signal(&self) -> Option<watch::Receiver<u64>> {
-        Some(self.signal.clone())
-    }
-
-    fn notification_signal(&self) -> Option<watch::Receiver<u64>> {
-        Some(self.notifications.clone())
-    }
-
-    async fn last_change(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT seq FROM change_seq")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(row.get("seq"))
-    }
-
-    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
-        // One REPEATABLE READ transaction: every table and the counter are read from the
-        // same snapshot, so the data and its seq agree.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(backend)?;
-        macro_rules! each {
-            ($sql:literal, $f:expr) => {{
-                // Row by row: with a million apps, holding every row's JSON beside
-                // the decoded records doubled the peak memory of a start.
-                let mut rows = sqlx::query($sql).fetch(&mut *tx);
-                while let Some(r) = rows.try_next().await.map_err(backend)? {
-                    $f(from_doc(r.get::<&str, _>("doc"))?);
-                }
-            }};
+    system: {
+        fn backend(&self) -> &'static str {
+            "postgres"
         }
-        let seq: i64 = sqlx::query("SELECT seq FROM change_seq")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?
-            .get("seq");
-        each!("SELECT doc FROM orgs", |o| sink.org(o));
-        each!("SELECT doc FROM permission_groups", |g| sink.group(g));
-        each!("SELECT doc FROM resources", |r| sink.resource(r));
-        let mut keys = KeysByApp::default();
-        each!("SELECT doc FROM app_keys", |k| keys.key(k));
-        each!("SELECT doc FROM apps", |a| keys.app(a, sink));
-        each!("SELECT doc FROM secrets", |s| sink.secret(s));
-        let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
-        while let Some(r) = rows.try_next().await.map_err(backend)? {
-            if let Some(r) = revocation_of(&r) {
-                sink.revocation(r);
+    }
+    feed: {
+        fn change_signal(&self) -> Option<watch::Receiver<u64>> {
+            Some(self.signal.clone())
+        }
+
+        async fn last_change(&self) -> Result<i64> {
+            let row = sqlx::query("SELECT seq FROM change_seq")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)?;
+            Ok(row.get("seq"))
+        }
+
+        async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
+            // One REPEATABLE READ transaction: every table and the counter are read from the
+            // same snapshot, so the data and its seq agree.
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await
+                .map_err(backend)?;
+            macro_rules! each {
+                ($sql:literal, $f:expr) => {{
+                    // Row by row: with a million apps, holding every row's JSON beside
+                    // the decoded records doubled the peak memory of a start.
+                    let mut rows = sqlx::query($sql).fetch(&mut *tx);
+                    while let Some(r) = rows.try_next().await.map_err(backend)? {
+                        $f(from_doc(r.get::<&str, _>("doc"))?);
+                    }
+                }};
             }
+            let seq: i64 = sqlx::query("SELECT seq FROM change_seq")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?
+                .get("seq");
+            each!("SELECT doc FROM orgs", |o| sink.org(o));
+            each!("SELECT doc FROM permission_groups", |g| sink.group(g));
+            each!("SELECT doc FROM resources", |r| sink.resource(r));
+            let mut keys = KeysByApp::default();
+            each!("SELECT doc FROM app_keys", |k| keys.key(k));
+            each!("SELECT doc FROM apps", |a| keys.app(a, sink));
+            each!("SELECT doc FROM secrets", |s| sink.secret(s));
+            let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend)? {
+                if let Some(r) = revocation_of(&r) {
+                    sink.revocation(r);
+                }
+            }
+            drop(rows);
+            each!("SELECT doc FROM signing_keys", |k| sink.signing_key(k));
+            tx.commit().await.map_err(backend)?;
+            Ok(seq)
         }
-        drop(rows);
-        each!("SELECT doc FROM signing_keys", |k| sink.signing_key(k));
-        tx.commit().await.map_err(backend)?;
-        Ok(seq)
+    }
+    directory: {}
+    user: {}
+    log: {}
+    wave: {
+        fn notification_signal(&self) -> Option<watch::Receiver<u64>> {
+            Some(self.notifications.clone())
+        }
     }
 });

@@ -1,8 +1,8 @@
 //! The store's one body: every [`Store`](crate::Store) method whose SQL is the same on
 //! SQLite and PostgreSQL, written once.
 //!
-//! [`implement_store!`] writes `impl Store for <backend>` from these methods plus the ones
-//! the backend passes in (the few that differ: the change feed's order and wake-ups, the
+//! [`implement_store!`] writes a backend's impls of the area traits from these methods plus
+//! the ones the backend passes in (the few that differ: the change feed's order and wake-ups, the
 //! snapshot's transaction, an organization's cascading delete, the notification insert,
 //! backups). The names the bodies use — `record`, `backend`, `hash_col`, `TOUCH_SECRET`,
 //! `APPS_IN_GROUP`, the store's `begin`/`doc`/`docs`/`write_one`/`delete_batch` — resolve
@@ -30,107 +30,20 @@ pub(crate) fn neutral_error(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// `impl Store for $store` over database `$db`, with the backend's own methods `$own`.
+/// The six area traits of [`Store`](crate::Store) for `$store` over database `$db`, each
+/// with the backend's own methods for that area.
 macro_rules! implement_store {
-    ($store:ident, $db:ident, { $($own:tt)* }) => {
+    ($store:ident, $db:ident, {
+        system: { $($system:tt)* }
+        feed: { $($feed:tt)* }
+        directory: { $($directory:tt)* }
+        user: { $($user:tt)* }
+        log: { $($log:tt)* }
+        wave: { $($wave:tt)* }
+    }) => {
         #[async_trait]
-        impl Store for $store {
-            $($own)*
-
-            async fn delete_org(&self, id: &OrgId) -> Result<()> {
-                let mut tx = self.begin().await?;
-                // Lock the org first, so an app or group inserted into it meanwhile either
-                // commits before (and is deleted here) or fails its foreign key after.
-                let exists = sqlx::query(LOCK_ORG)
-                    .bind(id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-                let apps = org_ids(&mut tx, "SELECT client_id FROM apps WHERE org_id = $1", id).await?;
-                let groups = org_ids(
-                    &mut tx,
-                    "SELECT id FROM permission_groups WHERE org_id = $1",
-                    id,
-                )
-                .await?;
-                let resources =
-                    org_ids(&mut tx, "SELECT id FROM resources WHERE org_id = $1", id).await?;
-                for sql in [
-                    "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
-                    "DELETE FROM app_keys WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
-                    "DELETE FROM apps WHERE org_id = $1",
-                    "DELETE FROM resources WHERE org_id = $1",
-                    "DELETE FROM permission_groups WHERE org_id = $1",
-                ] {
-                    sqlx::query(sql)
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
-                let n = sqlx::query("DELETE FROM orgs WHERE id = $1")
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected();
-                expect_one(n)?;
-                for a in apps {
-                    record(&mut tx, Change::App(a)).await?;
-                }
-                for g in groups {
-                    record(&mut tx, Change::Group(g)).await?;
-                }
-                for r in resources {
-                    record(&mut tx, Change::Resource(r)).await?;
-                }
-                record(&mut tx, Change::Org(id.to_string())).await?;
-                tx.commit().await.map_err(backend)
-            }
-
-            async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)> {
-                let mut tx = self.begin().await?;
-                before_notification(&mut tx).await?;
-                let id: i64 = sqlx::query(
-                    "INSERT INTO notifications (feed_id, created_at, doc) VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(n.feed_id.as_str())
-                .bind(n.created_at)
-                .bind(to_doc(n)?)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?
-                .get("id");
-                let rows = match &n.to_user {
-                    Some(user) => sqlx::query(
-                        "INSERT INTO inbox (user_id, notification_id) VALUES ($1, $2) RETURNING user_id",
-                    )
-                    .bind(user.as_str())
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?,
-                    None => sqlx::query(
-                        "INSERT INTO inbox (user_id, notification_id) \
-                         SELECT user_id, $1 FROM subscriptions WHERE feed_id = $2 RETURNING user_id",
-                    )
-                    .bind(id)
-                    .bind(n.feed_id.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?,
-                };
-                let recipients = rows
-                    .iter()
-                    .map(|r| id_col(r, "user_id"))
-                    .collect::<Result<Vec<_>>>()?;
-                after_notification(&mut tx, id).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok((id, recipients))
-            }
+        impl SystemStore for $store {
+            $($system)*
 
             async fn ping(&self) -> Result<()> {
                 sqlx::query("SELECT 1")
@@ -138,42 +51,6 @@ macro_rules! implement_store {
                     .await
                     .map_err(backend)?;
                 Ok(())
-            }
-
-            async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>> {
-                let rows =
-                    sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
-                        .bind(after)
-                        .bind(limit as i64)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(backend)?;
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|r| {
-                        let seq: i64 = r.get("seq");
-                        Change::from_row(r.get::<&str, _>("kind"), r.get("key")).map(|c| (seq, c))
-                    })
-                    .collect())
-            }
-
-            async fn oldest_change(&self) -> Result<i64> {
-                let row = sqlx::query("SELECT COALESCE(MIN(seq), 0) AS seq FROM changes")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(backend)?;
-                Ok(row.get("seq"))
-            }
-
-            async fn prune_changes(&self, keep: u32) -> Result<u64> {
-                let keep = keep.max(1) as i64;
-                let n = sqlx::query("DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - $1")
-                    .bind(keep)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(backend)?
-                    .rows_affected();
-                Ok(n)
             }
 
             async fn setting(&self, name: &str) -> Result<Option<String>> {
@@ -235,6 +112,106 @@ macro_rules! implement_store {
                         .map_err(backend)?;
                 }
                 record(&mut tx, Change::SigningKeys).await?;
+                tx.commit().await.map_err(backend)
+            }
+        }
+
+        #[async_trait]
+        impl FeedStore for $store {
+            $($feed)*
+
+            async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<(i64, Change)>> {
+                let rows =
+                    sqlx::query("SELECT seq, kind, key FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+                        .bind(after)
+                        .bind(limit as i64)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(backend)?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let seq: i64 = r.get("seq");
+                        Change::from_row(r.get::<&str, _>("kind"), r.get("key")).map(|c| (seq, c))
+                    })
+                    .collect())
+            }
+
+            async fn oldest_change(&self) -> Result<i64> {
+                let row = sqlx::query("SELECT COALESCE(MIN(seq), 0) AS seq FROM changes")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(row.get("seq"))
+            }
+
+            async fn prune_changes(&self, keep: u32) -> Result<u64> {
+                let keep = keep.max(1) as i64;
+                let n = sqlx::query("DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - $1")
+                    .bind(keep)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                Ok(n)
+            }
+        }
+
+        #[async_trait]
+        impl DirectoryStore for $store {
+            $($directory)*
+
+            async fn delete_org(&self, id: &OrgId) -> Result<()> {
+                let mut tx = self.begin().await?;
+                // Lock the org first, so an app or group inserted into it meanwhile either
+                // commits before (and is deleted here) or fails its foreign key after.
+                let exists = sqlx::query(LOCK_ORG)
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                let apps = org_ids(&mut tx, "SELECT client_id FROM apps WHERE org_id = $1", id).await?;
+                let groups = org_ids(
+                    &mut tx,
+                    "SELECT id FROM permission_groups WHERE org_id = $1",
+                    id,
+                )
+                .await?;
+                let resources =
+                    org_ids(&mut tx, "SELECT id FROM resources WHERE org_id = $1", id).await?;
+                for sql in [
+                    "DELETE FROM secrets WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
+                    "DELETE FROM app_keys WHERE client_id IN (SELECT client_id FROM apps WHERE org_id = $1)",
+                    "DELETE FROM apps WHERE org_id = $1",
+                    "DELETE FROM resources WHERE org_id = $1",
+                    "DELETE FROM permission_groups WHERE org_id = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                let n = sqlx::query("DELETE FROM orgs WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .rows_affected();
+                expect_one(n)?;
+                for a in apps {
+                    record(&mut tx, Change::App(a)).await?;
+                }
+                for g in groups {
+                    record(&mut tx, Change::Group(g)).await?;
+                }
+                for r in resources {
+                    record(&mut tx, Change::Resource(r)).await?;
+                }
+                record(&mut tx, Change::Org(id.to_string())).await?;
                 tx.commit().await.map_err(backend)
             }
 
@@ -385,95 +362,6 @@ macro_rules! implement_store {
                     Change::Resource(id.to_string()),
                 )
                 .await
-            }
-
-            async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // One transaction: a failure part-way (a resource deleted meanwhile) rolls every
-                // row back when `tx` is dropped uncommitted.
-                let mut tx = self.begin().await?;
-                let mut ids = Vec::with_capacity(events.len());
-                for e in events {
-                    let row = sqlx::query(
-                        "INSERT INTO events (resource_id, received_at, authenticated, client_id, event) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(e.resource_id.as_str())
-                    .bind(e.received_at)
-                    .bind(e.authenticated)
-                    .bind(e.client_id.as_ref().map(ClientId::as_str))
-                    .bind(to_doc(&e.event)?)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                    ids.push(row.get::<i64, _>("id"));
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(ids)
-            }
-
-            async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>> {
-                let after = match page.after.as_deref() {
-                    None => 0,
-                    Some(a) => a.parse::<i64>().map_err(|_| StoreError::NotFound)?,
-                };
-                let rows = sqlx::query(
-                    "SELECT id, resource_id, received_at, authenticated, client_id, event FROM events \
-                     WHERE resource_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
-                .bind(resource.as_str())
-                .bind(after)
-                .bind(limit(page))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-                rows.iter()
-                    .map(|r| {
-                        let bad = |what: &str| StoreError::Backend(format!("decoding an event: {what}"));
-                        Ok(StoredEvent {
-                            id: r.get("id"),
-                            event: NewEvent {
-                                resource_id: RecordId::parse(r.get::<&str, _>("resource_id"))
-                                    .map_err(|e| bad(&e.0))?,
-                                received_at: r.get("received_at"),
-                                authenticated: r.get("authenticated"),
-                                client_id: r
-                                    .get::<Option<&str>, _>("client_id")
-                                    .map(ClientId::parse)
-                                    .transpose()
-                                    .map_err(|e| bad(&e.0))?,
-                                event: from_doc(r.get::<&str, _>("event"))?,
-                            },
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>> {
-                if entries.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.begin().await?;
-                let mut ids = Vec::with_capacity(entries.len());
-                // Chunks keep each statement under the backends' parameter limits (8 a row).
-                for chunk in entries.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(audit_sql::INSERT);
-                    audit_sql::push_values(&mut q, chunk)?;
-                    let rows = q.build().fetch_all(&mut *tx).await.map_err(backend)?;
-                    let mut chunk_ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
-                    chunk_ids.sort_unstable();
-                    ids.extend(chunk_ids);
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(ids)
-            }
-
-            async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>> {
-                let mut q = audit_sql::select::<$db>(filter, page)?;
-                let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
-                rows.iter().map(audit_sql::entry).collect()
             }
 
             async fn insert_app(&self, app: &App) -> Result<()> {
@@ -652,6 +540,38 @@ macro_rules! implement_store {
                 tx.commit().await.map_err(backend)
             }
 
+            async fn revoke(&self, r: &Revocation) -> Result<()> {
+                let mut tx = self.begin().await?;
+                let n = sqlx::query(
+                    "INSERT INTO revocations (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(&r.jti)
+                .bind(r.client_id.as_str())
+                .bind(r.exp)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+                if n > 0 {
+                    record(&mut tx, Change::Revocation(r.jti.clone())).await?;
+                }
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn revocation(&self, jti: &str) -> Result<Option<Revocation>> {
+                let row = sqlx::query("SELECT jti, client_id, exp FROM revocations WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(row.as_ref().and_then(revocation_of))
+            }
+        }
+
+        #[async_trait]
+        impl UserStore for $store {
+            $($user)*
+
             async fn insert_user(&self, user: &User, password_hash: &str) -> Result<()> {
                 let doc = to_doc(user)?;
                 sqlx::query("INSERT INTO users (id, email, doc, password_hash) VALUES ($1, $2, $3, $4)")
@@ -828,33 +748,147 @@ macro_rules! implement_store {
                 tx.commit().await.map_err(backend)?;
                 Ok(Some(link))
             }
+        }
 
-            async fn revoke(&self, r: &Revocation) -> Result<()> {
-                let mut tx = self.begin().await?;
-                let n = sqlx::query(
-                    "INSERT INTO revocations (jti, client_id, exp) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING",
-                )
-                .bind(&r.jti)
-                .bind(r.client_id.as_str())
-                .bind(r.exp)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?
-                .rows_affected();
-                if n > 0 {
-                    record(&mut tx, Change::Revocation(r.jti.clone())).await?;
+        #[async_trait]
+        impl LogStore for $store {
+            $($log)*
+
+            async fn append_events(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
                 }
-                tx.commit().await.map_err(backend)
-            }
-
-            async fn revocation(&self, jti: &str) -> Result<Option<Revocation>> {
-                let row = sqlx::query("SELECT jti, client_id, exp FROM revocations WHERE jti = $1")
-                    .bind(jti)
-                    .fetch_optional(&self.pool)
+                // One transaction: a failure part-way (a resource deleted meanwhile) rolls every
+                // row back when `tx` is dropped uncommitted.
+                let mut tx = self.begin().await?;
+                let mut ids = Vec::with_capacity(events.len());
+                for e in events {
+                    let row = sqlx::query(
+                        "INSERT INTO events (resource_id, received_at, authenticated, client_id, event) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(e.resource_id.as_str())
+                    .bind(e.received_at)
+                    .bind(e.authenticated)
+                    .bind(e.client_id.as_ref().map(ClientId::as_str))
+                    .bind(to_doc(&e.event)?)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(backend)?;
-                Ok(row.as_ref().and_then(revocation_of))
+                    ids.push(row.get::<i64, _>("id"));
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(ids)
             }
+
+            async fn events(&self, resource: &RecordId, page: &PageRequest) -> Result<Vec<StoredEvent>> {
+                let after = match page.after.as_deref() {
+                    None => 0,
+                    Some(a) => a.parse::<i64>().map_err(|_| StoreError::NotFound)?,
+                };
+                let rows = sqlx::query(
+                    "SELECT id, resource_id, received_at, authenticated, client_id, event FROM events \
+                     WHERE resource_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                )
+                .bind(resource.as_str())
+                .bind(after)
+                .bind(limit(page))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+                rows.iter()
+                    .map(|r| {
+                        let bad = |what: &str| StoreError::Backend(format!("decoding an event: {what}"));
+                        Ok(StoredEvent {
+                            id: r.get("id"),
+                            event: NewEvent {
+                                resource_id: RecordId::parse(r.get::<&str, _>("resource_id"))
+                                    .map_err(|e| bad(&e.0))?,
+                                received_at: r.get("received_at"),
+                                authenticated: r.get("authenticated"),
+                                client_id: r
+                                    .get::<Option<&str>, _>("client_id")
+                                    .map(ClientId::parse)
+                                    .transpose()
+                                    .map_err(|e| bad(&e.0))?,
+                                event: from_doc(r.get::<&str, _>("event"))?,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn append_audit(&self, entries: &[NewAuditEntry]) -> Result<Vec<i64>> {
+                if entries.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin().await?;
+                let mut ids = Vec::with_capacity(entries.len());
+                // Chunks keep each statement under the backends' parameter limits (8 a row).
+                for chunk in entries.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(audit_sql::INSERT);
+                    audit_sql::push_values(&mut q, chunk)?;
+                    let rows = q.build().fetch_all(&mut *tx).await.map_err(backend)?;
+                    let mut chunk_ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+                    chunk_ids.sort_unstable();
+                    ids.extend(chunk_ids);
+                }
+                tx.commit().await.map_err(backend)?;
+                Ok(ids)
+            }
+
+            async fn audit(&self, filter: &AuditFilter, page: &PageRequest) -> Result<Vec<AuditEntry>> {
+                let mut q = audit_sql::select::<$db>(filter, page)?;
+                let rows = q.build().fetch_all(&self.pool).await.map_err(backend)?;
+                rows.iter().map(audit_sql::entry).collect()
+            }
+        }
+
+        #[async_trait]
+        impl WaveStore for $store {
+            $($wave)*
+
+            async fn insert_notification(&self, n: &NewNotification) -> Result<(i64, Vec<RecordId>)> {
+                let mut tx = self.begin().await?;
+                before_notification(&mut tx).await?;
+                let id: i64 = sqlx::query(
+                    "INSERT INTO notifications (feed_id, created_at, doc) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(n.feed_id.as_str())
+                .bind(n.created_at)
+                .bind(to_doc(n)?)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?
+                .get("id");
+                let rows = match &n.to_user {
+                    Some(user) => sqlx::query(
+                        "INSERT INTO inbox (user_id, notification_id) VALUES ($1, $2) RETURNING user_id",
+                    )
+                    .bind(user.as_str())
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?,
+                    None => sqlx::query(
+                        "INSERT INTO inbox (user_id, notification_id) \
+                         SELECT user_id, $1 FROM subscriptions WHERE feed_id = $2 RETURNING user_id",
+                    )
+                    .bind(id)
+                    .bind(n.feed_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?,
+                };
+                let recipients = rows
+                    .iter()
+                    .map(|r| id_col(r, "user_id"))
+                    .collect::<Result<Vec<_>>>()?;
+                after_notification(&mut tx, id).await?;
+                tx.commit().await.map_err(backend)?;
+                Ok((id, recipients))
+            }
+
             async fn insert_feed(&self, feed: &Feed) -> Result<()> {
                 sqlx::query("INSERT INTO feeds (id, client_id, doc) VALUES ($1, $2, $3)")
                     .bind(feed.id.as_str())
@@ -1292,7 +1326,6 @@ macro_rules! implement_store {
                     .rows_affected();
                 expect_one(n)
             }
-
         }
     };
 }

@@ -5,9 +5,8 @@
 //! process (the CLI) writes at the same time; `busy_timeout` makes the other wait.
 
 use crate::audit_sql;
-use crate::{
-    AuditFilter, Bulk, Change, KeysByApp, PageRequest, Result, SnapshotSink, Store, StoreError,
-};
+use crate::prelude::*;
+use crate::{AuditFilter, Bulk, Change, KeysByApp, PageRequest, Result, SnapshotSink, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use portcullis_core::ids::{ClientId, OrgId, RecordId};
@@ -160,123 +159,130 @@ const APPS_IN_GROUP: &str =
     "SELECT COUNT(*) AS n FROM apps WHERE json_extract(doc, '$.group_id') = $1";
 
 crate::shared::implement_store!(SqliteStore, Sqlite, {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
+    system: {
+        fn backend(&self) -> &'static str {
+            "sqlite"
+        }
 
-    async fn last_change(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(row.get("seq"))
-    }
-
-    async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
-        // One read transaction, so the snapshot and its seq agree.
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend)?;
-        each_doc(&mut tx, "orgs", |o| sink.org(o)).await?;
-        each_doc(&mut tx, "permission_groups", |g| sink.group(g)).await?;
-        each_doc(&mut tx, "resources", |r| sink.resource(r)).await?;
-        let mut keys = KeysByApp::default();
-        each_doc(&mut tx, "app_keys", |k| keys.key(k)).await?;
-        each_doc(&mut tx, "apps", |a| keys.app(a, sink)).await?;
-        each_doc(&mut tx, "secrets", |s| sink.secret(s)).await?;
-        let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
-        while let Some(r) = rows.try_next().await.map_err(backend)? {
-            if let Ok(client_id) = ClientId::parse(r.get::<&str, _>("client_id")) {
-                sink.revocation(Revocation {
-                    jti: r.get("jti"),
-                    client_id,
-                    exp: r.get("exp"),
-                });
+        async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+            let target = path
+                .to_str()
+                .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
+            // The backup holds password and secret hashes: it is created empty, owner-only and
+            // new (never over an existing file) before SQLite writes into it.
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
             }
-        }
-        drop(rows);
-        each_doc(&mut tx, "signing_keys", |k| sink.signing_key(k)).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(seq)
-    }
-
-    async fn backup_to(&self, path: &std::path::Path) -> Result<()> {
-        let target = path
-            .to_str()
-            .ok_or_else(|| StoreError::Backend("the backup path is not valid UTF-8".into()))?;
-        // The backup holds password and secret hashes: it is created empty, owner-only and
-        // new (never over an existing file) before SQLite writes into it.
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        match opts.open(path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Conflict(format!(
-                    "{} already exists; choose a new file for the backup",
-                    path.display()
-                )));
+            match opts.open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} already exists; choose a new file for the backup",
+                        path.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot create {}: {e}",
+                        path.display()
+                    )));
+                }
             }
-            Err(e) => {
-                return Err(StoreError::Backend(format!(
-                    "cannot create {}: {e}",
-                    path.display()
-                )));
+            // One statement, one read transaction: a snapshot of every table at one moment,
+            // taken while writers go on (WAL), written compacted into the empty file.
+            let written = sqlx::query("VACUUM INTO ?")
+                .bind(target)
+                .execute(&self.pool)
+                .await;
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(path);
+                return Err(backend(e));
             }
+            Ok(())
         }
-        // One statement, one read transaction: a snapshot of every table at one moment,
-        // taken while writers go on (WAL), written compacted into the empty file.
-        let written = sqlx::query("VACUUM INTO ?")
-            .bind(target)
-            .execute(&self.pool)
-            .await;
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(path);
-            return Err(backend(e));
-        }
-        Ok(())
     }
-
-    async fn insert_bulk(&self, bulk: &Bulk) -> Result<()> {
-        let mut tx = self.begin().await?;
-        // Orgs have two columns, not three, and are few: one statement each.
-        for o in &bulk.orgs {
-            sqlx::query("INSERT INTO orgs (id, doc) VALUES (?, ?)")
-                .bind(o.id.as_str())
-                .bind(to_doc(o)?)
-                .execute(&mut *tx)
+    feed: {
+        async fn last_change(&self) -> Result<i64> {
+            let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS seq FROM changes")
+                .fetch_one(&self.pool)
                 .await
                 .map_err(backend)?;
+            Ok(row.get("seq"))
         }
-        insert_rows(
-            &mut tx,
-            "resources",
-            "id, org_id, doc",
-            &bulk.resources,
-            |r| Ok([r.id.to_string(), r.org_id.to_string(), to_doc(r)?]),
-        )
-        .await?;
-        insert_rows(&mut tx, "apps", "client_id, org_id, doc", &bulk.apps, |a| {
-            Ok([a.client_id.to_string(), a.org_id.to_string(), to_doc(a)?])
-        })
-        .await?;
-        insert_rows(
-            &mut tx,
-            "secrets",
-            "id, client_id, doc",
-            &bulk.secrets,
-            |s| Ok([s.id.to_string(), s.client_id.to_string(), to_doc(s)?]),
-        )
-        .await?;
-        record(&mut tx, Change::Resync).await?;
-        tx.commit().await.map_err(backend)
+
+        async fn snapshot_into(&self, sink: &mut dyn SnapshotSink) -> Result<i64> {
+            // One read transaction, so the snapshot and its seq agree.
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            each_doc(&mut tx, "orgs", |o| sink.org(o)).await?;
+            each_doc(&mut tx, "permission_groups", |g| sink.group(g)).await?;
+            each_doc(&mut tx, "resources", |r| sink.resource(r)).await?;
+            let mut keys = KeysByApp::default();
+            each_doc(&mut tx, "app_keys", |k| keys.key(k)).await?;
+            each_doc(&mut tx, "apps", |a| keys.app(a, sink)).await?;
+            each_doc(&mut tx, "secrets", |s| sink.secret(s)).await?;
+            let mut rows = sqlx::query("SELECT jti, client_id, exp FROM revocations").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend)? {
+                if let Ok(client_id) = ClientId::parse(r.get::<&str, _>("client_id")) {
+                    sink.revocation(Revocation {
+                        jti: r.get("jti"),
+                        client_id,
+                        exp: r.get("exp"),
+                    });
+                }
+            }
+            drop(rows);
+            each_doc(&mut tx, "signing_keys", |k| sink.signing_key(k)).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(seq)
+        }
     }
+    directory: {
+        async fn insert_bulk(&self, bulk: &Bulk) -> Result<()> {
+            let mut tx = self.begin().await?;
+            // Orgs have two columns, not three, and are few: one statement each.
+            for o in &bulk.orgs {
+                sqlx::query("INSERT INTO orgs (id, doc) VALUES (?, ?)")
+                    .bind(o.id.as_str())
+                    .bind(to_doc(o)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            insert_rows(
+                &mut tx,
+                "resources",
+                "id, org_id, doc",
+                &bulk.resources,
+                |r| Ok([r.id.to_string(), r.org_id.to_string(), to_doc(r)?]),
+            )
+            .await?;
+            insert_rows(&mut tx, "apps", "client_id, org_id, doc", &bulk.apps, |a| {
+                Ok([a.client_id.to_string(), a.org_id.to_string(), to_doc(a)?])
+            })
+            .await?;
+            insert_rows(
+                &mut tx,
+                "secrets",
+                "id, client_id, doc",
+                &bulk.secrets,
+                |s| Ok([s.id.to_string(), s.client_id.to_string(), to_doc(s)?]),
+            )
+            .await?;
+            record(&mut tx, Change::Resync).await?;
+            tx.commit().await.map_err(backend)
+        }
+    }
+    user: {}
+    log: {}
+    wave: {}
 });
 
 /// What [`check_file`] found in a SQLite database file.

@@ -19,9 +19,10 @@ use portcullis_core::wave::{
     Authorization, Feed, FeedKind, LinkToken, NewNotification, RequestToken, Topic,
 };
 use portcullis_store::postgres::{PgOptions, PostgresStore};
+use portcullis_store::prelude::*;
 use portcullis_store::sqlite::SqliteStore;
 use portcullis_store::test_db::TestDatabase;
-use portcullis_store::{AuditFilter, Bulk, Change, PageRequest, Store, StoreError};
+use portcullis_store::{AuditFilter, Bulk, Change, PageRequest, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Instantiate every contract case as a test of one backend.
