@@ -56,7 +56,7 @@ pub struct Inner {
     /// at the gateway, RFC 7523 client assertions and grants — one memory for all of them,
     /// so a JWT spent on one path is spent on every path. Per client id, until each JWT
     /// could no longer be accepted anyway. With a shared store (`--redis-url`) the `jti`s
-    /// are spent there instead ([`portcullis_shared::Shared::spend_jtis`]).
+    /// are spent there instead ([`portcullis_shared::Shared::confirm_first_use`]).
     pub jtis: portcullis_core::app_jwt::ReplayCache,
     /// Redis shared by every node and verifier (`--redis-url`): app-signed JWT `jti`s,
     /// OAuth 1.0 nonces and failure limits are checked there instead of per node.

@@ -16,6 +16,8 @@
 //! `pc:fail:a:<address>` and `pc:fail:p:<address>:<app>`, all under an optional prefix so
 //! several clusters can share one Redis.
 
+use portcullis_core::app_jwt::{DeferredJti, PendingJti};
+use portcullis_core::gateway::{Allow, Code, Denial, replayed};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -116,23 +118,52 @@ impl Shared {
             .await
     }
 
-    /// Spend JWT ids in order — `(scope, jti, until)`, the scope being the client id — each
-    /// on its first use anywhere. `Ok(None)` when every one was a first use; `Ok(Some(i))`
-    /// names the first that was seen before (the ones after it are not spent). The one
-    /// function every path that accepts a JWT an app signed goes through: the gateway,
-    /// the token endpoint and the verifier library, so a `jti` spent on one is spent on
-    /// all.
-    pub async fn spend_jtis(
+    /// Spend, in order, the JWT ids a decision or a grant reached (collected by a
+    /// [`DeferredJti`]), each on its first use anywhere. `Ok(None)` when every one was a
+    /// first use; `Ok(Some(i))` names the first that was seen before (the ones after it are
+    /// not spent). The one function every path that accepts a JWT an app signed goes
+    /// through — the gateway, the token endpoint and the verifier library — so a `jti`
+    /// spent on one is spent on all.
+    pub async fn confirm_first_use(
         &self,
-        pending: &[(&str, &str, i64)],
+        pending: &[PendingJti],
         now: i64,
     ) -> Result<Option<usize>, SharedError> {
-        for (i, &(scope, jti, until)) in pending.iter().enumerate() {
-            if !self.first_use_jti(scope, jti, until, now).await? {
+        for (i, p) in pending.iter().enumerate() {
+            if !self.first_use_jti(&p.scope, &p.jti, p.until, now).await? {
                 return Ok(Some(i));
             }
         }
         Ok(None)
+    }
+
+    /// A gateway decision made with `jti` as its replay check, once the `jti` it reached
+    /// (an app-signed JWT's; at most one) is spent here: a replay whatever the decision
+    /// said (the decision checks the `jti` before anything that could still refuse), and
+    /// refused when this store cannot be reached (fail closed: without the shared record
+    /// a replay could pass). The server's gateway and the verifier library both end here.
+    pub async fn settle_decision(
+        &self,
+        jti: &DeferredJti,
+        decided: Result<Allow, Denial>,
+        now: i64,
+    ) -> Result<Allow, Denial> {
+        let pending = jti.take();
+        if pending.is_empty() {
+            return decided;
+        }
+        match self.confirm_first_use(&pending, now).await {
+            Ok(None) => decided,
+            Ok(Some(_)) => Err(replayed()),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");
+                Err(Denial {
+                    code: Code::RateLimited,
+                    detail: "App-signed JWTs cannot be checked against replay right now (the replay store shared by every node and verifier cannot be reached); retry shortly, or use a Portcullis access token.".into(),
+                    retry_after: Some(5),
+                })
+            }
+        }
     }
 
     /// Record an OAuth 1.0 nonce of `client` at `timestamp`, kept `ttl` seconds; whether

@@ -35,7 +35,7 @@ use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::decision_feed::{FeedEvent, FeedSnapshot};
 use portcullis_core::gateway::{
     API_KEY_HEADER, Allow, CheckRequest, Code, Denial, HeaderNames, NotText, ORG_HEADER,
-    decide_with, is_app_signed, replayed,
+    decide_with, is_app_signed,
 };
 use portcullis_core::token_cache::VerifiedTokenCache;
 use portcullis_core::view::View;
@@ -252,28 +252,10 @@ impl Verifier {
         let verify = |token: &str| i.tokens.verify(token, &view, &i.issuer, now);
         let jti = DeferredJti::new();
         let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
-        // The decision reached an app-signed JWT's jti: its first use anywhere, or a replay.
-        let pending = jti.take();
-        if !pending.is_empty()
-            && let Some(shared) = &i.cfg.replay
-        {
-            match shared
-                .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
-                .await
-            {
-                Ok(None) => {}
-                Ok(Some(_)) => return Err(replayed()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "replay cache unreachable; refusing app-signed JWT");
-                    return Err(Denial {
-                        code: Code::RateLimited,
-                        detail: "The replay cache that app-signed JWTs are checked against cannot be reached right now; retry shortly, or use a Portcullis access token.".into(),
-                        retry_after: Some(5),
-                    });
-                }
-            }
+        match &i.cfg.replay {
+            Some(shared) => shared.settle_decision(&jti, result, now).await,
+            None => result,
         }
-        result
     }
 
     /// A [`VerifyLayer`] protecting every request of a service as `resource`.

@@ -7,9 +7,7 @@ use crate::limits::{blocked, record_failure};
 use crate::request::{client_facts, header_str, header_text};
 use crate::state::AppState;
 use portcullis_core::app_jwt::DeferredJti;
-use portcullis_core::gateway::{
-    Allow, CheckRequest, Code, Denial, HeaderNames, decide_with, replayed,
-};
+use portcullis_core::gateway::{Allow, CheckRequest, Code, Denial, HeaderNames, decide_with};
 use portcullis_core::model::QuotaPeriod;
 use std::time::Instant;
 
@@ -107,28 +105,7 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
         Some(shared) => {
             let jti = DeferredJti::new();
             let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
-            // The decision reached an app-signed JWT's jti: its first use on any node or
-            // verifier, or a replay (which the decision would have found first).
-            let pending = jti.take();
-            match pending.first() {
-                Some(_) => match shared
-                    .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
-                    .await
-                {
-                    Ok(None) => decided,
-                    Ok(Some(_)) => Err(replayed()),
-                    Err(e) => {
-                        // Fail closed: without the shared record a replay could pass.
-                        tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");
-                        Err(Denial {
-                            code: Code::RateLimited,
-                            detail: "App-signed JWTs cannot be checked against replay right now (the shared store is unreachable); retry shortly, or use an access token.".into(),
-                            retry_after: Some(5),
-                        })
-                    }
-                },
-                None => decided,
-            }
+            shared.settle_decision(&jti, decided, now).await
         }
     };
     let allow = match decided {
@@ -161,8 +138,9 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
         state.note_secret_use(id, now);
     }
     // The app's request quota comes last: only requests that would pass count.
-    if let Some(client_id) = &allow.client_id
-        && let Some(quota) = view.app(client_id).and_then(|e| e.app.quota)
+    if let Some(entry) = &allow.app
+        && let Some(quota) = entry.app.quota
+        && let client_id = entry.app.client_id.as_str()
         && let Err(retry) = state.quotas.admit(client_id, &quota, now)
     {
         return Err(Denial {

@@ -139,10 +139,7 @@ async fn first_use_everywhere(
     client_asserted: bool,
     now: i64,
 ) -> Result<(), OAuthError> {
-    match shared
-        .spend_jtis(&pending.iter().map(|p| p.parts()).collect::<Vec<_>>(), now)
-        .await
-    {
+    match shared.confirm_first_use(&pending, now).await {
         Ok(None) => Ok(()),
         Ok(Some(i)) => {
             let text = portcullis_core::grant::assertion::replayed(&pending[i].jti);
