@@ -27,7 +27,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::gateway::{Code, Denial};
-use portcullis_core::ids::ClientId;
 use portcullis_core::model::{NewEvent, Resource};
 use portcullis_store::StoreError;
 use serde_json::{Map, Value};
@@ -197,12 +196,7 @@ async fn accept(
         .await
         .map_err(IntoResponse::into_response)?;
     let bodies = shape(endpoint, body).map_err(IntoResponse::into_response)?;
-    let client_id = allow
-        .client_id
-        .as_deref()
-        .map(ClientId::parse)
-        .transpose()
-        .map_err(|e| Problem::internal(&e).into_response())?;
+    let client_id = allow.app.as_deref().map(|e| e.app.client_id.clone());
     let received_at = state.now();
     let events: Vec<NewEvent> = bodies
         .into_iter()

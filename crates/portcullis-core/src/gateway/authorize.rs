@@ -13,7 +13,7 @@ pub(super) fn authorize(
     req: &CheckRequest<'_>,
     view: &View,
     resource: &Resource,
-    entry: &AppEntry,
+    entry: &Arc<AppEntry>,
     org: &Org,
     token_scopes: Option<&str>,
     secret_id: Option<RecordId>,
@@ -102,6 +102,7 @@ pub(super) fn authorize(
     }
 
     Ok(Allow {
+        app: Some(Arc::clone(entry)),
         client_id: Some(client_id.to_owned()),
         org: Some(org.id.as_str().to_owned()),
         scope,

@@ -77,7 +77,7 @@ pub(crate) fn deny(code: Code, detail: impl Into<String>) -> Denial {
 }
 
 /// What passes upstream when the request is allowed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Allow {
     pub client_id: Option<String>,
     pub org: Option<String>,
@@ -87,6 +87,11 @@ pub struct Allow {
     /// The client secret that authenticated a `userKey` + `secret` call, so the server
     /// can record its last use.
     pub secret_id: Option<RecordId>,
+    /// The app the request authenticated as, as the decision found it in the view: what
+    /// comes after the decision (the app's quota, usage counts) reads it here instead of
+    /// looking the app up again. `None` for an unauthenticated request to a resource that
+    /// admits them.
+    pub app: Option<Arc<AppEntry>>,
 }
 
 /// The credentials and context of one request, as the proxy forwarded them.
@@ -290,6 +295,7 @@ pub fn decide_with(
             }
             if resource.allow_unauthenticated {
                 return Ok(Allow {
+                    app: None,
                     client_id: None,
                     org: None,
                     scope: String::new(),

@@ -91,6 +91,7 @@ mod tests {
     fn an_allowed_response_gives_the_upstream_headers() {
         let res = allowed(&Allow {
             secret_id: None,
+            app: None,
             client_id: Some("c1".into()),
             org: Some("O@Org".into()),
             scope: "read write".into(),

@@ -130,6 +130,7 @@ mod tests {
     fn an_allowed_request_lists_the_upstream_headers() {
         let a = answer(Ok(Allow {
             secret_id: None,
+            app: None,
             client_id: Some("c1".into()),
             org: Some("O@Org".into()),
             scope: "read".into(),
