@@ -27,6 +27,7 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 pub mod token_cache;
+pub mod usage;
 pub mod view;
 pub mod wave;
 
