@@ -176,7 +176,7 @@ impl Application {
             clock: config.clock.clone(),
             issuer,
             jwks_max_age: config.jwks_max_age,
-            metrics: metrics::Metrics::new(),
+            metrics: Arc::new(metrics::Metrics::new()),
             token_cache: portcullis_core::token_cache::VerifiedTokenCache::new(
                 TOKEN_CACHE_CAPACITY,
             ),
@@ -329,7 +329,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::any(gateway::check_path),
         )
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            metrics::Tracking::new(state.metrics.clone(), state.access_log),
             metrics::track,
         ))
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -337,7 +337,7 @@ pub fn router(state: AppState) -> Router {
             state.request_timeout,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            problem::HeaderLimit(state.max_header_bytes),
             problem::header_limit,
         ))
         .route_layer(axum::middleware::from_fn(problem::documented_errors))
@@ -371,7 +371,10 @@ fn everything_else(state: AppState) -> Router {
         .fallback(|| async {
             problem::Problem::not_found("There is no endpoint at this path. See /.well-known/oauth-authorization-server and /admin/v1/openapi.json.")
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics::Tracking::new(state.metrics.clone(), state.access_log),
+            metrics::track,
+        ))
         .layer(
             tower_http::trace::TraceLayer::new_for_http().make_span_with(
                 |req: &axum::http::Request<axum::body::Body>| {
@@ -390,7 +393,7 @@ fn everything_else(state: AppState) -> Router {
             config::MAX_BODY_BYTES,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            problem::HeaderLimit(state.max_header_bytes),
             problem::header_limit,
         ))
         .layer(axum::middleware::from_fn(problem::documented_errors))

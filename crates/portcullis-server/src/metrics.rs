@@ -260,12 +260,24 @@ impl Default for Metrics {
     }
 }
 
+/// What [`track`] needs: the metrics, and whether to write the access log.
+#[derive(Clone)]
+pub struct Tracking {
+    metrics: std::sync::Arc<Metrics>,
+    access_log: bool,
+}
+
+impl Tracking {
+    pub fn new(metrics: std::sync::Arc<Metrics>, access_log: bool) -> Self {
+        Self {
+            metrics,
+            access_log,
+        }
+    }
+}
+
 /// Middleware: count and time every request by route pattern and status class.
-pub async fn track(
-    State(state): State<crate::state::AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn track(State(state): State<Tracking>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
         .extensions()

@@ -197,11 +197,15 @@ fn oauth_format(path: &str) -> bool {
     path.starts_with("/oauth/") || path.starts_with("/ims/") || path == "/v1/token"
 }
 
-/// Middleware: a request whose header names and values exceed `max_header_bytes` is
+/// The most bytes of header names and values a request may carry ([`header_limit`]).
+#[derive(Clone, Copy)]
+pub struct HeaderLimit(pub usize);
+
+/// Middleware: a request whose header names and values exceed the [`HeaderLimit`] is
 /// answered `431` before any handler (and so before any token in them is looked at);
 /// [`documented_errors`] gives it the path's error format.
 pub async fn header_limit(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    axum::extract::State(HeaderLimit(max)): axum::extract::State<HeaderLimit>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -210,7 +214,7 @@ pub async fn header_limit(
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
-    if size > state.max_header_bytes {
+    if size > max {
         return (
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             [(header::CONNECTION, HeaderValue::from_static("close"))],

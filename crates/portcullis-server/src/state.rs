@@ -26,7 +26,8 @@ pub struct Inner {
     /// `Cache-Control: max-age` of the JWKS, and how long a next key must be published
     /// before it may sign.
     pub jwks_max_age: u64,
-    pub metrics: Metrics,
+    /// Shared with the request-tracking middleware ([`crate::metrics::Tracking`]).
+    pub metrics: Arc<Metrics>,
     /// Access tokens whose signature the gateway has verified (only the signature work
     /// is skipped on a hit; the live checks always run).
     pub token_cache: portcullis_core::token_cache::VerifiedTokenCache,
