@@ -14,6 +14,16 @@ pub enum OrgStatus {
     Disabled,
 }
 
+impl OrgStatus {
+    /// As on the wire: `active` or `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgStatus::Active => "active",
+            OrgStatus::Disabled => "disabled",
+        }
+    }
+}
+
 /// A tenant: holds product entitlements and sandboxes; its apps and users act in it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
@@ -40,11 +50,31 @@ pub enum AppStatus {
     Suspended,
 }
 
+impl AppStatus {
+    /// As on the wire: `active` or `suspended`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Active => "active",
+            AppStatus::Suspended => "suspended",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxAccess {
     Read,
     Write,
+}
+
+impl SandboxAccess {
+    /// As on the wire: `read` or `write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxAccess::Read => "read",
+            SandboxAccess::Write => "write",
+        }
+    }
 }
 
 /// A small set of names (an app's products): a JSON array in the store and the API, held
@@ -244,6 +274,14 @@ pub enum QuotaPeriod {
 }
 
 impl QuotaPeriod {
+    /// As on the wire: `second` or `minute`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Second => "second",
+            QuotaPeriod::Minute => "minute",
+        }
+    }
+
     pub fn seconds(self) -> i64 {
         match self {
             QuotaPeriod::Second => 1,

@@ -17,6 +17,16 @@ pub enum FeedKind {
     PointToPoint,
 }
 
+impl FeedKind {
+    /// As on the wire: `broadcast` or `point_to_point`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::Broadcast => "broadcast",
+            FeedKind::PointToPoint => "point_to_point",
+        }
+    }
+}
+
 /// A publisher's notification channel. Owned by one app (the publisher).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feed {

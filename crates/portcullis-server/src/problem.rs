@@ -19,11 +19,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use portcullis_core::oauth_error::OAuthError;
 use portcullis_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 /// An RFC 9457 problem.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:portcullis:error:<slug>`.
     #[serde(rename = "type")]

@@ -19,7 +19,7 @@ use portcullis_core::model::{App, AppStatus, Org, Quota, SandboxAccess};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppBody {
     /// The public API key; the OAuth `client_id`.
     pub client_id: String,

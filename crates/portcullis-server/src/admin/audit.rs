@@ -23,7 +23,7 @@ use portcullis_store::{AuditFilter, PageRequest};
 use serde::{Deserialize, Serialize};
 
 /// One audit entry.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditBody {
     /// Grows with every entry: listing order is the order they were written.
     pub id: i64,
@@ -65,7 +65,7 @@ impl From<AuditEntry> for AuditBody {
 }
 
 /// One page of the audit trail.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub entries: Vec<AuditBody>,
     /// Pass as `?after=` for the next page; null on the last page.

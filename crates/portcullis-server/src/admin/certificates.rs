@@ -31,7 +31,7 @@ pub const PEM_MEDIA_TYPE: &str = "application/x-pem-file";
 pub const MAX_CERTIFICATES: usize = 10;
 
 /// A certificate as recorded. There is no secret in it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateBody {
     /// `key_…`: the `kid` JWTs signed with this certificate's key may name.
     pub id: String,

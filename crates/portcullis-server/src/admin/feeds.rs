@@ -23,7 +23,7 @@ use portcullis_core::model::App;
 use portcullis_core::wave::{Feed, FeedKind, Topic};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedBody {
     /// `feed_…`: Wave's `feedId`.
     pub id: String,
@@ -80,7 +80,7 @@ pub struct UpdateFeed {
     pub callback_url: Option<Option<String>>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicBody {
     pub id: String,
     pub feed_id: String,

@@ -16,7 +16,7 @@ use portcullis_core::model::Group;
 use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GroupBody {
     pub id: String,
     pub org_id: String,

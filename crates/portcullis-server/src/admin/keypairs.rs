@@ -24,7 +24,7 @@ use portcullis_core::token::{Alg, generate_key};
 use serde::{Deserialize, Serialize};
 
 /// A key pair as listed: its public half only.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyPairBody {
     /// The `kid` to put in the header of JWTs signed with this key pair.
     pub kid: String,
@@ -39,7 +39,7 @@ pub struct KeyPairBody {
 }
 
 /// The creation response: the only time the private key is shown.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedKeyPair {
     #[serde(flatten)]
     pub key: KeyPairBody,

@@ -47,7 +47,7 @@ pub struct CreateInvitation {
 }
 
 /// A new one-time link: shown in this answer only.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkBody {
     /// `invite` or `reset`.
     pub kind: String,
@@ -66,7 +66,7 @@ pub struct LinkBody {
 }
 
 /// What a live link is for (`GET /admin/v1/user-links/current`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LinkInfo {
     /// `invite` or `reset`.
     pub kind: String,
@@ -84,7 +84,7 @@ pub struct AcceptLink {
 }
 
 /// The answer to using a link: whose password is now set.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub kind: String,
     pub user_id: String,

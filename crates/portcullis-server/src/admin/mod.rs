@@ -176,7 +176,7 @@ impl PageQuery {
 }
 
 /// One page of a listing.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `?after=` for the next page; absent on the last page.

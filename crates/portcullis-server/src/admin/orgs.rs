@@ -17,7 +17,7 @@ use portcullis_core::model::{Org, OrgStatus, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrgBody {
     /// Like `4F2A9C1B7D3E5A6B8C0D1E2F@Org`.
     pub id: String,

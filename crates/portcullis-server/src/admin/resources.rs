@@ -16,7 +16,7 @@ use portcullis_core::ids::RecordId;
 use portcullis_core::model::{Org, Resource};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourceBody {
     /// `res_…`: the `?resource=` of a gateway check.
     pub id: String,

@@ -18,7 +18,7 @@ use portcullis_core::secret::{Secret, SecretKind};
 use serde::{Deserialize, Serialize};
 
 /// A secret as listed: never the secret itself.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecretBody {
     pub id: String,
     pub client_id: String,
@@ -31,7 +31,7 @@ pub struct SecretBody {
 }
 
 /// The creation response: the only time the secret is shown.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CreatedSecret {
     #[serde(flatten)]
     pub record: SecretBody,

@@ -22,7 +22,7 @@ pub struct Login {
     pub password: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionBody {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,

@@ -34,11 +34,11 @@ pub struct IssueToken {
 }
 
 /// An access token for the app, shown once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub access_token: String,
     /// Always `Bearer`.
-    pub token_type: &'static str,
+    pub token_type: String,
     pub expires_in: i64,
     /// Unix seconds.
     pub expires_at: i64,
@@ -52,7 +52,7 @@ pub struct RevokeToken {
     pub token: String,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RevokeResult {
     /// `false` when there was nothing to revoke: the token is not a valid token of this
     /// server (malformed, expired, or signed by a key no longer published) — RFC 7009 section 2.2.
@@ -128,7 +128,7 @@ pub async fn issue(
             StatusCode::CREATED,
             axum::Json(IssuedToken {
                 access_token,
-                token_type: "Bearer",
+                token_type: "Bearer".to_owned(),
                 expires_in: claims.exp - claims.iat,
                 expires_at: claims.exp,
                 scope: claims.scope,

@@ -20,7 +20,7 @@ use portcullis_core::model::{Role, User};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserBody {
     pub id: String,
     pub email: String,

@@ -1,13 +1,20 @@
 //! The console's client of the admin API: requests go in process (`tower::ServiceExt::
 //! oneshot`) to the router [`crate::admin::router`] builds, with the signed-in user's
-//! session token as `Authorization: Bearer pcsu_…`, and the JSON answers are parsed here.
-//! So every rule and permission the console shows is the admin API's.
+//! session token as `Authorization: Bearer pcsu_…`, and the JSON answers are read here
+//! into the admin API's own response types ([`crate::admin::apps::AppBody`],
+//! [`crate::admin::Page`], …): the console reads the same fields the API documents, with
+//! their types. So every rule and permission the console shows is the admin API's.
 
+use crate::problem::Problem;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::Value;
 use tower::ServiceExt;
+
+/// An answer the console does not read: only that the admin API accepted the request.
+pub type Ignored = IgnoredAny;
 
 /// Largest admin answer the console reads (listings are at most 100 items a page).
 const MAX_ANSWER: usize = 4 * 1024 * 1024;
@@ -43,14 +50,14 @@ impl Api {
         }
     }
 
-    /// One admin request; the parsed JSON answer (`Null` for an empty one) or the
-    /// problem's status and detail.
-    pub async fn call(
+    /// One admin request; its answer read as `T` (the admin API's own response type, or
+    /// [`Ignored`]; an empty answer reads as `null`), or the problem's status and detail.
+    pub async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<T, ApiError> {
         let req = Request::builder().method(method).uri(path);
         let req = match body {
             Some(b) => req
@@ -64,19 +71,14 @@ impl Api {
         let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
             .await
             .map_err(|e| internal(&e))?;
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| internal(&e))?
-        };
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         if status.is_success() {
-            Ok(value)
+            serde_json::from_slice(bytes).map_err(|e| internal(&e))
         } else {
-            let detail = value["detail"]
-                .as_str()
-                .unwrap_or("The admin API refused the request.")
-                .to_owned();
-            Err(ApiError { status, detail })
+            Err(ApiError {
+                status,
+                detail: refusal_detail(bytes)?,
+            })
         }
     }
 
@@ -95,20 +97,40 @@ impl Api {
         }
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.call(Method::GET, path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: Option<Value>) -> Result<Value, ApiError> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ApiError> {
         self.call(Method::POST, path, body).await
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, ApiError> {
-        self.call(Method::PATCH, path, Some(body)).await
+    /// A change whose answer the console does not show (it goes back to a page that
+    /// reads the record again).
+    pub async fn patch(&self, path: &str, body: Value) -> Result<(), ApiError> {
+        self.call::<Ignored>(Method::PATCH, path, Some(body))
+            .await
+            .map(drop)
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Value, ApiError> {
-        self.call(Method::DELETE, path, None).await
+    pub async fn delete(&self, path: &str) -> Result<(), ApiError> {
+        self.call::<Ignored>(Method::DELETE, path, None)
+            .await
+            .map(drop)
+    }
+}
+
+/// What a person reads of a refusal: the problem's `detail`, or a general sentence when
+/// the answer is JSON but not a problem.
+fn refusal_detail(bytes: &[u8]) -> Result<String, ApiError> {
+    match serde_json::from_slice::<Problem>(bytes) {
+        Ok(p) => Ok(p.detail),
+        Err(e) if e.is_data() => Ok("The admin API refused the request.".to_owned()),
+        Err(e) => Err(internal(&e)),
     }
 }
 

@@ -4,21 +4,17 @@
 //! else gets the admin API's refusal.
 
 use super::api::seg;
-use super::pages::{Page, items, load_org, org_nav, s};
-use super::view::{Frame, PageError, respond, time};
+use super::common::{Page, org_frame};
+use super::groups::Groups;
+use super::orgs::{load_org, org_nav};
+use super::resources::Resources;
+use super::view::{PageError, respond, time};
 use super::{Ctx, Signed};
-use crate::state::AppState;
-use axum::Router;
+use crate::admin::audit::{AuditBody, AuditPage};
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
-use axum::routing::get;
 use maud::{Markup, html};
-use serde_json::Value;
 use std::collections::HashMap;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/orgs/{org}/audit", get(audit_page))
-}
 
 /// Entries a page shows.
 const PAGE: u32 = 50;
@@ -160,39 +156,33 @@ fn filter_form(here: &str, f: &Filters) -> Markup {
 /// email (and name), apps, resources and groups by name.
 async fn names(ctx: &Ctx, org: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
-    let api = ctx.api();
-    if let Ok(users) = api.get("/admin/v1/users?limit=1000").await {
-        for u in items(&users) {
-            let label = match (s(u, "name"), s(u, "email")) {
+    if let Ok(users) = super::users::all_users(ctx).await {
+        for u in users {
+            let label = match (u.name.as_str(), u.email.as_str()) {
                 ("", email) => email.to_owned(),
                 (name, email) => format!("{name} <{email}>"),
             };
-            out.insert(format!("user:{}", s(u, "id")), label.clone());
-            out.insert(s(u, "id").to_owned(), label);
+            out.insert(format!("user:{}", u.id), label.clone());
+            out.insert(u.id, label);
         }
     }
-    let o = seg(org);
-    if let Ok(apps) = api.get(&format!("/admin/v1/apps?org={o}&limit=100")).await {
-        for a in items(&apps) {
-            let cid = s(a, "client_id");
-            let label = format!("app {}", s(a, "name"));
-            for key in [
-                format!("app:{cid}"),
-                format!("client:{cid}"),
-                cid.to_owned(),
-            ] {
+    if let Ok(apps) = super::apps::org_apps_of(ctx, org).await {
+        for a in apps.items {
+            let cid = a.client_id;
+            let label = format!("app {}", a.name);
+            for key in [format!("app:{cid}"), format!("client:{cid}"), cid] {
                 out.insert(key, label.clone());
             }
         }
     }
-    for (what, kind) in [("resources", "resource"), ("groups", "group")] {
-        if let Ok(list) = api
-            .get(&format!("/admin/v1/orgs/{o}/{what}?limit=100"))
-            .await
-        {
-            for r in items(&list) {
-                out.insert(s(r, "id").to_owned(), format!("{kind} {}", s(r, "name")));
-            }
+    if let Ok(list) = super::manage::list::<Resources>(ctx, org).await {
+        for r in list.items {
+            out.insert(r.id, format!("resource {}", r.name));
+        }
+    }
+    if let Ok(list) = super::manage::list::<Groups>(ctx, org).await {
+        for g in list.items {
+            out.insert(g.id, format!("group {}", g.name));
         }
     }
     out.insert("cli".into(), "the command line".into());
@@ -212,24 +202,28 @@ fn named(names: &HashMap<String, String>, id: &str) -> Markup {
     }
 }
 
-fn entries_table(entries: &[Value], names: &HashMap<String, String>) -> Markup {
+fn entries_table(entries: &[AuditBody], names: &HashMap<String, String>) -> Markup {
     html! {
         div.scroll { table #audit {
             caption.sr { "Audit entries, newest first" }
             thead { tr { th scope="col" { "When" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Outcome" } th scope="col" { "Address" } } }
             tbody { @for e in entries { tr {
-                td.nowrap { (time(e["at"].as_i64().unwrap_or(0))) }
-                td { (named(names, s(e, "actor"))) }
-                td { code { (s(e, "action")) } }
-                td { @if s(e, "target").is_empty() { span.muted { "—" } } @else { (named(names, s(e, "target"))) } }
-                td { @if s(e, "outcome") == "success" { "success" } @else { strong { (s(e, "outcome")) } } }
-                td { (e["address"].as_str().unwrap_or("")) }
+                td.nowrap { (time(e.at)) }
+                td { (named(names, &e.actor)) }
+                td { code { (e.action) } }
+                td { @if e.target.is_empty() { span.muted { "—" } } @else { (named(names, &e.target)) } }
+                td { @if e.outcome == "success" { "success" } @else { strong { (e.outcome) } } }
+                td { (e.address.as_deref().unwrap_or("")) }
             } } }
         } }
     }
 }
 
-async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): RawQuery) -> Page {
+pub(super) async fn audit_page(
+    Signed(ctx): Signed,
+    Path(org): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let f = Filters::parse(q.as_deref())?;
     let o = load_org(&ctx, &org).await?;
@@ -266,11 +260,8 @@ async fn audit_page(Signed(ctx): Signed, Path(org): Path<String>, RawQuery(q): R
         Err(e) => e.status,
         Ok(_) => StatusCode::OK,
     };
-    let title = format!("Audit log of {}", s(&o, "name"));
-    let frame = Frame::new(&title, Some(&csrf))
-        .crumb("/console/orgs", "Organizations")
-        .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"));
-    Ok(respond(status, frame.render(body)))
+    let title = format!("Audit log of {}", o.name);
+    Ok(respond(status, org_frame(&title, &csrf, &o).render(body)))
 }
 
 /// One page of entries and the cursor of the next, or why not.
@@ -278,9 +269,8 @@ async fn read(
     ctx: &Ctx,
     org: &str,
     f: &Filters,
-) -> Result<(Vec<Value>, Option<String>), PageError> {
+) -> Result<(Vec<AuditBody>, Option<String>), PageError> {
     let q = api_query(org, f)?;
-    let page = ctx.api().get(&format!("/admin/v1/audit?{q}")).await?;
-    let entries = page["entries"].as_array().cloned().unwrap_or_default();
-    Ok((entries, page["next"].as_str().map(str::to_owned)))
+    let page: AuditPage = ctx.api().get(&format!("/admin/v1/audit?{q}")).await?;
+    Ok((page.entries, page.next))
 }

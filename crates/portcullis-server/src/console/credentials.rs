@@ -4,50 +4,36 @@
 //! shown once). All through the admin API's `…/certificates`, `…/keypairs` and
 //! `…/api-keys`.
 
-use super::pages::{
-    Confirm, Page, app_page, app_path, confirm, create_once, download, items, load_app, once_page,
-    s, see_other,
-};
+use super::api::{Ignored, seg};
+use super::apps::{app_page, app_path, create_once, load_app, shown_once};
+use super::common::{Confirm, Page, confirm, download, see_other};
 use super::view::{Frame, PageError, alert, copy_field, notice, post_form, respond, time};
 use super::{ConsoleForm, Ctx, Signed, fresh_nonce};
-use crate::state::AppState;
-use axum::Router;
+use crate::admin::Page as Listing;
+use crate::admin::api_keys::ApiKeyBundle;
+use crate::admin::apps::AppBody;
+use crate::admin::certificates::CertificateBody;
+use crate::admin::keypairs::{CreatedKeyPair, KeyPairBody};
+use axum::extract::Path;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The largest certificate file the console takes (a PEM chain is a few KiB).
-const MAX_CERTIFICATE: usize = 64 * 1024;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/apps/{cid}/certificates/new", get(upload_page))
-        .route(
-            "/apps/{cid}/certificates",
-            post(upload).layer(DefaultBodyLimit::max(MAX_CERTIFICATE + 16 * 1024)),
-        )
-        .route("/apps/{cid}/keypairs", post(generate_key_pair))
-        .route("/apps/{cid}/api-keys", post(api_key_bundle))
-        .route(
-            "/apps/{cid}/{kind}/{id}/delete",
-            get(delete_key_page).post(delete_key),
-        )
-}
+pub(super) const MAX_CERTIFICATE: usize = 64 * 1024;
 
 /// The app page's section: certificates and key pairs, and the buttons that add them.
 pub async fn section(ctx: &Ctx, cid: &str, csrf: &str) -> Result<Markup, PageError> {
-    let certs = ctx
+    let certs: Listing<CertificateBody> = ctx
         .api()
         .get(&format!("{}/certificates", app_path(cid)))
         .await?;
-    let pairs = ctx
+    let pairs: Listing<KeyPairBody> = ctx
         .api()
         .get(&format!("{}/keypairs", app_path(cid)))
         .await?;
-    let (certs, pairs) = (items(&certs), items(&pairs));
+    let (certs, pairs) = (certs.items, pairs.items);
     let here = app_page(cid);
     Ok(html! {
         section aria-labelledby="keys" {
@@ -60,12 +46,12 @@ pub async fn section(ctx: &Ctx, cid: &str, csrf: &str) -> Result<Markup, PageErr
                 div.scroll { table #certificates {
                     caption.sr { "Certificates" }
                     thead { tr { th scope="col" { "Subject" } th scope="col" { "Key id" } th scope="col" { "Algorithm" } th scope="col" { "Expires" } th scope="col" { span.sr { "Actions" } } } }
-                    tbody { @for c in certs { tr {
-                        td { (s(c, "subject")) br; small { "SHA-256 " code { (s(c, "fingerprint_sha256").get(..16).unwrap_or("")) "…" } } }
-                        td { code { (s(c, "id")) } }
-                        td { (s(c, "alg")) }
-                        td { (time(c["not_after"].as_i64().unwrap_or(0))) }
-                        td { a href={(here) "/certificates/" (super::api::seg(s(c, "id"))) "/delete"} { "Delete" span.sr { " certificate " (s(c, "id")) } } }
+                    tbody { @for c in &certs { tr {
+                        td { (c.subject) br; small { "SHA-256 " code { (c.fingerprint_sha256.get(..16).unwrap_or("")) "…" } } }
+                        td { code { (c.id) } }
+                        td { (c.alg) }
+                        td { (time(c.not_after)) }
+                        td { a href={(here) "/certificates/" (seg(&c.id)) "/delete"} { "Delete" span.sr { " certificate " (c.id) } } }
                     } } }
                 } }
             }
@@ -77,11 +63,11 @@ pub async fn section(ctx: &Ctx, cid: &str, csrf: &str) -> Result<Markup, PageErr
                 div.scroll { table #keypairs {
                     caption.sr { "Key pairs" }
                     thead { tr { th scope="col" { "Key id" } th scope="col" { "Algorithm" } th scope="col" { "Created" } th scope="col" { span.sr { "Actions" } } } }
-                    tbody { @for k in pairs { tr {
-                        td { code { (s(k, "kid")) } }
-                        td { (s(k, "alg")) }
-                        td { (time(k["created_at"].as_i64().unwrap_or(0))) }
-                        td { a href={(here) "/keypairs/" (super::api::seg(s(k, "kid"))) "/delete"} { "Delete" span.sr { " key pair " (s(k, "kid")) } } }
+                    tbody { @for k in &pairs { tr {
+                        td { code { (k.kid) } }
+                        td { (k.alg) }
+                        td { (time(k.created_at)) }
+                        td { a href={(here) "/keypairs/" (seg(&k.kid)) "/delete"} { "Delete" span.sr { " key pair " (k.kid) } } }
                     } } }
                 } }
             }
@@ -104,13 +90,13 @@ pub async fn section(ctx: &Ctx, cid: &str, csrf: &str) -> Result<Markup, PageErr
     })
 }
 
-fn upload_form(app: &Value, csrf: &str, error: Option<&str>) -> Markup {
-    let cid = s(app, "client_id");
+fn upload_form(app: &AppBody, csrf: &str, error: Option<&str>) -> Markup {
+    let cid = &app.client_id;
     Frame::new("Upload a certificate", Some(csrf))
-        .crumb(app_page(cid), s(app, "name"))
+        .crumb(app_page(cid), &app.name)
         .render(html! {
             @if let Some(e) = error { (alert(e)) }
-            p { "Upload the X.509 certificate (PEM) of a key that " strong { (s(app, "name")) } " signs its JWTs with. Only the certificate: never send a private key (one is refused and not stored)." }
+            p { "Upload the X.509 certificate (PEM) of a key that " strong { (app.name) } " signs its JWTs with. Only the certificate: never send a private key (one is refused and not stored)." }
             form.stack method="post" action={(app_page(cid)) "/certificates"} enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(csrf);
                 div.drop data-drop-for="certificate" {
@@ -124,7 +110,7 @@ fn upload_form(app: &Value, csrf: &str, error: Option<&str>) -> Markup {
         })
 }
 
-async fn upload_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
+pub(super) async fn upload_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let app = load_app(&ctx, &cid).await?;
     Ok(respond(StatusCode::OK, upload_form(&app, &csrf, None)))
@@ -183,7 +169,7 @@ async fn read_upload(mut mp: Multipart) -> Result<(ConsoleForm, Vec<u8>), PageEr
     Ok((form, file.unwrap_or_default()))
 }
 
-async fn upload(
+pub(super) async fn upload(
     Signed(ctx): Signed,
     Path(cid): Path<String>,
     mp: Result<Multipart, MultipartRejection>,
@@ -215,7 +201,7 @@ async fn upload(
     };
     match ctx
         .api()
-        .post(
+        .post::<Ignored>(
             &format!("{}/certificates", app_path(&cid)),
             Some(json!({ "pem": pem })),
         )
@@ -240,42 +226,48 @@ fn reveal(id: &str, label: &str, value: &str, file: &str) -> Markup {
     }
 }
 
-async fn generate_key_pair(
+pub(super) async fn generate_key_pair(
     Signed(ctx): Signed,
     Path(cid): Path<String>,
     form: ConsoleForm,
 ) -> Page {
-    ctx.check_csrf(&form)?;
-    form.only(&["alg"])?;
-    let alg = form.opt("alg")?.unwrap_or("RS256");
-    let (created, csrf, here) =
-        create_once(&ctx, &cid, &form, "keypairs", Some(json!({ "alg": alg }))).await?;
-    let kid = s(&created, "kid");
-    let page = Frame::new("Your new key pair", Some(&csrf))
-        .crumb(here.clone(), "Application")
-        .render(html! {
+    let alg = |f: &ConsoleForm| Ok(Some(json!({ "alg": f.opt("alg")?.unwrap_or("RS256") })));
+    let (created, csrf, here): (CreatedKeyPair, _, _) =
+        create_once(&ctx, &cid, &form, &["alg"], "keypairs", alg).await?;
+    let kid = &created.key.kid;
+    Ok(shown_once(
+        "Your new key pair",
+        &csrf,
+        &here,
+        html! {
             (notice("Save the private key now: this is the only time it is shown. Portcullis keeps only the public key."))
             (copy_field("kid", "Key id (the kid of your JWTs' header)", kid))
-            dl.facts { dt { "Algorithm" } dd #alg { (s(&created, "alg")) } }
-            (reveal("private-key", "Private key (PKCS#8 PEM)", s(&created, "private_key_pem"), &format!("{kid}.pem")))
+            dl.facts { dt { "Algorithm" } dd #alg { (created.key.alg) } }
+            (reveal("private-key", "Private key (PKCS#8 PEM)", &created.private_key_pem, &format!("{kid}.pem")))
             p.actions { a.button.primary href=(here) { "Done, back to the application" } }
-        });
-    Ok(once_page(page))
+        },
+    ))
 }
 
-async fn api_key_bundle(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -> Page {
-    ctx.check_csrf(&form)?;
-    form.only(&[])?;
-    let (bundle, csrf, here) = create_once(&ctx, &cid, &form, "api-keys", None).await?;
+pub(super) async fn api_key_bundle(
+    Signed(ctx): Signed,
+    Path(cid): Path<String>,
+    form: ConsoleForm,
+) -> Page {
+    let (bundle, csrf, here): (ApiKeyBundle, _, _) =
+        create_once(&ctx, &cid, &form, &[], "api-keys", |_| Ok(None)).await?;
     let text = serde_json::to_string_pretty(&bundle).unwrap_or_default();
-    let page = Frame::new("Your API key bundle", Some(&csrf))
-        .crumb(here.clone(), "Application")
-        .render(html! {
+    let file = format!("api-key-{}.json", bundle.app_client_id);
+    Ok(shown_once(
+        "Your API key bundle",
+        &csrf,
+        &here,
+        html! {
             (notice("Download the bundle now: this is the only time its secret is shown. Portcullis keeps only a keyed hash of it."))
-            (reveal("bundle", "API key bundle (JSON)", &text, &format!("api-key-{}.json", s(&bundle, "appClientId"))))
+            (reveal("bundle", "API key bundle (JSON)", &text, &file))
             p.actions { a.button.primary href=(here) { "Done, back to the application" } }
-        });
-    Ok(once_page(page))
+        },
+    ))
 }
 
 /// `certificates` or `keypairs`: what the page calls one, and what deleting it does.
@@ -296,30 +288,30 @@ fn kind_of(kind: &str) -> Result<(&'static str, &'static str), PageError> {
     }
 }
 
-async fn delete_key_page(
+pub(super) async fn delete_key_page(
     Signed(ctx): Signed,
     Path((cid, kind, id)): Path<(String, String, String)>,
 ) -> Page {
     let (what, effect) = kind_of(&kind)?;
     let csrf = ctx.csrf().unwrap_or_default();
     let here = app_page(&cid);
-    let path = format!("{}/{kind}/{}", app_path(&cid), super::api::seg(&id));
+    let path = format!("{}/{kind}/{}", app_path(&cid), seg(&id));
     ctx.api()
-        .get(&path)
+        .get::<Ignored>(&path)
         .await
         .map_err(|e| PageError::from(e).back(&here, "Back to the application"))?;
     let title = format!("Delete {what}?");
     Ok(confirm(Confirm {
         csrf: &csrf,
         title: &title,
-        action: format!("{here}/{kind}/{}/delete", super::api::seg(&id)),
+        action: format!("{here}/{kind}/{}/delete", seg(&id)),
         back: (here, "Application"),
         text: html! { "Delete the " (what) " " code { (id) } "? " (effect) },
         button: &format!("Delete {what}"),
     }))
 }
 
-async fn delete_key(
+pub(super) async fn delete_key(
     Signed(ctx): Signed,
     Path((cid, kind, id)): Path<(String, String, String)>,
     form: ConsoleForm,
@@ -329,11 +321,7 @@ async fn delete_key(
     form.only(&[])?;
     let here = app_page(&cid);
     ctx.api()
-        .delete(&format!(
-            "{}/{kind}/{}",
-            app_path(&cid),
-            super::api::seg(&id)
-        ))
+        .delete(&format!("{}/{kind}/{}", app_path(&cid), seg(&id)))
         .await
         .map_err(|e| PageError::from(e).back(&here, "Back to the application"))?;
     Ok(see_other(&format!("{here}#keys")))

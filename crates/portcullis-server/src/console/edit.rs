@@ -2,40 +2,50 @@
 //! or a permission group, products, sandbox access, token lifetime and quota — and the
 //! product and sandbox fields the create form shares.
 
-use super::pages::{Page, app_page, app_path, items, load_app, load_org, s, see_other, strings};
+use super::apps::{app_page, app_path, load_app};
+use super::common::{Page, see_other};
+use super::groups::Groups;
+use super::orgs::load_org;
 use super::view::{Frame, PageError, alert, post_form, respond};
-use super::{ConsoleForm, Signed};
-use crate::state::AppState;
-use axum::Router;
+use super::{ConsoleForm, Ctx, Signed};
+use crate::admin::apps::AppBody;
+use crate::admin::groups::GroupBody;
+use crate::admin::orgs::OrgBody;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::get;
 use maud::{Markup, html};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/apps/{cid}/edit", get(edit_page).post(edit))
+/// An app's products and sandbox access (sandbox → `read` or `write`) as a form shows
+/// them: stored, or as typed.
+#[derive(Default)]
+pub struct Choices {
+    pub products: Vec<String>,
+    pub sandboxes: BTreeMap<String, String>,
 }
 
-/// The product checkboxes and sandbox selects of an org, with `app`'s choices ticked.
-pub fn choice_fields(org: &Value, app: Option<&Value>) -> Markup {
-    let products = strings(&org["products"]);
-    let sandboxes = strings(&org["sandboxes"]);
-    let has_product = |p: &str| app.is_some_and(|a| strings(&a["products"]).iter().any(|x| x == p));
-    let access = |sb: &str| app.and_then(|a| a["sandboxes"][sb].as_str()).unwrap_or("");
+/// The product checkboxes and sandbox selects of an org, with `chosen` ticked.
+pub fn choice_fields(org: &OrgBody, chosen: Option<&Choices>) -> Markup {
+    let has_product = |p: &str| chosen.is_some_and(|c| c.products.iter().any(|x| x == p));
+    let access = |sb: &str| {
+        chosen
+            .and_then(|c| c.sandboxes.get(sb))
+            .map_or("", String::as_str)
+    };
     html! {
-        @if !products.is_empty() {
+        @if !org.products.is_empty() {
             fieldset {
                 legend { "Products" }
-                @for p in &products {
+                @for p in &org.products {
                     label.check { input type="checkbox" name="products" value=(p) checked[has_product(p)]; " " (p) }
                 }
             }
         }
-        @if !sandboxes.is_empty() {
+        @if !org.sandboxes.is_empty() {
             fieldset {
                 legend { "Sandbox access" }
-                @for sb in &sandboxes {
+                @for sb in &org.sandboxes {
                     label for={"sb-" (sb)} { (sb) }
                     select id={"sb-" (sb)} name={"sandbox." (sb)} {
                         @for (v, label) in [("", "no access"), ("read", "read"), ("write", "write")] {
@@ -48,13 +58,11 @@ pub fn choice_fields(org: &Value, app: Option<&Value>) -> Markup {
     }
 }
 
-/// The field names read, the products, the sandbox access map.
-type Choices = (Vec<String>, Vec<String>, Map<String, Value>);
-
-/// The `products` and `sandbox.<name>` fields of a form.
-pub fn read_choices(form: &ConsoleForm) -> Result<Choices, PageError> {
+/// The `products` and `sandbox.<name>` fields of a form: the field names read, and the
+/// choices.
+pub fn read_choices(form: &ConsoleForm) -> Result<(Vec<String>, Choices), PageError> {
     let mut names = vec!["products".to_owned()];
-    let mut sandboxes = Map::new();
+    let mut sandboxes = BTreeMap::new();
     let fields: Vec<String> = form
         .names()
         .filter(|k| k.starts_with("sandbox."))
@@ -63,7 +71,7 @@ pub fn read_choices(form: &ConsoleForm) -> Result<Choices, PageError> {
     for f in fields {
         let access = form.one(&f)?;
         if !access.is_empty() {
-            sandboxes.insert(f["sandbox.".len()..].to_owned(), json!(access));
+            sandboxes.insert(f["sandbox.".len()..].to_owned(), access.to_owned());
         }
         names.push(f);
     }
@@ -72,63 +80,99 @@ pub fn read_choices(form: &ConsoleForm) -> Result<Choices, PageError> {
         .into_iter()
         .map(str::to_owned)
         .collect();
-    Ok((names, products, sandboxes))
+    Ok((
+        names,
+        Choices {
+            products,
+            sandboxes,
+        },
+    ))
 }
 
-/// A number field's text: the stored number, or what was typed (a refused edit keeps
-/// the text, even when it is not a number).
-fn number_text(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(t) => t.clone(),
-        _ => String::new(),
+/// What the edit form shows: the stored app, or what the person typed (a refused edit is
+/// shown again as typed, even a number field that holds no number).
+struct Typed {
+    name: String,
+    status: String,
+    /// Empty for none.
+    group: String,
+    scopes: Vec<String>,
+    choices: Choices,
+    token_ttl_seconds: String,
+    quota_requests: String,
+    quota_per: String,
+}
+
+impl Typed {
+    fn stored(app: &AppBody) -> Self {
+        Self {
+            name: app.name.clone(),
+            status: app.status.as_str().to_owned(),
+            group: app.group_id.clone().unwrap_or_default(),
+            scopes: app.scopes.clone(),
+            choices: Choices {
+                products: app.products.iter().cloned().collect(),
+                sandboxes: app
+                    .sandboxes
+                    .iter()
+                    .map(|(sb, access)| (sb.clone(), access.as_str().to_owned()))
+                    .collect(),
+            },
+            token_ttl_seconds: app
+                .token_ttl_seconds
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            quota_requests: app
+                .quota
+                .map(|q| q.requests.to_string())
+                .unwrap_or_default(),
+            quota_per: app.quota.map_or("minute", |q| q.per.as_str()).to_owned(),
+        }
+    }
+
+    /// The stored `app` with what the form says instead.
+    fn as_typed(app: &AppBody, form: &ConsoleForm) -> Self {
+        let mut typed = Self::stored(app);
+        let text = |name: &str| form.opt(name).ok().flatten().map(str::to_owned);
+        if let Some(n) = text("name") {
+            typed.name = n;
+        }
+        if let Some(st) = text("status") {
+            typed.status = st;
+        }
+        if let Some(g) = text("group") {
+            typed.group = g;
+        }
+        if let Some(sc) = text("scopes") {
+            typed.scopes = sc.split_whitespace().map(str::to_owned).collect();
+        }
+        if let Ok((_, choices)) = read_choices(form) {
+            typed.choices = choices;
+        }
+        if let Some(t) = text("token_ttl_seconds") {
+            typed.token_ttl_seconds = t;
+        }
+        if let Some(q) = text("quota_requests") {
+            typed.quota_requests = q;
+            typed.quota_per = text("quota_per").unwrap_or_default();
+        }
+        typed
     }
 }
 
-/// The stored `app` with what the form says instead: a refused edit is shown again as
-/// the person typed it, not as it is stored.
-fn as_typed(app: &Value, form: &ConsoleForm) -> Value {
-    let mut typed = app.clone();
-    let text = |name: &str| form.opt(name).ok().flatten().map(str::to_owned);
-    if let Some(n) = text("name") {
-        typed["name"] = json!(n);
-    }
-    if let Some(st) = text("status") {
-        typed["status"] = json!(st);
-    }
-    if let Some(g) = text("group") {
-        typed["group_id"] = if g.is_empty() { Value::Null } else { json!(g) };
-    }
-    if let Some(sc) = text("scopes") {
-        typed["scopes"] = json!(sc.split_whitespace().collect::<Vec<_>>());
-    }
-    if let Ok((_, products, sandboxes)) = read_choices(form) {
-        typed["products"] = json!(products);
-        typed["sandboxes"] = Value::Object(sandboxes);
-    }
-    if let Some(t) = text("token_ttl_seconds") {
-        typed["token_ttl_seconds"] = json!(t);
-    }
-    if let Some(q) = text("quota_requests") {
-        typed["quota"] = json!({"requests": q, "per": text("quota_per").unwrap_or_default()});
-    }
-    typed
-}
-
-/// The form with `app`'s values; `stored_name` is the app's name as stored (for the
-/// breadcrumb, when `app` holds what was typed).
+/// The form of the app `cid` with `app`'s values; `stored_name` is the app's name as
+/// stored (for the breadcrumb, when `app` holds what was typed).
 fn edit_form(
-    app: &Value,
+    cid: &str,
+    app: &Typed,
     stored_name: &str,
-    org: &Value,
-    groups: &[Value],
+    org: &OrgBody,
+    groups: &[GroupBody],
     csrf: &str,
     error: Option<&str>,
 ) -> Markup {
-    let cid = s(app, "client_id");
-    let group = app["group_id"].as_str().unwrap_or("");
-    let quota = &app["quota"];
-    let per = quota["per"].as_str().unwrap_or("minute");
+    let group = app.group.as_str();
+    let per = app.quota_per.as_str();
     Frame::new("Edit application", Some(csrf))
         .crumb(app_page(cid), stored_name)
         .render(html! {
@@ -136,32 +180,32 @@ fn edit_form(
             (post_form(&format!("{}/edit", app_page(cid)), csrf, None, html! {
                 div.stack {
                     label for="name" { "Name" }
-                    input #name type="text" name="name" value=(s(app, "name")) required maxlength="200";
+                    input #name type="text" name="name" value=(app.name) required maxlength="200";
                     label for="status" { "Status" }
                     select #status name="status" aria-describedby="status-help" {
-                        option value="active" selected[s(app, "status") == "active"] { "active" }
-                        option value="suspended" selected[s(app, "status") == "suspended"] { "suspended" }
+                        option value="active" selected[app.status == "active"] { "active" }
+                        option value="suspended" selected[app.status == "suspended"] { "suspended" }
                     }
                     small #status-help { "Suspending ends every token issued so far, for good; reactivating does not bring them back." }
                     label for="group" { "Permission group" }
                     select #group name="group" aria-describedby="group-help" {
                         option value="" selected[group.is_empty()] { "none: the application's own scopes" }
                         @for g in groups {
-                            option value=(s(g, "id")) selected[s(g, "id") == group] { (s(g, "name")) }
+                            option value=(g.id) selected[g.id == group] { (g.name) }
                         }
                     }
                     small #group-help { "In a group, the application takes the group's scopes." }
                     label for="scopes" { "Own scopes" }
-                    input #scopes type="text" name="scopes" value=(strings(&app["scopes"]).join(" ")) aria-describedby="scopes-help" autocapitalize="none" spellcheck="false";
+                    input #scopes type="text" name="scopes" value=(app.scopes.join(" ")) aria-describedby="scopes-help" autocapitalize="none" spellcheck="false";
                     small #scopes-help { "Space-separated, like " code { "read write" } "; used when the application is in no group." }
-                    (choice_fields(org, Some(app)))
+                    (choice_fields(org, Some(&app.choices)))
                     label for="ttl" { "Token lifetime (seconds)" }
-                    input #ttl type="text" inputmode="numeric" name="token_ttl_seconds" value=(number_text(&app["token_ttl_seconds"])) aria-describedby="ttl-help";
+                    input #ttl type="text" inputmode="numeric" name="token_ttl_seconds" value=(app.token_ttl_seconds) aria-describedby="ttl-help";
                     small #ttl-help { "Empty for the default (1 hour)." }
                     fieldset {
                         legend { "Gateway quota" }
                         label for="quota" { "Requests" }
-                        input #quota type="text" inputmode="numeric" name="quota_requests" value=(number_text(&quota["requests"])) aria-describedby="quota-help";
+                        input #quota type="text" inputmode="numeric" name="quota_requests" value=(app.quota_requests) aria-describedby="quota-help";
                         label for="quota-per" { "Per" }
                         select #quota-per name="quota_per" {
                             option value="second" selected[per == "second"] { "second" }
@@ -177,27 +221,30 @@ fn edit_form(
 }
 
 /// The app, its org and the org's groups.
-async fn load_all(ctx: &super::Ctx, cid: &str) -> Result<(Value, Value, Vec<Value>), PageError> {
+async fn load_all(ctx: &Ctx, cid: &str) -> Result<(AppBody, OrgBody, Vec<GroupBody>), PageError> {
     let app = load_app(ctx, cid).await?;
-    let org = load_org(ctx, s(&app, "org_id")).await?;
-    let groups = ctx
-        .api()
-        .get(&format!(
-            "/admin/v1/orgs/{}/groups?limit=100",
-            super::api::seg(s(&app, "org_id"))
-        ))
+    let org = load_org(ctx, &app.org_id).await?;
+    let groups = super::manage::list::<Groups>(ctx, &app.org_id)
         .await
-        .map(|g| items(&g).to_vec())
+        .map(|g| g.items)
         .unwrap_or_default();
     Ok((app, org, groups))
 }
 
-async fn edit_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
+pub(super) async fn edit_page(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let (app, org, groups) = load_all(&ctx, &cid).await?;
     Ok(respond(
         StatusCode::OK,
-        edit_form(&app, s(&app, "name"), &org, &groups, &csrf, None),
+        edit_form(
+            &app.client_id,
+            &Typed::stored(&app),
+            &app.name,
+            &org,
+            &groups,
+            &csrf,
+            None,
+        ),
     ))
 }
 
@@ -215,7 +262,13 @@ fn number(form: &ConsoleForm, name: &str, what: &str) -> Result<Option<u64>, Pag
 
 /// The PATCH body of the form.
 fn patch_of(form: &ConsoleForm) -> Result<Value, PageError> {
-    let (mut names, products, sandboxes) = read_choices(form)?;
+    let (
+        mut names,
+        Choices {
+            products,
+            sandboxes,
+        },
+    ) = read_choices(form)?;
     names.extend(
         [
             "name",
@@ -244,7 +297,7 @@ fn patch_of(form: &ConsoleForm) -> Result<Value, PageError> {
     }))
 }
 
-async fn edit(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -> Page {
+pub(super) async fn edit(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -> Page {
     ctx.check_csrf(&form)?;
     let csrf = ctx.csrf().unwrap_or_default();
     let answer = match patch_of(&form) {
@@ -262,8 +315,9 @@ async fn edit(Signed(ctx): Signed, Path(cid): Path<String>, form: ConsoleForm) -
             Ok(respond(
                 e.status,
                 edit_form(
-                    &as_typed(&app, &form),
-                    s(&app, "name"),
+                    &app.client_id,
+                    &Typed::as_typed(&app, &form),
+                    &app.name,
                     &org,
                     &groups,
                     &csrf,

@@ -17,18 +17,44 @@
 //! - once-only forms (a nonce per rendered form) so that reloading the page that shows a
 //!   new secret or token does not make or show another;
 //! - strict headers on every response (`Content-Security-Policy`, `nosniff`, no caching).
+//!
+//! Where things are:
+//! - `mod.rs` (here): the router, every route of the console in `routes()`, the request
+//!   context ([`Ctx`], [`Signed`]), CSRF tokens, cookies and once-only nonces, the
+//!   security headers and the static assets;
+//! - [`api`]: the in-process client of the admin API, reading its answers into the admin
+//!   API's own response types;
+//! - `common.rs`: what the pages share — the handler result, the redirect after a form,
+//!   a deletion's confirmation step, the page that shows something once, an
+//!   organization's breadcrumbs;
+//! - [`view`]: the HTML frame and small pieces (alerts, copy fields, forms, times);
+//!   `form.rs`: the strict reading of form bodies;
+//! - one file per noun, with its pages and what their forms do: `session.rs` (signing in
+//!   and out, `/console/`), `orgs.rs` (the list of organizations, the switcher and tabs,
+//!   creating and changing one), `overview.rs` (an organization at a glance, and
+//!   "Protect an API"), `apps.rs` (applications, their client secrets and tokens),
+//!   `edit.rs` (editing an application), `credentials.rs` (certificates, key pairs, API
+//!   key bundles), `feeds.rs` (Wave feeds and topics), `resources.rs` and `groups.rs`
+//!   (an organization's resources and permission groups, created, edited and deleted
+//!   by the handlers `manage.rs` shares between them), `users.rs` (people, invitations,
+//!   password resets and the one-time link pages), `audit.rs` (the audit log),
+//!   `notifications.rs` (a subscriber's notifications and their live stream).
 
 pub mod api;
+mod apps;
 mod audit;
+mod common;
 mod credentials;
 mod edit;
 mod feeds;
 mod form;
+mod groups;
 mod manage;
 mod notifications;
 mod orgs;
 mod overview;
-mod pages;
+mod resources;
+mod session;
 mod users;
 pub mod view;
 
@@ -37,12 +63,13 @@ pub use form::ConsoleForm;
 use crate::state::AppState;
 use api::Api;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -94,7 +121,7 @@ impl Console {
 /// The console's routes, under `/console`.
 pub fn router(state: &AppState) -> Router<AppState> {
     let console = Arc::new(Console::new(state));
-    let inner = pages::routes()
+    let inner = routes()
         .route("/static/console.css", get(css))
         .route("/static/console.js", get(js))
         .fallback(|| async {
@@ -112,10 +139,131 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(root))
         // `/console` itself is the nested "/"; the trailing-slash form is its twin.
-        .route("/console/", get(pages::home))
+        .route("/console/", get(session::home))
         .nest("/console", inner)
         .layer(axum::Extension(console))
         .layer(axum::middleware::from_fn(headers))
+}
+
+/// Every page of the console, under `/console`; a GET never changes anything.
+fn routes() -> Router<AppState> {
+    use groups::Groups;
+    use manage::{create, delete, delete_page, edit, edit_page, new_page};
+    use resources::Resources;
+    Router::new()
+        // Signing in and out.
+        .route("/", get(session::home))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        // Organizations.
+        .route("/orgs", get(orgs::orgs))
+        .route("/orgs/switch", get(orgs::switch_org))
+        .route("/orgs/new", get(orgs::new_page).post(orgs::create))
+        .route("/orgs/{org}/edit", get(orgs::edit_page).post(orgs::edit))
+        .route("/orgs/{org}/overview", get(overview::overview))
+        .route(
+            "/orgs/{org}/protect",
+            get(overview::protect_page).post(overview::protect),
+        )
+        // An organization's applications.
+        .route("/orgs/{org}", get(apps::org_apps))
+        .route("/orgs/{org}/apps/new", get(apps::new_app))
+        .route("/orgs/{org}/apps", post(apps::create_app))
+        // Its resources and permission groups.
+        .route("/orgs/{org}/resources", get(resources::resources))
+        .route(
+            "/orgs/{org}/resources/new",
+            get(new_page::<Resources>).post(create::<Resources>),
+        )
+        .route(
+            "/orgs/{org}/resources/{id}/edit",
+            get(edit_page::<Resources>).post(edit::<Resources>),
+        )
+        .route(
+            "/orgs/{org}/resources/{id}/delete",
+            get(delete_page::<Resources>).post(delete::<Resources>),
+        )
+        .route("/orgs/{org}/groups", get(groups::groups))
+        .route(
+            "/orgs/{org}/groups/new",
+            get(new_page::<Groups>).post(create::<Groups>),
+        )
+        .route(
+            "/orgs/{org}/groups/{id}/edit",
+            get(edit_page::<Groups>).post(edit::<Groups>),
+        )
+        .route(
+            "/orgs/{org}/groups/{id}/delete",
+            get(delete_page::<Groups>).post(delete::<Groups>),
+        )
+        // Its people and its audit log.
+        .route("/orgs/{org}/users", get(users::users_page))
+        .route("/orgs/{org}/invitations", post(users::invite))
+        .route(
+            "/orgs/{org}/users/{uid}/reset",
+            get(users::reset_page).post(users::reset),
+        )
+        .route("/orgs/{org}/audit", get(audit::audit_page))
+        // An application, its secrets and tokens.
+        .route("/apps/{cid}", get(apps::app_detail))
+        .route("/apps/{cid}/edit", get(edit::edit_page).post(edit::edit))
+        .route("/apps/{cid}/secrets", post(apps::add_secret))
+        .route("/apps/{cid}/token", post(apps::generate_token))
+        .route(
+            "/apps/{cid}/revoke",
+            get(apps::revoke_page).post(apps::revoke),
+        )
+        .route(
+            "/apps/{cid}/delete",
+            get(apps::delete_app_page).post(apps::delete_app),
+        )
+        .route(
+            "/apps/{cid}/secrets/{sid}/delete",
+            get(apps::delete_secret_page).post(apps::delete_secret),
+        )
+        // Its other credentials.
+        .route(
+            "/apps/{cid}/certificates/new",
+            get(credentials::upload_page),
+        )
+        .route(
+            "/apps/{cid}/certificates",
+            post(credentials::upload).layer(DefaultBodyLimit::max(
+                credentials::MAX_CERTIFICATE + 16 * 1024,
+            )),
+        )
+        .route("/apps/{cid}/keypairs", post(credentials::generate_key_pair))
+        .route("/apps/{cid}/api-keys", post(credentials::api_key_bundle))
+        .route(
+            "/apps/{cid}/{kind}/{id}/delete",
+            get(credentials::delete_key_page).post(credentials::delete_key),
+        )
+        // Its Wave feeds.
+        .route(
+            "/apps/{cid}/feeds",
+            get(feeds::list).post(feeds::create_feed),
+        )
+        .route("/apps/{cid}/feeds/{fid}/topics", post(feeds::create_topic))
+        .route(
+            "/apps/{cid}/feeds/{fid}/delete",
+            get(feeds::delete_feed_page).post(feeds::delete_feed),
+        )
+        .route(
+            "/apps/{cid}/feeds/{fid}/topics/{tid}/delete",
+            get(feeds::delete_topic_page).post(feeds::delete_topic),
+        )
+        // A subscriber's notifications.
+        .route("/notifications", get(notifications::page))
+        .route("/notifications/stream", get(notifications::stream))
+        // The pages of a one-time link (no session).
+        .route(
+            "/invite/{token}",
+            get(users::link_page).post(users::set_password),
+        )
+        .route(
+            "/reset/{token}",
+            get(users::link_page).post(users::set_password),
+        )
 }
 
 /// `GET /`: a browser is sent to the console; any other client gets a problem that says
@@ -297,6 +445,26 @@ impl Ctx {
     /// The CSRF token of the sign-in form, for the nonce in its cookie.
     fn login_csrf(&self, nonce: &str) -> Option<String> {
         self.derive("login", nonce)
+    }
+
+    /// A form sent before there is a session (signing in, choosing a password): the
+    /// answer `render` makes with the CSRF token of a fresh nonce, and that nonce in its
+    /// cookie.
+    fn pre_session_form(
+        &self,
+        render: impl FnOnce(&str) -> Response,
+    ) -> Result<Response, view::PageError> {
+        let nonce = fresh_nonce();
+        let csrf = self.login_csrf(&nonce).ok_or_else(|| {
+            view::PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is starting; try again.",
+            )
+        })?;
+        let mut res = render(&csrf);
+        res.headers_mut()
+            .append(header::SET_COOKIE, self.cookie(LOGIN_COOKIE, &nonce, 3600));
+        Ok(res)
     }
 
     /// Refuse (403) a form whose `csrf` field is not this session's token.

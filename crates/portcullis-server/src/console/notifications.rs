@@ -4,28 +4,20 @@
 //! Server-Sent Event stream (`/notificationgateway/1.0/stream`) called in process with
 //! the session, resumed after the last one listed.
 
-use super::pages::{Page, items, s};
+use super::common::Page;
 use super::view::{Frame, PageError, respond, time};
 use super::{Ctx, Signed};
-use crate::state::AppState;
-use axum::Router;
+use crate::wave::stream::Inbox;
 use axum::body::Body;
 use axum::extract::Query;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
 use maud::html;
 use serde::Deserialize;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/notifications", get(page))
-        .route("/notifications/stream", get(stream))
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct After {
+pub(super) struct After {
     after: Option<u64>,
 }
 
@@ -40,24 +32,21 @@ fn after_of(
     })
 }
 
-async fn page(
+pub(super) async fn page(
     Signed(ctx): Signed,
     q: Result<Query<After>, axum::extract::rejection::QueryRejection>,
 ) -> Page {
     let after = after_of(q)?;
     let csrf = ctx.csrf().unwrap_or_default();
-    let list = ctx
+    let list: Inbox<'static> = ctx
         .wave()
         .get(&format!(
             "/notificationgateway/1.0/notifications?after={after}&limit=100"
         ))
         .await?;
-    let stored = items(&list);
-    let last = stored
-        .last()
-        .and_then(|n| n["id"].as_i64())
-        .unwrap_or(after as i64);
-    let more = list["next"].as_i64();
+    let stored = &list.items;
+    let last = stored.last().map_or(after as i64, |n| n.id);
+    let more = list.next;
     let page = Frame::new("Your notifications", Some(&csrf))
         .crumb("/console/orgs", "Organizations")
         .render(html! {
@@ -68,23 +57,23 @@ async fn page(
             }
             ul.feed #notifications data-stream={"/console/notifications/stream?after=" (last)} {
                 @for n in stored {
-                    li data-id=(n["id"].as_i64().unwrap_or(0)) {
-                        @if let Some(img) = n["image"].as_str().filter(|i| i.starts_with("data:image/png;base64,")) {
+                    li data-id=(n.id) {
+                        @if let Some(img) = n.image.as_deref().filter(|i| i.starts_with("data:image/png;base64,")) {
                             img src=(img) alt="";
                         }
-                        @let uri_id = format!("topic-{}", n["id"].as_i64().unwrap_or(0));
+                        @let uri_id = format!("topic-{}", n.id);
                         // Titled by the topic's name (the URI when the notification has
                         // none), with the URI beneath to copy.
-                        strong.topic { (n["topic_name"].as_str().filter(|t| !t.trim().is_empty()).unwrap_or(s(n, "topic"))) }
+                        strong.topic { (n.topic_name.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or(&n.topic)) }
                         div.copy {
-                            code.id id=(uri_id) { (s(n, "topic")) }
+                            code.id id=(uri_id) { (n.topic) }
                             button.copy type="button" data-copy=(uri_id) aria-label="Copy the topic URI" { "Copy" }
                         }
-                        p { (s(n, "message")) }
-                        @if let Some(l) = n["link"].as_str().filter(|l| l.starts_with("https://") || l.starts_with("http://")) {
+                        p { (n.message) }
+                        @if let Some(l) = n.link.as_deref().filter(|l| l.starts_with("https://") || l.starts_with("http://")) {
                             p { a href=(l) rel="noopener noreferrer" { (l) } }
                         }
-                        small { (time(n["created_at"].as_i64().unwrap_or(0))) }
+                        small { (time(n.created_at)) }
                     }
                 }
             }
@@ -97,7 +86,7 @@ async fn page(
 
 /// Wave's stream as this user, from after the id the page listed last (or the browser's
 /// `Last-Event-ID` when it reconnects).
-async fn stream(
+pub(super) async fn stream(
     Signed(ctx): Signed,
     headers: axum::http::HeaderMap,
     q: Result<Query<After>, axum::extract::rejection::QueryRejection>,

@@ -5,89 +5,104 @@
 //! exactly the access it needs, a client secret shown once, and a `curl` that passes the
 //! gateway check. Everything is read and written through the admin API as the user.
 
-use super::api::seg;
-use super::pages::{Page, app_page, items, load_org, once_page, s, strings};
+use super::api::{ApiError, seg};
+use super::apps::{app_page, org_apps_of};
+use super::common::{Page, joined, once_page, org_frame};
+use super::groups::Groups;
+use super::manage::list;
+use super::orgs::{load_org, org_nav};
+use super::resources::Resources;
 use super::view::{Frame, alert, copy_field, notice, post_form, respond, time};
 use super::{ConsoleForm, Ctx, Signed, fresh_nonce};
-use crate::state::AppState;
-use axum::Router;
+use crate::admin::Page as Listing;
+use crate::admin::apps::AppBody;
+use crate::admin::audit::{AuditBody, AuditPage};
+use crate::admin::certificates::CertificateBody;
+use crate::admin::keypairs::KeyPairBody;
+use crate::admin::orgs::OrgBody;
+use crate::admin::resources::ResourceBody;
+use crate::admin::secrets::{CreatedSecret, SecretBody};
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::get;
 use maud::{Markup, html};
+use portcullis_core::model::{AppStatus, OrgStatus};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{org}/overview", get(overview))
-        .route("/orgs/{org}/protect", get(protect_page).post(protect))
-}
 
 /// How long before a certificate's end it is worth a warning.
 const EXPIRY_WARNING: i64 = 30 * 24 * 3600;
 
 /// The first page (100) of a listing, or nothing when the admin API refuses it.
-async fn listing(ctx: &Ctx, path: &str) -> Option<Value> {
+async fn listing<T: DeserializeOwned>(ctx: &Ctx, path: &str) -> Option<Listing<T>> {
     ctx.api().get(path).await.ok()
 }
 
-/// The entries of an audit page.
-fn entries(v: &Value) -> &[Value] {
-    v["entries"].as_array().map(Vec::as_slice).unwrap_or(&[])
-}
-
-fn count(v: &Option<Value>) -> String {
-    match v {
-        Some(v) if v["next"].is_string() => format!("{}+", items(v).len()),
-        Some(v) => items(v).len().to_string(),
+/// How many a listing has: `100+` when there are more pages, a dash when it was refused.
+fn count<T>(page: &Option<Listing<T>>) -> String {
+    match page {
+        Some(p) if p.next.is_some() => format!("{}+", p.items.len()),
+        Some(p) => p.items.len().to_string(),
         None => "–".to_owned(),
     }
 }
 
-async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
+/// One of an audit entry's details, or a dash. The details are the one free-form part of
+/// the admin API's audit entry (what is recorded differs by action), so they are read by
+/// name here.
+fn detail<'a>(e: &'a AuditBody, name: &str) -> &'a str {
+    e.details.get(name).and_then(Value::as_str).unwrap_or("–")
+}
+
+/// Whether a listing was read and is empty.
+fn none<T>(page: &Option<Listing<T>>) -> bool {
+    page.as_ref().is_some_and(|p| p.items.is_empty())
+}
+
+pub(super) async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let o = load_org(&ctx, &org).await?;
     let o_seg = seg(&org);
-    let apps = listing(&ctx, &format!("/admin/v1/apps?org={o_seg}&limit=100")).await;
-    let resources = listing(&ctx, &format!("/admin/v1/orgs/{o_seg}/resources?limit=100")).await;
-    let groups = listing(&ctx, &format!("/admin/v1/orgs/{o_seg}/groups?limit=100")).await;
+    let apps: Option<Listing<AppBody>> = org_apps_of(&ctx, &org).await.ok();
+    let resources = list::<Resources>(&ctx, &org).await.ok();
+    let groups = list::<Groups>(&ctx, &org).await.ok();
     // Users are listed across orgs: count those with a role in this one.
-    let members = listing(&ctx, "/admin/v1/users?limit=1000").await.map(|v| {
-        let n = items(&v)
-            .iter()
-            .filter(|u| u["roles"].get(&org).is_some())
-            .count();
-        json!({"items": vec![Value::Null; n]})
-    });
+    let members = super::users::all_users(&ctx)
+        .await
+        .ok()
+        .map(|users| Listing {
+            items: super::users::members(users, &org),
+            next: None,
+        });
     // Only the org's admins read the audit trail; others see no failures section.
-    let failures = listing(
-        &ctx,
-        &format!("/admin/v1/audit?org={o_seg}&action=auth.failed&order=desc&limit=10"),
-    )
-    .await;
+    let failures: Option<AuditPage> = ctx
+        .api()
+        .get(&format!(
+            "/admin/v1/audit?org={o_seg}&action=auth.failed&order=desc&limit=10"
+        ))
+        .await
+        .ok();
 
     let now = ctx.state.now();
     let mut attention: Vec<Markup> = Vec::new();
-    if s(&o, "status") != "active" {
-        attention.push(html! { "The organization is " strong { (s(&o, "status")) } ": every token of its applications is refused." });
+    if o.status != OrgStatus::Active {
+        attention.push(html! { "The organization is " strong { (o.status.as_str()) } ": every token of its applications is refused." });
     }
-    let app_list = apps.as_ref().map(items).unwrap_or(&[]);
+    let app_list: &[AppBody] = apps.as_ref().map_or(&[], |a| &a.items);
     for a in app_list {
-        let cid = s(a, "client_id");
-        let link = html! { a href=(app_page(cid)) { (s(a, "name")) } };
-        if s(a, "status") == "suspended" {
+        let cid = a.client_id.as_str();
+        let link = html! { a href=(app_page(cid)) { (a.name) } };
+        if a.status == AppStatus::Suspended {
             attention.push(html! { (link) " is suspended: its tokens are refused." });
         }
         let path = format!("/admin/v1/apps/{}", seg(cid));
-        let secrets = listing(&ctx, &format!("{path}/secrets")).await;
-        let certs = listing(&ctx, &format!("{path}/certificates")).await;
-        let keypairs = listing(&ctx, &format!("{path}/keypairs")).await;
-        let none = |v: &Option<Value>| v.as_ref().is_some_and(|v| items(v).is_empty());
+        let secrets = listing::<SecretBody>(&ctx, &format!("{path}/secrets")).await;
+        let certs = listing::<CertificateBody>(&ctx, &format!("{path}/certificates")).await;
+        let keypairs = listing::<KeyPairBody>(&ctx, &format!("{path}/keypairs")).await;
         if none(&secrets) && none(&certs) && none(&keypairs) {
             attention.push(html! { (link) " has no client secret, certificate or key pair yet: it cannot get a token." });
         }
-        for c in certs.as_ref().map(items).unwrap_or(&[]) {
-            let end = c["not_after"].as_i64().unwrap_or(i64::MAX);
+        for c in certs.as_ref().map_or(&[][..], |c| &c.items) {
+            let end = c.not_after;
             if end <= now {
                 attention.push(html! { "A certificate of " (link) " expired on " (time(end)) "." });
             } else if end - now < EXPIRY_WARNING {
@@ -98,14 +113,14 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     if app_list.is_empty() {
         attention.push(html! { "No applications yet: " a href={"/console/orgs/" (o_seg) "/apps/new"} { "create one" } "." });
     }
-    if resources.as_ref().is_some_and(|r| items(r).is_empty()) {
+    if none(&resources) {
         attention.push(html! { "No resources yet: " a href={"/console/orgs/" (o_seg) "/protect"} { "protect an API" } "." });
     }
 
     // Refusals name the client they claimed to be: show the app's name when it is one.
     let app_names: std::collections::HashMap<String, &str> = app_list
         .iter()
-        .map(|a| (format!("client:{}", s(a, "client_id")), s(a, "name")))
+        .map(|a| (format!("client:{}", a.client_id), a.name.as_str()))
         .collect();
     let stats = [
         (
@@ -129,8 +144,8 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
             format!("/console/orgs/{o_seg}/users"),
         ),
     ];
-    let nav = super::pages::org_nav(&ctx, &org, "/overview").await;
-    let page = Frame::new(s(&o, "name"), Some(&csrf))
+    let nav = org_nav(&ctx, &org, "/overview").await;
+    let page = Frame::new(&o.name, Some(&csrf))
         .crumb("/console/orgs", "Organizations")
         .render(html! {
             (nav)
@@ -139,7 +154,7 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
                     li { a href=(href) { span.n { (n) } span.l { (label) } } }
                 }
             }
-            p.muted { "Products: " (strings(&o["products"]).join(", ")) " · Sandboxes: " (strings(&o["sandboxes"]).join(", ")) " · Id " code { (s(&o, "id")) } }
+            p.muted { "Products: " (joined(&o.products, ", ")) " · Sandboxes: " (joined(&o.sandboxes, ", ")) " · Id " code { (o.id) } }
             h2 { "Needs attention" }
             @if attention.is_empty() {
                 p #attention { "Nothing: every application has a credential, none is suspended, no certificate expires within 30 days." }
@@ -148,25 +163,25 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
             }
             @if let Some(f) = &failures {
                 h2 { "Recent refusals at the gateway" }
-                @if entries(f).is_empty() {
+                @if f.entries.is_empty() {
                     p.muted { "None recorded." }
                 } @else {
                     div.scroll { table #failures {
                         caption.sr { "Recent failed authentications" }
                         thead { tr { th scope="col" { "When" } th scope="col" { "Code" } th scope="col" { "Where" } th scope="col" { "Caller" } th scope="col" { "Address" } } }
-                        tbody { @for e in entries(f) { tr {
-                            td.nowrap { (time(e["at"].as_i64().unwrap_or(0))) }
-                            td { code { (e["details"]["code"].as_str().unwrap_or("–")) } }
-                            td { (e["details"]["surface"].as_str().unwrap_or("–")) }
+                        tbody { @for e in &f.entries { tr {
+                            td.nowrap { (time(e.at)) }
+                            td { code { (detail(e, "code")) } }
+                            td { (detail(e, "surface")) }
                             td {
-                                @let actor = s(e, "actor");
+                                @let actor = e.actor.as_str();
                                 @if let Some(name) = app_names.get(actor) {
                                     span.who { "app " (name) } br; code.id.small { (actor) }
                                 } @else {
                                     code.id { (actor) }
                                 }
                             }
-                            td { (e["address"].as_str().unwrap_or("–")) }
+                            td { (e.address.as_deref().unwrap_or("–")) }
                         } } }
                     } }
                     p { a href={"/console/orgs/" (o_seg) "/audit?action=auth.failed"} { "All of them in the audit log" } }
@@ -178,13 +193,21 @@ async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
 
 // ---- Protect an API -------------------------------------------------------------------
 
-fn protect_form(org: &Value, csrf: &str, typed: &Value, error: Option<&str>) -> Markup {
-    let org_id = s(org, "id");
-    let sandbox = s(typed, "sandbox");
-    let product = s(typed, "product");
-    Frame::new("Protect an API", Some(csrf))
-        .crumb("/console/orgs", "Organizations")
-        .crumb(format!("/console/orgs/{}", seg(org_id)), s(org, "name"))
+/// The form's values: the defaults, or as typed (trimmed) after a refusal.
+#[derive(Default)]
+struct Typed {
+    api: String,
+    sandbox: String,
+    product: String,
+    scope: String,
+    app: String,
+    access: String,
+}
+
+fn protect_form(org: &OrgBody, csrf: &str, typed: &Typed, error: Option<&str>) -> Markup {
+    let org_id = &org.id;
+    let (sandbox, product) = (&typed.sandbox, &typed.product);
+    org_frame("Protect an API", csrf, org)
         .render(html! {
             @if let Some(e) = error { (alert(e)) }
             ol.steps {
@@ -195,25 +218,25 @@ fn protect_form(org: &Value, csrf: &str, typed: &Value, error: Option<&str>) -> 
             (post_form(&format!("/console/orgs/{}/protect", seg(org_id)), csrf, Some(&fresh_nonce()), html! {
                 div.stack {
                     label for="api" { "API name" }
-                    input #api type="text" name="api" value=(s(typed, "api")) required maxlength="200" placeholder="Orders API";
+                    input #api type="text" name="api" value=(typed.api) required maxlength="200" placeholder="Orders API";
                     label for="sandbox" { "Sandbox" }
                     select #sandbox name="sandbox" {
-                        @for sb in strings(&org["sandboxes"]) { option value=(sb) selected[sb == sandbox] { (sb) } }
+                        @for sb in &org.sandboxes { option value=(sb) selected[sb == sandbox] { (sb) } }
                     }
                     label for="product" { "Product" }
                     select #product name="product" {
                         option value="" selected[product.is_empty()] { "none" }
-                        @for p in strings(&org["products"]) { option value=(p) selected[p == product] { (p) } }
+                        @for p in &org.products { option value=(p) selected[p == product] { (p) } }
                     }
                     label for="scope" { "Scope a caller needs" }
-                    input #scope type="text" name="scope" value=(s(typed, "scope")) placeholder="orders.read" autocapitalize="none" spellcheck="false" aria-describedby="scope-help";
+                    input #scope type="text" name="scope" value=(typed.scope) placeholder="orders.read" autocapitalize="none" spellcheck="false" aria-describedby="scope-help";
                     small #scope-help { "One word, or leave empty for none." }
                     label for="app" { "Application that may call it" }
-                    input #app type="text" name="app" value=(s(typed, "app")) required maxlength="200" placeholder="Partner dashboard";
+                    input #app type="text" name="app" value=(typed.app) required maxlength="200" placeholder="Partner dashboard";
                     fieldset {
                         legend { "Its access to the sandbox" }
-                        label.check { input type="radio" name="access" value="read" checked[s(typed, "access") != "write"]; " Read (GET, HEAD, OPTIONS)" }
-                        label.check { input type="radio" name="access" value="write" checked[s(typed, "access") == "write"]; " Read and write" }
+                        label.check { input type="radio" name="access" value="read" checked[typed.access != "write"]; " Read (GET, HEAD, OPTIONS)" }
+                        label.check { input type="radio" name="access" value="write" checked[typed.access == "write"]; " Read and write" }
                     }
                     button.primary type="submit" { "Create and show the curl" }
                 }
@@ -221,18 +244,29 @@ fn protect_form(org: &Value, csrf: &str, typed: &Value, error: Option<&str>) -> 
         })
 }
 
-async fn protect_page(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
+pub(super) async fn protect_page(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let o = load_org(&ctx, &org).await?;
     let csrf = ctx.csrf().unwrap_or_default();
-    let prod = strings(&o["sandboxes"]).iter().any(|s| s == "prod");
-    let typed = json!({"sandbox": if prod { "prod" } else { "" }});
+    let typed = Typed {
+        sandbox: if o.sandboxes.contains("prod") {
+            "prod"
+        } else {
+            ""
+        }
+        .to_owned(),
+        ..Typed::default()
+    };
     Ok(respond(
         StatusCode::OK,
         protect_form(&o, &csrf, &typed, None),
     ))
 }
 
-async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm) -> Page {
+pub(super) async fn protect(
+    Signed(ctx): Signed,
+    Path(org): Path<String>,
+    form: ConsoleForm,
+) -> Page {
     ctx.check_csrf(&form)?;
     form.only(&[
         "once", "api", "sandbox", "product", "scope", "app", "access",
@@ -247,10 +281,14 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
             .trim()
             .to_owned()
     };
-    let typed = json!({
-        "api": field("api"), "sandbox": field("sandbox"), "product": field("product"),
-        "scope": field("scope"), "app": field("app"), "access": field("access"),
-    });
+    let typed = Typed {
+        api: field("api"),
+        sandbox: field("sandbox"),
+        product: field("product"),
+        scope: field("scope"),
+        app: field("app"),
+        access: field("access"),
+    };
     let refused = |detail: &str| {
         Ok(respond(
             StatusCode::BAD_REQUEST,
@@ -272,7 +310,7 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
         "read"
     };
     let api = ctx.api();
-    let resource = match api
+    let resource: ResourceBody = match api
         .post(
             &format!("/admin/v1/orgs/{}/resources", seg(&org)),
             Some(json!({
@@ -297,7 +335,7 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
         vec![product.as_str()]
     };
     let created = async {
-        let app = api
+        let app: AppBody = api
             .post(
                 "/admin/v1/apps",
                 Some(json!({
@@ -306,13 +344,13 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
                 })),
             )
             .await?;
-        let secret = api
+        let secret: CreatedSecret = api
             .post(
-                &format!("/admin/v1/apps/{}/secrets", seg(s(&app, "client_id"))),
+                &format!("/admin/v1/apps/{}/secrets", seg(&app.client_id)),
                 None,
             )
             .await?;
-        Ok::<_, super::api::ApiError>((app, secret))
+        Ok::<_, ApiError>((app, secret))
     }
     .await;
     let (app, secret) = match created {
@@ -323,7 +361,7 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
                 .delete(&format!(
                     "/admin/v1/orgs/{}/resources/{}",
                     seg(&org),
-                    seg(s(&resource, "id"))
+                    seg(&resource.id)
                 ))
                 .await;
             return Ok(respond(
@@ -334,9 +372,9 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
     };
     let issuer = ctx.state.issuer.trim_end_matches('/');
     let (cid, sec, rid) = (
-        s(&app, "client_id"),
-        s(&secret, "secret"),
-        s(&resource, "id"),
+        app.client_id.as_str(),
+        secret.secret.as_str(),
+        resource.id.as_str(),
     );
     let scope_arg = if scopes.is_empty() {
         String::new()
@@ -347,14 +385,12 @@ async fn protect(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm
         "TOKEN=$(curl -s -u '{cid}:{sec}' -d grant_type=client_credentials{scope_arg} {issuer}/oauth/token | jq -r .access_token)\n\
          curl -i '{issuer}/gateway/v1/check?resource={rid}' -H \"Authorization: Bearer $TOKEN\" -H 'x-api-key: {cid}' -H 'x-gw-ims-org-id: {org}'"
     );
-    let page = Frame::new("Your API is protected", Some(&csrf))
-        .crumb("/console/orgs", "Organizations")
-        .crumb(format!("/console/orgs/{}", seg(&org)), s(&o, "name"))
+    let page = org_frame("Your API is protected", &csrf, &o)
         .render(html! {
             (notice("Copy the client secret now: this is the only time it is shown."))
             ol.steps {
                 li { "Describe the API" }
-                li { "Resource " strong { (s(&resource, "name")) } " and application " a href=(app_page(cid)) { (s(&app, "name")) } " created" }
+                li { "Resource " strong { (resource.name) } " and application " a href=(app_page(cid)) { (app.name) } " created" }
                 li aria-current="step" { "Try it" }
             }
             (copy_field("resource-id", "Resource id (your proxy's $portcullis_resource)", rid))

@@ -10,25 +10,18 @@
 //! session; their form's CSRF token comes from a pre-session nonce, as the sign-in form's.
 
 use super::api::seg;
-use super::pages::{Page, items, load_org, once_page, org_nav, s, strings};
+use super::common::{Page, once_page, org_frame};
+use super::orgs::{load_org, org_nav};
 use super::view::{Frame, PageError, alert, copy_field, notice, post_form, respond, time};
 use super::{ConsoleForm, Ctx, LOGIN_COOKIE, Signed, fresh_nonce};
-use crate::state::AppState;
-use axum::Router;
+use crate::admin::Page as Listing;
+use crate::admin::links::{Accepted, LinkBody, LinkInfo};
+use crate::admin::orgs::OrgBody;
+use crate::admin::users::UserBody;
 use axum::extract::{OriginalUri, Path};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
 use maud::{Markup, html};
-use serde_json::{Value, json};
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/orgs/{org}/users", get(users_page))
-        .route("/orgs/{org}/invitations", post(invite))
-        .route("/orgs/{org}/users/{uid}/reset", get(reset_page).post(reset))
-        .route("/invite/{token}", get(link_page).post(set_password))
-        .route("/reset/{token}", get(link_page).post(set_password))
-}
+use serde_json::json;
 
 fn users_href(org: &str) -> String {
     format!("/console/orgs/{}/users", seg(org))
@@ -45,17 +38,21 @@ struct Typed<'a> {
     error: Option<&'a str>,
 }
 
-fn users_view(org: &Value, nav: Markup, csrf: &str, people: &[&Value], typed: Typed<'_>) -> Markup {
-    let id = s(org, "id");
-    let role_of = |u: &Value| u["roles"][id].as_str().unwrap_or("").to_owned();
+fn users_view(
+    org: &OrgBody,
+    nav: Markup,
+    csrf: &str,
+    people: &[UserBody],
+    typed: Typed<'_>,
+) -> Markup {
+    let id = org.id.as_str();
+    let role_of = |u: &UserBody| u.roles.get(id).map_or("", |r| r.as_str());
     let chosen = if typed.role.is_empty() {
         "developer"
     } else {
         typed.role
     };
-    Frame::new(&format!("Users of {}", s(org, "name")), Some(csrf))
-        .crumb("/console/orgs", "Organizations")
-        .crumb(format!("/console/orgs/{}", seg(id)), s(org, "name"))
+    org_frame(&format!("Users of {}", org.name), csrf, org)
         .render(html! {
             (nav)
             @if people.is_empty() {
@@ -65,14 +62,14 @@ fn users_view(org: &Value, nav: Markup, csrf: &str, people: &[&Value], typed: Ty
                     caption.sr { "Users" }
                     thead { tr { th scope="col" { "Email" } th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "Since" } th scope="col" { span.sr { "Actions" } } } }
                     tbody { @for u in people { tr {
-                        td.nowrap { (s(u, "email")) }
-                        td { (s(u, "name")) }
+                        td.nowrap { (u.email) }
+                        td { (u.name) }
                         td {
                             code { (role_of(u)) }
-                            @if u["platform_admin"].as_bool() == Some(true) { " " small.muted.platform { "platform administrator" } }
+                            @if u.platform_admin { " " small.muted.platform { "platform administrator" } }
                         }
-                        td.nowrap { (time(u["created_at"].as_i64().unwrap_or(0))) }
-                        td { a href={(users_href(id)) "/" (seg(s(u, "id"))) "/reset"} { "Reset password" span.sr { " of " (s(u, "email")) } } }
+                        td.nowrap { (time(u.created_at)) }
+                        td { a href={(users_href(id)) "/" (seg(&u.id)) "/reset"} { "Reset password" span.sr { " of " (u.email) } } }
                     } } }
                 } }
             }
@@ -98,49 +95,63 @@ fn users_view(org: &Value, nav: Markup, csrf: &str, people: &[&Value], typed: Ty
         })
 }
 
+/// The users the caller can see (the first 1000).
+pub(super) async fn all_users(ctx: &Ctx) -> Result<Vec<UserBody>, super::api::ApiError> {
+    ctx.api()
+        .get::<Listing<UserBody>>("/admin/v1/users?limit=1000")
+        .await
+        .map(|l| l.items)
+}
+
+/// The users who have a role in `org`.
+pub(super) fn members(users: Vec<UserBody>, org: &str) -> Vec<UserBody> {
+    users
+        .into_iter()
+        .filter(|u| u.roles.contains_key(org))
+        .collect()
+}
+
 /// The org, and the users the caller can see who have a role in it.
-async fn people(ctx: &Ctx, org: &str) -> Result<(Value, Vec<Value>), PageError> {
+async fn people(ctx: &Ctx, org: &str) -> Result<(OrgBody, Vec<UserBody>), PageError> {
     let o = load_org(ctx, org).await?;
-    let list = ctx.api().get("/admin/v1/users?limit=1000").await?;
-    let people = items(&list)
-        .iter()
-        .filter(|u| strings(&u["roles"]).iter().any(|k| k == org))
-        .cloned()
-        .collect();
+    let people = members(all_users(ctx).await?, org);
     Ok((o, people))
 }
 
-async fn users_page(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
+pub(super) async fn users_page(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let (o, list) = people(&ctx, &org).await?;
-    let refs: Vec<&Value> = list.iter().collect();
     Ok(respond(
         StatusCode::OK,
         users_view(
             &o,
             org_nav(&ctx, &org, "/users").await,
             &csrf,
-            &refs,
+            &list,
             Typed::default(),
         ),
     ))
 }
 
 /// The page that shows a new link once.
-fn link_shown(csrf: &str, back: String, title: &str, what: Markup, link: &Value) -> Page {
+fn link_shown(csrf: &str, back: String, title: &str, what: Markup, link: &LinkBody) -> Page {
     let page = Frame::new(title, Some(csrf))
         .crumb(back.clone(), "Users")
         .render(html! {
             (notice("Copy the link now: this is the only time it is shown. Portcullis keeps only a keyed hash of it."))
             p { (what) }
-            (copy_field("link", "One-time link", s(link, "link")))
-            dl.facts { dt { "Works until" } dd { (time(link["expires_at"].as_i64().unwrap_or(0))) " (once)" } }
+            (copy_field("link", "One-time link", &link.link))
+            dl.facts { dt { "Works until" } dd { (time(link.expires_at)) " (once)" } }
             p.actions { a.button.primary href=(back) { "Done, back to the users" } }
         });
     Ok(once_page(page))
 }
 
-async fn invite(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm) -> Page {
+pub(super) async fn invite(
+    Signed(ctx): Signed,
+    Path(org): Path<String>,
+    form: ConsoleForm,
+) -> Page {
     ctx.check_csrf(&form)?;
     form.only(&["email", "name", "role"])?;
     let (email, role) = (form.one("email")?, form.one("role")?);
@@ -149,9 +160,13 @@ async fn invite(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm)
     ctx.use_once(&form)
         .map_err(|e| e.back(&back, "Back to the users"))?;
     let body = json!({"email": email, "name": name, "org_id": org, "role": role});
-    match ctx.api().post("/admin/v1/invitations", Some(body)).await {
+    match ctx
+        .api()
+        .post::<LinkBody>("/admin/v1/invitations", Some(body))
+        .await
+    {
         Ok(link) => {
-            let what = html! { "Give it to " strong { (s(&link, "email")) } ": they open it, choose a password, and can then sign in as " code { (s(&link, "role")) } "." };
+            let what = html! { "Give it to " strong { (link.email) } ": they open it, choose a password, and can then sign in as " code { (link.role.as_deref().unwrap_or("")) } "." };
             link_shown(
                 &ctx.csrf().unwrap_or_default(),
                 back,
@@ -164,7 +179,6 @@ async fn invite(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm)
             // Shown again with what was typed, and why it was refused.
             let csrf = ctx.csrf().unwrap_or_default();
             let (o, list) = people(&ctx, &org).await?;
-            let refs: Vec<&Value> = list.iter().collect();
             let typed = Typed {
                 email,
                 name,
@@ -173,16 +187,19 @@ async fn invite(Signed(ctx): Signed, Path(org): Path<String>, form: ConsoleForm)
             };
             Ok(respond(
                 e.status,
-                users_view(&o, org_nav(&ctx, &org, "/users").await, &csrf, &refs, typed),
+                users_view(&o, org_nav(&ctx, &org, "/users").await, &csrf, &list, typed),
             ))
         }
     }
 }
 
-async fn reset_page(Signed(ctx): Signed, Path((org, uid)): Path<(String, String)>) -> Page {
+pub(super) async fn reset_page(
+    Signed(ctx): Signed,
+    Path((org, uid)): Path<(String, String)>,
+) -> Page {
     let csrf = ctx.csrf().unwrap_or_default();
     let back = users_href(&org);
-    let user = ctx
+    let user: UserBody = ctx
         .api()
         .get(&format!("/admin/v1/users/{}", seg(&uid)))
         .await
@@ -190,7 +207,7 @@ async fn reset_page(Signed(ctx): Signed, Path((org, uid)): Path<(String, String)
     let page = Frame::new("Reset password?", Some(&csrf))
         .crumb(back.clone(), "Users")
         .render(html! {
-            p { "Reset the password of " strong { (s(&user, "email")) } "? Their current password stops working at once and they are signed out everywhere. You get a one-time link to give them, with which they choose a new password." }
+            p { "Reset the password of " strong { (user.email) } "? Their current password stops working at once and they are signed out everywhere. You get a one-time link to give them, with which they choose a new password." }
             (post_form(&format!("{back}/{}/reset", seg(&uid)), &csrf, Some(&fresh_nonce()), html! {
                 p.actions {
                     button.danger type="submit" { "Reset password" }
@@ -201,7 +218,7 @@ async fn reset_page(Signed(ctx): Signed, Path((org, uid)): Path<(String, String)
     Ok(respond(StatusCode::OK, page))
 }
 
-async fn reset(
+pub(super) async fn reset(
     Signed(ctx): Signed,
     Path((org, uid)): Path<(String, String)>,
     form: ConsoleForm,
@@ -211,7 +228,7 @@ async fn reset(
     let back = users_href(&org);
     ctx.use_once(&form)
         .map_err(|e| e.back(&back, "Back to the users"))?;
-    let link = ctx
+    let link: LinkBody = ctx
         .api()
         .post(
             &format!("/admin/v1/users/{}/password-reset", seg(&uid)),
@@ -219,7 +236,7 @@ async fn reset(
         )
         .await
         .map_err(|e| PageError::from(e).back(&back, "Back to the users"))?;
-    let what = html! { "Give it to " strong { (s(&link, "email")) } ": they open it and choose a new password. Their old password no longer works." };
+    let what = html! { "Give it to " strong { (link.email) } ": they open it and choose a new password. Their old password no longer works." };
     link_shown(
         &ctx.csrf().unwrap_or_default(),
         back,
@@ -241,8 +258,8 @@ fn dead_link(e: super::api::ApiError) -> PageError {
     PageError::new(status, e.detail).back("/console/login", "Sign in")
 }
 
-fn password_form(csrf: &str, info: &Value, action: &str, error: Option<&str>) -> Markup {
-    let invite = s(info, "kind") == "invite";
+fn password_form(csrf: &str, info: &LinkInfo, action: &str, error: Option<&str>) -> Markup {
+    let invite = info.kind == "invite";
     let title = if invite {
         "Welcome: choose your password"
     } else {
@@ -250,11 +267,11 @@ fn password_form(csrf: &str, info: &Value, action: &str, error: Option<&str>) ->
     };
     Frame::new(title, None).render(html! {
         @if let Some(e) = error { (alert(e)) }
-        p { "For " strong #link-email { (s(info, "email")) } ". This link works once, until " (time(info["expires_at"].as_i64().unwrap_or(0))) "." }
+        p { "For " strong #link-email { (info.email) } ". This link works once, until " (time(info.expires_at)) "." }
         form.stack method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
             // For password managers: the account the password belongs to.
-            input type="hidden" name="username" value=(s(info, "email")) autocomplete="username";
+            input type="hidden" name="username" value=(info.email) autocomplete="username";
             label for="password" { "New password" }
             input #password type="password" name="password" autocomplete="new-password" minlength="10" required autofocus aria-describedby="password-help";
             small #password-help { "At least 10 characters." }
@@ -269,32 +286,25 @@ fn password_form(csrf: &str, info: &Value, action: &str, error: Option<&str>) ->
 fn render_password_form(
     ctx: &Ctx,
     status: StatusCode,
-    info: &Value,
+    info: &LinkInfo,
     action: &str,
     error: Option<&str>,
 ) -> Page {
-    let nonce = fresh_nonce();
-    let csrf = ctx.login_csrf(&nonce).ok_or_else(|| {
-        PageError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is starting; try again.",
-        )
-    })?;
-    let mut res = once_page(password_form(&csrf, info, action, error));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .append(header::SET_COOKIE, ctx.cookie(LOGIN_COOKIE, &nonce, 3600));
-    Ok(res)
+    ctx.pre_session_form(|csrf| {
+        let mut res = once_page(password_form(csrf, info, action, error));
+        *res.status_mut() = status;
+        res
+    })
 }
 
 /// What the link in the path is for, if it is live; a page saying why not otherwise.
-async fn live(ctx: &Ctx, kind: &str, token: &str) -> Result<Value, PageError> {
-    let info = ctx
+async fn live(ctx: &Ctx, kind: &str, token: &str) -> Result<LinkInfo, PageError> {
+    let info: LinkInfo = ctx
         .api_as(token)
         .get("/admin/v1/user-links/current")
         .await
         .map_err(dead_link)?;
-    if s(&info, "kind") != kind {
+    if info.kind != kind {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
             "This link is not valid here; open it exactly as you were given it.",
@@ -315,13 +325,17 @@ fn link_of(uri: &axum::http::Uri) -> (&'static str, &str) {
     (kind, uri.path().rsplit('/').next().unwrap_or(""))
 }
 
-async fn link_page(ctx: Ctx, OriginalUri(uri): OriginalUri) -> Page {
+pub(super) async fn link_page(ctx: Ctx, OriginalUri(uri): OriginalUri) -> Page {
     let (kind, token) = link_of(&uri);
     let info = live(&ctx, kind, token).await?;
     render_password_form(&ctx, StatusCode::OK, &info, uri.path(), None)
 }
 
-async fn set_password(ctx: Ctx, OriginalUri(uri): OriginalUri, form: ConsoleForm) -> Page {
+pub(super) async fn set_password(
+    ctx: Ctx,
+    OriginalUri(uri): OriginalUri,
+    form: ConsoleForm,
+) -> Page {
     let expected = ctx.login_nonce.as_deref().and_then(|n| ctx.login_csrf(n));
     super::check_token(expected, &form)?;
     form.only(&["username", "password", "confirm"])?;
@@ -339,7 +353,7 @@ async fn set_password(ctx: Ctx, OriginalUri(uri): OriginalUri, form: ConsoleForm
     }
     let answer = ctx
         .api_as(token)
-        .post(
+        .post::<Accepted>(
             "/admin/v1/user-links/current/accept",
             Some(json!({ "password": password })),
         )
@@ -348,7 +362,7 @@ async fn set_password(ctx: Ctx, OriginalUri(uri): OriginalUri, form: ConsoleForm
         Ok(done) => {
             let page = Frame::new("Your password is set", None).render(html! {
                 (notice("Your password is set and this link no longer works. Sign in with your email and the new password."))
-                p { "Account: " strong { (s(&done["user"], "email")) } }
+                p { "Account: " strong { (done.user.email) } }
                 p.actions { a.button.primary href="/console/login" { "Sign in" } }
             });
             let mut res = once_page(page);

@@ -205,9 +205,10 @@ pub fn time(unix: i64) -> String {
 }
 
 /// A list of words, or a dash for none.
-pub fn words(items: &[String]) -> Markup {
+pub fn words<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Markup {
+    let items: Vec<S> = items.into_iter().collect();
     html! {
         @if items.is_empty() { span.muted { "none" } }
-        @else { @for i in items { code.tag { (i) } " " } }
+        @else { @for i in &items { code.tag { (i.as_ref()) } " " } }
     }
 }

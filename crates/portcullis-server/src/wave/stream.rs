@@ -29,7 +29,8 @@ use portcullis_core::ids::RecordId;
 use portcullis_core::model::User;
 use portcullis_core::secret::{Secret, SecretKind};
 use portcullis_core::wave::{FeedKind, StoredNotification};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
@@ -133,17 +134,18 @@ async fn authenticate(
     Ok((user, Credential::Password { email, phc }))
 }
 
-/// A notification as a subscriber receives it (the `data` of an SSE event).
-#[derive(Debug, Serialize)]
+/// A notification as a subscriber receives it (the `data` of an SSE event). Borrowed
+/// from the stored notification when sent; owned when read back (the console's page).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct NotificationBody<'a> {
     pub id: i64,
-    pub topic: &'a str,
+    pub topic: Cow<'a, str>,
     /// The topic's name when it was sent (null for notifications stored before names
     /// were kept): a title for people; `topic` is the URI.
-    pub topic_name: Option<&'a str>,
-    pub feed_id: &'a str,
-    pub message: &'a str,
-    pub link: Option<&'a str>,
+    pub topic_name: Option<Cow<'a, str>>,
+    pub feed_id: Cow<'a, str>,
+    pub message: Cow<'a, str>,
+    pub link: Option<Cow<'a, str>>,
     /// A `data:image/png;base64,…` URL, or null.
     pub image: Option<String>,
     pub created_at: i64,
@@ -153,11 +155,11 @@ impl<'a> NotificationBody<'a> {
     fn new(n: &'a StoredNotification) -> Self {
         Self {
             id: n.id,
-            topic: &n.notification.topic,
-            topic_name: n.notification.topic_name.as_deref(),
-            feed_id: n.notification.feed_id.as_str(),
-            message: &n.notification.message,
-            link: n.notification.link.as_deref(),
+            topic: Cow::Borrowed(&n.notification.topic),
+            topic_name: n.notification.topic_name.as_deref().map(Cow::Borrowed),
+            feed_id: Cow::Borrowed(n.notification.feed_id.as_str()),
+            message: Cow::Borrowed(&n.notification.message),
+            link: n.notification.link.as_deref().map(Cow::Borrowed),
             image: n
                 .notification
                 .image_png
@@ -291,12 +293,13 @@ pub struct InboxQuery {
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
-struct Inbox<'a> {
-    items: Vec<NotificationBody<'a>>,
+/// One page of the inbox.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Inbox<'a> {
+    pub items: Vec<NotificationBody<'a>>,
     /// Pass as `?after=` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<i64>,
+    pub next: Option<i64>,
 }
 
 /// `GET /notificationgateway/1.0/notifications?after=&limit=`: the user's stored
