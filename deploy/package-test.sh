@@ -52,6 +52,16 @@ for f in /usr/bin/portcullis /lib/systemd/system/portcullis.service /usr/share/m
          /usr/share/bash-completion/completions/portcullis; do
   [ -e "$f" ] || [ -e "/usr$f" ] || fail "$f is missing"
 done
+# A manual page per subcommand, as the installed binary lists them.
+pages=0
+for page in $(/usr/bin/portcullis man --dir "$work/man"); do
+  installed="/usr/share/man/man1/$(basename "$page").gz"
+  [ -f "$installed" ] || fail "$installed is missing"
+  zcat "$installed" | cmp -s - "$page" || fail "$installed is not what 'portcullis man' writes"
+  pages=$((pages + 1))
+done
+[ -f /usr/share/man/man1/portcullis-keys-rotate.1.gz ] || fail "no page for portcullis keys rotate"
+say "$pages manual pages installed"
 if readelf -S /usr/bin/portcullis | grep -q '\.symtab'; then fail "/usr/bin/portcullis is not stripped"; fi
 
 unit=/lib/systemd/system/portcullis.service
