@@ -270,7 +270,9 @@ impl Default for Metrics {
 }
 
 /// The two formats `/metrics` writes. Both carry the same series with the same names and
-/// values; OpenMetrics adds each counter's `_created` time and ends with `# EOF`.
+/// values; they differ in how a counter's family is named (`# TYPE x counter` in
+/// OpenMetrics, `# TYPE x_total counter` in the text format), how a bucket's bound is
+/// written, and OpenMetrics's closing `# EOF`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exposition {
     /// OpenMetrics 1.0.0.
