@@ -102,6 +102,15 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat 
 [ -f /var/lib/portcullis/portcullis.db ] || fail "no database in /var/lib/portcullis"
 say "admin token from $token_file works; data in /var/lib/portcullis"
 
+# /metrics: the Prometheus text format to a scraper without preference (curl sends */*),
+# OpenMetrics to one that asks for it.
+metrics_type() { curl -s -o /dev/null -w '%{content_type}' "$@" "http://127.0.0.1:$port/metrics"; }
+got=$(metrics_type)
+[ "$got" = "text/plain; version=0.0.4; charset=utf-8" ] || fail "/metrics answered $got to */*"
+got=$(metrics_type -H 'Accept: application/openmetrics-text')
+[ "$got" = "application/openmetrics-text; version=1.0.0; charset=utf-8" ] || fail "/metrics answered $got to OpenMetrics"
+say "/metrics: the text format by default, OpenMetrics when asked"
+
 kill -TERM "$server"
 wait "$server" || { cat "$work/server.log"; fail "the server did not stop cleanly on SIGTERM"; }
 server=""
