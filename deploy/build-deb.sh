@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the Debian package of Portcullis: the release binary, the files generated from it
-# (shell completions, manual page, configuration file), then `cargo deb`. The last line
+# (shell completions, manual pages, configuration file), then `cargo deb`. The last line
 # printed is the path of the .deb.
 #
 #   deploy/build-deb.sh
@@ -19,7 +19,10 @@ mkdir -p "$assets"
 "$bin" completions bash > "$assets/portcullis.bash"
 "$bin" completions zsh > "$assets/_portcullis"
 "$bin" completions fish > "$assets/portcullis.fish"
-"$bin" man | gzip -9n > "$assets/portcullis.1.gz"
+# The manual: portcullis(1) and a page per subcommand (portcullis-serve(1),
+# portcullis-keys-rotate(1), …).
+"$bin" man --dir "$assets/man" > /dev/null
+gzip -9n "$assets"/man/*.1
 
 # The configuration file: the reference of every setting, with the data directory the
 # package's (/var/lib/portcullis, the unit's StateDirectory) in force.

@@ -52,6 +52,16 @@ for f in /usr/bin/portcullis /lib/systemd/system/portcullis.service /usr/share/m
          /usr/share/bash-completion/completions/portcullis; do
   [ -e "$f" ] || [ -e "/usr$f" ] || fail "$f is missing"
 done
+# A manual page per subcommand, as the installed binary lists them.
+pages=0
+for page in $(/usr/bin/portcullis man --dir "$work/man"); do
+  installed="/usr/share/man/man1/$(basename "$page").gz"
+  [ -f "$installed" ] || fail "$installed is missing"
+  zcat "$installed" | cmp -s - "$page" || fail "$installed is not what 'portcullis man' writes"
+  pages=$((pages + 1))
+done
+[ -f /usr/share/man/man1/portcullis-keys-rotate.1.gz ] || fail "no page for portcullis keys rotate"
+say "$pages manual pages installed"
 if readelf -S /usr/bin/portcullis | grep -q '\.symtab'; then fail "/usr/bin/portcullis is not stripped"; fi
 
 unit=/lib/systemd/system/portcullis.service
@@ -91,6 +101,15 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat 
 [ "$status" = 200 ] || fail "the admin token from $token_file got $status"
 [ -f /var/lib/portcullis/portcullis.db ] || fail "no database in /var/lib/portcullis"
 say "admin token from $token_file works; data in /var/lib/portcullis"
+
+# /metrics: the Prometheus text format to a scraper without preference (curl sends */*),
+# OpenMetrics to one that asks for it.
+metrics_type() { curl -s -o /dev/null -w '%{content_type}' "$@" "http://127.0.0.1:$port/metrics"; }
+got=$(metrics_type)
+[ "$got" = "text/plain; version=0.0.4; charset=utf-8" ] || fail "/metrics answered $got to */*"
+got=$(metrics_type -H 'Accept: application/openmetrics-text')
+[ "$got" = "application/openmetrics-text; version=1.0.0; charset=utf-8" ] || fail "/metrics answered $got to OpenMetrics"
+say "/metrics: the text format by default, OpenMetrics when asked"
 
 kill -TERM "$server"
 wait "$server" || { cat "$work/server.log"; fail "the server did not stop cleanly on SIGTERM"; }

@@ -510,7 +510,7 @@ mod tests {
             );
             audit.failure(&metrics, e);
         }
-        let text = metrics.encode();
+        let text = metrics.encode(crate::metrics::Exposition::Text);
         assert!(
             text.contains("portcullis_audit_dropped_total{reason=\"queue_full\"} 3"),
             "{text}"

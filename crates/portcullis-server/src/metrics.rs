@@ -1,5 +1,6 @@
-//! Prometheus metrics, served at `/metrics` in the text format. The registry is a value
-//! owned by the server (no global recorder), so several servers in one test process
+//! Prometheus metrics, served at `/metrics` in OpenMetrics or in the Prometheus text
+//! format, whichever the scraper asks for ([`Exposition::negotiate`]). The registry is a
+//! value owned by the server (no global recorder), so several servers in one test process
 //! keep separate counts.
 
 use axum::extract::{MatchedPath, Request, State};
@@ -201,10 +202,18 @@ impl Metrics {
         }
     }
 
-    pub fn encode(&self) -> String {
+    /// Every series, in `format`.
+    pub fn encode(&self, format: Exposition) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = match format {
+            Exposition::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
+            Exposition::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            }
+        };
         out
     }
 
@@ -276,6 +285,118 @@ impl Tracking {
     }
 }
 
+/// The two formats `/metrics` writes. Both carry the same series with the same names and
+/// values; they differ in how a counter's family is named (`# TYPE x counter` in
+/// OpenMetrics, `# TYPE x_total counter` in the text format), how a bucket's bound is
+/// written, and OpenMetrics's closing `# EOF`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposition {
+    /// OpenMetrics 1.0.0.
+    OpenMetrics,
+    /// The Prometheus text exposition format 0.0.4.
+    Text,
+}
+
+impl Exposition {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Exposition::Text => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+
+    /// The format for a request's `Accept` header (RFC 9110, section 12.5.1): each format
+    /// takes the weight (`q`) of the most specific range that names it, and the heavier
+    /// one wins. A range with a `version` parameter names a format only at the version
+    /// written here (OpenMetrics 1.0.0, text 0.0.4); other parameters (`charset`,
+    /// `escaping`) do not change the choice, since every name is plain ASCII.
+    ///
+    /// The text format is the default: it is what a scraper gets without an `Accept`
+    /// header, with `*/*`, with an equal weight for both through wildcards, and when it
+    /// accepts neither format (rather than a 406, which would only leave it with no
+    /// metrics). Every Prometheus-compatible scraper reads the text format, and
+    /// Prometheus's own client libraries answer the same way; OpenMetrics goes to
+    /// scrapers that name it, as Prometheus does by default.
+    ///
+    /// `accept` is the header's value (several headers joined with commas; empty when
+    /// there is none).
+    pub fn negotiate(accept: &str) -> Exposition {
+        let openmetrics = preference(accept, "application", "openmetrics-text", "1.0.0");
+        let text = preference(accept, "text", "plain", "0.0.4");
+        let weight = |m: Option<Preference>| m.map_or(0, |m| m.q);
+        // A tie goes to OpenMetrics only when the scraper named it.
+        let named = openmetrics.is_some_and(|m| m.specificity >= 2);
+        let (om, txt) = (weight(openmetrics), weight(text));
+        if om > txt || (om > 0 && om == txt && named) {
+            Exposition::OpenMetrics
+        } else {
+            Exposition::Text
+        }
+    }
+}
+
+/// How an `Accept` header ranks one media type: the weight in thousandths, and how
+/// specific the range was that gave it (0 `*/*`, 1 `type/*`, 2 `type/subtype`, 3 with a
+/// matching `version`).
+#[derive(Clone, Copy, Debug)]
+struct Preference {
+    specificity: u8,
+    q: u16,
+}
+
+fn preference(accept: &str, ty: &str, subty: &str, version: &str) -> Option<Preference> {
+    use mediatype::{MediaTypeList, Name, ReadParams, names};
+    let version_name = Name::new("version")?;
+    let mut best: Option<Preference> = None;
+    // A range that does not parse is left out, as is one with an invalid weight.
+    for range in MediaTypeList::new(accept).filter_map(Result::ok) {
+        let specificity = if range.ty == names::_STAR {
+            if range.subty != names::_STAR {
+                continue;
+            }
+            0
+        } else if range.ty != ty {
+            continue;
+        } else if range.subty == names::_STAR {
+            1
+        } else if range.subty != subty || range.suffix.is_some() {
+            continue;
+        } else {
+            match range.get_param(version_name) {
+                None => 2,
+                Some(v) if v.unquoted_str() == version => 3,
+                Some(_) => continue,
+            }
+        };
+        let q = match range.get_param(names::Q) {
+            None => 1000,
+            Some(v) => match qvalue(&v.unquoted_str()) {
+                Some(q) => q,
+                None => continue,
+            },
+        };
+        let found = Preference { specificity, q };
+        if best.is_none_or(|b| (found.specificity, found.q) > (b.specificity, b.q)) {
+            best = Some(found);
+        }
+    }
+    best
+}
+
+/// A weight (`0`, `0.5`, `1.000`, at most three decimals, never above 1) in thousandths.
+fn qvalue(s: &str) -> Option<u16> {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
 /// Middleware: count and time every request by route pattern and status class.
 pub async fn track(State(state): State<Tracking>, req: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -307,6 +428,82 @@ pub async fn track(State(state): State<Tracking>, req: Request, next: Next) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_follows_the_accept_header() {
+        use Exposition::{OpenMetrics, Text};
+        let cases = [
+            ("", Text),
+            ("*/*", Text),
+            ("text/plain", Text),
+            ("text/plain;version=0.0.4", Text),
+            ("text/plain; version=0.0.4; charset=utf-8", Text),
+            ("application/json", Text),
+            ("application/openmetrics-text", OpenMetrics),
+            ("Application/OpenMetrics-Text; Version=1.0.0", OpenMetrics),
+            (
+                "application/openmetrics-text;version=\"1.0.0\"",
+                OpenMetrics,
+            ),
+            // A version this server does not write is not OpenMetrics as it writes it.
+            ("application/openmetrics-text;version=0.0.1", Text),
+            ("application/openmetrics-text;version=2.0.0", Text),
+            ("application/openmetrics-text;q=0", Text),
+            ("application/openmetrics-text;q=0.000, */*", Text),
+            // Weights decide, whatever the order.
+            (
+                "text/plain;q=0.5, application/openmetrics-text;q=0.6",
+                OpenMetrics,
+            ),
+            ("application/openmetrics-text;q=0.4, text/plain;q=0.5", Text),
+            ("application/openmetrics-text;q=0.9, */*", Text),
+            // An invalid weight drops its range.
+            ("application/openmetrics-text;q=1.5, text/plain;q=0.1", Text),
+            ("application/openmetrics-text;q=abc", Text),
+            // The most specific range wins, even with a lower weight.
+            (
+                "application/openmetrics-text;version=1.0.0;q=0.3, application/*;q=0.9, text/plain;q=0.5",
+                Text,
+            ),
+            ("application/*;q=0.9, text/plain;q=0.5", OpenMetrics),
+            // A tie: OpenMetrics when named, the text format through wildcards.
+            ("application/openmetrics-text, text/plain", OpenMetrics),
+            ("text/plain, application/openmetrics-text", OpenMetrics),
+            ("application/*, text/*", Text),
+            // Prometheus 2 by default.
+            (
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            // Prometheus 3 by default.
+            (
+                "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+                OpenMetrics,
+            ),
+            // Prometheus told to scrape the text format only.
+            ("text/plain;version=0.0.4;q=0.5,*/*;q=0.1", Text),
+            // A range that does not parse is skipped, not fatal.
+            ("garbage, application/openmetrics-text", OpenMetrics),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(Exposition::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn weights_parse_as_rfc_9110_writes_them() {
+        assert_eq!(qvalue("0"), Some(0));
+        assert_eq!(qvalue("0.5"), Some(500));
+        assert_eq!(qvalue("0.125"), Some(125));
+        assert_eq!(qvalue("1"), Some(1000));
+        assert_eq!(qvalue("1.000"), Some(1000));
+        assert_eq!(qvalue("1.001"), None);
+        assert_eq!(qvalue("0.1234"), None);
+        assert_eq!(qvalue("2"), None);
+        assert_eq!(qvalue("-0"), None);
+        assert_eq!(qvalue(".5"), None);
+        assert_eq!(qvalue("0.+5"), None);
+    }
 
     #[test]
     fn label_values_come_from_a_fixed_set() {

@@ -1,14 +1,16 @@
 //! Operations endpoints: `/healthz` (the process is alive), `/readyz` (the store answers
-//! and the view is loaded), `/metrics` (Prometheus text format).
+//! and the view is loaded), `/metrics` (OpenMetrics, or the Prometheus text format: see
+//! [`Exposition::negotiate`](crate::metrics::Exposition::negotiate)).
 //!
 //! A node whose store is unreachable still answers token grants and gateway checks from
 //! its last view, but it is not *ready*: `/readyz` says 503, with since when, so a load
 //! balancer can prefer nodes that see current data, and `portcullis_store_up` is 0.
 
+use crate::metrics::Exposition;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -75,16 +77,28 @@ fn store_unreachable(state: &AppState) -> Response {
     r
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // Several Accept headers are one list (RFC 9110, section 5.3); one that is not
+    // visible ASCII is ignored.
+    let accept: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let format = Exposition::negotiate(&accept.join(","));
     let (orgs, apps) = state.view.get().counts();
     state.metrics.view_orgs.set(orgs as i64);
     state.metrics.view_apps.set(apps as i64);
     let up = state.view.store_down_since().is_none();
     state.metrics.store_up.set(i64::from(up));
-    let mut r = state.metrics.encode().into_response();
+    let mut r = state.metrics.encode(format).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
+    // The body depends on Accept: a cache in between must not answer one scraper with
+    // another's format.
+    r.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
     r
 }

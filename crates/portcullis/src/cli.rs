@@ -71,9 +71,19 @@ pub enum Command {
     /// Print a shell completion script (bash, zsh or fish) to stdout
     #[command(long_about = COMPLETIONS_ABOUT)]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) to stdout
+    /// Print the manual page (roff) to stdout, or write every page into a directory
     #[command(hide = true)]
-    Man,
+    Man(ManArgs),
+}
+
+/// `portcullis man`: the manual pages, generated from this command line's own help.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write portcullis.1 and a page per subcommand (portcullis-serve.1,
+    /// portcullis-keys-rotate.1, …) into DIR, and print their paths, instead of printing
+    /// portcullis.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 const COMPLETIONS_ABOUT: &str = "\

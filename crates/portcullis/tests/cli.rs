@@ -682,6 +682,127 @@ fn the_man_page_is_roff_for_portcullis_and_hidden_from_help() {
     );
 }
 
+/// The subcommands `--help` lists under "Commands:" (but `help`), each as its words
+/// (`["keys", "rotate"]`), nested ones included.
+fn subcommands(words: &[String]) -> Vec<Vec<String>> {
+    let out = run(portcullis().args(words).arg("--help"));
+    assert!(out.status.success(), "{words:?}: {}", stderr(&out));
+    let help = stdout(&out);
+    let Some(listed) = help.split("\nCommands:\n").nth(1) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    // A command's line starts with two spaces and its name; a longer description goes on
+    // in lines indented further; a blank line ends the list.
+    for line in listed.lines().take_while(|l| !l.is_empty()) {
+        let Some(name) = line
+            .strip_prefix("  ")
+            .filter(|rest| !rest.starts_with(' '))
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        if name == "help" {
+            continue;
+        }
+        let mut path = words.to_vec();
+        path.push(name.to_owned());
+        found.extend(subcommands(&path));
+        found.push(path);
+    }
+    found
+}
+
+/// `portcullis man --dir` writes portcullis(1) and a page per subcommand that `--help`
+/// lists, nested ones included (`portcullis-keys-rotate.1`), each roff titled with its
+/// name and showing its own command line; and no page for what `--help` hides.
+#[test]
+fn every_subcommand_has_a_man_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(portcullis()
+        .args(["man", "--dir"])
+        .arg(dir.path().join("man")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut written: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    written.sort();
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir.path().join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    on_disk.sort();
+    assert_eq!(written, on_disk, "it prints the paths it wrote");
+
+    let commands = subcommands(&[]);
+    for nested in [
+        ["keys", "rotate"],
+        ["config", "default"],
+        ["admin", "create"],
+    ] {
+        assert!(
+            commands.contains(&nested.map(String::from).to_vec()),
+            "{commands:?}"
+        );
+    }
+    let mut expected = vec!["portcullis".to_owned()];
+    for words in &commands {
+        let name = format!("portcullis-{}", words.join("-"));
+        let path = dir.path().join("man").join(format!("{name}.1"));
+        let page =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let roff = |s: &str| s.replace('-', "\\-");
+        let first_macro = page
+            .lines()
+            .find(|l| l.starts_with('.') && !l.starts_with(".ie") && !l.starts_with(".el"))
+            .unwrap_or_default();
+        assert!(
+            first_macro.starts_with(&format!(".TH {name} 1 ")),
+            "{name}: {page}"
+        );
+        assert!(
+            page.contains(&format!(".SH NAME\n{} \\- ", roff(&name))),
+            "{name}: {page}"
+        );
+        let synopsis = format!(
+            ".SH SYNOPSIS\n\\fBportcullis {}\\fR",
+            roff(&words.join(" "))
+        );
+        assert!(page.contains(&synopsis), "{name}: {page}");
+        assert!(
+            page.contains(&format!("\"portcullis {}\"", env!("CARGO_PKG_VERSION"))),
+            "{name}: the footer names the program: {page}"
+        );
+        expected.push(name);
+    }
+    let mut pages: Vec<String> = on_disk
+        .iter()
+        .map(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".1")
+                .to_owned()
+        })
+        .collect();
+    pages.sort();
+    expected.sort();
+    assert_eq!(pages, expected, "a page per subcommand, and no other");
+
+    // portcullis(1) names each subcommand's page, and none for `help`.
+    let main = std::fs::read_to_string(dir.path().join("man/portcullis.1")).unwrap();
+    for words in commands.iter().filter(|w| w.len() == 1) {
+        assert!(
+            main.contains(&format!("portcullis\\-{}(1)", words[0].replace('-', "\\-"))),
+            "{words:?}: {main}"
+        );
+    }
+    assert!(!main.contains("portcullis\\-help(1)"), "{main}");
+    assert_eq!(
+        main,
+        stdout(&run(portcullis().arg("man"))),
+        "`portcullis man` prints the same portcullis(1)"
+    );
+}
+
 /// `--access-log`: one JSON line per request (even with most logs at `warn`), with the
 /// method, route pattern, status, latency, client id when the answer names one and the
 /// denial code — and no credential, query string or one-time link.

@@ -90,7 +90,20 @@ fn the_package_installs_what_the_unit_uses() {
         "{assets:?}"
     );
     assert!(installs(CONFIG), "{assets:?}");
-    assert!(installs("/usr/share/man/man1/portcullis.1.gz"));
+    // Every manual page `portcullis man --dir` writes, gzipped by deploy/build-deb.sh.
+    assert!(
+        assets
+            .iter()
+            .any(|(src, d)| src == "target/release/deb-assets/man/*.1.gz"
+                && d == "/usr/share/man/man1/"),
+        "{assets:?}"
+    );
+    let build = read("deploy/build-deb.sh");
+    assert!(
+        build.contains(r#""$bin" man --dir "$assets/man""#)
+            && build.contains(r#"gzip -9n "$assets"/man/*.1"#),
+        "{build}"
+    );
     assert!(installs(
         "/usr/share/bash-completion/completions/portcullis"
     ));

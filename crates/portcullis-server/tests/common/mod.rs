@@ -406,7 +406,8 @@ impl TestApp {
         panic!("the listing {path} did not end after 1000 pages");
     }
 
-    /// `GET /metrics`: the Prometheus text.
+    /// `GET /metrics` as a scraper with no preference (`Accept: */*`): the Prometheus text
+    /// format.
     pub async fn metrics_text(&self) -> String {
         self.http
             .get(self.url("/metrics"))

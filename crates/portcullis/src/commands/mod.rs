@@ -85,10 +85,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
-            clap_mangen::Man::new(crate::cli::command())
-                .render(&mut std::io::stdout())
-                .map_err(|e| Failure::Runtime(format!("cannot write the manual page: {e}")))?;
+        Command::Man(args) => {
+            man(args.dir.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => runtime()?.block_on(serve::run(*args)).map(done),
@@ -118,6 +116,44 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::BenchSeed(args) => runtime()?.block_on(bench_seed::run(args)).map(done),
         Command::MigrateStore(args) => runtime()?.block_on(migrate_store::run(args)).map(done),
     }
+}
+
+/// `portcullis man`: portcullis(1) to stdout; with a directory, that page and one per
+/// subcommand, nested ones included (portcullis-keys-rotate(1)), named as clap_mangen
+/// names them, and their paths printed. Hidden subcommands get none, nor does `help`:
+/// portcullis(1)'s list of subcommands names each page, so it must not name that one.
+fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    // Every page's footer names the program and its version ("portcullis 0.1.0"), not
+    // the subcommand's own name.
+    fn page(command: clap::Command) -> clap_mangen::Man {
+        clap_mangen::Man::new(command).source(format!("portcullis {}", env!("CARGO_PKG_VERSION")))
+    }
+    fn write_pages(
+        command: &clap::Command,
+        dir: &std::path::Path,
+        written: &mut Vec<std::path::PathBuf>,
+    ) -> std::io::Result<()> {
+        written.push(page(command.clone()).generate_to(dir)?);
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            write_pages(sub, dir, written)?;
+        }
+        Ok(())
+    }
+    let failed =
+        |e: std::io::Error| Failure::Runtime(format!("cannot write the manual pages: {e}"));
+    let mut command = crate::cli::command().disable_help_subcommand(true);
+    let Some(dir) = dir else {
+        return page(command).render(&mut std::io::stdout()).map_err(failed);
+    };
+    // Built, the subcommands carry their pages' names (portcullis-keys-rotate).
+    command.build();
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let mut written = Vec::new();
+    write_pages(&command, dir, &mut written).map_err(failed)?;
+    for page in written {
+        println!("{}", page.display());
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
