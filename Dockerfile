@@ -36,6 +36,9 @@ WORKDIR /var/lib/portcullis
 VOLUME /var/lib/portcullis
 # Inside the container, every interface: the port is published with -p.
 ENV PORTCULLIS_LISTEN=0.0.0.0:8080
+# The settings file for every command, not only serve: `docker exec portcullis portcullis
+# admin create …` then works on the server's own data directory.
+ENV PORTCULLIS_CONFIG=/etc/portcullis/portcullis.toml
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD curl -fsS http://127.0.0.1:8080/readyz >/dev/null || exit 1

@@ -7,7 +7,9 @@
 //! of one: never `none`, never HS* with the public key), the key is still usable (a
 //! certificate past `not_after` is not), and the signature verifies. Each caller then
 //! checks its own claims (`iss`, `sub`, `aud`, `exp`, `iat`, `jti`) against its rules, and
-//! spends its `jti` in the one [`ReplayCache`] they all share.
+//! spends its `jti` through a [`JtiCheck`]: this node's one [`ReplayCache`], which they
+//! all share, or a [`DeferredJti`] whose `jti`s go to the store every node shares
+//! (Redis) once the decision is made.
 
 use crate::view::{AppEntry, AppKeyEntry, View};
 use serde::de::DeserializeOwned;
@@ -227,13 +229,6 @@ pub struct PendingJti {
     pub jti: String,
     /// Unix seconds until which it must be remembered.
     pub until: i64,
-}
-
-impl PendingJti {
-    /// `(scope, jti, until)`, as a shared store spends it.
-    pub fn parts(&self) -> (&str, &str, i64) {
-        (&self.scope, &self.jti, self.until)
-    }
 }
 
 /// Accepts every `jti` and remembers those the decision (or grant) reached, in order, so

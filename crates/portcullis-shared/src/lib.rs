@@ -9,8 +9,9 @@
 //! which reconnects by itself): a `jti` or a nonce is `SET key 1 NX EX ttl` (first use
 //! wins, on every node at once), a failure is `INCR` + `EXPIRE NX` in one pipeline, and the
 //! blocked check is one `MGET`. Every call has a deadline ([`Shared::timeout`]) so a
-//! stalled Redis cannot hold a request; the caller decides what an error means (see the
-//! README: fail closed for `jti`s and nonces, open for failure limits).
+//! stalled Redis cannot hold a request. An unreachable Redis fails closed for `jti`s
+//! ([`Shared::settle_decision`] refuses the request itself) and nonces, and open for
+//! failure limits (docs/operations.md says why).
 //!
 //! Keys: `pc:jti:<scope>:<jti>`, `pc:nonce:<client>:<timestamp>:<nonce>`,
 //! `pc:fail:a:<address>` and `pc:fail:p:<address>:<app>`, all under an optional prefix so

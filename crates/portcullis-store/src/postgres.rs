@@ -1,14 +1,14 @@
-//! The shared store: PostgreSQL, for several Portcullis nodes behind a load balancer.
+//! The PostgreSQL store, for several Portcullis nodes behind a load balancer.
 //!
-//! It keeps the semantics of [`crate::sqlite`] statement for statement (JSON documents
-//! beside indexed columns, cascades done by hand in one transaction, the same error
-//! mapping), so that one contract suite (`tests/contract.rs`) holds for both. What differs
-//! is what several writers on several machines need:
+//! It runs the same body of SQL as [`crate::sqlite`] (`shared.rs`: JSON documents beside
+//! indexed columns, cascades done by hand in one transaction, the same error mapping), so
+//! that one contract suite (`tests/contract.rs`) holds for both. What this file adds is
+//! what several writers on several machines need:
 //!
 //! - **The change feed's order** (see [`record`]): sequence numbers are handed out in
 //!   commit order, so a node following the feed never skips a change.
 //! - **Wake-ups**: every appending transaction also sends `NOTIFY portcullis_changes`,
-//!   delivered at commit; a listener task turns them into [`Store::change_signal`], so
+//!   delivered at commit; a listener task turns them into [`FeedStore::change_signal`], so
 //!   every node's view follows a write within milliseconds instead of at its next poll.
 //! - **Pool size and timeouts** are the operator's ([`PgOptions`]), since a database is
 //!   shared by every node and has a connection limit.

@@ -49,7 +49,7 @@ async fn record(tx: &mut Transaction<'static, Sqlite>, change: Change) -> Result
     Ok(())
 }
 
-/// Rows per multi-row `INSERT` of [`Store::insert_bulk`]: 3 parameters each, far below
+/// Rows per multi-row `INSERT` of [`DirectoryStore::insert_bulk`]: 3 parameters each, far below
 /// SQLite's limit of 32,766, and large enough that statement overhead stops mattering.
 const BULK_ROWS: usize = 1000;
 

@@ -1,6 +1,9 @@
 //! The denial catalogue as one table: each code's stable text, HTTP status, title and
 //! `type` slug, read by every answer (the gateway, `portcullis-verify`, metrics, docs).
-//! A new code is one variant and one row.
+//! A new code is a variant, its row in the table, its place in [`Code::ALL`] (the array
+//! lengths grow by one), the detail written where its check fails (core's `gateway/`
+//! modules, or the server's `gateway/check.rs` and `edge.rs`), and its row in the
+//! reference's table of codes (`docs/reference.md`).
 
 /// A denial code of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,11 @@ pub(super) fn respond(result: Result<Allow, Denial>) -> Response {
 }
 
 /// 200, empty body, and the `x-portcullis-*` headers for the upstream.
+///
+/// A header added here must be added to the proxy configurations in `deploy/` too: each
+/// copies these headers to the upstream *and strips any the client sent itself* (nginx's
+/// `auth_request_set`, Envoy's header lists, Traefik's `authResponseHeaders` and its strip
+/// middleware); a header missing from a strip list could be forged by the client.
 pub fn allowed(allow: &Allow) -> Response {
     let mut res = StatusCode::OK.into_response();
     let h = res.headers_mut();

@@ -6,7 +6,7 @@
 //! process on the same SQLite file — reaches every node's streams, and always in id
 //! order (a stream drops ids at or below the last it sent). The task wakes when this node
 //! stored one ([`super::WaveState::stored`]), when the store signals one
-//! ([`portcullis_store::Store::notification_signal`]: PostgreSQL's `NOTIFY`, within
+//! ([`portcullis_store::WaveStore::notification_signal`]: PostgreSQL's `NOTIFY`, within
 //! milliseconds on every node), and at least every [`POLL`] (SQLite's only way to hear
 //! of another process; on PostgreSQL a safety net).
 

@@ -1,6 +1,6 @@
 //! `portcullis bench-seed`: fills a data directory with synthetic orgs, resources, apps
 //! and client secrets for the load and startup benchmarks (BENCHMARKS.md), fast enough
-//! for a million apps. It goes through [`Store::insert_bulk`], a few large transactions,
+//! for a million apps. It goes through [`portcullis_store::DirectoryStore::insert_bulk`], a few large transactions,
 //! rather than the admin API's one request and one transaction per record.
 //!
 //! Secrets are stored as keyed hashes, as the admin API stores them. The plaintext of a

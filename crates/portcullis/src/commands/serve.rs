@@ -44,7 +44,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Failure> {
     if let Some(token) = &app.generated_admin_token {
         show_generated_token(token.expose(), &app, &settings);
     }
-    if let Some(hint) = first_admin_hint(&app, &settings).await {
+    if let Some(hint) = first_admin_hint(&app, &settings, args.config.config.as_deref()).await {
         // Every stderr line of a JSON log is JSON: the hint is then a log event.
         match settings.log_format {
             LogFormat::Json => {
@@ -123,8 +123,13 @@ const DEFAULT_DATA_DIR: &str = "./portcullis-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// While nobody can sign in to the console (no users yet): how to make its first
-/// administrator, with the flags that point `admin create` at this server's data.
-async fn first_admin_hint(app: &Application, settings: &Settings) -> Option<String> {
+/// administrator, with the flags that point `admin create` at this server's data (and its
+/// settings file, when the server read one: a service's data directory is named there).
+async fn first_admin_hint(
+    app: &Application,
+    settings: &Settings,
+    config: Option<&Path>,
+) -> Option<String> {
     let first = PageRequest {
         after: None,
         limit: 1,
@@ -134,6 +139,9 @@ async fn first_admin_hint(app: &Application, settings: &Settings) -> Option<Stri
     }
     let issuer = app.issuer().trim_end_matches('/');
     let mut flags = String::new();
+    if let Some(file) = config {
+        flags.push_str(&format!(" --config {}", file.display()));
+    }
     match &settings.database_url {
         Some(_) => flags.push_str(" --database-url <the same URL>"),
         None if settings.data_dir != Path::new(DEFAULT_DATA_DIR) => {
