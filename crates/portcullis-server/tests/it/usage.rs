@@ -292,17 +292,12 @@ async fn every_answer_is_counted_once_for_its_app_and_org() {
 
 #[tokio::test]
 async fn with_usage_analytics_off_nothing_is_counted() {
-    let app = TestApp::spawn_with(Options {
-        usage: UsageConfig {
-            enabled: false,
-            ..Default::default()
-        },
-        ..Options::default()
+    let app = spawn_with_usage(UsageConfig {
+        enabled: false,
+        ..Default::default()
     })
     .await;
-    let w = app.gateway_world(false).await;
-    let token = app.access_token(&w.client_id, &w.secret, None).await;
-    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    let (w, _) = world_with_checks(&app, 1).await;
     assert!(app.state.flush_usage().await);
     let path = format!("/admin/v1/orgs/{}/usage", w.org);
     assert!(usage(&app, &path).await.is_empty());
@@ -415,9 +410,7 @@ async fn counts_past_the_retention_window_are_pruned() {
     })
     .await;
     let clock = app.clock.clone().unwrap();
-    let w = app.gateway_world(false).await;
-    let token = app.access_token(&w.client_id, &w.secret, None).await;
-    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    let (w, _) = world_with_checks(&app, 1).await;
     assert!(app.state.flush_usage().await);
     let start = clock.now();
     let all = format!(
@@ -426,34 +419,144 @@ async fn counts_past_the_retention_window_are_pruned() {
         start - 3600,
         start + 3 * 86_400
     );
-    let counted = |n: u64| {
-        let mut c = Counts::new();
-        c.insert(
-            (grant("client_credentials").to_string(), "issued".into()),
-            1,
-        );
-        c.insert((resource(&w.resource).to_string(), "allowed".into()), n);
-        c
-    };
-    assert_eq!(usage(&app, &all).await, counted(1));
+    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 1, 1));
 
-    // 47 hours on, a new count; nothing is old enough to go yet.
+    // 47 hours on, new counts; nothing is old enough to go yet.
     clock.advance(47 * 3600);
     let token = app.access_token(&w.client_id, &w.secret, None).await;
     assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
     assert!(app.state.flush_usage().await);
     assert_eq!(app.state.prune_usage().await, 0);
-    let mut both = counted(2);
-    both.insert(
-        (grant("client_credentials").to_string(), "issued".into()),
-        2,
-    );
-    assert_eq!(usage(&app, &all).await, both);
+    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 2, 2));
 
     // Past 48 hours the first minute's counts go; the later ones stay.
     clock.advance(2 * 3600);
     assert_eq!(app.state.prune_usage().await, 2);
-    assert_eq!(usage(&app, &all).await, counted(1));
+    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 1, 1));
+    app.stop().await;
+}
+
+/// Run `sql` on the app's database through a connection of the test's own, behind the
+/// server's back.
+async fn behind_the_back(app: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    match &app.database_url {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+        None => {
+            let file = app.data_dir.path().join("data").join("portcullis.db");
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A server with these usage settings.
+async fn spawn_with_usage(usage: UsageConfig) -> TestApp {
+    TestApp::spawn_with(Options {
+        usage,
+        ..Options::default()
+    })
+    .await
+}
+
+/// A gateway world, a token of its app, and `checks` allowed checks with it.
+async fn world_with_checks(app: &TestApp, checks: usize) -> (GatewayWorld, String) {
+    let w = app.gateway_world(false).await;
+    let token = app.access_token(&w.client_id, &w.secret, None).await;
+    for _ in 0..checks {
+        assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    }
+    (w, token)
+}
+
+/// The counts of `tokens` tokens issued and `allowed` checks allowed of `w`'s resource.
+fn issued_and_allowed(w: &GatewayWorld, tokens: u64, allowed: u64) -> Counts {
+    let mut c = Counts::new();
+    c.insert(
+        (grant("client_credentials").to_string(), "issued".into()),
+        tokens,
+    );
+    c.insert(
+        (resource(&w.resource).to_string(), "allowed".into()),
+        allowed,
+    );
+    c
+}
+
+#[tokio::test]
+async fn a_refused_flush_keeps_the_counts_for_the_next_one() {
+    // Only the flushes the test asks for.
+    let app = spawn_with_usage(UsageConfig {
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await;
+    let (w, token) = world_with_checks(&app, 2).await;
+    // The store refuses the write: nothing is lost, the failure is counted.
+    behind_the_back(&app, "ALTER TABLE usage_minute RENAME TO usage_minute_away").await;
+    assert!(!app.state.flush_usage().await);
+    let metrics = app.metrics_text().await;
+    assert_eq!(
+        metric_value(&metrics, "portcullis_usage_flush_failures_total "),
+        1.0
+    );
+    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    behind_the_back(&app, "ALTER TABLE usage_minute_away RENAME TO usage_minute").await;
+    assert!(app.state.flush_usage().await);
+    let mut want = Counts::new();
+    want.insert(
+        (grant("client_credentials").to_string(), "issued".into()),
+        1,
+    );
+    want.insert((resource(&w.resource).to_string(), "allowed".into()), 3);
+    let path = format!("/admin/v1/apps/{}/usage", w.client_id);
+    assert_eq!(usage(&app, &path).await, want);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_flush_task_stores_the_counts_by_itself() {
+    let app = TestApp::spawn_with(Options {
+        usage: UsageConfig {
+            flush_interval: std::time::Duration::from_millis(50),
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let w = app.gateway_world(false).await;
+    let token = app.access_token(&w.client_id, &w.secret, None).await;
+    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    let mut want = Counts::new();
+    want.insert(
+        (grant("client_credentials").to_string(), "issued".into()),
+        1,
+    );
+    want.insert((resource(&w.resource).to_string(), "allowed".into()), 1);
+    let path = format!("/admin/v1/apps/{}/usage", w.client_id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = usage(&app, &path).await;
+        if got == want {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never flushed: {got:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.stop().await;
 }
 
