@@ -73,7 +73,9 @@ async fn evaluate_inner(
     let cfg = &state.gateway;
     let resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
     // A resource the view does not have is counted as none: made-up ids make no keys.
-    asked.resource = resource.and_then(|r| view.resource(r)).cloned();
+    if state.usage.enabled() {
+        asked.resource = resource.and_then(|r| view.resource(r)).cloned();
+    }
     let mut req = CheckRequest::from_headers(
         |name| header_text(headers, name),
         HeaderNames {
