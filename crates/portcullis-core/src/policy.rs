@@ -125,7 +125,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         action: Action::ReadOrg,
         needs: Needs::Role(Role::Developer),
-        covers: "see the organization, its apps and their credentials' metadata, groups, resources, stored events and members",
+        covers: "see the organization, its apps and their credentials' metadata, groups, resources, stored events, usage counts and members",
     },
     Rule {
         action: Action::ManageApps,

@@ -92,7 +92,13 @@ impl UsageCounter {
             shard.insert(key, n);
             return;
         }
-        self.folded.fetch_add(n, Ordering::Relaxed);
+        // A key that already had no app nor resource loses nothing: not a fold.
+        let bare = key.app.is_none()
+            && key.org.is_none()
+            && !matches!(key.subject, Subject::Resource(Some(_)));
+        if !bare {
+            self.folded.fetch_add(n, Ordering::Relaxed);
+        }
         let folded = UsageKey {
             app: None,
             org: None,
@@ -207,6 +213,16 @@ mod tests {
         assert_eq!(folded.len(), 1);
         assert_eq!(folded[0].0, key(120, None, "403003"));
         assert_eq!(folded[0].1, 7);
+    }
+
+    #[test]
+    fn a_key_without_app_in_a_full_shard_is_counted_but_not_called_folded() {
+        let c = UsageCounter::new(1, 1);
+        c.count(key(0, Some(A), "allowed"), 1);
+        c.count(key(0, None, "403003"), 3);
+        assert_eq!(c.folded(), 0);
+        let total: u64 = c.drain().iter().map(|(_, n)| n).sum();
+        assert_eq!(total, 4);
     }
 
     #[test]

@@ -58,6 +58,36 @@ pub struct ServerConfig {
     pub redis_prefix: String,
     /// Log one line per request ([`crate::access_log`]).
     pub access_log: bool,
+    /// Usage analytics ([`crate::usage`]).
+    pub usage: UsageConfig,
+}
+
+/// Usage analytics: counting requests per app and minute ([`crate::usage`]).
+#[derive(Debug, Clone)]
+pub struct UsageConfig {
+    /// Count at all (`--usage-analytics`).
+    pub enabled: bool,
+    /// Keys the counter holds between two flushes, at most; past it, new keys are counted
+    /// without their app and resource.
+    pub max_keys: usize,
+    /// How often the counts are written to the store.
+    pub flush_interval: Duration,
+    /// How long per-minute counts are kept (`--usage-retention`).
+    pub retention: Duration,
+    /// How often counts past the retention window are pruned.
+    pub prune_interval: Duration,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_keys: 1_000_000,
+            flush_interval: Duration::from_secs(5),
+            retention: Duration::from_secs(48 * 3600),
+            prune_interval: Duration::from_secs(600),
+        }
+    }
 }
 
 /// The PEM files of the server's TLS certificate chain and private key.
@@ -188,6 +218,7 @@ impl ServerConfig {
             redis_url: None,
             redis_prefix: "pc:".into(),
             access_log: false,
+            usage: UsageConfig::default(),
         }
     }
 }

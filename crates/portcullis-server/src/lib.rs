@@ -35,6 +35,7 @@ pub mod process_metrics;
 pub mod request;
 pub mod state;
 pub mod unread_body;
+pub mod usage;
 pub mod wave;
 
 /// The `http` types of the server's API (header names in [`config::GatewayConfig`]).
@@ -204,6 +205,7 @@ impl Application {
             access_log: config.access_log,
             max_header_bytes: config.limits.max_header_bytes,
             wave: wave::WaveState::new(config.wave.clone()).map_err(StartError::Config)?,
+            usage: usage::Usage::new(config.usage.clone()),
         });
         Ok(Self {
             listener,
@@ -239,7 +241,7 @@ impl Application {
     }
 
     /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests
-    /// finish (up to the grace period), and flush secret last-use times.
+    /// finish (up to the grace period), and flush secret last-use times and usage counts.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -277,6 +279,7 @@ impl Application {
             self.state.clone(),
             stop_rx.clone(),
         ));
+        let usage = tokio::spawn(usage::run(self.state.clone(), stop_rx.clone()));
         let app = router(self.state.clone());
         let addr = self.local_addr();
         tracing::info!(%addr, issuer = %self.state.issuer, "listening");
@@ -306,7 +309,9 @@ impl Application {
         let _ = fanout.await;
         let _ = pruner.await;
         let _ = auditor.await;
+        let _ = usage.await;
         self.state.flush_secret_usage().await;
+        self.state.flush_usage().await;
         tracing::info!("stopped");
         result
     }

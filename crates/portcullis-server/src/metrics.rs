@@ -99,6 +99,8 @@ pub struct Metrics {
     decision_latency: Histogram,
     token_cache: Family<CacheLabels, Counter>,
     audit_dropped: Family<DropLabels, Counter>,
+    usage_flush_failures: Counter,
+    usage_folded: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -187,7 +189,23 @@ impl Metrics {
             "Audit entries lost: the failed-authentication queue was full, or the store refused the write",
             audit_dropped.clone(),
         );
+        // Usage analytics' own health, without a label per app: the counts themselves are
+        // read through the admin API.
+        let usage_flush_failures = Counter::default();
+        registry.register(
+            "usage_flush_failures",
+            "Usage-count flushes the store refused (the counts are kept for the next flush)",
+            usage_flush_failures.clone(),
+        );
+        let usage_folded = Counter::default();
+        registry.register(
+            "usage_folded",
+            "Requests counted without their app and resource because the usage counter was full",
+            usage_folded.clone(),
+        );
         Self {
+            usage_flush_failures,
+            usage_folded,
             audit_dropped,
             registry: root,
             requests,
@@ -252,6 +270,14 @@ impl Metrics {
         self.audit_dropped
             .get_or_create(&DropLabels { reason })
             .inc_by(n);
+    }
+
+    pub fn usage_flush_failed(&self) {
+        self.usage_flush_failures.inc();
+    }
+
+    pub fn usage_folded(&self, n: u64) {
+        self.usage_folded.inc_by(n);
     }
 
     pub fn token_cache(&self, hit: bool) {

@@ -64,6 +64,8 @@ pub struct Inner {
     pub shared: Option<portcullis_shared::Shared>,
     /// The shared store's failure-limit answers, remembered for a second.
     pub shared_verdicts: crate::limits::SharedVerdicts,
+    /// Requests counted per app and minute, flushed to the store off the request path.
+    pub usage: crate::usage::Usage,
 }
 
 impl AppState {

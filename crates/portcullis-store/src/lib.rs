@@ -1,7 +1,8 @@
 //! # portcullis-store
 //!
-//! Persistence behind one contract, [`Store`]: six traits, one per area ([`SystemStore`],
-//! [`FeedStore`], [`DirectoryStore`], [`UserStore`], [`LogStore`], [`WaveStore`]). The
+//! Persistence behind one contract, [`Store`]: seven traits, one per area ([`SystemStore`],
+//! [`FeedStore`], [`DirectoryStore`], [`UserStore`], [`LogStore`], [`WaveStore`],
+//! [`UsageStore`]). The
 //! SQLite implementation ([`sqlite`]) is the embedded default for one node; the PostgreSQL
 //! implementation ([`postgres`]) fills the same traits for several nodes sharing one
 //! database, without touching core or the server. Both are one body of SQL (`shared.rs`);
@@ -12,7 +13,7 @@
 //! the same transaction: `(seq, kind, key)`. Users and sessions are not in the view (the
 //! admin API reads them from the store), so their writes do not feed it; neither do the
 //! Edge intake's events, which are append-only data, not decision data, nor Wave's feeds,
-//! tokens and notifications (Adobe Wave), which no hot decision reads.
+//! tokens and notifications (Adobe Wave), which no hot decision reads, nor usage counts.
 //! The server's in-memory view follows it, reloading only the records named, so writes by
 //! this process and by another one (the CLI on the same data directory, another node on
 //! the same PostgreSQL database) all reach it.
@@ -24,6 +25,7 @@ use portcullis_core::model::{
     SecretRecord, SigningKeyRecord, StoredEvent, User, UserLink,
 };
 use portcullis_core::secret::SecretHash;
+use portcullis_core::usage::{Subject, UsageKey};
 use portcullis_core::wave::{
     Feed, LinkToken, NewNotification, RequestToken, StoredNotification, Topic,
 };
@@ -289,19 +291,26 @@ pub struct Bulk {
 /// server holds (`Arc<dyn Store>`). Bring the area traits into scope with
 /// `use portcullis_store::prelude::*` to call their methods.
 pub trait Store:
-    SystemStore + FeedStore + DirectoryStore + UserStore + LogStore + WaveStore
+    SystemStore + FeedStore + DirectoryStore + UserStore + LogStore + WaveStore + UsageStore
 {
 }
 
 impl<T> Store for T where
-    T: SystemStore + FeedStore + DirectoryStore + UserStore + LogStore + WaveStore + ?Sized
+    T: SystemStore
+        + FeedStore
+        + DirectoryStore
+        + UserStore
+        + LogStore
+        + WaveStore
+        + UsageStore
+        + ?Sized
 {
 }
 
 /// The area traits, to call [`Store`] methods: `use portcullis_store::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        DirectoryStore, FeedStore, LogStore, Store, SystemStore, UserStore, WaveStore,
+        DirectoryStore, FeedStore, LogStore, Store, SystemStore, UsageStore, UserStore, WaveStore,
     };
 }
 
@@ -682,4 +691,108 @@ pub trait WaveStore: Send + Sync + 'static {
     /// Forget a request token, authorized or not (the subscriber denied it); `NotFound`
     /// when there is none.
     async fn delete_request_token(&self, hash: &SecretHash) -> Result<()>;
+}
+
+/// Whose usage to read ([`UsageStore::usage`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageFilter {
+    /// Every count of the organization: its apps', and those of requests without an app
+    /// the view knew that named one of its resources.
+    Org(OrgId),
+    /// One app's counts.
+    App(ClientId),
+}
+
+/// What a stored count is about: [`Subject`] as read back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UsageSubject {
+    /// Gateway checks of this resource (`None`: of a resource the view did not have).
+    Resource(Option<String>),
+    /// Token requests of this grant type.
+    Grant(String),
+    /// Introspection requests.
+    Introspection,
+}
+
+/// One bucket of one series of [`UsageStore::usage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageBucket {
+    /// The bucket's first second: `(minute / step) * step`.
+    pub at: i64,
+    pub subject: UsageSubject,
+    pub outcome: String,
+    pub count: u64,
+}
+
+/// A count's row: `(minute, org_id, client_id, subject, subject_id, outcome)`, with ''
+/// for an absent id so that the primary key is the whole key.
+type UsageRow = (i64, String, String, &'static str, String, String);
+
+fn usage_row(k: &UsageKey) -> UsageRow {
+    let (subject, subject_id) = match &k.subject {
+        Subject::Resource(r) => ("resource", r.as_ref().map(|r| r.to_string())),
+        Subject::Grant(g) => ("grant", Some((*g).to_owned())),
+        Subject::Introspection => ("introspection", None),
+    };
+    (
+        k.minute,
+        k.org.as_ref().map(|o| o.to_string()).unwrap_or_default(),
+        k.app.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+        subject,
+        subject_id.unwrap_or_default(),
+        k.outcome.to_owned(),
+    )
+}
+
+/// `counts` as rows, one per key (counts of equal rows summed), in primary-key order:
+/// two nodes adding the same rows at once then lock them in the same order, so their
+/// transactions wait for each other instead of deadlocking.
+fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(UsageRow, i64)> {
+    let mut rows: std::collections::BTreeMap<UsageRow, i64> = Default::default();
+    for (k, n) in counts {
+        let n = i64::try_from(*n).unwrap_or(i64::MAX);
+        let c = rows.entry(usage_row(k)).or_insert(0);
+        *c = c.saturating_add(n);
+    }
+    rows.into_iter().collect()
+}
+
+/// A stored subject from its two columns.
+fn usage_subject(kind: &str, id: String) -> Result<UsageSubject> {
+    Ok(match kind {
+        "resource" => UsageSubject::Resource(Some(id).filter(|i| !i.is_empty())),
+        "grant" => UsageSubject::Grant(id),
+        "introspection" => UsageSubject::Introspection,
+        other => {
+            return Err(StoreError::Backend(format!(
+                "decoding a usage count: bad subject '{other}'"
+            )));
+        }
+    })
+}
+
+/// Usage analytics: how many gateway decisions, token requests and introspections each
+/// app made per minute, by subject and outcome. Not in the view; writes do not feed the
+/// change feed. Every node adds its own counts, so the stored counts are the cluster's.
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
+    /// Add `counts` to the stored counts of their minutes (adding to what is there), in
+    /// one transaction: all are added, or none.
+    async fn add_usage(&self, counts: &[(UsageKey, u64)]) -> Result<()>;
+
+    /// The counts of `filter` with `from <= minute < to`, summed per bucket of `step`
+    /// seconds (`(minute / step) * step`), subject and outcome; ordered by subject (grants,
+    /// then introspection, then resources, each by id), outcome and bucket. `step` is at
+    /// least 60.
+    async fn usage(
+        &self,
+        filter: &UsageFilter,
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> Result<Vec<UsageBucket>>;
+
+    /// Forget at most `limit` counts of minutes before `before` (the retention window),
+    /// oldest first. Returns how many.
+    async fn prune_usage(&self, before: i64, limit: u32) -> Result<u64>;
 }

@@ -8,8 +8,9 @@
 //! hashes, the Edge intake's events, Wave's feeds and topics. Not copied (the trait cannot
 //! list them, and each is short-lived): console sessions (users sign in again), one-time
 //! user links (invitations and resets: issue new ones), Wave's request, link and API
-//! tokens, subscriptions and notifications. Nor is the audit trail (append-only, and its
-//! ids are its order): export it from the source first if it must be kept.
+//! tokens, subscriptions and notifications, and usage counts (kept for a retention
+//! window only). Nor is the audit trail (append-only, and its ids are its order): export
+//! it from the source first if it must be kept.
 
 use crate::{PageRequest, Result, Store, StoreError};
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@
 
 use crate::audit_sql;
 use crate::prelude::*;
+use crate::shared::{USAGE_OF_APP, USAGE_OF_ORG, USAGE_ROWS};
 use crate::{AuditFilter, Change, KeysByApp, PageRequest, Result, SnapshotSink, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -319,4 +320,5 @@ crate::shared::implement_store!(PostgresStore, Postgres, {
             Some(self.notifications.clone())
         }
     }
+    usage: {}
 });

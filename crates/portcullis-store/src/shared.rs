@@ -30,7 +30,7 @@ pub(crate) fn neutral_error(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-/// The six area traits of [`Store`](crate::Store) for `$store` over database `$db`, each
+/// The seven area traits of [`Store`](crate::Store) for `$store` over database `$db`, each
 /// with the backend's own methods for that area.
 macro_rules! implement_store {
     ($store:ident, $db:ident, {
@@ -40,6 +40,7 @@ macro_rules! implement_store {
         user: { $($user:tt)* }
         log: { $($log:tt)* }
         wave: { $($wave:tt)* }
+        usage: { $($usage:tt)* }
     }) => {
         #[async_trait]
         impl SystemStore for $store {
@@ -1327,10 +1328,107 @@ macro_rules! implement_store {
                 expect_one(n)
             }
         }
+
+        #[async_trait]
+        impl UsageStore for $store {
+            $($usage)*
+
+            async fn add_usage(&self, counts: &[(portcullis_core::usage::UsageKey, u64)]) -> Result<()> {
+                let rows = crate::usage_rows(counts);
+                if rows.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin().await?;
+                for chunk in rows.chunks(USAGE_ROWS) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO usage_minute (minute, org_id, client_id, subject, subject_id, outcome, count) ",
+                    );
+                    q.push_values(chunk, |mut b, ((minute, org, app, subject, subject_id, outcome), n)| {
+                        b.push_bind(*minute)
+                            .push_bind(org.clone())
+                            .push_bind(app.clone())
+                            .push_bind(*subject)
+                            .push_bind(subject_id.clone())
+                            .push_bind(outcome.clone())
+                            .push_bind(*n);
+                    });
+                    q.push(
+                        " ON CONFLICT (minute, org_id, client_id, subject, subject_id, outcome) \
+                         DO UPDATE SET count = usage_minute.count + excluded.count",
+                    );
+                    q.build().execute(&mut *tx).await.map_err(backend)?;
+                }
+                tx.commit().await.map_err(backend)
+            }
+
+            async fn usage(
+                &self,
+                filter: &crate::UsageFilter,
+                from: i64,
+                to: i64,
+                step: i64,
+            ) -> Result<Vec<crate::UsageBucket>> {
+                let (sql, id) = match filter {
+                    crate::UsageFilter::Org(o) => (USAGE_OF_ORG, o.as_str()),
+                    crate::UsageFilter::App(a) => (USAGE_OF_APP, a.as_str()),
+                };
+                let rows = sqlx::query(sql)
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(step.max(60))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::UsageBucket {
+                            at: r.get("at"),
+                            subject: crate::usage_subject(r.get("subject"), r.get("subject_id"))?,
+                            outcome: r.get("outcome"),
+                            count: r.get::<i64, _>("n").max(0) as u64,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn prune_usage(&self, before: i64, limit: u32) -> Result<u64> {
+                self.delete_batch(
+                    "DELETE FROM usage_minute WHERE (minute, org_id, client_id, subject, subject_id, outcome) IN \
+                     (SELECT minute, org_id, client_id, subject, subject_id, outcome FROM usage_minute \
+                      WHERE minute < $1 ORDER BY minute LIMIT $2)",
+                    before,
+                    limit,
+                )
+                .await
+            }
+        }
     };
 }
 
 pub(crate) use implement_store;
+
+/// Rows per multi-row `INSERT` of [`UsageStore::add_usage`](crate::UsageStore::add_usage):
+/// 7 parameters each, well below both backends' limits.
+pub(crate) const USAGE_ROWS: usize = 500;
+
+/// The sums of [`UsageStore::usage`](crate::UsageStore::usage) for `$1` (an org or a client
+/// id, by the column named), from `$2` to `$3` in buckets of `$4` seconds. `SUM` is cast:
+/// PostgreSQL's sum of `BIGINT`s is `NUMERIC`.
+macro_rules! usage_sums {
+    ($column:literal) => {
+        concat!(
+            "SELECT (minute / $4) * $4 AS at, subject, subject_id, outcome, \
+             CAST(SUM(count) AS BIGINT) AS n FROM usage_minute \
+             WHERE ",
+            $column,
+            " = $1 AND minute >= $2 AND minute < $3 \
+             GROUP BY 1, 2, 3, 4 ORDER BY 2, 3, 4, 1"
+        )
+    };
+}
+pub(crate) const USAGE_OF_ORG: &str = usage_sums!("org_id");
+pub(crate) const USAGE_OF_APP: &str = usage_sums!("client_id");
 
 /// The helpers [`implement_store!`]'s bodies use that only name the backend's types:
 /// documents in and out of JSON, paging, and decoding a row's columns.

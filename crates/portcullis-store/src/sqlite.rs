@@ -6,6 +6,7 @@
 
 use crate::audit_sql;
 use crate::prelude::*;
+use crate::shared::{USAGE_OF_APP, USAGE_OF_ORG, USAGE_ROWS};
 use crate::{AuditFilter, Bulk, Change, KeysByApp, PageRequest, Result, SnapshotSink, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -283,6 +284,7 @@ crate::shared::implement_store!(SqliteStore, Sqlite, {
     user: {}
     log: {}
     wave: {}
+    usage: {}
 });
 
 /// What [`check_file`] found in a SQLite database file.

@@ -74,6 +74,9 @@ macro_rules! store_contract {
             a_bulk_insert_writes_every_record_and_feeds_the_view,
             audit_entries_are_appended_filtered_and_paged,
             audit_appends_do_not_feed_the_view_and_outlive_their_org,
+            usage_counts_add_up_and_are_read_in_buckets,
+            usage_adds_many_keys_in_one_call_and_does_not_feed_the_view,
+            usage_is_pruned_in_batches_before_the_cutoff,
         );
     };
     (@cases $backend:ident, $open:ident; $($case:ident),* $(,)?) => {
@@ -311,6 +314,7 @@ fn notification(feed: &Feed, topic: &Topic, to: Option<&RecordId>, at: i64) -> N
 }
 
 mod cases {
+    pub use super::usage_cases::*;
 
     pub async fn audit_entries_are_appended_filtered_and_paged(store: &dyn Store) {
         let (a, b) = (OrgId::generate(), OrgId::generate());
@@ -2284,6 +2288,199 @@ mod cases {
             store.resource(&resources[1].id).await.unwrap().as_ref(),
             Some(&resources[1])
         );
+    }
+}
+
+mod usage_cases {
+    use super::*;
+    use portcullis_core::usage::{Subject, UsageKey};
+    use portcullis_store::{UsageBucket, UsageFilter, UsageSubject};
+
+    fn key(
+        minute: i64,
+        org: Option<&OrgId>,
+        app: Option<&ClientId>,
+        subject: Subject,
+        outcome: &'static str,
+    ) -> UsageKey {
+        UsageKey {
+            minute,
+            org: org.cloned(),
+            app: app.cloned(),
+            subject,
+            outcome,
+        }
+    }
+
+    fn bucket(at: i64, subject: UsageSubject, outcome: &str, count: u64) -> UsageBucket {
+        UsageBucket {
+            at,
+            subject,
+            outcome: outcome.to_owned(),
+            count,
+        }
+    }
+
+    pub async fn usage_counts_add_up_and_are_read_in_buckets(store: &dyn Store) {
+        let (o1, o2) = (OrgId::generate(), OrgId::generate());
+        let (a1, a2, a3) = (
+            ClientId::generate(),
+            ClientId::generate(),
+            ClientId::generate(),
+        );
+        let r = RecordId::generate("res");
+        let res = |r: &RecordId| Subject::Resource(Some(r.clone()));
+        // Two flushes (two nodes, or one node twice) of overlapping keys add up.
+        store
+            .add_usage(&[
+                (key(600, Some(&o1), Some(&a1), res(&r), "allowed"), 5),
+                (key(600, Some(&o1), Some(&a1), res(&r), "403003"), 1),
+                (key(660, Some(&o1), Some(&a2), res(&r), "allowed"), 2),
+                (
+                    key(
+                        660,
+                        Some(&o1),
+                        Some(&a1),
+                        Subject::Grant("client_credentials"),
+                        "issued",
+                    ),
+                    3,
+                ),
+                (key(900, Some(&o1), None, res(&r), "403003"), 4),
+                (key(600, Some(&o2), Some(&a3), res(&r), "allowed"), 100),
+                (key(600, None, None, Subject::Resource(None), "403003"), 7),
+            ])
+            .await
+            .unwrap();
+        store
+            .add_usage(&[
+                (key(600, Some(&o1), Some(&a1), res(&r), "allowed"), 10),
+                (
+                    key(720, Some(&o1), Some(&a1), Subject::Introspection, "active"),
+                    1,
+                ),
+            ])
+            .await
+            .unwrap();
+        store.add_usage(&[]).await.unwrap();
+
+        let rs = || UsageSubject::Resource(Some(r.to_string()));
+        let by_app = store
+            .usage(&UsageFilter::App(a1.clone()), 0, 3600, 60)
+            .await
+            .unwrap();
+        // Ordered by subject (grants, introspection, resources), outcome, bucket.
+        let want = vec![
+            bucket(
+                660,
+                UsageSubject::Grant("client_credentials".into()),
+                "issued",
+                3,
+            ),
+            bucket(720, UsageSubject::Introspection, "active", 1),
+            bucket(600, rs(), "403003", 1),
+            bucket(600, rs(), "allowed", 15),
+        ];
+        assert_eq!(by_app, want);
+
+        // The org's: every app of it, and the count without an app; another org's not.
+        let by_org = store
+            .usage(&UsageFilter::Org(o1.clone()), 0, 3600, 300)
+            .await
+            .unwrap();
+        let allowed: Vec<_> = by_org
+            .iter()
+            .filter(|b| b.subject == rs() && b.outcome == "allowed")
+            .collect();
+        assert_eq!(allowed, vec![&bucket(600, rs(), "allowed", 17)]);
+        let denied: Vec<_> = by_org
+            .iter()
+            .filter(|b| b.subject == rs() && b.outcome == "403003")
+            .map(|b| (b.at, b.count))
+            .collect();
+        assert_eq!(denied, vec![(600, 1), (900, 4)]);
+        let total: u64 = by_org.iter().map(|b| b.count).sum();
+        assert_eq!(total, 15 + 1 + 2 + 3 + 4 + 1);
+
+        // `from` is inclusive, `to` exclusive, by minute.
+        let window = store
+            .usage(&UsageFilter::App(a1.clone()), 660, 720, 60)
+            .await
+            .unwrap();
+        assert_eq!(
+            window,
+            vec![bucket(
+                660,
+                UsageSubject::Grant("client_credentials".into()),
+                "issued",
+                3
+            )]
+        );
+        assert!(
+            store
+                .usage(&UsageFilter::App(ClientId::generate()), 0, 3600, 60)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    pub async fn usage_adds_many_keys_in_one_call_and_does_not_feed_the_view(store: &dyn Store) {
+        let org = OrgId::generate();
+        let app = ClientId::generate();
+        let before = store.last_change().await.unwrap();
+        // More keys than one multi-row statement takes.
+        let counts: Vec<_> = (0..1_234)
+            .map(|i| {
+                (
+                    key(
+                        i * 60,
+                        Some(&org),
+                        Some(&app),
+                        Subject::Resource(None),
+                        "allowed",
+                    ),
+                    2,
+                )
+            })
+            .collect();
+        store.add_usage(&counts).await.unwrap();
+        store.add_usage(&counts).await.unwrap();
+        let got = store
+            .usage(&UsageFilter::App(app.clone()), 0, 1_234 * 60, 3600)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 21);
+        assert_eq!(got.iter().map(|b| b.count).sum::<u64>(), 1_234 * 4);
+        assert!(got.iter().all(|b| b.at % 3600 == 0));
+        assert_eq!(got[0].count, 60 * 4);
+        assert_eq!(store.last_change().await.unwrap(), before);
+    }
+
+    pub async fn usage_is_pruned_in_batches_before_the_cutoff(store: &dyn Store) {
+        let org = OrgId::generate();
+        let counts: Vec<_> = (0..10)
+            .map(|i| {
+                (
+                    key(i * 60, Some(&org), None, Subject::Resource(None), "403003"),
+                    1,
+                )
+            })
+            .collect();
+        store.add_usage(&counts).await.unwrap();
+        // Minutes 0..=360 are before 420: 7 rows, removed 3, 3, then 1.
+        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 3);
+        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 3);
+        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 1);
+        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 0);
+        let left: Vec<i64> = store
+            .usage(&UsageFilter::Org(org), 0, 3600, 60)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.at)
+            .collect();
+        assert_eq!(left, vec![420, 480, 540]);
     }
 }
 

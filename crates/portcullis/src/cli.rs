@@ -307,6 +307,40 @@ pub struct ServeArgs {
         help_heading = "Logging"
     )]
     pub access_log: Option<bool>,
+
+    /// Count gateway decisions, token requests and introspections per app and minute, by
+    /// resource or grant and outcome, for /admin/v1/orgs/{org_id}/usage and
+    /// /admin/v1/apps/{client_id}/usage. Counted in memory, written to the database every 5
+    /// seconds; /metrics gets no per-app series
+    #[arg(
+        long,
+        env = "PORTCULLIS_USAGE_ANALYTICS",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        help_heading = "Usage analytics"
+    )]
+    pub usage_analytics: Option<bool>,
+
+    /// Seconds usage counts are kept; older minutes are pruned
+    #[arg(
+        long,
+        env = "PORTCULLIS_USAGE_RETENTION",
+        value_name = "SECONDS",
+        help_heading = "Usage analytics"
+    )]
+    pub usage_retention: Option<u64>,
+
+    /// Distinct counts (minute, app, resource or grant, outcome) a node holds between two
+    /// writes to the database; past it, new ones are counted without their app and
+    /// resource (and portcullis_usage_folded_total says how many)
+    #[arg(
+        long,
+        env = "PORTCULLIS_USAGE_MAX_KEYS",
+        value_name = "COUNT",
+        help_heading = "Usage analytics"
+    )]
+    pub usage_max_keys: Option<u64>,
 }
 
 impl ServeArgs {
@@ -322,6 +356,9 @@ impl ServeArgs {
             log_format: self.log_format,
             log_level: self.log_level.clone(),
             access_log: self.access_log,
+            usage_analytics: self.usage_analytics,
+            usage_retention: self.usage_retention,
+            usage_max_keys: self.usage_max_keys,
             api_key_header: self.gateway.api_key_header.clone(),
             org_header: self.gateway.org_header.clone(),
             trusted_proxy: self.gateway.trusted_proxy.clone(),

@@ -165,6 +165,18 @@ pub const SETTINGS: &[Setting] = &[
         key: "access_log",
         default: Fallback::Value("false"),
     },
+    Setting {
+        key: "usage_analytics",
+        default: Fallback::Value("true"),
+    },
+    Setting {
+        key: "usage_retention",
+        default: Fallback::Value("172800"),
+    },
+    Setting {
+        key: "usage_max_keys",
+        default: Fallback::Value("1000000"),
+    },
 ];
 
 /// The built-in defaults, as a layer below every other source.
@@ -336,6 +348,9 @@ mod tests {
             log_format,
             log_level,
             access_log,
+            usage_analytics,
+            usage_retention,
+            usage_max_keys,
             api_key_header,
             org_header,
             trusted_proxy,
@@ -363,6 +378,9 @@ mod tests {
         assert!(log_format.is_some());
         assert!(log_level.is_some());
         assert!(access_log.is_some());
+        assert!(usage_analytics.is_some());
+        assert!(usage_retention.is_some());
+        assert!(usage_max_keys.is_some());
         assert!(api_key_header.is_some());
         assert!(org_header.is_some());
         assert!(trusted_proxy.is_some());

@@ -74,6 +74,9 @@ pub struct Layer {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub access_log: Option<bool>,
+    pub usage_analytics: Option<bool>,
+    pub usage_retention: Option<u64>,
+    pub usage_max_keys: Option<u64>,
     pub api_key_header: Option<String>,
     pub org_header: Option<String>,
     pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
@@ -106,6 +109,9 @@ impl Layer {
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
             access_log: self.access_log.or(lower.access_log),
+            usage_analytics: self.usage_analytics.or(lower.usage_analytics),
+            usage_retention: self.usage_retention.or(lower.usage_retention),
+            usage_max_keys: self.usage_max_keys.or(lower.usage_max_keys),
             api_key_header: self.api_key_header.or(lower.api_key_header),
             org_header: self.org_header.or(lower.org_header),
             trusted_proxy: self.trusted_proxy.or(lower.trusted_proxy),
@@ -158,6 +164,12 @@ pub struct Settings {
     pub log_level: String,
     /// One log line per request (`--access-log`).
     pub access_log: bool,
+    /// Count requests per app and minute (`--usage-analytics`).
+    pub usage_analytics: bool,
+    /// Seconds usage counts are kept.
+    pub usage_retention: u64,
+    /// Usage counts a node holds between two flushes.
+    pub usage_max_keys: u64,
     pub api_key_header: HeaderName,
     pub org_header: HeaderName,
     pub trusted_proxy: Vec<ipnet::IpNet>,
@@ -223,6 +235,9 @@ impl Settings {
             log_format: required("log_format", merged.log_format)?,
             log_level: required("log_level", merged.log_level)?,
             access_log: required("access_log", merged.access_log)?,
+            usage_analytics: required("usage_analytics", merged.usage_analytics)?,
+            usage_retention: required("usage_retention", merged.usage_retention)?,
+            usage_max_keys: required("usage_max_keys", merged.usage_max_keys)?,
             api_key_header: header_name("api_key_header", merged.api_key_header)?,
             org_header: header_name("org_header", merged.org_header)?,
             trusted_proxy: required("trusted_proxy", merged.trusted_proxy)?,
@@ -273,6 +288,12 @@ impl Settings {
         config.resync_interval = std::time::Duration::from_secs(self.resync_interval.max(1));
         config.redis_url = self.redis_url.clone();
         config.access_log = self.access_log;
+        config.usage = portcullis_server::config::UsageConfig {
+            enabled: self.usage_analytics,
+            retention: std::time::Duration::from_secs(self.usage_retention.max(60)),
+            max_keys: usize::try_from(self.usage_max_keys.max(1)).unwrap_or(usize::MAX),
+            ..Default::default()
+        };
         config.gateway = GatewayConfig {
             api_key_header: self.api_key_header.clone(),
             org_header: self.org_header.clone(),
@@ -449,6 +470,25 @@ mod tests {
         assert!(defaults.server_config(&EnvSecrets::default()).tls.is_none());
         let err = Settings::resolve([file("tls_cert = \"/etc/c.pem\"")]).unwrap_err();
         assert!(err.contains("tls_key"), "{err}");
+    }
+
+    #[test]
+    fn usage_analytics_are_on_by_default_and_the_switch_turns_them_off() {
+        let defaults = Settings::resolve([]).unwrap();
+        let usage = defaults.server_config(&EnvSecrets::default()).usage;
+        assert!(usage.enabled);
+        assert_eq!(usage.retention.as_secs(), 48 * 3600);
+        assert_eq!(usage.max_keys, 1_000_000);
+
+        let flags = serve_flags(&["--usage-analytics", "false", "--usage-retention", "3600"]);
+        let s = Settings::resolve([flags, file("usage_analytics = true\nusage_max_keys = 10")])
+            .unwrap();
+        let usage = s.server_config(&EnvSecrets::default()).usage;
+        assert!(!usage.enabled, "the flag beats the file");
+        assert_eq!(usage.retention.as_secs(), 3600);
+        assert_eq!(usage.max_keys, 10);
+        let bare = Settings::resolve([serve_flags(&["--usage-analytics"])]).unwrap();
+        assert!(bare.usage_analytics);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod resources;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use crate::problem::Problem;
@@ -62,12 +63,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .patch(resources::update)
                 .delete(resources::delete),
         )
+        .route("/orgs/{org_id}/usage", get(usage::org))
         .route("/resources/{resource_id}/events", get(events::list))
         .route("/apps", post(apps::create).get(apps::list))
         .route(
             "/apps/{client_id}",
             get(apps::read).patch(apps::update).delete(apps::delete),
         )
+        .route("/apps/{client_id}/usage", get(usage::app))
         .route("/apps/{client_id}/tokens", post(tokens::issue))
         .route("/apps/{client_id}/revoke", post(tokens::revoke))
         .route(

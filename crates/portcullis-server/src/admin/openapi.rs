@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Portcullis admin API", description = "Organizations, applications, credentials (secrets, certificates), Wave feeds and topics, users and signing keys. Errors are RFC 9457 problem+json."),
+    info(title = "Portcullis admin API", description = "Organizations, applications, credentials (secrets, certificates), Wave feeds and topics, users, signing keys and usage counts. Errors are RFC 9457 problem+json."),
     paths(
         super::orgs::create, super::orgs::list, super::orgs::read, super::orgs::update, super::orgs::delete,
         super::groups::create, super::groups::list, super::groups::read, super::groups::update, super::groups::delete,
@@ -25,6 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::sessions::login, super::sessions::current, super::sessions::logout,
         super::keys::list, super::keys::rotate,
         super::audit::list, super::audit::export,
+        super::usage::org, super::usage::app,
     ),
     modifiers(&Security),
     security(("bearer" = [])),

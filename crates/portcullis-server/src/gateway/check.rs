@@ -8,8 +8,18 @@ use crate::request::{client_facts, header_str, header_text};
 use crate::state::AppState;
 use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::gateway::{Allow, CheckRequest, Code, Denial, HeaderNames, decide_with};
-use portcullis_core::model::QuotaPeriod;
+use portcullis_core::model::{QuotaPeriod, Resource};
+use portcullis_core::view::{AppEntry, View};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// What a gateway question was about, as far as the view knows it: for the usage counts.
+#[derive(Default)]
+struct Asked {
+    /// The app the request authenticated as, or else the one its api key names.
+    app: Option<Arc<AppEntry>>,
+    resource: Option<Arc<Resource>>,
+}
 
 /// `userKey` and `secret` from a query string, names matched case-insensitively (the
 /// vendors' documents spell them several ways).
@@ -25,23 +35,47 @@ fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
     (key, secret)
 }
 /// The gateway's answer to `q`, from the in-memory view only: failure limits, then core's
-/// decision, then the app's quota.
+/// decision, then the app's quota. Every answer is counted once in the usage counts.
 ///
 /// With a shared store (`--redis-url`) the failure limits and an app-signed JWT's `jti`
 /// are checked there: one round trip each (see `portcullis_shared`).
 pub async fn evaluate(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
     let started = Instant::now();
-    let result = evaluate_inner(state, q).await;
+    let view = state.view.get();
+    let now = state.now();
+    let mut asked = Asked::default();
+    let result = evaluate_inner(state, q, &view, now, &mut asked).await;
     state.metrics.decision(&result, started.elapsed());
-    if let Err(denial) = &result {
-        tracing::info!(code = denial.code.code(), "gateway denied");
-    }
+    let outcome = match &result {
+        Ok(_) => "allowed",
+        Err(denial) => {
+            tracing::info!(code = denial.code.code(), "gateway denied");
+            denial.code.code()
+        }
+    };
+    let app = asked.app.as_deref().map(|e| &e.app);
+    state
+        .usage
+        .gateway(now, app, asked.resource.as_deref(), outcome);
     result
 }
 
-async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Denial> {
+/// [`evaluate`]'s work; fills `asked` with the resource and the app the request names, as
+/// soon as they are known, for the usage counts.
+async fn evaluate_inner(
+    state: &AppState,
+    q: &Question<'_>,
+    view: &View,
+    now: i64,
+    asked: &mut Asked,
+) -> Result<Allow, Denial> {
     let headers = q.headers;
     let cfg = &state.gateway;
+    let resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+    // A resource the view does not have is counted as none: made-up ids make no keys.
+    if state.usage.enabled() {
+        asked.resource = resource.and_then(|r| view.resource(r)).cloned();
+    }
     let mut req = CheckRequest::from_headers(
         |name| header_text(headers, name),
         HeaderNames {
@@ -70,7 +104,9 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
     let api_key = req.api_key;
     // The app the request names, for the (app, address) failure limit.
     let named_app = user_key.as_deref().or(api_key);
-    let now = state.now();
+    // An app the view does not have is counted as none.
+    let named_entry = named_app.and_then(|a| view.app(a));
+    asked.app = named_entry.cloned();
     if let Some(ip) = client
         && let Some(retry) = blocked(state, ip, named_app, now).await
     {
@@ -86,25 +122,24 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
     let original_method = header_str(headers, "x-forwarded-method")
         .or_else(|| header_str(headers, "x-original-method"))
         .unwrap_or(q.method.as_str());
-    req.resource = q.resource.or_else(|| header_str(headers, RESOURCE_HEADER));
+    req.resource = resource;
     req.method = original_method;
     req.always_write = q.always_write;
     req.user_key = user_key.as_deref();
     req.user_secret = user_secret.as_deref();
     req.secrets_allowed = secrets_allowed;
-    let view = state.view.get();
     let verify = |token: &str| {
         let (result, hit) = state
             .token_cache
-            .verify_traced(token, &view, &state.issuer, now);
+            .verify_traced(token, view, &state.issuer, now);
         state.metrics.token_cache(hit);
         result
     };
     let decided = match &state.shared {
-        None => decide_with(&req, &view, &state.issuer, now, &verify, &state.jtis),
+        None => decide_with(&req, view, &state.issuer, now, &verify, &state.jtis),
         Some(shared) => {
             let jti = DeferredJti::new();
-            let decided = decide_with(&req, &view, &state.issuer, now, &verify, &jti);
+            let decided = decide_with(&req, view, &state.issuer, now, &verify, &jti);
             shared.settle_decision(&jti, decided, now).await
         }
     };
@@ -123,9 +158,7 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
                         crate::audit::claimed_client(named_app),
                         "gateway",
                         req.resource.unwrap_or_default().chars().take(100).collect(),
-                        named_app
-                            .and_then(|a| view.app(a))
-                            .map(|e| e.app.org_id.clone()),
+                        named_entry.map(|e| e.app.org_id.clone()),
                         client,
                         d.code.code(),
                     ),
@@ -137,6 +170,9 @@ async fn evaluate_inner(state: &AppState, q: &Question<'_>) -> Result<Allow, Den
     if let Some(id) = &allow.secret_id {
         state.note_secret_use(id, now);
     }
+    // From here on, the app that authenticated (none for an unauthenticated call) is
+    // the one counted, allowed or over its quota.
+    asked.app = allow.app.clone();
     // The app's request quota comes last: only requests that would pass count.
     if let Some(entry) = &allow.app
         && let Some(quota) = entry.app.quota

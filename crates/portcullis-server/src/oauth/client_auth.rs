@@ -78,6 +78,15 @@ pub fn presented(headers: &HeaderMap, form: &OAuthForm) -> Result<PresentedClien
     }
 }
 
+/// The client id a request claims (HTTP Basic, or the form's `client_id`), unverified:
+/// for audit entries and usage counts of requests that may have failed.
+pub fn claimed_client_id(headers: &HeaderMap, form: &OAuthForm) -> Option<String> {
+    presented(headers, form)
+        .ok()
+        .map(|p| p.client_id)
+        .or_else(|| form.get("client_id").map(str::to_owned))
+}
+
 /// Extract and check the client's credentials against the view.
 pub fn authenticate_request(
     view: &View,

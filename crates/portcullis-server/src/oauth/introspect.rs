@@ -2,7 +2,7 @@
 //! and answers only for tokens of its own org; anything else is `{"active": false}`. The
 //! `scope` it reports is what the token may do now: its scopes the app still holds.
 
-use super::client_auth::authenticate_request;
+use super::client_auth::{authenticate_request, claimed_client_id};
 use super::form::OAuthForm;
 use crate::problem::OAuthResponseError;
 use crate::state::AppState;
@@ -22,7 +22,29 @@ pub async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match answer(&state, &headers, &body) {
+    let form = OAuthForm::parse(&headers, &body);
+    let result = match &form {
+        Ok(f) => answer(&state, &headers, f),
+        Err(e) => Err(e.clone()),
+    };
+    if state.usage.enabled() {
+        let outcome = match &result {
+            Ok(v) if v["active"] == true => "active",
+            Ok(_) => "inactive",
+            Err(e) => e.error,
+        };
+        // The caller (authenticated, or else as claimed), if the view has it.
+        let view = state.view.get();
+        let claimed = form
+            .as_ref()
+            .ok()
+            .and_then(|f| claimed_client_id(&headers, f));
+        let app = claimed.as_deref().and_then(|c| view.app(c));
+        state
+            .usage
+            .introspection(state.now(), app.map(|e| &e.app), outcome);
+    }
+    match result {
         Ok(v) => {
             let mut r = Json(v).into_response();
             r.headers_mut()
@@ -36,12 +58,11 @@ pub async fn introspect(
 fn answer(
     state: &AppState,
     headers: &HeaderMap,
-    body: &Bytes,
+    form: &OAuthForm,
 ) -> Result<serde_json::Value, OAuthError> {
-    let form = OAuthForm::parse(headers, body)?;
     let view = state.view.get();
     let now = state.now();
-    let caller = authenticate_request(&view, headers, &form, now)?;
+    let caller = authenticate_request(&view, headers, form, now)?;
     if !view
         .effective_scopes(&caller.entry.app)
         .contains(INTROSPECT_SCOPE)

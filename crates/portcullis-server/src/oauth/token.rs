@@ -2,7 +2,7 @@
 //! grant (RFC 7523 section 2.1); clients authenticate with a secret or with `private_key_jwt`
 //! (RFC 7523 section 2.2). Reads only the in-memory view: no SQL on this path.
 
-use super::client_auth::{authenticate_token_client, has_client_auth};
+use super::client_auth::{authenticate_token_client, claimed_client_id, has_client_auth};
 use super::form::OAuthForm;
 use crate::problem::OAuthResponseError;
 use crate::request::Peer;
@@ -29,6 +29,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// The app the token was issued to (not sent: for the usage counts).
+    #[serde(skip)]
+    pub client_id: String,
 }
 
 impl TokenResponse {
@@ -39,6 +42,7 @@ impl TokenResponse {
             token_type: "Bearer",
             expires_in: claims.exp - claims.iat,
             scope: claims.scope,
+            client_id: claims.client_id,
         }
     }
 }
@@ -71,6 +75,7 @@ pub async fn token(
         }
     }
     state.metrics.grant(grant, result.is_ok());
+    count_usage(&state, &headers, form.as_ref().ok(), grant, &result);
     match result {
         Ok(res) => no_store(Json(res).into_response()),
         Err(e) => {
@@ -80,6 +85,29 @@ pub async fn token(
             OAuthResponseError(e).into_response()
         }
     }
+}
+
+/// Count the token request: for the app the token went to, or else the one the request
+/// claimed (if the view has it); `"issued"` or the OAuth error.
+fn count_usage(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Option<&OAuthForm>,
+    grant: &'static str,
+    result: &Result<TokenResponse, OAuthError>,
+) {
+    if !state.usage.enabled() {
+        return;
+    }
+    let view = state.view.get();
+    let (client_id, outcome) = match result {
+        Ok(t) => (Some(t.client_id.clone()), "issued"),
+        Err(e) => (form.and_then(|f| claimed_client_id(headers, f)), e.error),
+    };
+    let app = client_id.as_deref().and_then(|c| view.app(c));
+    state
+        .usage
+        .grant(state.now(), app.map(|e| &e.app), grant, outcome);
 }
 
 /// Queue the audit entry of a failed client authentication at the token endpoint: the
@@ -92,12 +120,7 @@ fn audit_client_failure(
     form: Option<&OAuthForm>,
     e: &OAuthError,
 ) {
-    let claimed = form.and_then(|f| {
-        super::client_auth::presented(headers, f)
-            .ok()
-            .map(|p| p.client_id)
-            .or_else(|| f.get("client_id").map(str::to_owned))
-    });
+    let claimed = form.and_then(|f| claimed_client_id(headers, f));
     let view = state.view.get();
     let org = claimed
         .as_deref()

@@ -26,13 +26,25 @@ pub async fn prune_once(state: &AppState) -> Pruned {
     let before = now - state.wave.config.retention.as_secs() as i64;
     let store = &state.store;
     Pruned {
-        request_tokens: batches("request tokens", || store.prune_request_tokens(now, BATCH)).await,
-        api_tokens: batches("API tokens", || store.prune_api_tokens(now, BATCH)).await,
-        notifications: batches("notifications", || store.prune_notifications(before, BATCH)).await,
+        request_tokens: batches("expired Wave request tokens", || {
+            store.prune_request_tokens(now, BATCH)
+        })
+        .await,
+        api_tokens: batches("expired Wave API tokens", || {
+            store.prune_api_tokens(now, BATCH)
+        })
+        .await,
+        notifications: batches("Wave notifications past the retention window", || {
+            store.prune_notifications(before, BATCH)
+        })
+        .await,
     }
 }
 
-async fn batches<F, Fut>(what: &str, mut step: F) -> u64
+/// Run `step` (one pruning batch of at most [`BATCH`] rows) until a batch comes back
+/// short, at most [`MAX_BATCHES`] times; how many rows went. A failure is logged and
+/// ends the round (the next one retries).
+pub(crate) async fn batches<F, Fut>(what: &str, mut step: F) -> u64
 where
     F: FnMut() -> Fut + Send,
     Fut: Future<Output = portcullis_store::Result<u64>> + Send,
@@ -47,7 +59,7 @@ where
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "pruning expired Wave {what} failed; retrying next round");
+                tracing::warn!(error = %e, "pruning {what} failed; retrying next round");
                 break;
             }
         }

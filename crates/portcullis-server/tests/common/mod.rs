@@ -27,6 +27,8 @@ pub struct TestApp {
     pub database_url: Option<String>,
     /// The PostgreSQL database this app created, dropped with it.
     database: Option<TestDatabase>,
+    /// The running server's state: what tests reach past HTTP (a usage flush now).
+    pub state: portcullis_server::state::AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -55,6 +57,8 @@ pub struct Options {
     pub limits: portcullis_server::config::Limits,
     /// Redis shared by the nodes of a test, and the prefix that keeps its keys apart.
     pub redis: Option<(String, String)>,
+    /// Usage analytics settings.
+    pub usage: portcullis_server::config::UsageConfig,
 }
 
 impl Default for Options {
@@ -72,6 +76,7 @@ impl Default for Options {
             http: None,
             limits: Default::default(),
             redis: None,
+            usage: Default::default(),
         }
     }
 }
@@ -108,6 +113,7 @@ impl TestApp {
         config.wave = opts.wave;
         config.tls = opts.tls;
         config.limits = opts.limits;
+        config.usage = opts.usage;
         if let Some((url, prefix)) = opts.redis {
             config.redis_url = Some(url);
             config.redis_prefix = prefix;
@@ -123,6 +129,7 @@ impl TestApp {
         let addr = app.local_addr();
         let scheme = if app.serves_tls() { "https" } else { "http" };
         let issuer = app.issuer().to_owned();
+        let state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(app.run(async {
             let _ = rx.await;
@@ -135,6 +142,7 @@ impl TestApp {
             clock: manual,
             database_url,
             database,
+            state,
             stop: Some(tx),
             handle: Some(handle),
         }

@@ -25,11 +25,11 @@ const WITHIN: Duration = Duration::from_secs(1);
 const ISSUER: &str = "https://auth.cluster.test";
 
 /// One master key for the whole cluster, as an operator would set PORTCULLIS_MASTER_KEY.
-fn cluster_key() -> String {
+pub(crate) fn cluster_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(portcullis_core::random_bytes::<32>())
 }
 
-async fn node(url: &str, key: &str, pool: PgOptions) -> TestApp {
+pub(crate) async fn node(url: &str, key: &str, pool: PgOptions) -> TestApp {
     TestApp::spawn_with(Options {
         database_url: Some(url.to_owned()),
         master_key: Some(key.to_owned()),

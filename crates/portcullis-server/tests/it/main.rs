@@ -44,5 +44,6 @@ mod service_account;
 mod shared_state;
 mod tls;
 mod trust;
+mod usage;
 mod user_links;
 mod wave;
