@@ -47,11 +47,16 @@ impl UsageKey {
     }
 }
 
+/// A shard's counts. foldhash, not SipHash: the keys are the view's ids (never chosen
+/// freely by a client: unknown ones are counted as none), and hashing them is on every
+/// request's path.
+type Counts = HashMap<UsageKey, u64, foldhash::fast::RandomState>;
+
 /// Counts per key, sharded so that request threads do not contend: each thread counts
 /// into its own shard (chosen once per thread), under a lock nobody else takes except the
 /// flush.
 pub struct UsageCounter {
-    shards: Box<[Mutex<HashMap<UsageKey, u64>>]>,
+    shards: Box<[Mutex<Counts>]>,
     /// Keys a shard may hold between two drains.
     per_shard: usize,
     /// Counts folded into a key without app and resource because a shard was full.
@@ -71,7 +76,7 @@ impl UsageCounter {
     pub fn new(shards: usize, max_keys: usize) -> Self {
         let shards = shards.max(1);
         Self {
-            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..shards).map(|_| Mutex::new(Counts::default())).collect(),
             per_shard: (max_keys / shards).max(1),
             folded: AtomicU64::new(0),
         }
@@ -115,7 +120,7 @@ impl UsageCounter {
 
     /// Every count since the last drain, summed across shards; the counter starts over.
     pub fn drain(&self) -> Vec<(UsageKey, u64)> {
-        let mut all: HashMap<UsageKey, u64> = HashMap::new();
+        let mut all = Counts::default();
         for shard in self.shards.iter() {
             let taken = match shard.lock() {
                 Ok(mut s) => std::mem::take(&mut *s),
