@@ -204,6 +204,24 @@ fn rows() -> Vec<Row> {
             request: |w, _| (Method::GET, format!("/admin/v1/apps/{}", w.plain_app), None),
         },
         Row {
+            name: "read the organization's usage counts",
+            guard: Guard::Org(Action::ReadOrg, true),
+            success: StatusCode::OK,
+            request: |w, _| (Method::GET, format!("/admin/v1/orgs/{}/usage", w.org), None),
+        },
+        Row {
+            name: "read an app's usage counts",
+            guard: Guard::Org(Action::ReadOrg, true),
+            success: StatusCode::OK,
+            request: |w, _| {
+                (
+                    Method::GET,
+                    format!("/admin/v1/apps/{}/usage", w.plain_app),
+                    None,
+                )
+            },
+        },
+        Row {
             name: "rename an app",
             guard: Guard::App("read"),
             success: StatusCode::OK,
