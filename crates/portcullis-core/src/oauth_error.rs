@@ -52,3 +52,73 @@ impl OAuthError {
         Self::new("insufficient_scope", 403, d)
     }
 }
+
+/// What the app's developer or operator does about an OAuth error of the token endpoint
+/// (or introspection), in a sentence: the console shows it beside the error's count, as
+/// the gateway catalogue's [`crate::gateway::catalogue::Entry::fix`] for its codes.
+/// `None` for a name this server never answers.
+pub fn fix(error: &str) -> Option<&'static str> {
+    Some(match error {
+        "invalid_client" => {
+            "Check the client id and secret the app sends (or its signed client assertion): the secret may be mistyped, expired or deleted (add a new one), or the app or its organization suspended."
+        }
+        "invalid_grant" => {
+            "Sign a fresh JWT assertion with one of the app's keys: the one sent was expired, used before, for another audience, or signed with a key the app does not have."
+        }
+        "invalid_scope" => {
+            "Request only scopes the app holds (its own scopes or its permission group's), or give the app the scope first."
+        }
+        "unauthorized_client" => {
+            "The app may not use this grant: check which grants and credentials it has, and that it is active."
+        }
+        "invalid_request" => {
+            "Send a well-formed token request: a POST of application/x-www-form-urlencoded with grant_type, and the client's credentials once (HTTP Basic or the form, not both)."
+        }
+        "unsupported_grant_type" => {
+            "Use a grant type this server supports: client_credentials, or urn:ietf:params:oauth:grant-type:jwt-bearer."
+        }
+        "invalid_target" => {
+            "Send 'resource' as an absolute http(s) URI without a fragment, or leave it out."
+        }
+        "invalid_token" => {
+            "Sign a fresh service-account JWT with a certificate uploaded to the app, with the claims the token exchange expects; the refusal's description says which one failed."
+        }
+        "insufficient_scope" => {
+            "Give the calling app the 'introspect' scope: only such apps may introspect tokens."
+        }
+        "temporarily_unavailable" => {
+            "Retry shortly: the server could not decide right now (no signing key yet, or the shared store unreachable)."
+        }
+        "server_error" => "Retry; if it persists, the server's log says what failed.",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_this_server_answers_says_what_to_do() {
+        let made = [
+            OAuthError::invalid_request(""),
+            OAuthError::invalid_client(""),
+            OAuthError::invalid_grant(""),
+            OAuthError::unauthorized_client(""),
+            OAuthError::unsupported_grant_type(""),
+            OAuthError::invalid_token(""),
+            OAuthError::invalid_scope(""),
+            OAuthError::insufficient_scope(""),
+        ];
+        for e in made.iter().map(|e| e.error).chain([
+            "invalid_target",
+            "temporarily_unavailable",
+            "server_error",
+        ]) {
+            let fix = fix(e).unwrap_or_else(|| panic!("no fix for {e}"));
+            assert!(fix.ends_with('.') && fix.len() < 300, "{e}: {fix}");
+        }
+        assert_eq!(fix("allowed"), None);
+        assert_eq!(fix("403003"), None);
+    }
+}

@@ -1,9 +1,10 @@
 //! The denial catalogue as one table: each code's stable text, HTTP status, title and
 //! `type` slug, read by every answer (the gateway, `portcullis-verify`, metrics, docs).
-//! A new code is a variant, its row in the table, its place in [`Code::ALL`] (the array
-//! lengths grow by one), the detail written where its check fails (core's `gateway/`
-//! modules, or the server's `gateway/check.rs` and `edge.rs`), and its row in the
-//! reference's table of codes (`docs/reference.md`).
+//! A new code is a variant, its row in the table (with what to do about it, for the
+//! console), its place in [`Code::ALL`] (the array lengths grow by one), the detail
+//! written where its check fails (core's `gateway/` modules, or the server's
+//! `gateway/check.rs` and `edge.rs`), and its row in the reference's table of codes
+//! (`docs/reference.md`).
 
 /// A denial code of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,10 @@ pub struct Entry {
     /// malformed, wrong, or not the one named. Expiry is not counted (clients
     /// legitimately use a token until it expires), nor are authorization refusals.
     pub auth_failure: bool,
+    /// What the app's developer or operator does about it, in a sentence: shown beside
+    /// the code's count on an app's usage in the console. The refusal's own detail says
+    /// which product, scope or client it was.
+    pub fix: &'static str,
 }
 
 const fn row(
@@ -47,6 +52,7 @@ const fn row(
     title: &'static str,
     slug: &'static str,
     auth_failure: bool,
+    fix: &'static str,
 ) -> Entry {
     Entry {
         code,
@@ -55,6 +61,7 @@ const fn row(
         title,
         slug,
         auth_failure,
+        fix,
     }
 }
 
@@ -69,6 +76,7 @@ pub const CATALOGUE: [Entry; 12] = [
         INVALID,
         "invalid-request",
         true,
+        "Send what the gateway needs with every call: a well-formed token (or the app's key and secret), the app's client id as the API key header and the organization header; the refusal's detail names what was missing.",
     ),
     row(
         Code::InvalidToken,
@@ -77,6 +85,7 @@ pub const CATALOGUE: [Entry; 12] = [
         INVALID,
         "invalid-token",
         true,
+        "Request a new token from /oauth/token: this one was revoked, issued for another audience, signed by a key the server no longer has, or belongs to a secret or app that was deleted.",
     ),
     row(
         Code::TokenExpired,
@@ -85,6 +94,7 @@ pub const CATALOGUE: [Entry; 12] = [
         INVALID,
         "token-expired",
         false,
+        "Request a new token: this one expired. Get a fresh token shortly before expires_in runs out instead of reusing the old one.",
     ),
     row(
         Code::MissingProductContext,
@@ -93,6 +103,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Required product context is missing",
         "missing-product-context",
         false,
+        "Give the app access to the resource's product (the app's products); if the organization lacks the product itself, a platform administrator adds it to the organization.",
     ),
     row(
         Code::InsufficientScope,
@@ -101,6 +112,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Required authorization token scope is missing",
         "insufficient-scope",
         false,
+        "Give the app the scope the resource requires (its own scopes or its permission group), then request a new token that includes it.",
     ),
     row(
         Code::SandboxNotWritable,
@@ -109,6 +121,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Sandbox not accessible for write",
         "sandbox-not-writable",
         false,
+        "Give the app write access to the resource's sandbox (the app's sandboxes), or send only reads (GET, HEAD, OPTIONS).",
     ),
     row(
         Code::InvalidApiKey,
@@ -117,6 +130,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Api Key is invalid",
         "invalid-api-key",
         true,
+        "Send the app's own client id as the API key: it must be the client the token was issued to (or whose secret is sent), not another app's or a made-up one.",
     ),
     row(
         Code::OrgDisabled,
@@ -125,6 +139,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Organization is not active",
         "org-disabled",
         false,
+        "The organization is suspended or disabled: a platform administrator makes it active again, then the app requests a new token (disabling ends every token issued before).",
     ),
     row(
         Code::OrgMismatch,
@@ -133,6 +148,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Organization mismatch",
         "org-mismatch",
         false,
+        "Send the app's own organization id as the organization header, and call only resources of that organization.",
     ),
     row(
         Code::SandboxNotAccessible,
@@ -141,6 +157,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Sandbox not accessible",
         "sandbox-not-accessible",
         false,
+        "Give the app read or write access to the resource's sandbox (the app's sandboxes).",
     ),
     row(
         Code::RateLimited,
@@ -149,6 +166,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Too many requests",
         "rate-limited",
         false,
+        "Slow down: the app is over its request quota or a failure limit. Retry after the Retry-After header's seconds, or raise the app's quota.",
     ),
     row(
         Code::UnknownResource,
@@ -157,6 +175,7 @@ pub const CATALOGUE: [Entry; 12] = [
         "Unknown resource",
         "unknown-resource",
         false,
+        "Fix the proxy's resource id: it names no resource of this server (deleted, or mistyped). Copy the id from the resource's page.",
     ),
 ];
 
@@ -182,6 +201,14 @@ impl Code {
     /// A failed authentication, counted by the failure limits (see [`Entry::auth_failure`]).
     pub fn is_auth_failure(self) -> bool {
         self.entry().auth_failure
+    }
+    /// What the app's developer or operator does about it (see [`Entry::fix`]).
+    pub fn fix(self) -> &'static str {
+        self.entry().fix
+    }
+    /// The code whose stable text is `text` (`"403003"`, `"EXEG-0503-401"`, …).
+    pub fn from_text(text: &str) -> Option<Code> {
+        CATALOGUE.iter().find(|e| e.text == text).map(|e| e.code)
     }
 
     /// Every code, in the catalogue's order (for metrics and docs).
@@ -210,6 +237,28 @@ mod tests {
         for (i, e) in CATALOGUE.iter().enumerate() {
             assert_eq!(e.code as usize, i, "{:?} is out of place", e.code);
             assert_eq!(Code::ALL[i], e.code);
+            assert_eq!(Code::from_text(e.text), Some(e.code));
+        }
+        assert_eq!(Code::from_text("allowed"), None);
+    }
+
+    #[test]
+    fn every_code_says_what_to_do_in_a_sentence() {
+        for e in &CATALOGUE {
+            assert!(
+                e.fix.len() > 40 && e.fix.len() < 300 && e.fix.ends_with('.'),
+                "{}: {:?}",
+                e.text,
+                e.fix
+            );
+            let first = e.fix.chars().next().unwrap();
+            assert!(first.is_uppercase(), "{}: {:?}", e.text, e.fix);
+        }
+        // No two codes share their advice: each says what differs.
+        for (i, a) in CATALOGUE.iter().enumerate() {
+            for b in &CATALOGUE[i + 1..] {
+                assert_ne!(a.fix, b.fix, "{} and {}", a.text, b.text);
+            }
         }
     }
 }
