@@ -43,6 +43,7 @@
 pub mod api;
 mod apps;
 mod audit;
+mod chart;
 mod common;
 mod credentials;
 mod edit;
