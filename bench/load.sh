@@ -10,7 +10,8 @@
 # Settings (environment): DURATION (seconds a load, 10), ORGS (1000), APPS (100000),
 # SAMPLE (apps whose credentials drive the load, 300), CONNECTIONS (64), NEVER_SEEN
 # (tokens minted for the never-seen load, 20000 x DURATION), PORT (18080), PEER_PORT
-# (18090), SKIP_PEER=1 (Portcullis only), SERVER_CPU (0), LOAD_CPU (1).
+# (18090), SKIP_PEER=1 (Portcullis only), SERVER_CPU (0), LOAD_CPU (1), USAGE_ROUNDS
+# (alternating rounds of load (a) with usage analytics on and off, 3; 0 skips them).
 # Every process it starts is stopped on exit, whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ PEER_PORT=${PEER_PORT:-18090}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SKIP_PEER=${SKIP_PEER:-}
+USAGE_ROUNDS=${USAGE_ROUNDS:-3}
 ADMIN_TOKEN=bench-admin-token-0123456789abcdefghijklmn
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -141,6 +143,8 @@ record() {
 say "seeding $ORGS orgs, $APPS apps (credentials of $SAMPLE)"
 $pc bench-seed --orgs "$ORGS" --apps "$APPS" --sample "$SAMPLE" \
   --credentials-out "$work/creds.tsv" --data-dir "$work/data" >&2
+# The store of load (f)'s second server, copied before either server writes to it.
+[ "$USAGE_ROUNDS" -gt 0 ] && cp -a "$work/data" "$work/data-off"
 
 say "starting Portcullis on CPU $SERVER_CPU"
 api="http://127.0.0.1:$PORT"
@@ -192,6 +196,39 @@ field() { printf '%s\n' "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { pri
 us() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2fms", u / 1000; else printf "%dus", u }'; }
 rps[rate]=$(field achieved); p50[rate]=$(us "$(field p50_us)"); p99[rate]=$(us "$(field p99_us)")
 errs[rate]=$(field errors)
+
+# (f) What counting usage costs: a second server on a copy of the seeded store with
+# `--usage-analytics false`, pinned to the same core, and load (a) alternating between the
+# two, so that both see the same machine. The idle one waits on its sockets meanwhile.
+if [ "$USAGE_ROUNDS" -gt 0 ]; then
+  off_port=$((PORT + 1))
+  api_off="http://127.0.0.1:$off_port"
+  say "(f) starting a second Portcullis with usage analytics off on CPU $SERVER_CPU"
+  PORTCULLIS_ADMIN_TOKEN=$ADMIN_TOKEN taskset -c "$SERVER_CPU" "$pc" serve \
+    --data-dir "$work/data-off" --listen "127.0.0.1:$off_port" --log-level warn \
+    --usage-analytics false 2> "$work/server-off.log" &
+  server_off=$!
+  pids+=("$server_off")
+  wait_ready "$api_off/readyz" "$work/server-off.log" "$server_off"
+  $load mint --url "$api_off" --credentials "$work/creds.tsv" --out "$work/tokens-off.tsv"
+  target_pid=$server_off
+  TOKENS_FILE="$work/tokens-off.tsv" wrk_load warmup_off gateway.lua "$api_off" 2
+  on_sum=0; off_sum=0; rounds=""
+  for r in $(seq "$USAGE_ROUNDS"); do
+    target_pid=$server
+    wrk_load "usage_on_$r" gateway.lua "$api" "$DURATION"; record usage_on
+    on=$RPS
+    target_pid=$server_off
+    TOKENS_FILE="$work/tokens-off.tsv" wrk_load "usage_off_$r" gateway.lua "$api_off" "$DURATION"
+    record usage_off
+    on_sum=$((on_sum + on)); off_sum=$((off_sum + RPS))
+    rounds="$rounds $(awk -v a="$on" -v b="$RPS" 'BEGIN { printf "%.3f", a / b }')"
+  done
+  rps[usage_on]=$((on_sum / USAGE_ROUNDS)); rps[usage_off]=$((off_sum / USAGE_ROUNDS))
+  usage_ratio=$(awk -v a="$on_sum" -v b="$off_sum" 'BEGIN { printf "%.3f", a / b }')
+  say "(f) usage analytics on / off: $usage_ratio (rounds:$rounds)"
+  kill "$server_off"; wait "$server_off" 2>/dev/null || true
+fi
 
 kill "$server"; wait "$server" 2>/dev/null || true
 
@@ -245,3 +282,9 @@ row "(b) same, every token never seen (signature verified)" gateway_fresh
 row "(c) client_credentials token (client_secret_basic)" token peer_token
 row "(d) introspection" introspect peer_introspect
 row "(e) (a) open loop at 80 % of its peak (portcullis-load, latency from due time)" rate
+if [ "$USAGE_ROUNDS" -gt 0 ]; then
+  row "(f) (a) with usage analytics on (mean of $USAGE_ROUNDS rounds; p50/p99 of the last)" usage_on
+  row "(f) (a) with usage analytics off, same rounds alternating" usage_off
+  echo
+  echo "Usage analytics on / off, load (a): $usage_ratio (per round:$rounds; budget: at least 0.97)"
+fi

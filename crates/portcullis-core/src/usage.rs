@@ -40,6 +40,16 @@ pub struct UsageKey {
     pub outcome: &'static str,
 }
 
+/// The outcomes that are not refusals: a gateway check let through (`allowed`), a token
+/// issued (`issued`), an introspection answered (`active` or `inactive`, both a
+/// successful request). Every other outcome is a refusal's code.
+pub const SUCCESSES: [&str; 4] = ["allowed", "issued", "active", "inactive"];
+
+/// Whether `outcome` is a refusal: the gateway catalogue's code or an OAuth error.
+pub fn is_refusal(outcome: &str) -> bool {
+    !SUCCESSES.contains(&outcome)
+}
+
 impl UsageKey {
     /// The minute `now` (unix seconds) falls in.
     pub fn minute_of(now: i64) -> i64 {
@@ -57,8 +67,12 @@ type Counts = HashMap<UsageKey, u64, foldhash::fast::RandomState>;
 /// flush.
 pub struct UsageCounter {
     shards: Box<[Mutex<Counts>]>,
-    /// Keys a shard may hold between two drains.
-    per_shard: usize,
+    /// Keys the shards may hold between two drains, in all.
+    max_keys: usize,
+    /// Keys the shards hold now, in all: added under a shard's lock when a key is
+    /// inserted, taken off under it when the shard is drained. Shared, so that a counter
+    /// whose busy threads use only some shards still holds `max_keys`.
+    held: AtomicUsize,
     /// Counts folded into a key without app and resource because a shard was full.
     folded: AtomicU64,
 }
@@ -77,7 +91,8 @@ impl UsageCounter {
         let shards = shards.max(1);
         Self {
             shards: (0..shards).map(|_| Mutex::new(Counts::default())).collect(),
-            per_shard: (max_keys / shards).max(1),
+            max_keys: max_keys.max(1),
+            held: AtomicUsize::new(0),
             folded: AtomicU64::new(0),
         }
     }
@@ -93,7 +108,8 @@ impl UsageCounter {
             *c += n;
             return;
         }
-        if shard.len() < self.per_shard {
+        if self.held.load(Ordering::Relaxed) < self.max_keys {
+            self.held.fetch_add(1, Ordering::Relaxed);
             shard.insert(key, n);
             return;
         }
@@ -113,9 +129,13 @@ impl UsageCounter {
             },
             ..key
         };
-        // A shard always has room for its folded keys: they are few (minutes × subjects
+        // There is always room for the folded keys: they are few (minutes × subjects
         // without ids × outcomes), and dropping a count would make the totals lie.
-        *shard.entry(folded).or_insert(0) += n;
+        let slot = shard.entry(folded).or_insert_with(|| {
+            self.held.fetch_add(1, Ordering::Relaxed);
+            0
+        });
+        *slot += n;
     }
 
     /// Every count since the last drain, summed across shards; the counter starts over.
@@ -123,7 +143,11 @@ impl UsageCounter {
         let mut all = Counts::default();
         for shard in self.shards.iter() {
             let taken = match shard.lock() {
-                Ok(mut s) => std::mem::take(&mut *s),
+                Ok(mut s) => {
+                    let taken = std::mem::take(&mut *s);
+                    self.held.fetch_sub(taken.len(), Ordering::Relaxed);
+                    taken
+                }
                 Err(_) => continue,
             };
             for (k, n) in taken {
@@ -228,6 +252,25 @@ mod tests {
         assert_eq!(c.folded(), 0);
         let total: u64 = c.drain().iter().map(|(_, n)| n).sum();
         assert_eq!(total, 4);
+    }
+
+    #[test]
+    fn the_key_limit_is_the_counters_whatever_shards_the_threads_use() {
+        // Four shards, one busy thread: it may still hold every key the limit allows.
+        let c = UsageCounter::new(4, 8);
+        let apps: Vec<String> = (0..10).map(|i| format!("{i:032x}")).collect();
+        for a in &apps {
+            c.count(key(0, Some(a), "allowed"), 1);
+        }
+        assert_eq!(c.keys(), 8 + 1, "eight keys, and the folded one");
+        assert_eq!(c.folded(), 2);
+        assert_eq!(c.drain().len(), 9);
+        // Drained: room again.
+        for a in &apps[..8] {
+            c.count(key(60, Some(a), "allowed"), 1);
+        }
+        assert_eq!(c.folded(), 2);
+        assert_eq!(c.keys(), 8);
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct UsageConfig {
     pub flush_interval: Duration,
     /// How long per-minute counts are kept (`--usage-retention`).
     pub retention: Duration,
+    /// How long per-hour counts are kept (`--usage-hour-retention`).
+    pub hour_retention: Duration,
     /// How often counts past the retention window are pruned.
     pub prune_interval: Duration,
 }
@@ -85,6 +87,7 @@ impl Default for UsageConfig {
             max_keys: 1_000_000,
             flush_interval: Duration::from_secs(5),
             retention: Duration::from_secs(48 * 3600),
+            hour_retention: Duration::from_secs(90 * 86_400),
             prune_interval: Duration::from_secs(600),
         }
     }

@@ -1,8 +1,9 @@
 //! Usage analytics: every gateway answer, token request and introspection is counted per
 //! app, minute, subject (the resource, the grant, introspection) and outcome, in memory on
 //! the request's thread ([`UsageCounter`]); a task per node writes the counts to the
-//! store every few seconds ([`Usage::flush`]), where the nodes' counts add up, and prunes
-//! minutes older than the retention window. The request path never touches the store.
+//! store every few seconds ([`Usage::flush`]), where the nodes' counts add up per minute
+//! and per hour, and prunes minute counts past a short retention window (48 h by default)
+//! and hour counts past a long one (90 days). The request path never touches the store.
 //!
 //! A count names only what the view has: an api key or resource the view does not know
 //! is counted without it, so made-up ids make no new keys. `/metrics` carries none of
@@ -15,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::state::AppState;
 use portcullis_core::model::{App, Resource};
 use portcullis_core::usage::{Subject, UsageCounter, UsageKey};
-use portcullis_store::Store;
+use portcullis_store::{Store, UsageResolution};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The node's usage counter and its settings.
@@ -133,14 +134,29 @@ impl Usage {
         }
     }
 
-    /// Forget the counts of minutes older than the retention window at `now`, in bounded
-    /// batches. Returns how many rows went.
+    /// Forget the minute counts older than the minute retention window at `now`, and the
+    /// hour counts older than the hour one, in bounded batches. Returns how many rows went.
     pub async fn prune(&self, store: &dyn Store, now: i64) -> u64 {
-        let before = now - self.config.retention.as_secs() as i64;
-        crate::wave::prune::batches("usage counts past the retention window", || {
-            store.prune_usage(before, crate::wave::prune::BATCH)
-        })
-        .await
+        let mut gone = 0;
+        for (resolution, keep, what) in [
+            (
+                UsageResolution::Minute,
+                self.config.retention,
+                "minute usage counts past their retention window",
+            ),
+            (
+                UsageResolution::Hour,
+                self.config.hour_retention,
+                "hour usage counts past their retention window",
+            ),
+        ] {
+            let before = now.saturating_sub(i64::try_from(keep.as_secs()).unwrap_or(i64::MAX));
+            gone += crate::wave::prune::batches(what, || {
+                store.prune_usage(resolution, before, crate::wave::prune::BATCH)
+            })
+            .await;
+        }
+        gone
     }
 }
 

@@ -714,6 +714,51 @@ pub enum UsageSubject {
     Introspection,
 }
 
+/// Which stored counts answer a read, and which a pruning forgets: per minute (kept for a
+/// short window) or per hour (kept for a long one). Every count is added to both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageResolution {
+    Minute,
+    Hour,
+}
+
+impl UsageResolution {
+    /// The counts a read in buckets of `step` seconds comes from: the hour's when `step`
+    /// is a whole number of hours, the minute's otherwise.
+    pub fn for_step(step: i64) -> Self {
+        if step > 0 && step % 3600 == 0 {
+            Self::Hour
+        } else {
+            Self::Minute
+        }
+    }
+
+    /// Seconds per stored count.
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3600,
+        }
+    }
+
+    /// `"minute"` or `"hour"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+        }
+    }
+}
+
+/// One app's count of one outcome over a range ([`UsageStore::usage_by_app`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageAppCount {
+    /// `None`: requests without an app the server knew.
+    pub client_id: Option<String>,
+    pub outcome: String,
+    pub count: u64,
+}
+
 /// One bucket of one series of [`UsageStore::usage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageBucket {
@@ -724,37 +769,46 @@ pub struct UsageBucket {
     pub count: u64,
 }
 
-/// A count's row: `(minute, org_id, client_id, subject, subject_id, outcome)`, with ''
-/// for an absent id so that the primary key is the whole key.
-type UsageRow = (i64, String, String, &'static str, String, String);
+/// A count's row: `(minute or hour, org_id, client_id, subject, subject_id, outcome)`,
+/// with '' for an absent id so that the primary key is the whole key. It borrows the
+/// key's ids: a flush of many keys copies none of them.
+type UsageRow<'a> = (i64, &'a str, &'a str, &'static str, &'a str, &'static str);
 
-fn usage_row(k: &UsageKey) -> UsageRow {
+fn usage_row(k: &UsageKey, size: i64) -> UsageRow<'_> {
     let (subject, subject_id) = match &k.subject {
-        Subject::Resource(r) => ("resource", r.as_ref().map(|r| r.to_string())),
-        Subject::Grant(g) => ("grant", Some((*g).to_owned())),
-        Subject::Introspection => ("introspection", None),
+        Subject::Resource(r) => ("resource", r.as_ref().map_or("", |r| r.as_str())),
+        Subject::Grant(g) => ("grant", *g),
+        Subject::Introspection => ("introspection", ""),
     };
     (
-        k.minute,
-        k.org.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-        k.app.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+        k.minute.div_euclid(size) * size,
+        k.org.as_ref().map_or("", |o| o.as_str()),
+        k.app.as_ref().map_or("", |a| a.as_str()),
         subject,
-        subject_id.unwrap_or_default(),
-        k.outcome.to_owned(),
+        subject_id,
+        k.outcome,
     )
 }
 
-/// `counts` as rows, one per key (counts of equal rows summed), in primary-key order:
-/// two nodes adding the same rows at once then lock them in the same order, so their
-/// transactions wait for each other instead of deadlocking.
-fn usage_rows(counts: &[(UsageKey, u64)]) -> Vec<(UsageRow, i64)> {
-    let mut rows: std::collections::BTreeMap<UsageRow, i64> = Default::default();
-    for (k, n) in counts {
-        let n = i64::try_from(*n).unwrap_or(i64::MAX);
-        let c = rows.entry(usage_row(k)).or_insert(0);
-        *c = c.saturating_add(n);
-    }
-    rows.into_iter().collect()
+/// `counts` as rows of `resolution`'s table, one per key and minute or hour (counts of
+/// equal rows summed), in primary-key order: two nodes adding the same rows at once then
+/// lock them in the same order, so their transactions wait for each other instead of
+/// deadlocking.
+fn usage_rows(counts: &[(UsageKey, u64)], resolution: UsageResolution) -> Vec<(UsageRow<'_>, i64)> {
+    let size = resolution.seconds();
+    let mut rows: Vec<_> = counts
+        .iter()
+        .map(|(k, n)| (usage_row(k, size), i64::try_from(*n).unwrap_or(i64::MAX)))
+        .collect();
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = kept.1.saturating_add(later.1);
+        }
+        same
+    });
+    rows
 }
 
 /// A stored subject from its two columns.
@@ -776,14 +830,15 @@ fn usage_subject(kind: &str, id: String) -> Result<UsageSubject> {
 /// change feed. Every node adds its own counts, so the stored counts are the cluster's.
 #[async_trait]
 pub trait UsageStore: Send + Sync + 'static {
-    /// Add `counts` to the stored counts of their minutes (adding to what is there), in
-    /// one transaction: all are added, or none.
+    /// Add `counts` to the stored counts of their minutes and of their hours (adding to
+    /// what is there), in one transaction: all are added, or none.
     async fn add_usage(&self, counts: &[(UsageKey, u64)]) -> Result<()>;
 
-    /// The counts of `filter` with `from <= minute < to`, summed per bucket of `step`
-    /// seconds (`(minute / step) * step`), subject and outcome; ordered by subject (grants,
-    /// then introspection, then resources, each by id), outcome and bucket. `step` is at
-    /// least 60.
+    /// The counts of `filter` from `from` (inclusive) to `to` (exclusive), summed per
+    /// bucket of `step` seconds (`(t / step) * step`), subject and outcome; ordered by
+    /// subject (grants, then introspection, then resources, each by id), outcome and
+    /// bucket. `step` is at least 60; the counts come from
+    /// [`UsageResolution::for_step`]`(step)`.
     async fn usage(
         &self,
         filter: &UsageFilter,
@@ -792,7 +847,23 @@ pub trait UsageStore: Send + Sync + 'static {
         step: i64,
     ) -> Result<Vec<UsageBucket>>;
 
-    /// Forget at most `limit` counts of minutes before `before` (the retention window),
-    /// oldest first. Returns how many.
-    async fn prune_usage(&self, before: i64, limit: u32) -> Result<u64>;
+    /// An organization's counts from `from` to `to` (as [`Self::usage`]) per app and
+    /// outcome, over every subject, from the counts of `resolution`; ordered by app
+    /// (requests without an app first) and outcome.
+    async fn usage_by_app(
+        &self,
+        org: &OrgId,
+        from: i64,
+        to: i64,
+        resolution: UsageResolution,
+    ) -> Result<Vec<UsageAppCount>>;
+
+    /// Forget at most `limit` counts of `resolution` older than `before` (the retention
+    /// window), oldest first. Returns how many.
+    async fn prune_usage(
+        &self,
+        resolution: UsageResolution,
+        before: i64,
+        limit: u32,
+    ) -> Result<u64>;
 }

@@ -1334,29 +1334,27 @@ macro_rules! implement_store {
             $($usage)*
 
             async fn add_usage(&self, counts: &[(portcullis_core::usage::UsageKey, u64)]) -> Result<()> {
-                let rows = crate::usage_rows(counts);
-                if rows.is_empty() {
+                let minutes = crate::usage_rows(counts, crate::UsageResolution::Minute);
+                if minutes.is_empty() {
                     return Ok(());
                 }
+                let hours = crate::usage_rows(counts, crate::UsageResolution::Hour);
                 let mut tx = self.begin().await?;
-                for chunk in rows.chunks(USAGE_ROWS) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO usage_minute (minute, org_id, client_id, subject, subject_id, outcome, count) ",
-                    );
-                    q.push_values(chunk, |mut b, ((minute, org, app, subject, subject_id, outcome), n)| {
-                        b.push_bind(*minute)
-                            .push_bind(org.clone())
-                            .push_bind(app.clone())
-                            .push_bind(*subject)
-                            .push_bind(subject_id.clone())
-                            .push_bind(outcome.clone())
-                            .push_bind(*n);
-                    });
-                    q.push(
-                        " ON CONFLICT (minute, org_id, client_id, subject, subject_id, outcome) \
-                         DO UPDATE SET count = usage_minute.count + excluded.count",
-                    );
-                    q.build().execute(&mut *tx).await.map_err(backend)?;
+                for (sql, rows) in [(USAGE_ADD_MINUTES, &minutes), (USAGE_ADD_HOURS, &hours)] {
+                    for chunk in rows.chunks(USAGE_ROWS) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(sql.0);
+                        q.push_values(chunk, |mut b, ((at, org, app, subject, subject_id, outcome), n)| {
+                            b.push_bind(*at)
+                                .push_bind(*org)
+                                .push_bind(*app)
+                                .push_bind(*subject)
+                                .push_bind(*subject_id)
+                                .push_bind(*outcome)
+                                .push_bind(*n);
+                        });
+                        q.push(sql.1);
+                        q.build().execute(&mut *tx).await.map_err(backend)?;
+                    }
                 }
                 tx.commit().await.map_err(backend)
             }
@@ -1368,9 +1366,12 @@ macro_rules! implement_store {
                 to: i64,
                 step: i64,
             ) -> Result<Vec<crate::UsageBucket>> {
-                let (sql, id) = match filter {
-                    crate::UsageFilter::Org(o) => (USAGE_OF_ORG, o.as_str()),
-                    crate::UsageFilter::App(a) => (USAGE_OF_APP, a.as_str()),
+                let hourly = crate::UsageResolution::for_step(step) == crate::UsageResolution::Hour;
+                let (sql, id) = match (filter, hourly) {
+                    (crate::UsageFilter::Org(o), false) => (USAGE_OF_ORG_BY_MINUTE, o.as_str()),
+                    (crate::UsageFilter::App(a), false) => (USAGE_OF_APP_BY_MINUTE, a.as_str()),
+                    (crate::UsageFilter::Org(o), true) => (USAGE_OF_ORG_BY_HOUR, o.as_str()),
+                    (crate::UsageFilter::App(a), true) => (USAGE_OF_APP_BY_HOUR, a.as_str()),
                 };
                 let rows = sqlx::query(sql)
                     .bind(id)
@@ -1392,15 +1393,45 @@ macro_rules! implement_store {
                     .collect()
             }
 
-            async fn prune_usage(&self, before: i64, limit: u32) -> Result<u64> {
-                self.delete_batch(
-                    "DELETE FROM usage_minute WHERE (minute, org_id, client_id, subject, subject_id, outcome) IN \
-                     (SELECT minute, org_id, client_id, subject, subject_id, outcome FROM usage_minute \
-                      WHERE minute < $1 ORDER BY minute LIMIT $2)",
-                    before,
-                    limit,
-                )
-                .await
+            async fn usage_by_app(
+                &self,
+                org: &portcullis_core::ids::OrgId,
+                from: i64,
+                to: i64,
+                resolution: crate::UsageResolution,
+            ) -> Result<Vec<crate::UsageAppCount>> {
+                let sql = match resolution {
+                    crate::UsageResolution::Minute => USAGE_BY_APP_BY_MINUTE,
+                    crate::UsageResolution::Hour => USAGE_BY_APP_BY_HOUR,
+                };
+                let rows = sqlx::query(sql)
+                    .bind(org.as_str())
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(backend)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| crate::UsageAppCount {
+                        client_id: Some(r.get::<String, _>("client_id")).filter(|c| !c.is_empty()),
+                        outcome: r.get("outcome"),
+                        count: r.get::<i64, _>("n").max(0) as u64,
+                    })
+                    .collect())
+            }
+
+            async fn prune_usage(
+                &self,
+                resolution: crate::UsageResolution,
+                before: i64,
+                limit: u32,
+            ) -> Result<u64> {
+                let sql = match resolution {
+                    crate::UsageResolution::Minute => USAGE_PRUNE_MINUTES,
+                    crate::UsageResolution::Hour => USAGE_PRUNE_HOURS,
+                };
+                self.delete_batch(sql, before, limit).await
             }
         }
     };
@@ -1412,23 +1443,104 @@ pub(crate) use implement_store;
 /// 7 parameters each, well below both backends' limits.
 pub(crate) const USAGE_ROWS: usize = 500;
 
+/// The multi-row upsert of [`UsageStore::add_usage`](crate::UsageStore::add_usage) into
+/// the table of `$table` with its time column `$at`: the statement before the values, and
+/// the clause after them.
+macro_rules! usage_add {
+    ($table:literal, $at:literal) => {
+        (
+            concat!(
+                "INSERT INTO ",
+                $table,
+                " (",
+                $at,
+                ", org_id, client_id, subject, subject_id, outcome, count) "
+            ),
+            concat!(
+                " ON CONFLICT (",
+                $at,
+                ", org_id, client_id, subject, subject_id, outcome) \
+                 DO UPDATE SET count = ",
+                $table,
+                ".count + excluded.count"
+            ),
+        )
+    };
+}
+pub(crate) const USAGE_ADD_MINUTES: (&str, &str) = usage_add!("usage_minute", "minute");
+pub(crate) const USAGE_ADD_HOURS: (&str, &str) = usage_add!("usage_hour", "hour");
+
 /// The sums of [`UsageStore::usage`](crate::UsageStore::usage) for `$1` (an org or a client
-/// id, by the column named), from `$2` to `$3` in buckets of `$4` seconds. `SUM` is cast:
-/// PostgreSQL's sum of `BIGINT`s is `NUMERIC`.
+/// id, by the column named), from `$2` to `$3` in buckets of `$4` seconds, from the table
+/// `$table` with its time column `$at`. `SUM` is cast: PostgreSQL's sum of `BIGINT`s is
+/// `NUMERIC`.
 macro_rules! usage_sums {
-    ($column:literal) => {
+    ($column:literal, $table:literal, $at:literal) => {
         concat!(
-            "SELECT (minute / $4) * $4 AS at, subject, subject_id, outcome, \
-             CAST(SUM(count) AS BIGINT) AS n FROM usage_minute \
-             WHERE ",
+            "SELECT (",
+            $at,
+            " / $4) * $4 AS at, subject, subject_id, outcome, \
+             CAST(SUM(count) AS BIGINT) AS n FROM ",
+            $table,
+            " WHERE ",
             $column,
-            " = $1 AND minute >= $2 AND minute < $3 \
+            " = $1 AND ",
+            $at,
+            " >= $2 AND ",
+            $at,
+            " < $3 \
              GROUP BY 1, 2, 3, 4 ORDER BY 2, 3, 4, 1"
         )
     };
 }
-pub(crate) const USAGE_OF_ORG: &str = usage_sums!("org_id");
-pub(crate) const USAGE_OF_APP: &str = usage_sums!("client_id");
+pub(crate) const USAGE_OF_ORG_BY_MINUTE: &str = usage_sums!("org_id", "usage_minute", "minute");
+pub(crate) const USAGE_OF_APP_BY_MINUTE: &str = usage_sums!("client_id", "usage_minute", "minute");
+pub(crate) const USAGE_OF_ORG_BY_HOUR: &str = usage_sums!("org_id", "usage_hour", "hour");
+pub(crate) const USAGE_OF_APP_BY_HOUR: &str = usage_sums!("client_id", "usage_hour", "hour");
+
+/// The sums of [`UsageStore::usage_by_app`](crate::UsageStore::usage_by_app): org `$1`,
+/// from `$2` to `$3`.
+macro_rules! usage_by_app {
+    ($table:literal, $at:literal) => {
+        concat!(
+            "SELECT client_id, outcome, CAST(SUM(count) AS BIGINT) AS n FROM ",
+            $table,
+            " WHERE org_id = $1 AND ",
+            $at,
+            " >= $2 AND ",
+            $at,
+            " < $3 \
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    };
+}
+pub(crate) const USAGE_BY_APP_BY_MINUTE: &str = usage_by_app!("usage_minute", "minute");
+pub(crate) const USAGE_BY_APP_BY_HOUR: &str = usage_by_app!("usage_hour", "hour");
+
+/// One batch of [`UsageStore::prune_usage`](crate::UsageStore::prune_usage): the oldest
+/// `$2` counts before `$1`.
+macro_rules! usage_prune {
+    ($table:literal, $at:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE (",
+            $at,
+            ", org_id, client_id, subject, subject_id, outcome) IN \
+             (SELECT ",
+            $at,
+            ", org_id, client_id, subject, subject_id, outcome FROM ",
+            $table,
+            " WHERE ",
+            $at,
+            " < $1 ORDER BY ",
+            $at,
+            " LIMIT $2)"
+        )
+    };
+}
+pub(crate) const USAGE_PRUNE_MINUTES: &str = usage_prune!("usage_minute", "minute");
+pub(crate) const USAGE_PRUNE_HOURS: &str = usage_prune!("usage_hour", "hour");
 
 /// The helpers [`implement_store!`]'s bodies use that only name the backend's types:
 /// documents in and out of JSON, paging, and decoding a row's columns.

@@ -6,7 +6,11 @@
 
 use crate::audit_sql;
 use crate::prelude::*;
-use crate::shared::{USAGE_OF_APP, USAGE_OF_ORG, USAGE_ROWS};
+use crate::shared::{
+    USAGE_ADD_HOURS, USAGE_ADD_MINUTES, USAGE_BY_APP_BY_HOUR, USAGE_BY_APP_BY_MINUTE,
+    USAGE_OF_APP_BY_HOUR, USAGE_OF_APP_BY_MINUTE, USAGE_OF_ORG_BY_HOUR, USAGE_OF_ORG_BY_MINUTE,
+    USAGE_PRUNE_HOURS, USAGE_PRUNE_MINUTES, USAGE_ROWS,
+};
 use crate::{AuditFilter, Bulk, Change, KeysByApp, PageRequest, Result, SnapshotSink, StoreError};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;

@@ -2294,7 +2294,9 @@ mod cases {
 mod usage_cases {
     use super::*;
     use portcullis_core::usage::{Subject, UsageKey};
-    use portcullis_store::{UsageBucket, UsageFilter, UsageSubject};
+    use portcullis_store::{
+        UsageAppCount, UsageBucket, UsageFilter, UsageResolution, UsageSubject,
+    };
 
     fn key(
         minute: i64,
@@ -2423,6 +2425,56 @@ mod usage_cases {
                 .unwrap()
                 .is_empty()
         );
+
+        // By the hour (and the day): the hour counts, the same sums.
+        for step in [3600, 86_400] {
+            let hourly = store
+                .usage(&UsageFilter::App(a1.clone()), 0, 86_400, step)
+                .await
+                .unwrap();
+            let want: Vec<_> = want
+                .iter()
+                .map(|b| bucket(0, b.subject.clone(), &b.outcome, b.count))
+                .collect();
+            assert_eq!(hourly, want, "step {step}");
+        }
+
+        // Per app and outcome, over every subject; requests without an app first.
+        let apps = store
+            .usage_by_app(&o1, 0, 3600, UsageResolution::Minute)
+            .await
+            .unwrap();
+        let count = |c: Option<&ClientId>, o: &str, n: u64| UsageAppCount {
+            client_id: c.map(|c| c.to_string()),
+            outcome: o.to_owned(),
+            count: n,
+        };
+        let mut want_apps = vec![
+            count(Some(&a1), "403003", 1),
+            count(Some(&a1), "active", 1),
+            count(Some(&a1), "allowed", 15),
+            count(Some(&a1), "issued", 3),
+            count(Some(&a2), "allowed", 2),
+        ];
+        want_apps.sort_by(|x, y| (&x.client_id, &x.outcome).cmp(&(&y.client_id, &y.outcome)));
+        want_apps.insert(0, count(None, "403003", 4));
+        assert_eq!(apps, want_apps);
+        let hourly_apps = store
+            .usage_by_app(&o1, 0, 3600, UsageResolution::Hour)
+            .await
+            .unwrap();
+        assert_eq!(hourly_apps, want_apps);
+        // The range by minute: only minute 660's.
+        let window = store
+            .usage_by_app(&o1, 660, 720, UsageResolution::Minute)
+            .await
+            .unwrap();
+        let mut want_window = vec![
+            count(Some(&a1), "issued", 3),
+            count(Some(&a2), "allowed", 2),
+        ];
+        want_window.sort_by(|x, y| x.client_id.cmp(&y.client_id));
+        assert_eq!(window, want_window);
     }
 
     pub async fn usage_adds_many_keys_in_one_call_and_does_not_feed_the_view(store: &dyn Store) {
@@ -2468,19 +2520,35 @@ mod usage_cases {
             })
             .collect();
         store.add_usage(&counts).await.unwrap();
+        let minute = UsageResolution::Minute;
         // Minutes 0..=360 are before 420: 7 rows, removed 3, 3, then 1.
-        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 3);
-        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 3);
-        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 1);
-        assert_eq!(store.prune_usage(420, 3).await.unwrap(), 0);
+        assert_eq!(store.prune_usage(minute, 420, 3).await.unwrap(), 3);
+        assert_eq!(store.prune_usage(minute, 420, 3).await.unwrap(), 3);
+        assert_eq!(store.prune_usage(minute, 420, 3).await.unwrap(), 1);
+        assert_eq!(store.prune_usage(minute, 420, 3).await.unwrap(), 0);
         let left: Vec<i64> = store
-            .usage(&UsageFilter::Org(org), 0, 3600, 60)
+            .usage(&UsageFilter::Org(org.clone()), 0, 3600, 60)
             .await
             .unwrap()
             .iter()
             .map(|b| b.at)
             .collect();
         assert_eq!(left, vec![420, 480, 540]);
+        // The hour's count holds all ten until the hour itself is pruned.
+        let hours = || async {
+            store
+                .usage(&UsageFilter::Org(org.clone()), 0, 7200, 3600)
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| (b.at, b.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(hours().await, vec![(0, 10)]);
+        let hour = UsageResolution::Hour;
+        assert_eq!(store.prune_usage(hour, 3599, 3).await.unwrap(), 1);
+        assert_eq!(hours().await, vec![]);
+        assert_eq!(store.prune_usage(hour, 3600, 3).await.unwrap(), 0);
     }
 }
 

@@ -322,7 +322,8 @@ pub struct ServeArgs {
     )]
     pub usage_analytics: Option<bool>,
 
-    /// Seconds usage counts are kept; older minutes are pruned
+    /// Seconds per-minute usage counts are kept; older minutes are pruned (reads with a
+    /// step of whole hours use the hour counts instead)
     #[arg(
         long,
         env = "PORTCULLIS_USAGE_RETENTION",
@@ -330,6 +331,15 @@ pub struct ServeArgs {
         help_heading = "Usage analytics"
     )]
     pub usage_retention: Option<u64>,
+
+    /// Seconds per-hour usage counts are kept; older hours are pruned
+    #[arg(
+        long,
+        env = "PORTCULLIS_USAGE_HOUR_RETENTION",
+        value_name = "SECONDS",
+        help_heading = "Usage analytics"
+    )]
+    pub usage_hour_retention: Option<u64>,
 
     /// Distinct counts (minute, app, resource or grant, outcome) a node holds between two
     /// writes to the database; past it, new ones are counted without their app and
@@ -358,6 +368,7 @@ impl ServeArgs {
             access_log: self.access_log,
             usage_analytics: self.usage_analytics,
             usage_retention: self.usage_retention,
+            usage_hour_retention: self.usage_hour_retention,
             usage_max_keys: self.usage_max_keys,
             api_key_header: self.gateway.api_key_header.clone(),
             org_header: self.gateway.org_header.clone(),

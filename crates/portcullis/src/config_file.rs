@@ -174,6 +174,10 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("172800"),
     },
     Setting {
+        key: "usage_hour_retention",
+        default: Fallback::Value("7776000"),
+    },
+    Setting {
         key: "usage_max_keys",
         default: Fallback::Value("1000000"),
     },
@@ -350,6 +354,7 @@ mod tests {
             access_log,
             usage_analytics,
             usage_retention,
+            usage_hour_retention,
             usage_max_keys,
             api_key_header,
             org_header,
@@ -380,6 +385,7 @@ mod tests {
         assert!(access_log.is_some());
         assert!(usage_analytics.is_some());
         assert!(usage_retention.is_some());
+        assert!(usage_hour_retention.is_some());
         assert!(usage_max_keys.is_some());
         assert!(api_key_header.is_some());
         assert!(org_header.is_some());

@@ -76,6 +76,7 @@ pub struct Layer {
     pub access_log: Option<bool>,
     pub usage_analytics: Option<bool>,
     pub usage_retention: Option<u64>,
+    pub usage_hour_retention: Option<u64>,
     pub usage_max_keys: Option<u64>,
     pub api_key_header: Option<String>,
     pub org_header: Option<String>,
@@ -111,6 +112,7 @@ impl Layer {
             access_log: self.access_log.or(lower.access_log),
             usage_analytics: self.usage_analytics.or(lower.usage_analytics),
             usage_retention: self.usage_retention.or(lower.usage_retention),
+            usage_hour_retention: self.usage_hour_retention.or(lower.usage_hour_retention),
             usage_max_keys: self.usage_max_keys.or(lower.usage_max_keys),
             api_key_header: self.api_key_header.or(lower.api_key_header),
             org_header: self.org_header.or(lower.org_header),
@@ -166,8 +168,10 @@ pub struct Settings {
     pub access_log: bool,
     /// Count requests per app and minute (`--usage-analytics`).
     pub usage_analytics: bool,
-    /// Seconds usage counts are kept.
+    /// Seconds per-minute usage counts are kept.
     pub usage_retention: u64,
+    /// Seconds per-hour usage counts are kept.
+    pub usage_hour_retention: u64,
     /// Usage counts a node holds between two flushes.
     pub usage_max_keys: u64,
     pub api_key_header: HeaderName,
@@ -237,6 +241,7 @@ impl Settings {
             access_log: required("access_log", merged.access_log)?,
             usage_analytics: required("usage_analytics", merged.usage_analytics)?,
             usage_retention: required("usage_retention", merged.usage_retention)?,
+            usage_hour_retention: required("usage_hour_retention", merged.usage_hour_retention)?,
             usage_max_keys: required("usage_max_keys", merged.usage_max_keys)?,
             api_key_header: header_name("api_key_header", merged.api_key_header)?,
             org_header: header_name("org_header", merged.org_header)?,
@@ -291,6 +296,7 @@ impl Settings {
         config.usage = portcullis_server::config::UsageConfig {
             enabled: self.usage_analytics,
             retention: std::time::Duration::from_secs(self.usage_retention.max(60)),
+            hour_retention: std::time::Duration::from_secs(self.usage_hour_retention.max(3600)),
             max_keys: usize::try_from(self.usage_max_keys.max(1)).unwrap_or(usize::MAX),
             ..Default::default()
         };
@@ -481,11 +487,15 @@ mod tests {
         assert_eq!(usage.max_keys, 1_000_000);
 
         let flags = serve_flags(&["--usage-analytics", "false", "--usage-retention", "3600"]);
-        let s = Settings::resolve([flags, file("usage_analytics = true\nusage_max_keys = 10")])
-            .unwrap();
+        let s = Settings::resolve([
+            flags,
+            file("usage_analytics = true\nusage_max_keys = 10\nusage_hour_retention = 86400"),
+        ])
+        .unwrap();
         let usage = s.server_config(&EnvSecrets::default()).usage;
         assert!(!usage.enabled, "the flag beats the file");
         assert_eq!(usage.retention.as_secs(), 3600);
+        assert_eq!(usage.hour_retention.as_secs(), 86_400);
         assert_eq!(usage.max_keys, 10);
         let bare = Settings::resolve([serve_flags(&["--usage-analytics"])]).unwrap();
         assert!(bare.usage_analytics);

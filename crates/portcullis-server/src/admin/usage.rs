@@ -5,7 +5,11 @@
 //! Whoever may read an organization's apps may read its usage and its apps' usage (the
 //! same rule as `GET /apps/{client_id}`): anyone else gets the 404 an unknown org or app
 //! gets. Counts reach the store within a few seconds of the request (each node flushes
-//! its own every 5 s), and are kept for the retention window (48 h by default).
+//! its own every 5 s). Minute counts are kept for a short window (48 h by default) and
+//! hour counts for a long one (90 days): a read whose `step` is a whole number of hours
+//! is answered from the hour counts, any other from the minute counts, and a read by the
+//! minute of a time the minute counts no longer cover is refused with the step to use.
+//! `format=csv` answers the same series as CSV, a row per bucket.
 
 use super::apps::load as load_app;
 use super::auth::Principal;
@@ -15,8 +19,11 @@ use crate::problem::Problem;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use portcullis_core::usage::UsageKey;
-use portcullis_store::{UsageBucket, UsageFilter, UsageSubject};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use portcullis_core::ids::OrgId;
+use portcullis_core::usage::{UsageKey, is_refusal};
+use portcullis_store::{UsageBucket, UsageFilter, UsageResolution, UsageSubject};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -28,6 +35,20 @@ const DEFAULT_RANGE: i64 = 3600;
 const MAX_STEP: i64 = 366 * 86_400;
 /// The latest time a range may name: the last second of the year 9999.
 const MAX_TIME: i64 = 253_402_300_799;
+/// Apps an organization's read lists, at most.
+pub const MAX_APPS: usize = 100;
+
+/// How a usage read is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// [`UsageBody`] as JSON.
+    #[default]
+    Json,
+    /// `text/csv`: a header row, then `start,subject,subject_id,outcome,count` per bucket
+    /// of each series (`start` in unix seconds).
+    Csv,
+}
 
 /// The range and resolution of a usage read.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -41,12 +62,16 @@ pub struct UsageQuery {
     /// the current minute.
     pub to: Option<i64>,
     /// Seconds per bucket: a multiple of 60. Default 60. A range may span at most 2,000
-    /// buckets.
+    /// buckets. A whole number of hours (3600, 86400, …) reads the hour counts, kept for
+    /// 90 days by default; any other step reads the minute counts, kept for 48 hours.
     pub step: Option<i64>,
+    /// `json` (the default) or `csv`.
+    #[param(inline)]
+    pub format: Option<Format>,
 }
 
 /// What a series counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectBody {
     /// Gateway checks of this resource; `null` for resources the server does not have
@@ -70,7 +95,7 @@ impl From<UsageSubject> for SubjectBody {
 }
 
 /// The counts of one subject and outcome over the range.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeriesBody {
     /// `{"resource": id}`, `{"grant": name}` or `"introspection"`.
     pub subject: SubjectBody,
@@ -86,8 +111,23 @@ pub struct SeriesBody {
     pub total: u64,
 }
 
+/// One app's requests in an organization's read.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AppUsageBody {
+    /// `null` for requests without an app the server knew (an unknown api key or client
+    /// id, or none), counted to the organization whose resource they named.
+    pub client_id: Option<String>,
+    /// Requests in the range, whatever their outcome.
+    pub requests: u64,
+    /// Of those, the refused ones: every outcome but `allowed`, `issued`, `active` and
+    /// `inactive`.
+    pub refused: u64,
+    /// The requests by outcome.
+    pub totals: BTreeMap<String, u64>,
+}
+
 /// The usage of an organization or an app over a range.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageBody {
     /// The range actually read: `from` inclusive, `to` exclusive, both multiples of
     /// `step` (unix seconds).
@@ -95,11 +135,19 @@ pub struct UsageBody {
     pub to: i64,
     /// Seconds per bucket.
     pub step: i64,
+    /// The counts that answered: `minute` or `hour` (when `step` is a whole number of
+    /// hours).
+    #[schema(example = "minute")]
+    pub resolution: String,
     /// One series per subject and outcome with any count in the range, by subject
     /// (grants, introspection, resources) then outcome.
     pub series: Vec<SeriesBody>,
     /// Every series' total, by outcome.
     pub totals: BTreeMap<String, u64>,
+    /// An organization's read only: its apps with any request in the range, the most
+    /// refused first (then the most requests), at most 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apps: Option<Vec<AppUsageBody>>,
 }
 
 /// `x` rounded up to a multiple of `m` (both positive and far from overflowing: times
@@ -153,6 +201,51 @@ fn range(q: &UsageQuery, now: i64) -> Result<(i64, i64, i64), Problem> {
     Ok((from, to, step))
 }
 
+/// Refuse a read by the minute that starts before the minute counts kept at `now`
+/// (`retention` seconds), naming the step that answers it.
+fn minutes_kept(from: i64, step: i64, now: i64, retention: i64) -> Result<(), Problem> {
+    let oldest = UsageKey::minute_of(now.saturating_sub(retention));
+    if UsageResolution::for_step(step) == UsageResolution::Minute && from < oldest {
+        return Err(Problem::bad_request(format!(
+            "Counts by the minute are kept for {} hours, so from {oldest} on; this range starts at {from}. Give a 'step' of whole hours (3600, 86400, …) to read the hour counts, or start the range later.",
+            retention / 3600
+        )));
+    }
+    Ok(())
+}
+
+/// An organization's apps from the store's counts per app and outcome, the most refused
+/// first, at most [`MAX_APPS`].
+fn apps(rows: Vec<portcullis_store::UsageAppCount>) -> Vec<AppUsageBody> {
+    let mut apps: Vec<AppUsageBody> = Vec::new();
+    for r in rows {
+        let app = match apps.last_mut() {
+            Some(a) if a.client_id == r.client_id => a,
+            _ => {
+                apps.push(AppUsageBody {
+                    client_id: r.client_id,
+                    requests: 0,
+                    refused: 0,
+                    totals: BTreeMap::new(),
+                });
+                apps.last_mut().expect("just pushed")
+            }
+        };
+        app.requests = app.requests.saturating_add(r.count);
+        if is_refusal(&r.outcome) {
+            app.refused = app.refused.saturating_add(r.count);
+        }
+        *app.totals.entry(r.outcome).or_insert(0) += r.count;
+    }
+    apps.sort_by(|a, b| {
+        (b.refused, b.requests)
+            .cmp(&(a.refused, a.requests))
+            .then_with(|| a.client_id.cmp(&b.client_id))
+    });
+    apps.truncate(MAX_APPS);
+    apps
+}
+
 /// The store's buckets as series, each with its points in time order.
 fn body(from: i64, to: i64, step: i64, buckets: Vec<UsageBucket>) -> UsageBody {
     let mut series: Vec<SeriesBody> = Vec::new();
@@ -177,43 +270,104 @@ fn body(from: i64, to: i64, step: i64, buckets: Vec<UsageBucket>) -> UsageBody {
         from,
         to,
         step,
+        resolution: UsageResolution::for_step(step).name().to_owned(),
         series,
         totals,
+        apps: None,
     }
 }
 
+/// The series as CSV: a header row, then a row per bucket of each series.
+fn csv(body: &UsageBody) -> Result<Vec<u8>, Problem> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Problem::internal(&e);
+    w.write_record(["start", "subject", "subject_id", "outcome", "count"])
+        .map_err(fail)?;
+    for s in &body.series {
+        let (kind, id) = match &s.subject {
+            SubjectBody::Resource(r) => ("resource", r.as_deref().unwrap_or("")),
+            SubjectBody::Grant(g) => ("grant", g.as_str()),
+            SubjectBody::Introspection => ("introspection", ""),
+        };
+        for (at, n) in &s.points {
+            w.write_record([&at.to_string(), kind, id, &s.outcome, &n.to_string()])
+                .map_err(fail)?;
+        }
+    }
+    w.into_inner().map_err(|e| Problem::internal(&e.error()))
+}
+
+/// Read `filter`'s usage (and, for an organization, its apps') and answer it in the
+/// query's format; `name` goes into the CSV's file name.
 async fn read(
     state: &AppState,
     filter: UsageFilter,
+    org: Option<&OrgId>,
+    name: &str,
     q: &UsageQuery,
-) -> Result<Json<UsageBody>, Problem> {
-    let (from, to, step) = range(q, state.now())?;
+) -> Result<Response, Problem> {
+    let now = state.now();
+    let (from, to, step) = range(q, now)?;
+    let retention = i64::try_from(state.usage.config.retention.as_secs()).unwrap_or(i64::MAX);
+    minutes_kept(from, step, now, retention)?;
     let buckets = state.store.usage(&filter, from, to, step).await?;
-    Ok(Json(body(from, to, step, buckets)))
+    let mut body = body(from, to, step, buckets);
+    if q.format.unwrap_or_default() == Format::Csv {
+        let file = format!("attachment; filename=\"usage-{name}-{from}-{to}.csv\"");
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, file),
+            ],
+            csv(&body)?,
+        )
+            .into_response());
+    }
+    if let Some(org) = org {
+        let rows = state
+            .store
+            .usage_by_app(org, from, to, UsageResolution::for_step(step))
+            .await?;
+        body.apps = Some(apps(rows));
+    }
+    Ok(Json(body).into_response())
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/usage", operation_id = "readOrgUsage", params(UsageQuery), tag = "usage",
-    responses((status = 200, body = UsageBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The organization's usage; with `format=csv`, `text/csv`: a header row, then `start,subject,subject_id,outcome,count` per bucket",
+            content((UsageBody = "application/json"), (String = "text/csv"))),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn org(
     State(state): State<AppState>,
     who: Principal,
     Path(org_id): Path<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
-) -> Result<Json<UsageBody>, Problem> {
+) -> Result<Response, Problem> {
     let org = load_org(&state, &who, &org_id).await?;
-    read(&state, UsageFilter::Org(org.id), &q).await
+    let name = org.id.to_string();
+    read(
+        &state,
+        UsageFilter::Org(org.id.clone()),
+        Some(&org.id),
+        &name,
+        &q,
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/admin/v1/apps/{client_id}/usage", operation_id = "readAppUsage", params(UsageQuery), tag = "usage",
-    responses((status = 200, body = UsageBody), (status = "4XX", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The app's usage; with `format=csv`, `text/csv`: a header row, then `start,subject,subject_id,outcome,count` per bucket",
+            content((UsageBody = "application/json"), (String = "text/csv"))),
+        (status = "4XX", body = Problem, content_type = "application/problem+json")))]
 pub async fn app(
     State(state): State<AppState>,
     who: Principal,
     Path(client_id): Path<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
-) -> Result<Json<UsageBody>, Problem> {
+) -> Result<Response, Problem> {
     let app = load_app(&state, &who, &client_id).await?;
-    read(&state, UsageFilter::App(app.client_id), &q).await
+    let name = app.client_id.to_string();
+    read(&state, UsageFilter::App(app.client_id), None, &name, &q).await
 }
 
 #[cfg(test)]
@@ -221,7 +375,51 @@ mod tests {
     use super::*;
 
     fn q(from: Option<i64>, to: Option<i64>, step: Option<i64>) -> UsageQuery {
-        UsageQuery { from, to, step }
+        UsageQuery {
+            from,
+            to,
+            step,
+            format: None,
+        }
+    }
+
+    #[test]
+    fn minutes_past_their_retention_are_refused_with_the_step_to_use() {
+        let day = 86_400;
+        // Kept from now - 1 day on; an hourly read of older times is fine.
+        assert!(minutes_kept(10 * day, 60, 11 * day, day).is_ok());
+        assert!(minutes_kept(10 * day, 300, 11 * day, day).is_ok());
+        for step in [60, 300, 1800] {
+            let e = minutes_kept(10 * day - 60, step, 11 * day, day).unwrap_err();
+            assert!(e.detail.contains("whole hours"), "{}", e.detail);
+        }
+        assert!(minutes_kept(0, 3600, 11 * day, day).is_ok());
+        assert!(minutes_kept(0, 86_400, 11 * day, day).is_ok());
+    }
+
+    #[test]
+    fn apps_are_listed_most_refused_first_with_their_outcomes() {
+        let row = |c: Option<&str>, o: &str, n: u64| portcullis_store::UsageAppCount {
+            client_id: c.map(str::to_owned),
+            outcome: o.to_owned(),
+            count: n,
+        };
+        let listed = apps(vec![
+            row(None, "EXEG-0502-401", 7),
+            row(Some("a"), "allowed", 100),
+            row(Some("a"), "403003", 2),
+            row(Some("b"), "allowed", 1),
+            row(Some("b"), "invalid_client", 5),
+            row(Some("b"), "issued", 3),
+            row(Some("c"), "allowed", 9),
+        ]);
+        let order: Vec<_> = listed.iter().map(|a| a.client_id.as_deref()).collect();
+        assert_eq!(order, [None, Some("b"), Some("a"), Some("c")]);
+        let b = &listed[1];
+        assert_eq!((b.requests, b.refused), (9, 5));
+        assert_eq!(b.totals["issued"], 3);
+        let a = &listed[2];
+        assert_eq!((a.requests, a.refused), (102, 2));
     }
 
     #[test]

@@ -363,18 +363,37 @@ async fn bad_input_is_a_problem_that_says_what_to_change() {
         let detail = v["detail"].as_str().unwrap();
         assert!(detail.contains(says), "{query}: {detail}");
     }
-    let (status, v) = app
-        .call(
+    // A week in 6-minute steps is few enough buckets, but minutes are kept for 48 hours:
+    // the answer says to read whole hours, which answer.
+    let r = app
+        .admin(
             Method::GET,
             &format!("{org}?from=0&to=604800&step=360"),
             None,
         )
         .await;
+    let v = assert_problem(r, StatusCode::BAD_REQUEST).await;
+    assert!(v["detail"].as_str().unwrap().contains("whole hours"), "{v}");
+    let (status, v) = app
+        .call(
+            Method::GET,
+            &format!("{org}?from=0&to=604800&step=3600"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
-        (v["from"].as_i64(), v["to"].as_i64()),
-        (Some(0), Some(604_800))
+        (
+            v["from"].as_i64(),
+            v["to"].as_i64(),
+            v["resolution"].as_str()
+        ),
+        (Some(0), Some(604_800), Some("hour"))
     );
+    for query in ["?format=xml", "?format="] {
+        let r = app.admin(Method::GET, &format!("{org}{query}"), None).await;
+        assert_problem(r, StatusCode::BAD_REQUEST).await;
+    }
 
     // Unknown and malformed ids.
     let unknown_org = portcullis_core::ids::OrgId::generate();
@@ -403,7 +422,7 @@ async fn bad_input_is_a_problem_that_says_what_to_change() {
 }
 
 #[tokio::test]
-async fn counts_past_the_retention_window_are_pruned() {
+async fn counts_past_the_retention_windows_are_pruned() {
     let app = TestApp::spawn_with(Options {
         manual_clock: true,
         ..Options::default()
@@ -413,26 +432,153 @@ async fn counts_past_the_retention_window_are_pruned() {
     let (w, _) = world_with_checks(&app, 1).await;
     assert!(app.state.flush_usage().await);
     let start = clock.now();
-    let all = format!(
-        "/admin/v1/apps/{}/usage?from={}&to={}&step=3600",
-        w.client_id,
+    let cid = &w.client_id;
+    // By two hours (hour counts, kept 90 days), and by 10 minutes (minute counts, kept 48
+    // hours).
+    let hours = format!(
+        "/admin/v1/apps/{cid}/usage?from={}&to={}&step=7200",
         start - 3600,
-        start + 3 * 86_400
+        start + 100 * 86_400
     );
-    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 1, 1));
+    let minutes = |from: i64| {
+        format!(
+            "/admin/v1/apps/{cid}/usage?from={from}&to={}&step=600",
+            start + 49 * 3600
+        )
+    };
+    assert_eq!(usage(&app, &hours).await, issued_and_allowed(&w, 1, 1));
 
     // 47 hours on, new counts; nothing is old enough to go yet.
     clock.advance(47 * 3600);
-    let token = app.access_token(&w.client_id, &w.secret, None).await;
+    let token = app.access_token(cid, &w.secret, None).await;
     assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
     assert!(app.state.flush_usage().await);
     assert_eq!(app.state.prune_usage().await, 0);
-    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 2, 2));
+    assert_eq!(usage(&app, &hours).await, issued_and_allowed(&w, 2, 2));
+    assert_eq!(
+        usage(&app, &minutes(start - 60)).await,
+        issued_and_allowed(&w, 2, 2)
+    );
 
-    // Past 48 hours the first minute's counts go; the later ones stay.
+    // Past 48 hours the first minute's two counts go (its hour's stay); reading minutes
+    // from before the window is refused, from within it answers the later counts.
     clock.advance(2 * 3600);
     assert_eq!(app.state.prune_usage().await, 2);
-    assert_eq!(usage(&app, &all).await, issued_and_allowed(&w, 1, 1));
+    let r = app.admin(Method::GET, &minutes(start - 60), None).await;
+    let v = assert_problem(r, StatusCode::BAD_REQUEST).await;
+    assert!(v["detail"].as_str().unwrap().contains("whole hours"), "{v}");
+    assert_eq!(
+        usage(&app, &minutes(start + 46 * 3600)).await,
+        issued_and_allowed(&w, 1, 1)
+    );
+    assert_eq!(usage(&app, &hours).await, issued_and_allowed(&w, 2, 2));
+
+    // Past 90 days everything goes: the later minute's two counts and both hours' two.
+    clock.advance(90 * 86_400);
+    assert_eq!(app.state.prune_usage().await, 2 + 4);
+    assert!(usage(&app, &hours).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_org_lists_its_apps_most_refused_first_and_csv_has_the_same_counts() {
+    let app = TestApp::spawn().await;
+    let (w, _) = world_with_checks(&app, 2).await;
+    let (org, a) = (w.org.as_str(), w.client_id.as_str());
+    let (b, b_secret) = app_in(&app, org, &["read"], json!({})).await;
+    let cc = [("grant_type", "client_credentials")];
+    for _ in 0..3 {
+        assert_eq!(
+            token_request(&app, &b, "not-the-secret", &cc).await,
+            "invalid_client"
+        );
+    }
+    assert_eq!(token_request(&app, &b, &b_secret, &cc).await, "issued");
+    // An api key the server does not have: no app.
+    let token = app.access_token(a, &w.secret, None).await;
+    let auth = bearer(&token);
+    let nobody = credentials(&auth, "0123456789abcdef0123456789abcdef", org);
+    assert_eq!(check(&app, &w.resource, &nobody).await, "403003");
+    assert!(app.state.flush_usage().await);
+
+    let path = format!("/admin/v1/orgs/{org}/usage");
+    let (status, v) = app.call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["resolution"], "minute");
+    let apps: Vec<(Value, u64, u64)> = v["apps"]
+        .as_array()
+        .expect("an org's read lists its apps")
+        .iter()
+        .map(|x| {
+            let (requests, refused) = (
+                x["requests"].as_u64().unwrap(),
+                x["refused"].as_u64().unwrap(),
+            );
+            let sum: u64 = x["totals"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|n| n.as_u64().unwrap())
+                .sum();
+            assert_eq!(sum, requests, "{x}");
+            (x["client_id"].clone(), requests, refused)
+        })
+        .collect();
+    assert_eq!(
+        apps,
+        [
+            (json!(b), 4, 3),
+            (Value::Null, 1, 1),
+            // Two tokens issued, two checks allowed.
+            (json!(a), 4, 0),
+        ],
+        "{v}"
+    );
+    let (_, one) = app
+        .call(Method::GET, &format!("/admin/v1/apps/{a}/usage"), None)
+        .await;
+    assert!(
+        one.get("apps").is_none(),
+        "an app's read lists no apps: {one}"
+    );
+
+    // The same series as CSV: a row per bucket, adding up to the JSON's counts.
+    let r = app
+        .admin(Method::GET, &format!("{path}?format=csv"), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "text/csv; charset=utf-8");
+    let disposition = header("content-disposition");
+    assert!(
+        disposition.starts_with("attachment; filename=\"usage-") && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    let text = r.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("start,subject,subject_id,outcome,count"));
+    let mut from_csv = Counts::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 5, "{line}");
+        let subject = match (f[0].parse::<i64>().map(|t| t % 60), f[1], f[2]) {
+            (Ok(0), "resource", "") => json!({ "resource": null }),
+            (Ok(0), "resource", id) => resource(id),
+            (Ok(0), "grant", g) => grant(g),
+            (Ok(0), "introspection", "") => json!("introspection"),
+            _ => panic!("not a usage row: {line}"),
+        };
+        *from_csv
+            .entry((subject.to_string(), f[3].to_owned()))
+            .or_default() += f[4].parse::<u64>().unwrap();
+    }
+    assert_eq!(from_csv, usage(&app, &path).await);
     app.stop().await;
 }
 
