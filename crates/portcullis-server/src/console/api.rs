@@ -68,18 +68,39 @@ impl Api {
         .map_err(|e| internal(&e))?;
         let res = self.send(req).await;
         let status = res.status();
+        if !status.is_success() {
+            return Err(refused(status, res.into_body()).await);
+        }
         let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
             .await
             .map_err(|e| internal(&e))?;
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        if status.is_success() {
-            serde_json::from_slice(bytes).map_err(|e| internal(&e))
-        } else {
-            Err(ApiError {
-                status,
-                detail: refusal_detail(bytes)?,
-            })
+        serde_json::from_slice(bytes).map_err(|e| internal(&e))
+    }
+
+    /// A `GET` whose answer is a file to pass on as it is (the usage CSV): its status,
+    /// `Content-Type` and `Content-Disposition`, and its body streamed, not read here; a
+    /// refusal is the problem's status and detail, as for [`Api::call`].
+    pub async fn download(&self, path: &str) -> Result<axum::response::Response, ApiError> {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .body(Body::empty())
+            .map_err(|e| internal(&e))?;
+        let res = self.send(req).await;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(refused(status, res.into_body()).await);
         }
+        let (parts, body) = res.into_parts();
+        let mut out = axum::response::Response::new(body);
+        *out.status_mut() = status;
+        for name in [header::CONTENT_TYPE, header::CONTENT_DISPOSITION] {
+            if let Some(v) = parts.headers.get(&name) {
+                out.headers_mut().insert(name, v.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// One request as this caller; the raw answer (a stream stays a stream).
@@ -121,6 +142,19 @@ impl Api {
         self.call::<Ignored>(Method::DELETE, path, None)
             .await
             .map(drop)
+    }
+}
+
+/// A refusal's answer as the person reads it: its status and the problem's `detail`.
+async fn refused(status: StatusCode, body: Body) -> ApiError {
+    let detail = match axum::body::to_bytes(body, MAX_ANSWER).await {
+        Ok(b) if b.is_empty() => refusal_detail(b"null"),
+        Ok(b) => refusal_detail(&b),
+        Err(e) => Err(internal(&e)),
+    };
+    match detail {
+        Ok(detail) => ApiError { status, detail },
+        Err(e) => e,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Applications: an organization's list of them, creating one, an application's page
-//! (its credentials, details and client secrets), and what its buttons do — add a client
+//! (its credentials, details, usage and client secrets), and what its buttons do — add a client
 //! secret or generate an access token (each shown once), revoke a token, delete a secret
 //! or the application. All through `/admin/v1/apps…` as the signed-in user.
 
@@ -14,7 +14,7 @@ use crate::admin::apps::AppBody;
 use crate::admin::orgs::OrgBody;
 use crate::admin::secrets::{CreatedSecret, SecretBody};
 use crate::admin::tokens::{IssuedToken, RevokeResult};
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -149,8 +149,13 @@ pub(super) async fn create_app(
     }
 }
 
-/// `GET /console/apps/{cid}`: the app's page.
-pub(super) async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> Page {
+/// `GET /console/apps/{cid}`: the app's page (`?range=` the usage section's range).
+pub(super) async fn app_detail(
+    Signed(ctx): Signed,
+    Path(cid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Page {
+    let range = super::usage::Range::parse(query.as_deref())?;
     let csrf = ctx.csrf().unwrap_or_default();
     let app = load_app(&ctx, &cid).await?;
     let secrets: Listing<SecretBody> = ctx
@@ -160,6 +165,7 @@ pub(super) async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> 
     let secrets = secrets.items;
     let org_name = name_of(&ctx, &app.org_id).await;
     let keys = super::credentials::section(&ctx, &cid, &csrf).await?;
+    let usage = super::usage::app_section(&ctx, &app, range).await;
     let here = app_page(&cid);
     let sandboxes: Vec<String> = app
         .sandboxes
@@ -197,6 +203,7 @@ pub(super) async fn app_detail(Signed(ctx): Signed, Path(cid): Path<String>) -> 
                     dt { "Created" } dd { (time(app.created_at)) }
                 }
             }
+            (usage)
             section aria-labelledby="secrets" {
                 h2 #secrets { "Client secrets" }
                 @if secrets.is_empty() {

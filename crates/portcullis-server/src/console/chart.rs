@@ -14,7 +14,7 @@ use maud::{Markup, html};
 const W: f64 = 400.0;
 const H: f64 = 180.0;
 /// Room for the axes' labels around the plot.
-const LEFT: f64 = 40.0;
+const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 8.0;
 const BOTTOM: f64 = 34.0;
@@ -29,6 +29,9 @@ pub const REFUSALS: [&str; 7] = [
 ];
 /// The colour of the refusals past the palette, drawn as one layer.
 pub const OTHER: &str = "#6b7280";
+
+/// A bar's rectangle: `(x, y, height, fill)`.
+type Rect = (f64, f64, f64, &'static str);
 
 /// One stacked layer: its name in the legend and the table, its colour, and its count in
 /// each bucket.
@@ -124,7 +127,7 @@ pub fn thousands(n: u128) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -166,7 +169,7 @@ pub fn bucket_time(unix: i64) -> String {
     )
 }
 
-/// How long a bucket is, in words: `1 minute`, `15 minutes`, `1 hour`, `1 day`.
+/// How long a bucket is, after "one bar per": `minute`, `15 minutes`, `hour`, `day`.
 pub fn step_words(step: i64) -> String {
     let (n, unit) = if step % 86_400 == 0 {
         (step / 86_400, "day")
@@ -176,7 +179,7 @@ pub fn step_words(step: i64) -> String {
         (step / 60, "minute")
     };
     if n == 1 {
-        format!("1 {unit}")
+        unit.to_owned()
     } else {
         format!("{n} {unit}s")
     }
@@ -203,8 +206,12 @@ pub fn chart(b: &Bars) -> Markup {
         .map(|l| format!("{} {}", thousands(l.total()), l.label))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut ticks = vec![0u128, top / 2, top];
-    ticks.dedup();
+    // Half way only when it is a whole number: 0, 5, 10 but 0, 5 (not 2 for 2.5).
+    let ticks = if top >= 2 && top.is_multiple_of(2) {
+        vec![0u128, top / 2, top]
+    } else {
+        vec![0, top]
+    };
     // Three or four x labels: the first bucket, the last, and one or two between.
     let mut at: Vec<usize> = if b.buckets <= 1 {
         vec![0]
@@ -213,9 +220,9 @@ pub fn chart(b: &Bars) -> Markup {
         vec![0, last / 3, 2 * last / 3, last]
     };
     at.dedup();
-    // Each bucket with any count: its tooltip and its rectangles `(x, y, height, fill)`,
-    // stacked from the axis up in the layers' order.
-    let drawn: Vec<(String, Vec<(f64, f64, f64, &str)>)> = totals
+    // Each bucket with any count: its tooltip and its rectangles, stacked from the axis
+    // up in the layers' order.
+    let drawn: Vec<(String, Vec<Rect>)> = totals
         .iter()
         .enumerate()
         .filter(|(_, t)| **t > 0)
@@ -244,7 +251,7 @@ pub fn chart(b: &Bars) -> Markup {
                 title id=(title_id) { (b.title) }
                 desc id=(desc_id) {
                     @if max == 0 { "Nothing counted from " } @else { (described) " from " }
-                    (bucket_time(b.from)) " to " (bucket_time(b.start(b.buckets))) " UTC, in bars of " (step_words(b.step)) "."
+                    (bucket_time(b.from)) " to " (bucket_time(b.start(b.buckets))) " UTC, one bar per " (step_words(b.step)) "."
                 }
                 g.axis font-size="11" fill="#57606a" {
                     @for t in ticks {
@@ -262,7 +269,7 @@ pub fn chart(b: &Bars) -> Markup {
                     text x="10" y=(n(TOP + PLOT_H / 2.0)) text-anchor="middle" transform={"rotate(-90 10 " (n(TOP + PLOT_H / 2.0)) ")"} { "requests" }
                 }
                 @if max == 0 {
-                    text x=(n(LEFT + PLOT_W / 2.0)) y=(n(TOP + PLOT_H / 2.0)) text-anchor="middle" font-size="13" fill="#57606a" { "No requests counted in this range" }
+                    text.none x=(n(LEFT + PLOT_W / 2.0)) y=(n(TOP + PLOT_H / 2.0)) text-anchor="middle" font-size="13" fill="#57606a" { "No requests counted in this range" }
                 } @else {
                     g.bars {
                         @for (tip, rects) in &drawn {
@@ -486,10 +493,11 @@ mod tests {
         assert_eq!(compact(5_000_000), "5M");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(thousands(12), "12");
-        assert_eq!(step_words(60), "1 minute");
+        assert_eq!(step_words(60), "minute");
         assert_eq!(step_words(900), "15 minutes");
-        assert_eq!(step_words(3600), "1 hour");
-        assert_eq!(step_words(86_400), "1 day");
+        assert_eq!(step_words(3600), "hour");
+        assert_eq!(step_words(86_400), "day");
+        assert_eq!(step_words(7200), "2 hours");
     }
 
     /// WCAG's contrast ratio of `hex` against white.

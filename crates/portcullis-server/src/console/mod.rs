@@ -32,7 +32,9 @@
 //! - one file per noun, with its pages and what their forms do: `session.rs` (signing in
 //!   and out, `/console/`), `orgs.rs` (the list of organizations, the switcher and tabs,
 //!   creating and changing one), `overview.rs` (an organization at a glance, and
-//!   "Protect an API"), `apps.rs` (applications, their client secrets and tokens),
+//!   "Protect an API"), `usage.rs` (the usage charts of an organization and an
+//!   application, and their CSV), `chart.rs` (bar charts as inline SVG), `apps.rs`
+//!   (applications, their client secrets and tokens),
 //!   `edit.rs` (editing an application), `credentials.rs` (certificates, key pairs, API
 //!   key bundles), `feeds.rs` (Wave feeds and topics), `resources.rs` and `groups.rs`
 //!   (an organization's resources and permission groups, created, edited and deleted
@@ -56,6 +58,7 @@ mod orgs;
 mod overview;
 mod resources;
 mod session;
+mod usage;
 mod users;
 pub mod view;
 
@@ -162,6 +165,7 @@ fn routes() -> Router<AppState> {
         .route("/orgs/new", get(orgs::new_page).post(orgs::create))
         .route("/orgs/{org}/edit", get(orgs::edit_page).post(orgs::edit))
         .route("/orgs/{org}/overview", get(overview::overview))
+        .route("/orgs/{org}/usage.csv", get(usage::org_csv))
         .route(
             "/orgs/{org}/protect",
             get(overview::protect_page).post(overview::protect),
@@ -207,6 +211,7 @@ fn routes() -> Router<AppState> {
         .route("/orgs/{org}/audit", get(audit::audit_page))
         // An application, its secrets and tokens.
         .route("/apps/{cid}", get(apps::app_detail))
+        .route("/apps/{cid}/usage.csv", get(usage::app_csv))
         .route("/apps/{cid}/edit", get(edit::edit_page).post(edit::edit))
         .route("/apps/{cid}/secrets", post(apps::add_secret))
         .route("/apps/{cid}/token", post(apps::generate_token))

@@ -1,6 +1,7 @@
 //! An organization at a glance (`/console/orgs/{org}/overview`): how many apps,
-//! resources, groups and members it has, the gateway's recent refusals with their codes,
-//! and what needs attention (apps without a credential, suspended apps, certificates
+//! resources, groups and members it has, its usage (`usage.rs`: charts of a range, the
+//! apps refused most), the gateway's recent refusals with their codes, and what needs
+//! attention (apps without a credential, suspended apps, certificates
 //! about to expire). And the guided **Protect an API** flow: a resource, an app with
 //! exactly the access it needs, a client secret shown once, and a `curl` that passes the
 //! gateway check. Everything is read and written through the admin API as the user.
@@ -22,7 +23,7 @@ use crate::admin::keypairs::KeyPairBody;
 use crate::admin::orgs::OrgBody;
 use crate::admin::resources::ResourceBody;
 use crate::admin::secrets::{CreatedSecret, SecretBody};
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use maud::{Markup, html};
 use portcullis_core::model::{AppStatus, OrgStatus};
@@ -58,7 +59,12 @@ fn none<T>(page: &Option<Listing<T>>) -> bool {
     page.as_ref().is_some_and(|p| p.items.is_empty())
 }
 
-pub(super) async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Page {
+pub(super) async fn overview(
+    Signed(ctx): Signed,
+    Path(org): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Page {
+    let range = super::usage::Range::parse(query.as_deref())?;
     let csrf = ctx.csrf().unwrap_or_default();
     let o = load_org(&ctx, &org).await?;
     let o_seg = seg(&org);
@@ -144,6 +150,7 @@ pub(super) async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Pa
             format!("/console/orgs/{o_seg}/users"),
         ),
     ];
+    let usage = super::usage::org_section(&ctx, &org, app_list, range).await;
     let nav = org_nav(&ctx, &org, "/overview").await;
     let page = Frame::new(&o.name, Some(&csrf))
         .crumb("/console/orgs", "Organizations")
@@ -161,6 +168,7 @@ pub(super) async fn overview(Signed(ctx): Signed, Path(org): Path<String>) -> Pa
             } @else {
                 ul #attention { @for a in &attention { li { (a) } } }
             }
+            (usage)
             @if let Some(f) = &failures {
                 h2 { "Recent refusals at the gateway" }
                 @if f.entries.is_empty() {
