@@ -933,3 +933,91 @@ async fn a_platform_admin_lands_on_organizations_even_with_none() {
         }
     }
 }
+
+/// The usage pages and their CSV answer malformed input with a 4xx page, never a 5xx:
+/// a range that is not one of the four, a parameter they do not take, an org or app that
+/// does not exist (or is no id at all).
+#[tokio::test]
+async fn usage_pages_answer_malformed_input_with_a_4xx_page() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let dev = app.console_user(&w.org, "developer").await;
+    let (org, cid) = (w.org.as_str(), w.client_id.as_str());
+    let unknown_org = "0000000000000000000000AA@Org";
+    let unknown_app = "ffffffffffffffffffffffffffffffff";
+    for (path, status) in [
+        (format!("/console/orgs/{org}/overview?range=2d"), 400),
+        (format!("/console/orgs/{org}/overview?range="), 400),
+        (format!("/console/orgs/{org}/overview?step=60"), 400),
+        (format!("/console/orgs/{org}/overview?range=%FF%FE"), 400),
+        (format!("/console/apps/{cid}?range=1y"), 400),
+        (format!("/console/apps/{cid}?from=0&range=1h"), 400),
+        (format!("/console/orgs/{org}/usage.csv?range=forever"), 400),
+        (format!("/console/apps/{cid}/usage.csv?to=1"), 400),
+        (format!("/console/orgs/{unknown_org}/overview"), 404),
+        (format!("/console/orgs/{unknown_org}/usage.csv"), 404),
+        (
+            "/console/orgs/not-an-org/usage.csv?range=1h".to_owned(),
+            400,
+        ),
+        (format!("/console/apps/{unknown_app}?range=7d"), 404),
+        (format!("/console/apps/{unknown_app}/usage.csv"), 404),
+        ("/console/apps/%00/usage.csv".to_owned(), 400),
+    ] {
+        let r = dev.get(&app, &path).await;
+        let got = r.status();
+        let html = r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html");
+        let body = r.text().await.unwrap();
+        assert!(got.is_client_error(), "{path}: {got} {body}");
+        assert_eq!(got.as_u16(), status, "{path}: {body}");
+        assert!(html, "{path}: a page, not a problem document");
+        assert!(
+            body.contains("class=\"alert\""),
+            "{path}: says what went wrong: {body}"
+        );
+    }
+    // A good range still works, as a page and as a CSV.
+    let r = dev
+        .get(&app, &format!("/console/orgs/{org}/overview?range=30d"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = dev
+        .get(&app, &format!("/console/apps/{cid}/usage.csv?range=1h"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_console_headers(&r, "the CSV");
+}
+
+/// With usage analytics off, the usage section says nothing is counted, and how that is
+/// chosen.
+#[tokio::test]
+async fn with_usage_analytics_off_the_console_says_nothing_is_counted() {
+    let app = TestApp::spawn_with(Options {
+        usage: portcullis_server::config::UsageConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let w = app.gateway_world(false).await;
+    let token = app.access_token(&w.client_id, &w.secret, None).await;
+    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    assert!(app.state.flush_usage().await);
+    let dev = app.console_user(&w.org, "developer").await;
+    for path in [
+        format!("/console/orgs/{}/overview", w.org),
+        format!("/console/apps/{}", w.client_id),
+    ] {
+        let r = dev.get(&app, &path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("nothing is counted"), "{path}: {body}");
+        assert!(body.contains("--usage-analytics false"), "{path}");
+        assert!(!body.contains("<svg class=\"chart\""), "{path}: no chart");
+    }
+}

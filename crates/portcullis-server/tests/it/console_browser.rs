@@ -20,6 +20,7 @@ use common::*;
 use fantoccini::{Client, Locator};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -240,8 +241,16 @@ async fn sign_in(c: &Client, app: &TestApp, email: &str) {
 
 /// No element reaches past the right edge at a phone's width (390 px). A table's
 /// scroll box (`.scroll`, `overflow-x: auto`) must fit; what scrolls inside it may not.
+/// A page opened at a fragment (`#usage`) is scrolled back to it after the resize, for
+/// the screenshot.
 async fn assert_fits_a_phone(c: &Client, name: &str) {
     c.set_window_size(390, 844).await.unwrap();
+    c.execute(
+        "const t = location.hash && document.getElementById(location.hash.slice(1)); if (t) t.scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
     let widest = c
         .execute(
             "let w = document.documentElement.clientWidth; return Array.from(document.querySelectorAll('*')).filter(e => !(e.parentElement && e.parentElement.closest('.scroll')) && e.getBoundingClientRect().right > w + 1).map(e => e.tagName + '.' + e.className).join(', ');",
@@ -1219,6 +1228,8 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
         )
         .await;
     let link = invitation["link"].as_str().unwrap().to_owned();
+    // Some traffic, so that the usage sections have charts to show.
+    script_usage(&app, &w).await;
     let driver = Driver::start().await;
     let c = driver.browser().await;
 
@@ -1250,6 +1261,11 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
             "Acme".into(),
         ),
         (
+            "overview-usage",
+            format!("/console/orgs/{org}/overview?range=1h#usage"),
+            "Acme".into(),
+        ),
+        (
             "applications",
             format!("/console/orgs/{org}"),
             "Acme".into(),
@@ -1262,6 +1278,11 @@ async fn every_console_page_at_desktop_and_phone_width_in_chromium() {
         (
             "application",
             format!("/console/apps/{cid}"),
+            "caller".into(),
+        ),
+        (
+            "application-usage",
+            format!("/console/apps/{cid}?range=1h#usage"),
             "caller".into(),
         ),
         (
@@ -1503,5 +1524,423 @@ async fn a_platform_admin_creates_and_edits_an_organization_and_an_org_admin_can
     assert_eq!(page_status(&c).await, json!(403));
     let names = admin_get(&app, "/admin/v1/orgs?limit=100").await;
     assert!(!names.to_string().contains("\"Mine\""), "{names}");
+    c.close().await.unwrap();
+}
+
+// ---- Usage -----------------------------------------------------------------------------
+
+/// What a script of requests was answered, as the usage counts name it: per app (`None`:
+/// no app the server knows), kind (`gateway` or `token`) and outcome, how many.
+#[derive(Default)]
+struct Tally(BTreeMap<(Option<String>, &'static str, String), u64>);
+
+impl Tally {
+    fn add(&mut self, app: Option<&str>, kind: &'static str, outcome: &str) {
+        *self
+            .0
+            .entry((app.map(str::to_owned), kind, outcome.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Counts by outcome of `kind`, for the apps `keep` takes.
+    fn of(&self, kind: &str, keep: impl Fn(Option<&str>) -> bool) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for ((app, k, outcome), n) in &self.0 {
+            if *k == kind && keep(app.as_deref()) {
+                *out.entry(outcome.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Refusals (anything but `allowed` and `issued`) of `app`.
+    fn refused(&self, app: Option<&str>) -> u64 {
+        self.0
+            .iter()
+            .filter(|((a, _, o), _)| a.as_deref() == app && o != "allowed" && o != "issued")
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// A known mix of requests against `w`'s org, counted and flushed to the store: the
+/// world's app allowed and refused with two codes (a token without the resource's scope,
+/// another org's header) and a wrong secret at the token endpoint; a second app,
+/// "Billing sync", refused more often (no org header); one check with an API key the
+/// server does not have. Returns what each request was answered, and the second app's id.
+async fn script_usage(app: &TestApp, w: &GatewayWorld) -> (Tally, String) {
+    let mut tally = Tally::default();
+    let (a, org) = (w.client_id.as_str(), w.org.as_str());
+    let b = app
+        .create_app_with(
+            json!({"org_id": org, "name": "Billing sync", "scopes": ["read"],
+            "products": ["events"], "sandboxes": {"prod": "read"}}),
+        )
+        .await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, b_secret) = app.create_secret(&b).await;
+    // An org id the token was not issued for (the check does not look it up).
+    let other = "0000000000000000000000AA@Org";
+
+    let token = |client: &str, secret: &str, scope: Option<&str>| {
+        let (client, secret, scope) = (
+            client.to_owned(),
+            secret.to_owned(),
+            scope.map(str::to_owned),
+        );
+        async move { app.token(&client, &secret, scope.as_deref()).await }
+    };
+    let mut tokens = Vec::new();
+    for (client, secret, scope) in [
+        (a, w.secret.as_str(), None),
+        (a, w.secret.as_str(), Some("write")),
+        (b.as_str(), b_secret.as_str(), None),
+        (a, "not-the-secret", None),
+    ] {
+        let r = token(client, secret, scope).await;
+        let ok = r.status() == StatusCode::OK;
+        let v: Value = r.json().await.unwrap();
+        let outcome = if ok {
+            "issued"
+        } else {
+            v["error"].as_str().unwrap()
+        };
+        tally.add(Some(client), "token", outcome);
+        tokens.push(v["access_token"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(tally.refused(Some(a)), 1, "the wrong secret is refused");
+
+    // The gateway's answer: `allowed` or its code, counted for the app the API key names.
+    let check = |key: &str, token: &str, org: Option<&str>| {
+        let bearer = format!("Bearer {token}");
+        let (key, resource, org) = (key.to_owned(), w.resource.clone(), org.map(str::to_owned));
+        async move {
+            let mut headers = vec![
+                ("authorization", bearer.as_str()),
+                ("x-api-key", key.as_str()),
+            ];
+            if let Some(o) = &org {
+                headers.push(("x-gw-ims-org-id", o.as_str()));
+            }
+            let r = app.gateway_check(Method::GET, &resource, &headers).await;
+            match r.headers().get("x-portcullis-code") {
+                Some(code) => code.to_str().unwrap().to_owned(),
+                None => {
+                    assert_eq!(r.status(), StatusCode::OK);
+                    "allowed".to_owned()
+                }
+            }
+        }
+    };
+    let (b, t) = (b.as_str(), |i: usize| tokens[i].as_str());
+    let nobody = "0123456789abcdef0123456789abcdef";
+    // (API key, token, org header, the app counted, how many times)
+    let script = [
+        (a, t(0), Some(org), Some(a), 3),
+        (a, t(1), Some(org), Some(a), 2),
+        (a, t(0), Some(other), Some(a), 1),
+        (b, t(2), Some(org), Some(b), 1),
+        (b, t(2), None, Some(b), 5),
+        (nobody, t(0), Some(org), None, 1),
+    ];
+    for (key, token, org_header, counted, times) in script {
+        for _ in 0..times {
+            let outcome = check(key, token, org_header).await;
+            tally.add(counted, "gateway", &outcome);
+        }
+    }
+    let codes = tally.of("gateway", |x| x == Some(a));
+    assert_eq!(codes.get("allowed"), Some(&3), "{codes:?}");
+    assert_eq!(codes.len(), 3, "allowed and two refusal codes: {codes:?}");
+    assert!(
+        tally.refused(Some(b)) > tally.refused(Some(a)),
+        "Billing sync is refused most"
+    );
+    assert!(app.state.flush_usage().await);
+    (tally, b.to_owned())
+}
+
+/// The table `#id`'s columns (by their heading) as the footer totals them, after checking
+/// that its rows add up to the footer and its Total column to the layers.
+async fn table_totals(c: &Client, id: &str) -> BTreeMap<String, u64> {
+    let got = c
+        .execute(
+            r#"const t = document.getElementById(arguments[0]);
+               if (!t) return null;
+               const cells = r => [...r.cells].map(c => c.textContent.trim());
+               return JSON.stringify({head: cells(t.tHead.rows[0]), foot: cells(t.tFoot.rows[0]),
+                 rows: [...t.tBodies[0].rows].map(cells)});"#,
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+    let got: Value =
+        serde_json::from_str(got.as_str().unwrap_or_else(|| panic!("no table #{id}"))).unwrap();
+    let num = |v: &Value| -> u64 { v.as_str().unwrap().replace(',', "").parse().unwrap() };
+    let head: Vec<&str> = got["head"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    let foot: Vec<u64> = got["foot"].as_array().unwrap()[1..]
+        .iter()
+        .map(num)
+        .collect();
+    let rows = got["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "#{id} has rows");
+    for (col, total) in foot.iter().enumerate() {
+        let sum: u64 = rows.iter().map(|r| num(&r[col + 1])).sum();
+        assert_eq!(sum, *total, "#{id}: column {} adds up", head[col + 1]);
+    }
+    let (layers, total) = foot.split_at(foot.len() - 1);
+    assert_eq!(
+        layers.iter().sum::<u64>(),
+        total[0],
+        "#{id}: the Total column"
+    );
+    assert_eq!(head.last(), Some(&"Total"));
+    head[1..head.len() - 1]
+        .iter()
+        .zip(layers)
+        .filter(|(_, n)| **n > 0)
+        .map(|(h, n)| (h.to_string(), *n))
+        .collect()
+}
+
+/// The legend of the chart before the table `#id`, with the chart's SVG checked: an
+/// image with a title, and bars.
+async fn chart_legend(c: &Client, id: &str) -> String {
+    let got = c
+        .execute(
+            r#"const fig = document.getElementById(arguments[0]).closest('details').previousElementSibling;
+               const svg = fig.querySelector('svg.chart');
+               return JSON.stringify({role: svg.getAttribute('role'), title: svg.querySelector('title').textContent,
+                 bars: svg.querySelectorAll('rect.b').length, legend: fig.querySelector('ul.legend').textContent});"#,
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(got.as_str().unwrap()).unwrap();
+    assert_eq!(got["role"], "img", "{got}");
+    assert!(!got["title"].as_str().unwrap().is_empty(), "{got}");
+    assert!(got["bars"].as_u64().unwrap() > 0, "{got}");
+    got["legend"].as_str().unwrap().to_owned()
+}
+
+/// The page's "Download CSV", fetched by the page (with the browser's session cookie):
+/// its content type, disposition and counts by `(subject, outcome)`.
+async fn csv_download(c: &Client) -> (String, String, BTreeMap<(String, String), u64>) {
+    let got = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               fetch(document.getElementById('usage-csv').href)
+                 .then(async r => done(JSON.stringify({status: r.status, type: r.headers.get('content-type'),
+                   disposition: r.headers.get('content-disposition'), body: await r.text()})))
+                 .catch(e => done(JSON.stringify({status: 0, body: String(e)})));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let got: Value = serde_json::from_str(got.as_str().unwrap()).unwrap();
+    assert_eq!(got["status"], 200, "{got}");
+    let body = got["body"].as_str().unwrap();
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("start,subject,subject_id,outcome,count"),
+        "{body}"
+    );
+    let mut counts = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 5, "{line}");
+        *counts
+            .entry((f[1].to_owned(), f[3].to_owned()))
+            .or_default() += f[4].parse::<u64>().unwrap();
+    }
+    (
+        got["type"].as_str().unwrap_or_default().to_owned(),
+        got["disposition"].as_str().unwrap_or_default().to_owned(),
+        counts,
+    )
+}
+
+/// Counts by outcome of one subject (`resource`, `grant`) in a CSV's counts.
+fn csv_of(counts: &BTreeMap<(String, String), u64>, subject: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for ((s, o), n) in counts {
+        if s == subject {
+            *out.entry(o.clone()).or_default() += n;
+        }
+    }
+    out
+}
+
+/// Open every `<details>` (the tables under the charts), so that their cells are laid out.
+async fn open_details(c: &Client) {
+    c.execute(
+        "document.querySelectorAll('details').forEach(d => d.open = true);",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_charts_tables_and_csv_show_exactly_the_scripted_requests_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    app.create_user("ada@example.com", PASSWORD, json!({&w.org: "admin"}))
+        .await;
+    let (tally, b) = script_usage(&app, &w).await;
+    let a = w.client_id.as_str();
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    sign_in(&c, &app, "ada@example.com").await;
+
+    // The overview: the org's counts, every app's and none's.
+    let overview = format!("/console/orgs/{}/overview", w.org);
+    c.goto(&app.url(&overview)).await.unwrap();
+    wait_for_title(&c, "Acme").await;
+    let gateway = tally.of("gateway", |_| true);
+    assert_eq!(table_totals(&c, "gateway-table").await, gateway);
+    assert_eq!(
+        table_totals(&c, "tokens-table").await,
+        tally.of("token", |_| true)
+    );
+    let legend = chart_legend(&c, "gateway-table").await;
+    for code in gateway.keys() {
+        assert!(
+            legend.contains(code.as_str()),
+            "{code} in the legend: {legend}"
+        );
+    }
+    // The applications refused most: Billing sync, by name, leading to its page.
+    let first = c
+        .find(Locator::Css("#failing-apps tbody tr:first-child"))
+        .await
+        .unwrap();
+    let link = first.find(Locator::Css("a")).await.unwrap();
+    assert_eq!(link.text().await.unwrap(), "Billing sync");
+    assert_eq!(
+        link.attr("href").await.unwrap().as_deref(),
+        Some(format!("/console/apps/{b}").as_str())
+    );
+    let row = first.text().await.unwrap();
+    assert!(row.contains(&b), "the id is still there: {row}");
+    assert!(row.contains(&tally.refused(Some(&b)).to_string()), "{row}");
+    let failing = text(&c, "#failing-apps").await;
+    assert!(
+        failing.contains("caller") && failing.contains("no known application"),
+        "{failing}"
+    );
+    // The CSV: the admin API's, with its headers, adding up to the same counts.
+    let (content_type, disposition, counts) = csv_download(&c).await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert!(
+        disposition.starts_with("attachment; filename=\"usage-"),
+        "{disposition}"
+    );
+    assert_eq!(csv_of(&counts, "resource"), gateway);
+    assert_eq!(csv_of(&counts, "grant"), tally.of("token", |_| true));
+    shot(&c, "50-overview-usage").await;
+    assert_fits_a_phone(&c, "50b-overview-usage-phone").await;
+    open_details(&c).await;
+    assert_no_clipped_cells(&c, "50c-overview-usage-tables-phone").await;
+
+    // The world's app: its own counts, its codes with what to do about each.
+    c.goto(&app.url(&format!("/console/apps/{a}?range=1h")))
+        .await
+        .unwrap();
+    wait_for_title(&c, "caller").await;
+    let mine = tally.of("gateway", |x| x == Some(a));
+    assert_eq!(table_totals(&c, "gateway-table").await, mine);
+    assert_eq!(
+        table_totals(&c, "tokens-table").await,
+        tally.of("token", |x| x == Some(a))
+    );
+    let legend = chart_legend(&c, "tokens-table").await;
+    assert!(legend.contains("invalid_client"), "{legend}");
+    for (code, n) in mine.iter().chain(&tally.of("token", |x| x == Some(a))) {
+        if code == "allowed" || code == "issued" {
+            continue;
+        }
+        let item = text(&c, &format!("#refusal-codes li[data-code='{code}']")).await;
+        let fix = portcullis_core::gateway::Code::from_text(code)
+            .map(|c| c.fix())
+            .or_else(|| portcullis_core::oauth_error::fix(code))
+            .unwrap();
+        assert!(item.contains(fix), "{code}: {item}");
+        assert!(
+            item.contains(&format!("{code} {n} refused")),
+            "{code}: {item}"
+        );
+    }
+    let (_, disposition, counts) = csv_download(&c).await;
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(csv_of(&counts, "resource"), mine);
+    shot(&c, "51-application-usage").await;
+    assert_fits_a_phone(&c, "51b-application-usage-phone").await;
+    open_details(&c).await;
+    assert_no_clipped_cells(&c, "51c-application-usage-tables-phone").await;
+
+    // Billing sync's failed authentications reach the audit trail (through its background
+    // writer): the last one is shown beside its code's advice.
+    let page = format!("/console/apps/{b}");
+    let recorded = eventually_text(
+        &c,
+        &app,
+        &page,
+        "#refusal-codes li[data-code='EXEG-0500-401'] .recorded",
+    )
+    .await;
+    assert!(recorded.starts_with("Last recorded"), "{recorded}");
+    assert!(recorded.contains(&w.resource), "{recorded}");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_nothing_counted_the_usage_section_says_when_counts_appear_in_chromium() {
+    if !browser_installed() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    app.create_user("ada@example.com", PASSWORD, json!({&w.org: "developer"}))
+        .await;
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    sign_in(&c, &app, "ada@example.com").await;
+    for (path, range) in [
+        (
+            format!("/console/orgs/{}/overview?range=7d", w.org),
+            "Last 7 days",
+        ),
+        (
+            format!("/console/apps/{}?range=30d", w.client_id),
+            "Last 30 days",
+        ),
+        (format!("/console/apps/{}", w.client_id), "Last 24 hours"),
+    ] {
+        c.goto(&app.url(&path)).await.unwrap();
+        let empty = text(&c, "#usage-empty").await;
+        let words = range.replace("Last", "in the last");
+        assert!(
+            empty.contains(&format!("No requests counted {words}.")),
+            "{empty}"
+        );
+        assert!(empty.contains("within a few seconds"), "{empty}");
+        assert_eq!(text(&c, "nav.ranges a[aria-current]").await, range);
+        assert!(
+            c.find(Locator::Css("svg.chart")).await.is_err(),
+            "no chart without counts"
+        );
+    }
     c.close().await.unwrap();
 }
