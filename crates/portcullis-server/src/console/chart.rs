@@ -323,13 +323,14 @@ pub fn table(b: &Bars) -> Markup {
     html! {
         details.table {
             summary { "Show as a table" }
+            p.muted.small { "One row per " (step_words(b.step)) " with any request, starting at the time shown (UTC)." }
             div.scroll {
                 table id={(b.id) "-table"} {
-                    caption { (b.title) ", one row per " (step_words(b.step)) " with any request (UTC)" }
+                    caption.sr { (b.title) ", one row per " (step_words(b.step)) " with any request (UTC)" }
                     thead { tr {
                         th scope="col" { "Starting" }
-                        @for l in &b.layers { th scope="col" { (l.label) } }
-                        th scope="col" { "Total" }
+                        @for l in &b.layers { th.n scope="col" { (l.label) } }
+                        th.n scope="col" { "Total" }
                     } }
                     tbody {
                         @for (i, &total) in totals.iter().enumerate() {

@@ -402,7 +402,7 @@ async fn failing_apps(ctx: &Ctx, body: &UsageBody, listed: &[AppBody], range: Ra
         } @else {
             div.scroll { table #failing-apps {
                 caption.sr { "Applications refused most " (range.words()) }
-                thead { tr { th scope="col" { "Application" } th scope="col" { "Refused" } th scope="col" { "Requests" } th scope="col" { "Most frequent" } } }
+                thead { tr { th scope="col" { "Application" } th.n scope="col" { "Refused" } th.n scope="col" { "Requests" } th scope="col" { "Most frequent" } } }
                 tbody { @for a in &failing { tr {
                     td {
                         @match &a.client_id {

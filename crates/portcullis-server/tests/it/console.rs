@@ -3,6 +3,7 @@
 //! console's token buttons use. `console_browser.rs` drives the same pages in Chromium.
 
 use crate::common;
+use crate::usage::{spawn_with_usage, world_with_checks};
 
 use common::*;
 use portcullis_server::PASSWORD_FAILURES_PER_ADDRESS;
@@ -996,17 +997,12 @@ async fn usage_pages_answer_malformed_input_with_a_4xx_page() {
 /// chosen.
 #[tokio::test]
 async fn with_usage_analytics_off_the_console_says_nothing_is_counted() {
-    let app = TestApp::spawn_with(Options {
-        usage: portcullis_server::config::UsageConfig {
-            enabled: false,
-            ..Default::default()
-        },
-        ..Options::default()
+    let app = spawn_with_usage(portcullis_server::config::UsageConfig {
+        enabled: false,
+        ..Default::default()
     })
     .await;
-    let w = app.gateway_world(false).await;
-    let token = app.access_token(&w.client_id, &w.secret, None).await;
-    assert_eq!(app.bearer_check(&w, &token).await.status(), StatusCode::OK);
+    let (w, _) = world_with_checks(&app, 1).await;
     assert!(app.state.flush_usage().await);
     let dev = app.console_user(&w.org, "developer").await;
     for path in [

@@ -13,6 +13,7 @@
 use crate::apitoken;
 use crate::browser;
 use crate::common;
+use crate::usage::{app_in, check, token_request};
 
 use apitoken::*;
 use browser::*;
@@ -1571,83 +1572,45 @@ impl Tally {
 async fn script_usage(app: &TestApp, w: &GatewayWorld) -> (Tally, String) {
     let mut tally = Tally::default();
     let (a, org) = (w.client_id.as_str(), w.org.as_str());
-    let b = app
-        .create_app_with(
-            json!({"org_id": org, "name": "Billing sync", "scopes": ["read"],
-            "products": ["events"], "sandboxes": {"prod": "read"}}),
-        )
-        .await["client_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, b_secret) = app.create_secret(&b).await;
+    let (b, b_secret) = app_in(app, org, &["read"], json!({"name": "Billing sync"})).await;
+    let b = b.as_str();
     // An org id the token was not issued for (the check does not look it up).
     let other = "0000000000000000000000AA@Org";
+    let nobody = "0123456789abcdef0123456789abcdef";
 
-    let token = |client: &str, secret: &str, scope: Option<&str>| {
-        let (client, secret, scope) = (
-            client.to_owned(),
-            secret.to_owned(),
-            scope.map(str::to_owned),
-        );
-        async move { app.token(&client, &secret, scope.as_deref()).await }
-    };
+    // Tokens (each asserted issued), and a wrong secret.
     let mut tokens = Vec::new();
     for (client, secret, scope) in [
-        (a, w.secret.as_str(), None),
-        (a, w.secret.as_str(), Some("write")),
-        (b.as_str(), b_secret.as_str(), None),
-        (a, "not-the-secret", None),
+        (a, &w.secret, None),
+        (a, &w.secret, Some("write")),
+        (b, &b_secret, None),
     ] {
-        let r = token(client, secret, scope).await;
-        let ok = r.status() == StatusCode::OK;
-        let v: Value = r.json().await.unwrap();
-        let outcome = if ok {
-            "issued"
-        } else {
-            v["error"].as_str().unwrap()
-        };
-        tally.add(Some(client), "token", outcome);
-        tokens.push(v["access_token"].as_str().unwrap_or_default().to_owned());
+        tokens.push(format!(
+            "Bearer {}",
+            app.access_token(client, secret, scope).await
+        ));
+        tally.add(Some(client), "token", "issued");
     }
-    assert_eq!(tally.refused(Some(a)), 1, "the wrong secret is refused");
+    let cc = [("grant_type", "client_credentials")];
+    let outcome = token_request(app, a, "not-the-secret", &cc).await;
+    assert_ne!(outcome, "issued");
+    tally.add(Some(a), "token", &outcome);
 
-    // The gateway's answer: `allowed` or its code, counted for the app the API key names.
-    let check = |key: &str, token: &str, org: Option<&str>| {
-        let bearer = format!("Bearer {token}");
-        let (key, resource, org) = (key.to_owned(), w.resource.clone(), org.map(str::to_owned));
-        async move {
-            let mut headers = vec![
-                ("authorization", bearer.as_str()),
-                ("x-api-key", key.as_str()),
-            ];
-            if let Some(o) = &org {
-                headers.push(("x-gw-ims-org-id", o.as_str()));
-            }
-            let r = app.gateway_check(Method::GET, &resource, &headers).await;
-            match r.headers().get("x-portcullis-code") {
-                Some(code) => code.to_str().unwrap().to_owned(),
-                None => {
-                    assert_eq!(r.status(), StatusCode::OK);
-                    "allowed".to_owned()
-                }
-            }
-        }
-    };
-    let (b, t) = (b.as_str(), |i: usize| tokens[i].as_str());
-    let nobody = "0123456789abcdef0123456789abcdef";
-    // (API key, token, org header, the app counted, how many times)
+    // Gateway checks, counted for the app the API key names: (API key, token, org header,
+    // the app counted, how many times).
     let script = [
-        (a, t(0), Some(org), Some(a), 3),
-        (a, t(1), Some(org), Some(a), 2),
-        (a, t(0), Some(other), Some(a), 1),
-        (b, t(2), Some(org), Some(b), 1),
-        (b, t(2), None, Some(b), 5),
-        (nobody, t(0), Some(org), None, 1),
+        (a, &tokens[0], Some(org), Some(a), 3),
+        (a, &tokens[1], Some(org), Some(a), 2),
+        (a, &tokens[0], Some(other), Some(a), 1),
+        (b, &tokens[2], Some(org), Some(b), 1),
+        (b, &tokens[2], None, Some(b), 5),
+        (nobody, &tokens[0], Some(org), None, 1),
     ];
     for (key, token, org_header, counted, times) in script {
+        let mut headers = vec![("authorization", token.as_str()), ("x-api-key", key)];
+        headers.extend(org_header.map(|o| ("x-gw-ims-org-id", o)));
         for _ in 0..times {
-            let outcome = check(key, token, org_header).await;
+            let outcome = check(app, &w.resource, &headers).await;
             tally.add(counted, "gateway", &outcome);
         }
     }

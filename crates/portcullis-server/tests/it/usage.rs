@@ -89,7 +89,7 @@ async fn usage(app: &TestApp, path: &str) -> Counts {
 }
 
 /// The gateway's answer to a check of `resource` with `headers`: `allowed` or its code.
-async fn check(app: &TestApp, resource: &str, headers: &[(&str, &str)]) -> String {
+pub(crate) async fn check(app: &TestApp, resource: &str, headers: &[(&str, &str)]) -> String {
     let r = app.gateway_check(Method::GET, resource, headers).await;
     if r.status() == StatusCode::OK {
         return "allowed".into();
@@ -123,7 +123,7 @@ fn grant(name: &str) -> Value {
 }
 
 /// `POST /oauth/token` with HTTP Basic and `form`: `issued` or the OAuth error.
-async fn token_request(
+pub(crate) async fn token_request(
     app: &TestApp,
     client_id: &str,
     secret: &str,
@@ -148,7 +148,12 @@ async fn token_request(
 
 /// An app of `org` with product `events`, `read` on sandbox `prod` and `scopes`, with a
 /// secret; `extra` adds to its body. `(client_id, secret)`.
-async fn app_in(app: &TestApp, org: &str, scopes: &[&str], extra: Value) -> (String, String) {
+pub(crate) async fn app_in(
+    app: &TestApp,
+    org: &str,
+    scopes: &[&str],
+    extra: Value,
+) -> (String, String) {
     let mut body = json!({"org_id": org, "name": "caller", "scopes": scopes,
         "products": ["events"], "sandboxes": {"prod": "read"}});
     for (k, v) in extra.as_object().unwrap() {
@@ -608,7 +613,7 @@ async fn behind_the_back(app: &TestApp, sql: &str) {
 }
 
 /// A server with these usage settings.
-async fn spawn_with_usage(usage: UsageConfig) -> TestApp {
+pub(crate) async fn spawn_with_usage(usage: UsageConfig) -> TestApp {
     TestApp::spawn_with(Options {
         usage,
         ..Options::default()
@@ -617,7 +622,7 @@ async fn spawn_with_usage(usage: UsageConfig) -> TestApp {
 }
 
 /// A gateway world, a token of its app, and `checks` allowed checks with it.
-async fn world_with_checks(app: &TestApp, checks: usize) -> (GatewayWorld, String) {
+pub(crate) async fn world_with_checks(app: &TestApp, checks: usize) -> (GatewayWorld, String) {
     let w = app.gateway_world(false).await;
     let token = app.access_token(&w.client_id, &w.secret, None).await;
     for _ in 0..checks {
