@@ -275,14 +275,6 @@ fn empty(ctx: &Ctx, range: Range) -> Markup {
     }
 }
 
-/// The section's head: the heading, the range links and the CSV link.
-fn head(s: &Section<'_>) -> Markup {
-    html! {
-        h2 #usage-h { "Usage" }
-        (picker(s.here, s.range))
-    }
-}
-
 /// The charts and tables of `body`, or the empty state; `extra` comes between the
 /// charts and the download link (the top failing apps, the top refusal codes).
 fn body_markup(ctx: &Ctx, s: &Section<'_>, body: &UsageBody, whose: &str, extra: Markup) -> Markup {
@@ -298,18 +290,15 @@ fn body_markup(ctx: &Ctx, s: &Section<'_>, body: &UsageBody, whose: &str, extra:
             }
             p.muted { "Times in UTC, one bar per " (chart::step_words(body.step)) " (from the server's " (body.resolution) " counts). Refusals are stacked on the allowed or issued requests, by code." }
             div.usage-charts {
-                div {
-                    h3 { "Gateway checks" }
-                    (chart::chart(&gateway))
-                    (chart::table(&gateway))
-                }
-                div {
-                    h3 { "Token requests" }
-                    @if tokens.total() == 0 {
-                        p.muted #tokens-none { "No token requests " (s.range.words()) "." }
-                    } @else {
-                        (chart::chart(&tokens))
-                        (chart::table(&tokens))
+                @for (bars, heading, none) in [(&gateway, "Gateway checks", "No gateway checks "), (&tokens, "Token requests", "No token requests ")] {
+                    div {
+                        h3 { (heading) }
+                        @if bars.total() == 0 {
+                            p.muted id={(bars.id) "-none"} { (none) (s.range.words()) "." }
+                        } @else {
+                            (chart::chart(bars))
+                            (chart::table(bars))
+                        }
                     }
                 }
             }
@@ -340,7 +329,8 @@ fn section(
 ) -> Markup {
     html! {
         section #usage aria-labelledby="usage-h" {
-            (head(s))
+            h2 #usage-h { "Usage" }
+            (picker(s.here, s.range))
             @match read {
                 Ok(body) => { (body_markup(ctx, s, body, whose, extra)) }
                 Err(e) => { (alert(&e.detail)) }
