@@ -116,9 +116,33 @@ impl Range {
         Ok(range)
     }
 
-    /// The admin API's query for this range ending now.
-    fn api_query(self, now: i64) -> String {
-        format!("from={}&step={}", now - self.seconds(), self.step())
+    /// The admin API's query for this range ending `now`, when the server keeps minute
+    /// counts for `minutes_kept` seconds: a range reaching back past them is read by the
+    /// hour (a server told to keep minutes for less than a day draws its day by the hour).
+    fn api_query(self, now: i64, minutes_kept: i64) -> String {
+        let step = if self.seconds() > minutes_kept {
+            up_to_hours(self.step())
+        } else {
+            self.step()
+        };
+        format!("from={}&step={step}", now - self.seconds())
+    }
+}
+
+/// `step` rounded up to whole hours.
+fn up_to_hours(step: i64) -> i64 {
+    (step + 3599) / 3600 * 3600
+}
+
+/// How long this server keeps its minute counts, in seconds.
+fn minutes_kept(ctx: &Ctx) -> i64 {
+    i64::try_from(ctx.state.usage.config.retention.as_secs()).unwrap_or(i64::MAX)
+}
+
+impl Range {
+    /// The admin API's query for this range ending now, on this server.
+    fn query(self, ctx: &Ctx) -> String {
+        self.api_query(ctx.state.now(), minutes_kept(ctx))
     }
 }
 
@@ -135,7 +159,7 @@ pub(super) struct Section<'a> {
 
 impl Section<'_> {
     async fn read(&self, ctx: &Ctx) -> Result<UsageBody, ApiError> {
-        let path = format!("{}?{}", self.api, self.range.api_query(ctx.state.now()));
+        let path = format!("{}?{}", self.api, self.range.query(ctx));
         ctx.api().get(&path).await
     }
 }
@@ -555,7 +579,7 @@ pub(super) async fn app_csv(
 /// on with its `Content-Type` and `Content-Disposition`.
 async fn csv(ctx: &Ctx, path: &str, query: Option<String>) -> Page {
     let range = Range::parse(query.as_deref())?;
-    let path = format!("{path}?{}&format=csv", range.api_query(ctx.state.now()));
+    let path = format!("{path}?{}&format=csv", range.query(ctx));
     Ok(ctx.api().download(&path).await?)
 }
 
@@ -589,6 +613,18 @@ mod tests {
                 r
             );
         }
+    }
+
+    #[test]
+    fn a_range_past_the_minutes_kept_is_read_by_the_hour() {
+        let day = 48 * 3600;
+        assert_eq!(Range::Day.api_query(100_000, day), "from=13600&step=900");
+        assert_eq!(Range::Day.api_query(100_000, 3600), "from=13600&step=3600");
+        assert_eq!(Range::Hour.api_query(100_000, 600), "from=96400&step=3600");
+        assert_eq!(
+            Range::Month.api_query(3_000_000, 60),
+            "from=408000&step=86400"
+        );
     }
 
     fn series(subject: SubjectBody, outcome: &str, points: &[(i64, u64)]) -> SeriesBody {
