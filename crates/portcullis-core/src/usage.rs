@@ -138,23 +138,24 @@ impl UsageCounter {
         *slot += n;
     }
 
-    /// Every count since the last drain, summed across shards; the counter starts over.
+    /// Every count since the last drain; the counter starts over. A key counted on
+    /// several threads comes once per shard that holds it (the store adds equal keys up):
+    /// summing here would build one more map of every key, the largest allocation a
+    /// flush would make.
     pub fn drain(&self) -> Vec<(UsageKey, u64)> {
-        let mut all = Counts::default();
+        let mut taken: Vec<Counts> = Vec::with_capacity(self.shards.len());
         for shard in self.shards.iter() {
-            let taken = match shard.lock() {
-                Ok(mut s) => {
-                    let taken = std::mem::take(&mut *s);
-                    self.held.fetch_sub(taken.len(), Ordering::Relaxed);
-                    taken
-                }
-                Err(_) => continue,
-            };
-            for (k, n) in taken {
-                *all.entry(k).or_insert(0) += n;
+            if let Ok(mut s) = shard.lock() {
+                let t = std::mem::take(&mut *s);
+                self.held.fetch_sub(t.len(), Ordering::Relaxed);
+                taken.push(t);
             }
         }
-        all.into_iter().collect()
+        let mut all = Vec::with_capacity(taken.iter().map(|t| t.len()).sum());
+        for t in taken {
+            all.extend(t);
+        }
+        all
     }
 
     /// Counts folded into a key without app and resource, since the counter was made.
@@ -207,11 +208,16 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let mut got = c.drain();
-        got.sort_by_key(|(k, _)| (k.app.clone().map(|a| a.to_string()), k.outcome));
-        let summary: Vec<_> = got
+        // A key counted in several shards comes once per shard: add them up.
+        let mut summed: std::collections::BTreeMap<(String, &str), u64> = Default::default();
+        for (k, n) in c.drain() {
+            *summed
+                .entry((k.app.unwrap().to_string(), k.outcome))
+                .or_default() += n;
+        }
+        let summary: Vec<_> = summed
             .iter()
-            .map(|(k, n)| (k.app.as_ref().unwrap().as_str(), k.outcome, *n))
+            .map(|((app, outcome), n)| (app.as_str(), *outcome, *n))
             .collect();
         assert_eq!(
             summary,

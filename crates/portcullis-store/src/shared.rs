@@ -1334,13 +1334,16 @@ macro_rules! implement_store {
             $($usage)*
 
             async fn add_usage(&self, counts: &[(portcullis_core::usage::UsageKey, u64)]) -> Result<()> {
-                let minutes = crate::usage_rows(counts, crate::UsageResolution::Minute);
-                if minutes.is_empty() {
+                if counts.is_empty() {
                     return Ok(());
                 }
-                let hours = crate::usage_rows(counts, crate::UsageResolution::Hour);
                 let mut tx = self.begin().await?;
-                for (sql, rows) in [(USAGE_ADD_MINUTES, &minutes), (USAGE_ADD_HOURS, &hours)] {
+                for (sql, resolution) in [
+                    (USAGE_ADD_MINUTES, crate::UsageResolution::Minute),
+                    (USAGE_ADD_HOURS, crate::UsageResolution::Hour),
+                ] {
+                    // One table's rows at a time: a flush of many keys holds one copy.
+                    let rows = crate::usage_rows(counts, resolution);
                     for chunk in rows.chunks(USAGE_ROWS) {
                         let mut q = sqlx::QueryBuilder::<$db>::new(sql.0);
                         q.push_values(chunk, |mut b, ((at, org, app, subject, subject_id, outcome), n)| {
