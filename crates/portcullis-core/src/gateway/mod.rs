@@ -332,6 +332,20 @@ fn bearer(value: &str) -> Result<&str, Denial> {
             "The Authorization scheme is misspelled 'Bearar'; it is 'Bearer': send 'Authorization: Bearer <token>'.",
         ));
     }
+    // Name the scheme only when it looks like one (a short word before the credentials):
+    // a bare token sent without a scheme must not be echoed into the answer, its
+    // X-Portcullis-Detail header and the logs.
+    let a_scheme = !rest.trim().is_empty()
+        && scheme.len() <= 20
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !a_scheme {
+        return Err(deny(
+            Code::InvalidRequest,
+            "The Authorization header has no scheme before its value; send 'Authorization: Bearer <token>'.",
+        ));
+    }
     Err(deny(
         Code::InvalidRequest,
         format!(

@@ -200,10 +200,23 @@ fn well_formedness_comes_first() {
         .unwrap_err();
     assert_eq!(d.code, Code::InvalidRequest);
     assert!(d.detail.contains("'Bearer'"), "{}", d.detail);
-    assert_eq!(
-        code(f.check("GET", Some("Basic abc"))),
-        Code::InvalidRequest
+    let basic = f.check("GET", Some("Basic abc")).unwrap_err();
+    assert_eq!(basic.code, Code::InvalidRequest);
+    assert!(
+        basic.detail.contains("'Basic' is not supported"),
+        "{}",
+        basic.detail
     );
+    // A token sent without its scheme is refused without being echoed.
+    let bare_token = f.token("read", NOW + 60);
+    let bare = f.check("GET", Some(&bare_token)).unwrap_err();
+    assert_eq!(bare.code, Code::InvalidRequest);
+    assert!(bare.detail.contains("no scheme"), "{}", bare.detail);
+    assert!(!bare.detail.contains(&bare_token[..10]), "{}", bare.detail);
+    let opaque = f
+        .check("GET", Some("0123456789abcdef0123456789abcdef"))
+        .unwrap_err();
+    assert!(!opaque.detail.contains("0123456789"), "{}", opaque.detail);
     assert_eq!(
         code(f.check("GET", Some("Bearer not-a-jwt"))),
         Code::InvalidRequest
