@@ -67,7 +67,7 @@ echo "$total gateway checks with a random api key and resource id in $DURATION s
 echo "server RSS: $rss0 MiB before, $rss1 MiB after, $peak MiB at most"
 echo "portcullis_usage_folded_total: ${folded:-?}"
 echo "usage rows in the database after the run (every request since the start):"
-python3 - "$work/data/data/portcullis.db" <<'PY'
+python3 - "$work/data/portcullis.db" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 for table, at in (("usage_minute", "minute"), ("usage_hour", "hour")):

@@ -82,8 +82,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Self(q.0))
-            .map_err(|e| Problem::bad_request(format!("Bad query string: {}", e.body_text())))
+            .map_err(|e| Problem::bad_request(query_refusal(&e.body_text(), parts.uri.query())))
     }
+}
+
+/// What a refused query string gets: the parser's reason, except that a number that is
+/// not one is said in words, with the value given.
+fn query_refusal(reason: &str, query: Option<&str>) -> String {
+    let reason = reason
+        .strip_prefix("Failed to deserialize query string: ")
+        .unwrap_or(reason);
+    if let Some((field, why)) = reason.split_once(": ")
+        && [
+            "invalid digit found in string",
+            "cannot parse integer from empty string",
+            "number too large to fit in target type",
+            "number too small to fit in target type",
+        ]
+        .contains(&why)
+    {
+        let given = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .find(|(k, _)| k == field)
+            .map(|(_, v)| v.chars().take(40).collect::<String>())
+            .unwrap_or_default();
+        return format!("Bad query string: '{field}' must be a whole number, not '{given}'.");
+    }
+    format!("Bad query string: {reason}")
 }
 
 /// A JSON body that may be left out entirely: an empty body means `T::default()`

@@ -139,6 +139,12 @@ pub struct UsageBody {
     /// hours).
     #[schema(example = "minute")]
     pub resolution: String,
+    /// The oldest time those counts are kept from (unix seconds): earlier buckets have
+    /// been pruned, so they read as empty.
+    pub kept_from: i64,
+    /// Whether the server that answered counts requests: `false` when it runs with
+    /// `--usage-analytics false`, so empty series there do not mean no traffic.
+    pub counted: bool,
     /// One series per subject and outcome with any count in the range, by subject
     /// (grants, introspection, resources) then outcome.
     pub series: Vec<SeriesBody>,
@@ -157,8 +163,9 @@ fn up_to(x: i64, m: i64) -> i64 {
 }
 
 /// The range the query names, checked: `(from, to, step)`, with `from` and `to` on
-/// multiples of `step`.
-fn range(q: &UsageQuery, now: i64) -> Result<(i64, i64, i64), Problem> {
+/// multiples of `step`. `minutes_from` is the oldest minute the minute counts keep: a
+/// step this suggests for a range reaching back past it is a whole number of hours.
+fn range(q: &UsageQuery, now: i64, minutes_from: i64) -> Result<(i64, i64, i64), Problem> {
     let step = q.step.unwrap_or(60);
     if step < 60 || step % 60 != 0 || step > MAX_STEP {
         return Err(Problem::bad_request(format!(
@@ -193,6 +200,9 @@ fn range(q: &UsageQuery, now: i64) -> Result<(i64, i64, i64), Problem> {
         while buckets(least) > MAX_BUCKETS {
             least += 60;
         }
+        if from < minutes_from {
+            least = up_to(least, 3600);
+        }
         return Err(Problem::bad_request(format!(
             "From {from} to {to} in steps of {step} s is {n} buckets; at most {MAX_BUCKETS} are answered: give a 'step' of at least {least} s, or a shorter range."
         )));
@@ -201,10 +211,17 @@ fn range(q: &UsageQuery, now: i64) -> Result<(i64, i64, i64), Problem> {
     Ok((from, to, step))
 }
 
+/// The oldest bucket of `size` seconds that counts kept `retention` seconds still hold at
+/// `now` (what the pruning leaves: every bucket that starts at or after `now - retention`).
+fn kept_from(now: i64, retention: i64, size: i64) -> i64 {
+    let cut = now.saturating_sub(retention).max(0);
+    cut.div_euclid(size) * size + if cut % size == 0 { 0 } else { size }
+}
+
 /// Refuse a read by the minute that starts before the minute counts kept at `now`
 /// (`retention` seconds), naming the step that answers it.
 fn minutes_kept(from: i64, step: i64, now: i64, retention: i64) -> Result<(), Problem> {
-    let oldest = UsageKey::minute_of(now.saturating_sub(retention));
+    let oldest = kept_from(now, retention, 60);
     if UsageResolution::for_step(step) == UsageResolution::Minute && from < oldest {
         return Err(Problem::bad_request(format!(
             "Counts by the minute are kept for {} hours, so from {oldest} on; this range starts at {from}. Give a 'step' of whole hours (3600, 86400, …) to read the hour counts, or start the range later.",
@@ -271,6 +288,8 @@ fn body(from: i64, to: i64, step: i64, buckets: Vec<UsageBucket>) -> UsageBody {
         to,
         step,
         resolution: UsageResolution::for_step(step).name().to_owned(),
+        kept_from: 0,
+        counted: true,
         series,
         totals,
         apps: None,
@@ -307,11 +326,18 @@ async fn read(
     q: &UsageQuery,
 ) -> Result<Response, Problem> {
     let now = state.now();
-    let (from, to, step) = range(q, now)?;
-    let retention = i64::try_from(state.usage.config.retention.as_secs()).unwrap_or(i64::MAX);
+    let config = &state.usage.config;
+    let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let retention = seconds(config.retention);
+    let (from, to, step) = range(q, now, kept_from(now, retention, 60))?;
     minutes_kept(from, step, now, retention)?;
     let buckets = state.store.usage(&filter, from, to, step).await?;
     let mut body = body(from, to, step, buckets);
+    body.counted = state.usage.enabled();
+    body.kept_from = match UsageResolution::for_step(step) {
+        UsageResolution::Minute => kept_from(now, retention, 60),
+        UsageResolution::Hour => kept_from(now, seconds(config.hour_retention), 3600),
+    };
     if q.format.unwrap_or_default() == Format::Csv {
         let file = format!("attachment; filename=\"usage-{name}-{from}-{to}.csv\"");
         return Ok((
@@ -374,6 +400,38 @@ pub async fn app(
 mod tests {
     use super::*;
 
+    /// [`range`] with every minute kept.
+    fn r(q: &UsageQuery, now: i64) -> Result<(i64, i64, i64), Problem> {
+        range(q, now, i64::MIN)
+    }
+
+    #[test]
+    fn a_step_suggested_for_a_range_past_the_minutes_kept_is_whole_hours() {
+        let day = 86_400;
+        // Three days by the minute: too many buckets; the minutes kept start a day ago.
+        let long = q(Some(7 * day), Some(10 * day), Some(60));
+        let e = range(&long, 10 * day, 9 * day).unwrap_err();
+        assert!(e.detail.contains("at least 3600 s"), "{}", e.detail);
+        let e = range(
+            &q(Some(0), Some(100 * day), Some(3600)),
+            100 * day,
+            98 * day,
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("at least 7200 s"), "{}", e.detail);
+        // Within the minutes kept, the least step is still the least.
+        let e = range(&long, 10 * day, 0).unwrap_err();
+        assert!(e.detail.contains("at least 180 s"), "{}", e.detail);
+    }
+
+    #[test]
+    fn counts_are_kept_from_the_first_whole_bucket_after_the_cut() {
+        assert_eq!(kept_from(10_000, 1_000, 60), 9_000);
+        assert_eq!(kept_from(10_030, 1_000, 60), 9_060);
+        assert_eq!(kept_from(10_000, 1_000, 3600), 10_800);
+        assert_eq!(kept_from(500, 1_000, 60), 0);
+    }
+
     fn q(from: Option<i64>, to: Option<i64>, step: Option<i64>) -> UsageQuery {
         UsageQuery {
             from,
@@ -424,16 +482,13 @@ mod tests {
 
     #[test]
     fn the_default_range_is_the_last_hour_by_minute() {
-        assert_eq!(
-            range(&q(None, None, None), 7_230).unwrap(),
-            (3_660, 7_260, 60)
-        );
+        assert_eq!(r(&q(None, None, None), 7_230).unwrap(), (3_660, 7_260, 60));
     }
 
     #[test]
     fn a_range_is_widened_to_whole_steps() {
         assert_eq!(
-            range(&q(Some(301), Some(899), Some(300)), 0).unwrap(),
+            r(&q(Some(301), Some(899), Some(300)), 0).unwrap(),
             (300, 900, 300)
         );
     }
@@ -450,14 +505,14 @@ mod tests {
             q(Some(600), Some(600), None),
             q(Some(900), Some(600), None),
         ] {
-            assert!(range(&bad, 10_000).is_err(), "{bad:?}");
+            assert!(r(&bad, 10_000).is_err(), "{bad:?}");
         }
         // A week by minute is 10,080 buckets; by 6 minutes, 1,680.
-        let e = range(&q(Some(0), Some(7 * 86_400), None), 0).unwrap_err();
+        let e = r(&q(Some(0), Some(7 * 86_400), None), 0).unwrap_err();
         assert!(e.detail.contains("at least 360 s"), "{}", e.detail);
-        assert!(range(&q(Some(0), Some(7 * 86_400), Some(360)), 0).is_ok());
+        assert!(r(&q(Some(0), Some(7 * 86_400), Some(360)), 0).is_ok());
         // Off the steps, the suggestion still fits once the range is widened to them.
-        let e = range(&q(Some(59), Some(601_061), None), 0).unwrap_err();
+        let e = r(&q(Some(59), Some(601_061), None), 0).unwrap_err();
         let least: i64 = e
             .detail
             .split("at least ")
@@ -468,10 +523,10 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(range(&q(Some(59), Some(601_061), Some(least)), 0).is_ok());
-        assert!(range(&q(Some(59), Some(601_061), Some(least - 60)), 0).is_err());
-        assert!(range(&q(Some(0), Some(2_000 * 60), None), 0).is_ok());
-        let e = range(&q(Some(0), Some(2_001 * 60), None), 0).unwrap_err();
+        assert!(r(&q(Some(59), Some(601_061), Some(least)), 0).is_ok());
+        assert!(r(&q(Some(59), Some(601_061), Some(least - 60)), 0).is_err());
+        assert!(r(&q(Some(0), Some(2_000 * 60), None), 0).is_ok());
+        let e = r(&q(Some(0), Some(2_001 * 60), None), 0).unwrap_err();
         assert!(e.detail.contains("2001 buckets"), "{}", e.detail);
     }
 }

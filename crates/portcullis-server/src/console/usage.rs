@@ -653,6 +653,8 @@ mod tests {
             to: 900,
             step: 60,
             resolution: "minute".into(),
+            kept_from: 0,
+            counted: true,
             series: vec![
                 series(
                     SubjectBody::Grant("client_credentials".into()),

@@ -306,6 +306,9 @@ async fn with_usage_analytics_off_nothing_is_counted() {
     assert!(app.state.flush_usage().await);
     let path = format!("/admin/v1/orgs/{}/usage", w.org);
     assert!(usage(&app, &path).await.is_empty());
+    // The answer says so: empty because nothing is counted, not because nothing came.
+    let (_, v) = app.call(Method::GET, &path, None).await;
+    assert_eq!(v["counted"], false, "{v}");
     app.stop().await;
 }
 
@@ -355,12 +358,18 @@ async fn bad_input_is_a_problem_that_says_what_to_change() {
     for (query, says) in [
         ("?step=90", "multiple of 60"),
         ("?step=0", "multiple of 60"),
-        ("?step=abc", "query"),
+        ("?step=abc", "'step' must be a whole number, not 'abc'"),
+        (
+            "?from=2026-12-07T00:00:00Z",
+            "'from' must be a whole number",
+        ),
         ("?from=600&to=600", "before"),
         ("?from=900&to=600", "before"),
         ("?from=-5", "unix seconds"),
         ("?to=99999999999999", "unix seconds"),
-        ("?from=0&to=604800", "at least 360 s"),
+        // A week by the minute: too many buckets, and older than the minutes kept, so the
+        // step suggested is whole hours.
+        ("?from=0&to=604800", "at least 3600 s"),
         ("?since=0", "query"),
     ] {
         let r = app.admin(Method::GET, &format!("{org}{query}"), None).await;
@@ -510,6 +519,14 @@ async fn an_org_lists_its_apps_most_refused_first_and_csv_has_the_same_counts() 
     let (status, v) = app.call(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["resolution"], "minute");
+    assert_eq!(v["counted"], true, "{v}");
+    // Minute counts are kept 48 hours, from the first whole minute after the cut.
+    let now = app.state.now();
+    let kept = v["kept_from"].as_i64().unwrap();
+    assert!(
+        kept % 60 == 0 && kept >= now - 48 * 3600 && kept < now - 48 * 3600 + 60,
+        "{v}"
+    );
     let apps: Vec<(Value, u64, u64)> = v["apps"]
         .as_array()
         .expect("an org's read lists its apps")
