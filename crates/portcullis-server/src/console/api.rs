@@ -148,14 +148,16 @@ impl Api {
 /// What a signed-in person is told when the admin API refuses their session: its own
 /// detail names `POST /admin/v1/sessions`, a script's way to sign in; a person's is the
 /// sign-in page, which the 401 page links to.
-pub const SESSION_ENDED: &str =
-    "Your session has ended (it expired, you signed out, or your password was changed). Sign in again.";
+pub const SESSION_ENDED: &str = "Your session has ended (it expired, you signed out, or your password was changed). Sign in again.";
 
 impl Api {
     /// A refusal as the person reads it; as a session (not a one-time link), a 401 means
     /// the session no longer works, and says so in the console's words.
     async fn refused(&self, status: StatusCode, body: Body) -> ApiError {
-        let session = self.token.as_deref().is_some_and(|t| t.starts_with("pcsu_"));
+        let session = self
+            .token
+            .as_deref()
+            .is_some_and(|t| t.starts_with("pcsu_"));
         if status == StatusCode::UNAUTHORIZED && session {
             return ApiError {
                 status,
