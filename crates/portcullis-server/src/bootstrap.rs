@@ -155,8 +155,16 @@ pub async fn initialise(
                 return Err(OpenError::WeakAdminToken);
             }
             let h = hash_key.hash_text(t).to_hex();
-            if store.setting(SETTING_ADMIN_TOKEN).await?.as_deref() != Some(h.as_str()) {
+            let stored = store.setting(SETTING_ADMIN_TOKEN).await?;
+            if stored.as_deref() != Some(h.as_str()) {
                 store.set_setting(SETTING_ADMIN_TOKEN, &h).await?;
+                // Only the fact, never a value: an operator who set the variable to get in
+                // again learns that whoever held the old token no longer can.
+                if stored.is_some() {
+                    tracing::warn!(
+                        "PORTCULLIS_ADMIN_TOKEN replaced the stored bootstrap admin token: the old one no longer works"
+                    );
+                }
             }
         }
         None => {

@@ -594,8 +594,15 @@ pub enum AdminCommand {
 
 const ADMIN_CREATE_AFTER_HELP: &str = "\
 This is how the first person gets into the console. The link works once, for 24 hours; it is \
-printed here and nowhere else (not logged). For an email that already has an account, the link \
-resets its password. Run it on the server's machine with the server's data directory (and \
+printed here and nowhere else (not logged).
+
+For an email that already has an account, it adds the admin role in the organization and \
+resets the password at once: the old password stops working, the person's sessions end, and \
+they sign in again only after choosing a new password with the link. To give an existing \
+person a role without that, use the console's Users tab, or PATCH /admin/v1/users/{user_id} \
+{\"roles\": {\"<org id>\": \"admin\"}} with the admin API.
+
+Run it on the server's machine with the server's data directory (and \
 --issuer, if the server has one, so the link points at the server); the running server sees \
 the new user at once.
 

@@ -305,6 +305,21 @@ fn serve_writes_the_token_once_works_with_the_keys_commands_and_stops_on_sigterm
         );
     }
     assert!(all.iter().any(|l| l.contains("shutdown requested")));
+    // The chosen token replaced the generated one, and the log says so (without either).
+    let replaced = "replaced the stored bootstrap admin token: the old one no longer works";
+    assert!(all.iter().any(|l| l.contains(replaced)), "{all:?}");
+
+    // The same token again replaces nothing, and the log is silent about it.
+    let server = Server::start(
+        serve_cmd(&data)
+            .args(["--log-format", "json"])
+            .env("PORTCULLIS_ADMIN_TOKEN", chosen),
+    );
+    assert_eq!(get_status(&server.addr, "/admin/v1/orgs", chosen), 200);
+    let startup = server.startup.clone();
+    let (status, rest) = server.stop();
+    assert!(status.success());
+    assert!(!startup.iter().chain(&rest).any(|l| l.contains(replaced)));
 }
 
 /// The server's whole log (debug level, JSON) during a full flow — org, app, secret,

@@ -69,7 +69,7 @@ impl Api {
         let res = self.send(req).await;
         let status = res.status();
         if !status.is_success() {
-            return Err(refused(status, res.into_body()).await);
+            return Err(self.refused(status, res.into_body()).await);
         }
         let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER)
             .await
@@ -90,7 +90,7 @@ impl Api {
         let res = self.send(req).await;
         let status = res.status();
         if !status.is_success() {
-            return Err(refused(status, res.into_body()).await);
+            return Err(self.refused(status, res.into_body()).await);
         }
         let (parts, body) = res.into_parts();
         let mut out = axum::response::Response::new(body);
@@ -142,6 +142,29 @@ impl Api {
         self.call::<Ignored>(Method::DELETE, path, None)
             .await
             .map(drop)
+    }
+}
+
+/// What a signed-in person is told when the admin API refuses their session: its own
+/// detail names `POST /admin/v1/sessions`, a script's way to sign in; a person's is the
+/// sign-in page, which the 401 page links to.
+pub const SESSION_ENDED: &str = "Your session has ended (it expired, you signed out, or your password was changed). Sign in again.";
+
+impl Api {
+    /// A refusal as the person reads it; as a session (not a one-time link), a 401 means
+    /// the session no longer works, and says so in the console's words.
+    async fn refused(&self, status: StatusCode, body: Body) -> ApiError {
+        let session = self
+            .token
+            .as_deref()
+            .is_some_and(|t| t.starts_with("pcsu_"));
+        if status == StatusCode::UNAUTHORIZED && session {
+            return ApiError {
+                status,
+                detail: SESSION_ENDED.to_owned(),
+            };
+        }
+        refused(status, body).await
     }
 }
 

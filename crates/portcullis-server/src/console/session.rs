@@ -38,7 +38,7 @@ pub(super) async fn home(ctx: Ctx) -> Response {
 fn login_form(csrf: &str, email: &str, error: Option<&str>) -> Markup {
     Frame::new("Sign in", None).render(html! {
         @if let Some(e) = error { (alert(e)) }
-        p { "Sign in with the email and password an administrator of your organization gave you." }
+        p { "Sign in with your email and the password you chose when you opened your invitation (or password reset) link." }
         form.stack method="post" action="/console/login" {
             input type="hidden" name="csrf" value=(csrf);
             label for="email" { "Email" }

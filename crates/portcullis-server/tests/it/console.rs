@@ -144,7 +144,11 @@ async fn cookies_are_http_only_same_site_strict_and_secure_only_over_tls() {
     let r = s.get(&app, "/console/orgs").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(set_cookie(&r, "pcs_console").unwrap().contains("Max-Age=0"));
-    assert!(r.text().await.unwrap().contains("href=\"/console/login\""));
+    let html = r.text().await.unwrap();
+    assert!(html.contains("href=\"/console/login\""), "{html}");
+    // In the console's words: the sign-in page, not the admin API's endpoint for scripts.
+    assert!(html.contains("Your session has ended"), "{html}");
+    assert!(!html.contains("/admin/v1/sessions"), "{html}");
 }
 
 #[tokio::test]

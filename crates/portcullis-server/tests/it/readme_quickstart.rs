@@ -46,6 +46,23 @@ fn run(script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A README block with its `ADMIN=` and `API=` lines pointed at `admin` and `base`.
+fn point(block: &str, admin: &str, base: &str) -> String {
+    block
+        .lines()
+        .map(|l| {
+            if l.starts_with("ADMIN=") {
+                format!("ADMIN={admin}")
+            } else if l.starts_with("API=") {
+                format!("API={base}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 // Multi-threaded: `run` blocks this thread on curl while the server must keep serving.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_quickstart_works_as_written() {
@@ -60,21 +77,7 @@ async fn the_readme_quickstart_works_as_written() {
     let sh = blocks(&text, "## Quickstart", "sh");
     let json = blocks(&text, "## Quickstart", "json");
     assert_eq!(sh.len(), 2, "the quickstart has two shell blocks");
-    let point = |block: &str| -> String {
-        block
-            .lines()
-            .map(|l| {
-                if l.starts_with("ADMIN=") {
-                    format!("ADMIN={ADMIN_TOKEN}")
-                } else if l.starts_with("API=") {
-                    format!("API={}", app.base)
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let point = |block: &str| point(block, ADMIN_TOKEN, &app.base);
     let first = point(&sh[0]);
     assert!(first.contains(&app.base), "the block sets API=");
     let out = run(&first);
@@ -100,4 +103,25 @@ async fn the_readme_quickstart_works_as_written() {
     let last = out.lines().last().expect("output");
     let v: Value = serde_json::from_str(last).expect("JSON");
     assert_eq!(v, serde_json::json!({"active": false}));
+}
+
+/// The check after `API=` stops a reader with a wrong admin token at once, saying so,
+/// instead of letting every later step carry `null` to a puzzling `invalid_client`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_quickstart_says_at_once_when_the_admin_token_is_wrong() {
+    let app = TestApp::spawn().await;
+    let text = readme();
+    let first = &blocks(&text, "## Quickstart", "sh")[0];
+    let check = first
+        .find("|| echo")
+        .expect("the block checks the admin token");
+    let setup = &first[..first[check..].find('\n').map_or(first.len(), |n| check + n)];
+    let as_reader = |admin: &str| point(setup, admin, &app.base);
+    let said = run(&as_reader("pcsa_..."));
+    assert!(said.contains("ADMIN token"), "{said}");
+    assert_eq!(
+        run(&as_reader(ADMIN_TOKEN)),
+        "",
+        "a good token passes quietly"
+    );
 }
