@@ -13,6 +13,7 @@ pub mod app_jwt;
 pub mod certificate;
 pub mod clock;
 pub mod decision_feed;
+pub mod dpop;
 pub mod gateway;
 pub mod grant;
 pub mod ids;

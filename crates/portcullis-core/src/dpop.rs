@@ -1,0 +1,426 @@
+//! DPoP proofs (RFC 9449): the JWT a client signs with its own key for one HTTP request,
+//! carrying that key's public half in its header, so that a token bound to the key
+//! (`cnf.jkt`, the key's RFC 7638 thumbprint) is useless to anyone without the private
+//! half.
+//!
+//! [`verify_proof`] makes the checks of RFC 9449 section 4.3 that need no memory: the
+//! proof is one JWS (the structural checks of [`crate::jose`] first), `typ` is
+//! `dpop+jwt`, `alg` is one of [`ALGS`] (asymmetric only), `jwk` is a public key (a
+//! private or symmetric member is refused) and the signature verifies with it; `htm` and
+//! `htu` name the request (`htu` compared without query and fragment), `iat` is within
+//! the window, `ath` is the hash of the access token when one is presented, and `nonce`
+//! is the server's when it asked for one. That the proof's `jti` is used only once is the
+//! caller's: it is returned, to be spent with the server's other `jti`s.
+
+use crate::jose;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// The signature algorithms a proof may use: asymmetric ones only (a proof signed with a
+/// shared secret proves nothing about a key pair).
+pub const ALGS: [Algorithm; 5] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+    Algorithm::RS256,
+    Algorithm::PS256,
+];
+
+/// Their names, as discovery metadata lists them (`dpop_signing_alg_values_supported`).
+pub const ALG_NAMES: [&str; 5] = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
+
+/// Members of a JWK that only a private or symmetric key has.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The longest `jti` accepted: enough for any random id, short enough to keep in memory.
+pub const MAX_JTI: usize = 128;
+
+/// What the proof must match: the request it was made for.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    /// The request's method (`GET`, `POST`, …).
+    pub htm: &'a str,
+    /// The request's URI as the client saw it: scheme, host, path (a query or fragment is
+    /// ignored on both sides).
+    pub htu: &'a str,
+    /// Unix seconds now.
+    pub now: i64,
+    /// How old a proof may be, in seconds.
+    pub max_age: i64,
+    /// How far in the future a proof's `iat` may be (the client's clock running ahead).
+    pub leeway: i64,
+    /// The access token presented with the proof, whose hash `ath` must be; `None` at the
+    /// token endpoint, where there is none yet.
+    pub access_token: Option<&'a str>,
+    /// The nonce the server gave (`DPoP-Nonce`), when it requires one.
+    pub nonce: Option<&'a str>,
+}
+
+/// A proof that passed: the key's thumbprint and the `jti` to spend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key, base64url: a bound token's
+    /// `cnf.jkt`.
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+}
+
+/// Why a proof is refused. The messages are for the client's developer: each says what
+/// to change, and none repeats the proof or the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("the DPoP proof is not a JWS: {0}")]
+    Malformed(String),
+    #[error("the DPoP proof's header must have typ 'dpop+jwt'")]
+    WrongType,
+    #[error("the DPoP proof's alg must be one of ES256, ES384, EdDSA, RS256, PS256")]
+    AlgNotAllowed,
+    #[error("the DPoP proof's header must carry the public key it is signed with as 'jwk'")]
+    NoKey,
+    #[error("the DPoP proof's 'jwk' holds a private or symmetric key: send the public key only")]
+    PrivateKey,
+    #[error("the DPoP proof's 'jwk' is not a usable public key for its alg")]
+    BadKey,
+    #[error("the DPoP proof's signature does not verify with the key in its header")]
+    BadSignature,
+    #[error("the DPoP proof has no valid '{0}' claim")]
+    MissingClaim(&'static str),
+    #[error("the DPoP proof's htm is for another method: sign it for {expected}")]
+    WrongMethod { expected: String },
+    #[error(
+        "the DPoP proof's htu is for another URI: sign it for {expected} (without query and fragment)"
+    )]
+    WrongUri { expected: String },
+    #[error(
+        "the DPoP proof is too old (iat more than {max_age} s ago): make a new proof for each request"
+    )]
+    Stale { max_age: i64 },
+    #[error("the DPoP proof's iat is in the future: check the client's clock")]
+    Future,
+    #[error("the DPoP proof's ath is missing or is not the hash of the access token sent with it")]
+    WrongAth,
+    #[error("the DPoP proof must carry the nonce the server gave in DPoP-Nonce")]
+    WrongNonce,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    ath: Option<String>,
+    nonce: Option<String>,
+}
+
+/// The base64url SHA-256 of an access token: a proof's `ath`.
+pub fn ath(access_token: &str) -> String {
+    B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        access_token.as_bytes(),
+    ))
+}
+
+/// `uri` without its query and fragment, as `htu` is compared (RFC 9449 section 4.3).
+pub fn htu_of(uri: &str) -> &str {
+    let end = uri.find(['?', '#']).unwrap_or(uri.len());
+    &uri[..end]
+}
+
+/// Check `proof` against the request it came with; see the module's documentation.
+pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofError> {
+    jose::precheck(proof).map_err(|e| ProofError::Malformed(e.to_string()))?;
+    let header_b64 = proof.split('.').next().unwrap_or("");
+    let header: serde_json::Value = B64
+        .decode(header_b64)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(|| ProofError::Malformed("the header is not base64url JSON".into()))?;
+    let typ = header.get("typ").and_then(|t| t.as_str()).unwrap_or("");
+    if !typ.eq_ignore_ascii_case("dpop+jwt") {
+        return Err(ProofError::WrongType);
+    }
+    let alg = header
+        .get("alg")
+        .and_then(|a| a.as_str())
+        .and_then(|a| ALG_NAMES.iter().position(|n| *n == a))
+        .map(|i| ALGS[i])
+        .ok_or(ProofError::AlgNotAllowed)?;
+    let jwk_value = header.get("jwk").ok_or(ProofError::NoKey)?;
+    let members = jwk_value.as_object().ok_or(ProofError::BadKey)?;
+    if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
+        return Err(ProofError::PrivateKey);
+    }
+    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::BadKey)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::BadKey)?;
+
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::BadSignature,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
+            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
+            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
+            | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
+            | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => ProofError::BadKey,
+            _ => ProofError::Malformed("the claims are not a DPoP proof's".into()),
+        })?
+        .claims;
+
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= MAX_JTI)
+        .ok_or(ProofError::MissingClaim("jti"))?;
+    let htm = claims.htm.ok_or(ProofError::MissingClaim("htm"))?;
+    if htm != want.htm {
+        return Err(ProofError::WrongMethod {
+            expected: want.htm.to_owned(),
+        });
+    }
+    let htu = claims.htu.ok_or(ProofError::MissingClaim("htu"))?;
+    if htu_of(&htu) != htu_of(want.htu) {
+        return Err(ProofError::WrongUri {
+            expected: htu_of(want.htu).to_owned(),
+        });
+    }
+    let iat = claims.iat.ok_or(ProofError::MissingClaim("iat"))?;
+    if iat < want.now.saturating_sub(want.max_age) {
+        return Err(ProofError::Stale {
+            max_age: want.max_age,
+        });
+    }
+    if iat > want.now.saturating_add(want.leeway) {
+        return Err(ProofError::Future);
+    }
+    if let Some(token) = want.access_token {
+        let expected = ath(token);
+        let given = claims.ath.unwrap_or_default();
+        // Both are public hashes of what the client sent; compared in constant time all
+        // the same, as every credential-derived value here is.
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            expected.as_bytes(),
+        )) {
+            return Err(ProofError::WrongAth);
+        }
+    }
+    if let Some(nonce) = want.nonce
+        && claims.nonce.as_deref() != Some(nonce)
+    {
+        return Err(ProofError::WrongNonce);
+    }
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| ProofError::BadKey)?;
+    Ok(Proof { jkt, jti, iat })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{Alg, generate_key};
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    const NOW: i64 = 1_800_000_000;
+    const URI: &str = "https://api.example/orders/7";
+
+    /// A client key: its PKCS#8 and public JWK (without the server's `kid`, `use`, `alg`
+    /// members, as a client sends it).
+    fn client_key() -> (Vec<u8>, Value) {
+        let k = generate_key(Alg::ES256, "client").unwrap();
+        let mut jwk = k.public_jwk.clone();
+        for m in ["kid", "use", "alg"] {
+            jwk.as_object_mut().unwrap().remove(m);
+        }
+        (k.pkcs8, jwk)
+    }
+
+    fn sign(pkcs8: &[u8], typ: &str, jwk: &Value, claims: &Value) -> String {
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some(typ.into());
+        h.jwk = Some(serde_json::from_value(jwk.clone()).unwrap());
+        let mut token = jsonwebtoken::encode(&h, claims, &EncodingKey::from_ec_der(pkcs8)).unwrap();
+        if jwk.get("d").is_some() {
+            // jsonwebtoken's Jwk drops private members: put the raw header back.
+            let mut header: Value =
+                serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap())
+                    .unwrap();
+            header["jwk"] = jwk.clone();
+            let rest = token.split_once('.').unwrap().1.to_owned();
+            token = format!("{}.{rest}", B64.encode(header.to_string()));
+        }
+        token
+    }
+
+    fn claims() -> Value {
+        json!({"jti": "j-1", "htm": "GET", "htu": URI, "iat": NOW, "ath": ath("tok")})
+    }
+
+    fn want() -> Expected<'static> {
+        Expected {
+            htm: "GET",
+            htu: URI,
+            now: NOW,
+            max_age: 60,
+            leeway: 5,
+            access_token: Some("tok"),
+            nonce: None,
+        }
+    }
+
+    #[test]
+    fn a_proof_for_the_request_passes_with_its_keys_thumbprint() {
+        let (pkcs8, jwk) = client_key();
+        let p = verify_proof(&sign(&pkcs8, "dpop+jwt", &jwk, &claims()), &want()).unwrap();
+        assert_eq!(p.jti, "j-1");
+        assert_eq!(p.iat, NOW);
+        let parsed: Jwk = serde_json::from_value(jwk.clone()).unwrap();
+        assert_eq!(p.jkt, parsed.thumbprint(ThumbprintHash::SHA256).unwrap());
+        // The query of either side does not count.
+        let mut c = claims();
+        c["htu"] = json!(format!("{URI}?a=1"));
+        let w = Expected {
+            htu: "https://api.example/orders/7#x",
+            ..want()
+        };
+        assert!(verify_proof(&sign(&pkcs8, "dpop+jwt", &jwk, &c), &w).is_ok());
+    }
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        // RFC 7638 section 3.1's example key and thumbprint.
+        let jwk: Jwk = serde_json::from_value(json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        }))
+        .unwrap();
+        assert_eq!(
+            jwk.thumbprint(ThumbprintHash::SHA256).unwrap(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn each_check_refuses_with_its_own_reason() {
+        let (pkcs8, jwk) = client_key();
+        let ok = |c: &Value| sign(&pkcs8, "dpop+jwt", &jwk, c);
+        let with = |k: &str, v: Value| {
+            let mut c = claims();
+            c[k] = v;
+            ok(&c)
+        };
+        let without = |k: &str| {
+            let mut c = claims();
+            c.as_object_mut().unwrap().remove(k);
+            ok(&c)
+        };
+        let cases: Vec<(String, ProofError)> = vec![
+            (sign(&pkcs8, "JWT", &jwk, &claims()), ProofError::WrongType),
+            (
+                with("htm", json!("POST")),
+                ProofError::WrongMethod {
+                    expected: "GET".into(),
+                },
+            ),
+            (
+                with("htu", json!("https://api.example/orders/8")),
+                ProofError::WrongUri {
+                    expected: URI.into(),
+                },
+            ),
+            (
+                with("iat", json!(NOW - 61)),
+                ProofError::Stale { max_age: 60 },
+            ),
+            (with("iat", json!(NOW + 6)), ProofError::Future),
+            (
+                with("ath", json!(ath("another token"))),
+                ProofError::WrongAth,
+            ),
+            (without("ath"), ProofError::WrongAth),
+            (without("jti"), ProofError::MissingClaim("jti")),
+            (
+                with("jti", json!("x".repeat(MAX_JTI + 1))),
+                ProofError::MissingClaim("jti"),
+            ),
+            (without("htm"), ProofError::MissingClaim("htm")),
+            (without("iat"), ProofError::MissingClaim("iat")),
+            ("not.a.jws".into(), ProofError::Malformed(String::new())),
+        ];
+        for (proof, expected) in cases {
+            let got = verify_proof(&proof, &want()).unwrap_err();
+            match (&got, &expected) {
+                (ProofError::Malformed(_), ProofError::Malformed(_)) => {}
+                _ => assert_eq!(got, expected),
+            }
+            assert!(
+                !got.to_string().contains(&proof),
+                "the message repeats the proof"
+            );
+        }
+        // A nonce, once the server asks for one.
+        let w = Expected {
+            nonce: Some("n-1"),
+            ..want()
+        };
+        assert_eq!(
+            verify_proof(&ok(&claims()), &w),
+            Err(ProofError::WrongNonce)
+        );
+        assert!(verify_proof(&with("nonce", json!("n-1")), &w).is_ok());
+    }
+
+    #[test]
+    fn the_key_in_the_header_must_be_a_public_key_that_signed_it() {
+        let (pkcs8, jwk) = client_key();
+        let (_, other_jwk) = client_key();
+        // Signed with one key, claiming another: the signature fails.
+        let forged = sign(&pkcs8, "dpop+jwt", &other_jwk, &claims());
+        assert_eq!(
+            verify_proof(&forged, &want()),
+            Err(ProofError::BadSignature)
+        );
+        // A private member in the jwk.
+        let mut private = jwk.clone();
+        private["d"] = json!("AAAA");
+        let leaked = sign(&pkcs8, "dpop+jwt", &private, &claims());
+        assert_eq!(verify_proof(&leaked, &want()), Err(ProofError::PrivateKey));
+        // No jwk at all; and a symmetric alg, however it is signed.
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some("dpop+jwt".into());
+        let bare = jsonwebtoken::encode(&h, &claims(), &EncodingKey::from_ec_der(&pkcs8)).unwrap();
+        assert_eq!(verify_proof(&bare, &want()), Err(ProofError::NoKey));
+        let mut h = Header::new(Algorithm::HS256);
+        h.typ = Some("dpop+jwt".into());
+        h.jwk = Some(serde_json::from_value(jwk.clone()).unwrap());
+        let hs = jsonwebtoken::encode(&h, &claims(), &EncodingKey::from_secret(b"k")).unwrap();
+        assert_eq!(verify_proof(&hs, &want()), Err(ProofError::AlgNotAllowed));
+        // alg none.
+        let none = format!(
+            "{}.{}.",
+            B64.encode(json!({"typ": "dpop+jwt", "alg": "none", "jwk": jwk}).to_string()),
+            B64.encode(claims().to_string())
+        );
+        assert_eq!(verify_proof(&none, &want()), Err(ProofError::AlgNotAllowed));
+    }
+
+    #[test]
+    fn ath_is_the_base64url_sha256_of_the_token() {
+        // RFC 9449 section 7.1's example token and its ath.
+        assert_eq!(
+            ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+}
