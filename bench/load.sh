@@ -413,10 +413,12 @@ if [ -z "$SKIP_CONTROLS" ]; then
   jwks_pid=$nginx_pid
   wait_ready "https://127.0.0.1:$JWKS_PORT/jwks.json" "$work/nginx-jwks.log" "$jwks_pid" -k
 
-  # Apache httpd, one process: the event MPM with a single child (ServerLimit 1) and a
-  # thread per connection. Prefork would need a process per connection to hold 64
-  # keep-alive connections at once (or serve one connection at a time with one process);
-  # event's single child is the one-process server that Portcullis and nginx are here.
+  # Apache httpd, one process: the event MPM with a single child (ServerLimit 1) and its
+  # threads. Prefork would need a process per connection to hold 64 keep-alive
+  # connections at once (or serve one connection at a time with one process); event's
+  # single child is the one-process server that Portcullis and nginx are here. Twice as
+  # many threads as connections: with exactly one each, the event MPM counts itself full
+  # and now and then drops a keep-alive connection (wrk's read errors).
   # Its files live in a directory of their own that its workers (www-data) can read.
   apache_dir=$(mktemp -d /tmp/portcullis-load-httpd.XXXXXX)
   chmod 755 "$apache_dir"
@@ -441,11 +443,11 @@ LoadModule alias_module $apache_modules/mod_alias.so
 LoadModule auth_openidc_module $apache_modules/mod_auth_openidc.so
 StartServers 1
 ServerLimit 1
-ThreadLimit $CONNECTIONS
-ThreadsPerChild $CONNECTIONS
-MaxRequestWorkers $CONNECTIONS
+ThreadLimit $((2 * CONNECTIONS))
+ThreadsPerChild $((2 * CONNECTIONS))
+MaxRequestWorkers $((2 * CONNECTIONS))
 MinSpareThreads 1
-MaxSpareThreads $((2 * CONNECTIONS))
+MaxSpareThreads $((4 * CONNECTIONS))
 MaxConnectionsPerChild 0
 KeepAlive On
 MaxKeepAliveRequests 0
@@ -462,7 +464,7 @@ OIDCOAuthVerifyJwksUri https://127.0.0.1:$JWKS_PORT/jwks.json
 OIDCOAuthSSLValidateServer Off
 EOF
   cp "$apache_dir/httpd.conf" "$work/httpd.conf"
-  say "Apache httpd + mod_auth_openidc on CPU $SERVER_CPU (event MPM, one process, $CONNECTIONS threads)"
+  say "Apache httpd + mod_auth_openidc on CPU $SERVER_CPU (event MPM, one process, $((2 * CONNECTIONS)) threads)"
   apache="http://127.0.0.1:$APACHE_PORT"
   taskset -c "$SERVER_CPU" apache2 -f "$apache_dir/httpd.conf" -DFOREGROUND > "$work/apache.log" 2>&1 &
   apache_pid=$!
