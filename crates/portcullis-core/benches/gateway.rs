@@ -66,6 +66,7 @@ fn bench_alg(c: &mut Criterion, alg: Alg) {
         exp: NOW + 3600,
         jti: new_jti(),
         cred: Some(secret_id.to_string()),
+        cnf: None,
     });
     let authorization = format!("Bearer {token}");
     let req = CheckRequest {

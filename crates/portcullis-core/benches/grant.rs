@@ -51,6 +51,7 @@ fn view_with(n: usize, alg: Alg) -> (View, String, String) {
             sandboxes: Default::default(),
             token_ttl_seconds: None,
             quota: None,
+            dpop_bound_access_tokens: false,
             created_at: 0,
             tokens_invalid_before: None,
         };

@@ -342,6 +342,7 @@ mod tests {
             sandboxes: Default::default(),
             token_ttl_seconds: None,
             quota: None,
+            dpop_bound_access_tokens: false,
             created_at: 0,
             tokens_invalid_before: None,
         }

@@ -9,10 +9,11 @@
 //! private or symmetric member is refused) and the signature verifies with it; `htm` and
 //! `htu` name the request (`htu` compared without query and fragment), `iat` is within
 //! the window, `ath` is the hash of the access token when one is presented, and `nonce`
-//! is the server's when it asked for one. That the proof's `jti` is used only once is the
-//! caller's: it is returned, to be spent with the server's other `jti`s.
+//! is one the server gave when it asks for one ([`Nonces`]). That the proof's `jti` is used
+//! only once is the caller's: it is returned, to be spent with the server's other `jti`s.
 
 use crate::jose;
+use crate::secret::HashKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
@@ -55,8 +56,60 @@ pub struct Expected<'a> {
     /// The access token presented with the proof, whose hash `ath` must be; `None` at the
     /// token endpoint, where there is none yet.
     pub access_token: Option<&'a str>,
-    /// The nonce the server gave (`DPoP-Nonce`), when it requires one.
-    pub nonce: Option<&'a str>,
+    /// When the server requires a nonce: how it made the ones it gave (`DPoP-Nonce`).
+    pub nonce: Option<Nonces<'a>>,
+}
+
+/// Server-provided nonces (RFC 9449 section 8), made without memory: a nonce is a time
+/// window's number and an HMAC of it under the server's hash key, so every node with the
+/// same store makes and accepts the same nonces. One is accepted during its own window
+/// and the next, so a nonce lives between one and two `period`s.
+#[derive(Clone, Copy)]
+pub struct Nonces<'a> {
+    pub key: &'a HashKey,
+    /// Seconds per window.
+    pub period: i64,
+}
+
+impl std::fmt::Debug for Nonces<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Nonces({} s)", self.period)
+    }
+}
+
+impl Nonces<'_> {
+    fn window(&self, now: i64) -> i64 {
+        now.div_euclid(self.period.max(1))
+    }
+
+    fn for_window(&self, window: i64) -> String {
+        let tag = self.key.hash_text(&format!("dpop-nonce:{window}"));
+        format!("{window:x}.{}", B64.encode(&tag.0[..18]))
+    }
+
+    /// The nonce to give a client now.
+    pub fn current(&self, now: i64) -> String {
+        self.for_window(self.window(now))
+    }
+
+    /// Whether `nonce` is one this server gave in the current window or the one before.
+    pub fn accepts(&self, nonce: &str, now: i64) -> bool {
+        let Some(window) = nonce
+            .split_once('.')
+            .and_then(|(w, _)| i64::from_str_radix(w, 16).ok())
+        else {
+            return false;
+        };
+        let current = self.window(now);
+        if window != current && window != current - 1 {
+            return false;
+        }
+        let expected = self.for_window(window);
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            nonce.as_bytes(),
+            expected.as_bytes(),
+        ))
+    }
 }
 
 /// A proof that passed: the key's thumbprint and the `jti` to spend.
@@ -103,7 +156,9 @@ pub enum ProofError {
     Future,
     #[error("the DPoP proof's ath is missing or is not the hash of the access token sent with it")]
     WrongAth,
-    #[error("the DPoP proof must carry the nonce the server gave in DPoP-Nonce")]
+    #[error(
+        "the DPoP proof must carry a current nonce from this server: sign it again with the nonce of the DPoP-Nonce response header"
+    )]
     WrongNonce,
 }
 
@@ -211,8 +266,11 @@ pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofErro
             return Err(ProofError::WrongAth);
         }
     }
-    if let Some(nonce) = want.nonce
-        && claims.nonce.as_deref() != Some(nonce)
+    if let Some(nonces) = want.nonce
+        && !claims
+            .nonce
+            .as_deref()
+            .is_some_and(|n| nonces.accepts(n, want.now))
     {
         return Err(ProofError::WrongNonce);
     }
@@ -369,16 +427,39 @@ mod tests {
                 "the message repeats the proof"
             );
         }
-        // A nonce, once the server asks for one.
+        // A nonce, once the server asks for one: its own, of this window or the last.
+        let key = HashKey::from_bytes(&[7; 32]);
+        let nonces = Nonces {
+            key: &key,
+            period: 300,
+        };
         let w = Expected {
-            nonce: Some("n-1"),
+            nonce: Some(nonces),
             ..want()
         };
         assert_eq!(
             verify_proof(&ok(&claims()), &w),
             Err(ProofError::WrongNonce)
         );
-        assert!(verify_proof(&with("nonce", json!("n-1")), &w).is_ok());
+        assert!(verify_proof(&with("nonce", json!(nonces.current(NOW))), &w).is_ok());
+        assert!(verify_proof(&with("nonce", json!(nonces.current(NOW - 300))), &w).is_ok());
+        for stale in [
+            nonces.current(NOW - 600),
+            nonces.current(NOW + 300),
+            Nonces {
+                key: &HashKey::from_bytes(&[8; 32]),
+                period: 300,
+            }
+            .current(NOW),
+            "1.AAAA".into(),
+            "zz".into(),
+        ] {
+            assert_eq!(
+                verify_proof(&with("nonce", json!(stale)), &w),
+                Err(ProofError::WrongNonce),
+                "{stale}"
+            );
+        }
     }
 
     #[test]

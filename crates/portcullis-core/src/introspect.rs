@@ -89,6 +89,7 @@ mod tests {
             sandboxes: Default::default(),
             token_ttl_seconds: None,
             quota: None,
+            dpop_bound_access_tokens: false,
             created_at: 0,
             tokens_invalid_before: None,
         };
@@ -111,6 +112,7 @@ mod tests {
             exp: 200,
             jti: "j".into(),
             cred: Some(secret.id.to_string()),
+            cnf: None,
         };
         let mut view = View::default();
         view.upsert_org(org);
@@ -166,6 +168,7 @@ mod tests {
         let (mut view, claims) = setup();
         let no_cred = AccessClaims {
             cred: Some("sec_0000000000000000".into()),
+            cnf: None,
             ..claims.clone()
         };
         assert_eq!(

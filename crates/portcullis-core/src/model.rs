@@ -252,6 +252,11 @@ pub struct App {
     /// A cap on the app's allowed gateway requests (PCS-0429-429 past it).
     #[serde(default)]
     pub quota: Option<Quota>,
+    /// Every token of the app must be bound to a key of the client's (DPoP, RFC 9449):
+    /// the token endpoint refuses a request without a DPoP proof, and the gateway an
+    /// unbound token of the app.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
     /// Tokens issued at or before this instant stay inactive, even once the app is active
     /// again: set when the app is suspended.

@@ -46,6 +46,16 @@ impl OAuthError {
     pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new("invalid_scope", 400, d)
     }
+    /// RFC 9449 section 5 `invalid_dpop_proof`: the `DPoP` header of a token request was
+    /// refused (or missing, for an app that requires one).
+    pub fn invalid_dpop_proof(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_dpop_proof", 400, d)
+    }
+    /// RFC 9449 section 8 `use_dpop_nonce`: sign the proof again with the nonce of the
+    /// response's `DPoP-Nonce` header.
+    pub fn use_dpop_nonce(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("use_dpop_nonce", 400, d)
+    }
     /// RFC 6750 section 3.1 `insufficient_scope`, used when an authenticated caller lacks the
     /// scope an endpoint needs (introspection).
     pub fn insufficient_scope(d: impl Into<Cow<'static, str>>) -> Self {
@@ -90,6 +100,12 @@ pub fn fix(error: &str) -> Option<&'static str> {
             "Retry shortly: the server could not decide right now (no signing key yet, or the shared store unreachable)."
         }
         "server_error" => "Retry; if it persists, the server's log says what failed.",
+        "invalid_dpop_proof" => {
+            "Send one DPoP header with a fresh proof for POST to the token endpoint, signed with the client's own key pair; the description names the check that failed."
+        }
+        "use_dpop_nonce" => {
+            "Sign the DPoP proof again with the nonce from the DPoP-Nonce response header and retry; DPoP client libraries do this by themselves."
+        }
         _ => return None,
     })
 }
@@ -109,6 +125,8 @@ mod tests {
             OAuthError::invalid_token(""),
             OAuthError::invalid_scope(""),
             OAuthError::insufficient_scope(""),
+            OAuthError::invalid_dpop_proof(""),
+            OAuthError::use_dpop_nonce(""),
         ];
         for e in made.iter().map(|e| e.error).chain([
             "invalid_target",

@@ -76,6 +76,17 @@ pub struct AccessClaims {
     pub jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cred: Option<String>,
+    /// The key the token is bound to (RFC 9449 section 6): only a request with a DPoP
+    /// proof signed by that key may use it. `None` for a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800's confirmation claim, as DPoP uses it: the RFC 7638 SHA-256 thumbprint of the
+/// client's public key, base64url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 enum SigningKey {
@@ -419,6 +430,7 @@ mod tests {
             exp,
             jti: new_jti(),
             cred: None,
+            cnf: None,
         }
     }
 

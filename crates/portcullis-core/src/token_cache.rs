@@ -166,6 +166,7 @@ mod tests {
             exp,
             jti: new_jti(),
             cred: None,
+            cnf: None,
         }
     }
 

@@ -178,6 +178,12 @@ pub struct GatewayConfig {
     /// Failed authentications allowed per client address, and per (app, address), per
     /// minute; 0 turns the limit off.
     pub failure_limit: u32,
+    /// The scheme and host clients call the protected APIs at (`https://api.example.com`):
+    /// with the original URI's path, the URL a DPoP proof must name. `None`: rebuilt from
+    /// the check request's forwarded headers.
+    pub public_origin: Option<String>,
+    /// Require a nonce this server gave in every DPoP proof (token endpoint and gateway).
+    pub dpop_nonce: bool,
     /// This server terminates TLS itself (`--tls-cert`): every request came over TLS.
     /// Set by [`crate::Application::build`] from [`ServerConfig::tls`].
     pub server_tls: bool,
@@ -191,6 +197,8 @@ impl Default for GatewayConfig {
             trusted_proxies: Vec::new(),
             allow_secrets_over_http: false,
             failure_limit: 1000,
+            public_origin: None,
+            dpop_nonce: false,
             server_tls: false,
         }
     }

@@ -182,10 +182,11 @@ async fn accept(
             always_write: true,
             // userKey + secret may come in the intake's own query (SAP Gigya application keys).
             query: req.uri().query(),
+            path: Some(req.uri().path()),
         },
     )
     .await
-    .map_err(|denial| gateway::denied(&denial))?;
+    .map_err(|denial| gateway::denied_for(state, &denial))?;
     let resource_id = state
         .view
         .get()

@@ -58,6 +58,35 @@ pub fn client_facts(
     (client, tls)
 }
 
+/// The origin (`https://host[:port]`) a client called, for the URL a DPoP proof names:
+/// the configured public origin, else the scheme as [`client_facts`] tells it and the
+/// host a `--trusted-proxy` forwarded (`X-Forwarded-Host`) or the `Host` header.
+pub fn public_origin(
+    cfg: &crate::config::GatewayConfig,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<String> {
+    if let Some(origin) = &cfg.public_origin {
+        return Some(origin.clone());
+    }
+    let peer_trusted =
+        peer.is_some_and(|p| cfg.trusted_proxies.iter().any(|n| n.contains(&p.ip())));
+    let forwarded = peer_trusted
+        .then(|| header_str(headers, "x-forwarded-host"))
+        .flatten()
+        .and_then(|h| h.split(',').next())
+        .map(str::trim);
+    let host = forwarded
+        .or_else(|| header_str(headers, "host"))
+        .filter(|h| !h.is_empty())?;
+    let scheme = if client_facts(cfg, peer, headers).1 {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
 /// Whether a request may carry a secret that travels in the clear (`userKey` + `secret`,
 /// Wave's OAuth 1.0 PLAINTEXT and `apitoken.xml`): it came over TLS (see [`client_facts`])
 /// or the server allows secrets over plain HTTP (development).

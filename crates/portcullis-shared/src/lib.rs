@@ -18,7 +18,7 @@
 //! several clusters can share one Redis.
 
 use portcullis_core::app_jwt::{DeferredJti, PendingJti};
-use portcullis_core::gateway::{Allow, Code, Denial, replayed};
+use portcullis_core::gateway::{Allow, Code, DPOP_SCOPE_PREFIX, Denial, dpop_replayed, replayed};
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
@@ -139,7 +139,7 @@ impl Shared {
     }
 
     /// A gateway decision made with `jti` as its replay check, once the `jti` it reached
-    /// (an app-signed JWT's; at most one) is spent here: a replay whatever the decision
+    /// (an app-signed JWT's or a DPoP proof's; at most one) is spent here: a replay whatever the decision
     /// said (the decision checks the `jti` before anything that could still refuse), and
     /// refused when this store cannot be reached (fail closed: without the shared record
     /// a replay could pass). The server's gateway and the verifier library both end here.
@@ -155,12 +155,13 @@ impl Shared {
         }
         match self.confirm_first_use(&pending, now).await {
             Ok(None) => decided,
+            Ok(Some(i)) if pending[i].scope.starts_with(DPOP_SCOPE_PREFIX) => Err(dpop_replayed()),
             Ok(Some(_)) => Err(replayed()),
             Err(e) => {
-                tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT");
+                tracing::warn!(error = %e, "shared store unreachable; refusing an app-signed JWT or DPoP proof");
                 Err(Denial {
                     code: Code::RateLimited,
-                    detail: "App-signed JWTs cannot be checked against replay right now (the replay store shared by every node and verifier cannot be reached); retry shortly, or use a Portcullis access token.".into(),
+                    detail: "App-signed JWTs and DPoP proofs cannot be checked against replay right now (the replay store shared by every node and verifier cannot be reached); retry shortly (a bearer access token without DPoP does not need this store).".into(),
                     retry_after: Some(5),
                 })
             }

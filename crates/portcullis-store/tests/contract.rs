@@ -150,6 +150,7 @@ fn app_in(org: &OrgId) -> App {
             requests: 50,
             per: portcullis_core::model::QuotaPeriod::Minute,
         }),
+        dpop_bound_access_tokens: true,
         created_at: 1_700_000_001,
         tokens_invalid_before: None,
     }

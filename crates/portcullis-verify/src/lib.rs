@@ -13,7 +13,10 @@
 //! extensions) or as a plain function ([`Verifier::verify`]).
 //!
 //! **Credentials it accepts**: Portcullis access tokens (`Authorization: Bearer` with the
-//! `x-api-key` and org headers). App-signed JWTs only when given the replay cache every
+//! `x-api-key` and org headers), and DPoP-bound ones as `Authorization: DPoP` with the
+//! client's `DPoP` proof for this request ([`Config::public_origin`] names the origin the
+//! proof's `htu` must have; give every verifier the shared replay cache so that a proof
+//! is single-use across all of them). App-signed JWTs only when given the replay cache every
 //! node and verifier shares ([`Config::replay`], Redis), since a JWT's `jti` must be
 //! single-use across all of them; without one they are refused with a problem saying so.
 //! Client secrets (`userKey` + `secret`) never: a verifier holds no secret hashes.
@@ -30,7 +33,7 @@
 use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
-use portcullis_core::app_jwt::DeferredJti;
+use portcullis_core::app_jwt::{DeferredJti, ReplayCache};
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::decision_feed::{FeedEvent, FeedSnapshot};
 use portcullis_core::gateway::{
@@ -59,8 +62,12 @@ pub struct Config {
     pub api_key_header: String,
     pub org_header: String,
     /// The replay cache every node and verifier shares; without it, app-signed JWTs are
-    /// refused.
+    /// refused, and a DPoP proof's `jti` is remembered by this verifier only.
     pub replay: Option<Shared>,
+    /// The scheme and host clients call this service at (`https://api.example.com`): a
+    /// DPoP proof must name it and the request's path. `None`: the request URI's own,
+    /// when it is absolute.
+    pub public_origin: Option<String>,
     /// The clock decisions use (tests inject one).
     pub clock: Arc<dyn Clock>,
 }
@@ -78,12 +85,19 @@ impl Config {
             api_key_header: API_KEY_HEADER.into(),
             org_header: ORG_HEADER.into(),
             replay: None,
+            public_origin: None,
             clock: Arc::new(SystemClock),
         }
     }
 
     pub fn with_replay(mut self, shared: Shared) -> Self {
         self.replay = Some(shared);
+        self
+    }
+
+    /// The origin DPoP proofs name (see [`Config::public_origin`]).
+    pub fn with_public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into().trim_end_matches('/').to_owned());
         self
     }
 }
@@ -122,6 +136,8 @@ struct Inner {
     http: reqwest::Client,
     view: ArcSwap<View>,
     tokens: VerifiedTokenCache,
+    /// DPoP proof `jti`s this verifier accepted, without a shared replay cache.
+    jtis: ReplayCache,
     /// The change sequence the view includes (the `Last-Event-ID` to resume with).
     seq: AtomicI64,
     connected: AtomicBool,
@@ -131,6 +147,8 @@ struct Inner {
 
 /// How many verified access tokens are remembered (their signature is checked once).
 const TOKEN_CACHE: usize = 100_000;
+/// DPoP proof `jti`s remembered per app (each until its proof is too old to accept).
+const JTI_CAPACITY: usize = 250_000;
 /// A stream that carries nothing (not even the 15 s keep-alive) this long is dead.
 const IDLE: Duration = Duration::from_secs(45);
 
@@ -163,6 +181,7 @@ impl Verifier {
             http,
             view: ArcSwap::from_pointee(View::default()),
             tokens: VerifiedTokenCache::new(TOKEN_CACHE),
+            jtis: ReplayCache::new(JTI_CAPACITY),
             seq: AtomicI64::new(0),
             connected: AtomicBool::new(false),
             credential: tokio::sync::Mutex::new(None),
@@ -246,15 +265,27 @@ impl Verifier {
         }
         req.resource = Some(resource);
         req.method = method.as_str();
+        // DPoP: the URL this request was made to, as the client's proof must name it.
+        let origin = i
+            .cfg
+            .public_origin
+            .clone()
+            .or_else(|| Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?)));
+        let htu = origin.map(|o| format!("{o}{}", uri.path()));
+        req.htu = htu.as_deref();
+        req.dpop_repeated = headers.get_all("dpop").iter().nth(1).is_some();
         // Secrets are refused above: only the Portcullis server checks them.
         req.user_key = None;
         req.user_secret = None;
         let verify = |token: &str| i.tokens.verify(token, &view, &i.issuer, now);
-        let jti = DeferredJti::new();
-        let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
         match &i.cfg.replay {
-            Some(shared) => shared.settle_decision(&jti, result, now).await,
-            None => result,
+            Some(shared) => {
+                let jti = DeferredJti::new();
+                let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
+                shared.settle_decision(&jti, result, now).await
+            }
+            // App-signed JWTs are refused above; DPoP proofs are spent here.
+            None => decide_with(&req, &view, &i.issuer, now, &verify, &i.jtis),
         }
     }
 
@@ -295,7 +326,8 @@ pub fn problem_response<B: From<String>>(d: &Denial) -> Response<B> {
     if status == StatusCode::UNAUTHORIZED {
         h.insert(
             header::WWW_AUTHENTICATE,
-            http::HeaderValue::from_static("Bearer"),
+            http::HeaderValue::from_str(&d.code.challenge())
+                .unwrap_or_else(|_| http::HeaderValue::from_static("Bearer")),
         );
     }
     if let Some(retry) = d.retry_after {

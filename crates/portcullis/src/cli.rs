@@ -375,6 +375,8 @@ impl ServeArgs {
             trusted_proxy: self.gateway.trusted_proxy.clone(),
             allow_secrets_over_http: self.gateway.allow_secrets_over_http,
             failure_limit: self.gateway.failure_limit,
+            public_origin: self.gateway.public_origin.clone(),
+            dpop_nonce: self.gateway.dpop_nonce,
             allow_private_image_urls: self.gateway.allow_private_image_urls,
             image_fetch_ca_file: self.gateway.image_fetch_ca_file.clone(),
             tls_cert: self.transport.tls_cert.clone(),
@@ -426,6 +428,27 @@ pub struct GatewayArgs {
     /// passed. 0 turns the limit off
     #[arg(long, env = "PORTCULLIS_FAILURE_LIMIT", value_name = "COUNT")]
     pub failure_limit: Option<u32>,
+
+    /// The scheme and host clients call the protected APIs at (like
+    /// https://api.example.com): a DPoP proof sent through the gateway must name this
+    /// origin and the original request's path. Without it, the origin is rebuilt from the
+    /// check request's X-Forwarded-Proto and X-Forwarded-Host (from a --trusted-proxy)
+    /// or its Host header
+    #[arg(long, env = "PORTCULLIS_PUBLIC_ORIGIN", value_name = "URL")]
+    pub public_origin: Option<String>,
+
+    /// Require a nonce this server gave in every DPoP proof, at the token endpoint and
+    /// the gateway: a proof without a current one is refused with a fresh nonce in the
+    /// DPoP-Nonce header, and DPoP clients retry with it. Nonces are good for 5 to 10
+    /// minutes and shared by every node of one store
+    #[arg(
+        long,
+        env = "PORTCULLIS_DPOP_NONCE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub dpop_nonce: Option<bool>,
 
     /// Let a Wave notification's imageurl reach private, loopback and link-local
     /// addresses. For development and tests only: in production it lets publishers make

@@ -106,6 +106,17 @@ pub const SETTINGS: &[Setting] = &[
         default: Fallback::Value("1000"),
     },
     Setting {
+        key: "public_origin",
+        default: Fallback::Derived {
+            meaning: "rebuilt from each check request's forwarded headers",
+            example: r#""https://api.example.com""#,
+        },
+    },
+    Setting {
+        key: "dpop_nonce",
+        default: Fallback::Value("false"),
+    },
+    Setting {
         key: "allow_private_image_urls",
         default: Fallback::Value("false"),
     },
@@ -361,6 +372,8 @@ mod tests {
             trusted_proxy,
             allow_secrets_over_http,
             failure_limit,
+            public_origin,
+            dpop_nonce,
             allow_private_image_urls,
             image_fetch_ca_file,
             tls_cert,
@@ -392,6 +405,8 @@ mod tests {
         assert!(trusted_proxy.is_some());
         assert!(allow_secrets_over_http.is_some());
         assert!(failure_limit.is_some());
+        assert!(public_origin.is_some());
+        assert!(dpop_nonce.is_some());
         assert!(allow_private_image_urls.is_some());
         assert!(image_fetch_ca_file.is_some());
         assert!(tls_cert.is_some());

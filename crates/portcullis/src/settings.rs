@@ -83,6 +83,8 @@ pub struct Layer {
     pub trusted_proxy: Option<Vec<ipnet::IpNet>>,
     pub allow_secrets_over_http: Option<bool>,
     pub failure_limit: Option<u32>,
+    pub public_origin: Option<String>,
+    pub dpop_nonce: Option<bool>,
     pub allow_private_image_urls: Option<bool>,
     pub image_fetch_ca_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
@@ -121,6 +123,8 @@ impl Layer {
                 .allow_secrets_over_http
                 .or(lower.allow_secrets_over_http),
             failure_limit: self.failure_limit.or(lower.failure_limit),
+            public_origin: self.public_origin.or(lower.public_origin),
+            dpop_nonce: self.dpop_nonce.or(lower.dpop_nonce),
             allow_private_image_urls: self
                 .allow_private_image_urls
                 .or(lower.allow_private_image_urls),
@@ -179,6 +183,9 @@ pub struct Settings {
     pub trusted_proxy: Vec<ipnet::IpNet>,
     pub allow_secrets_over_http: bool,
     pub failure_limit: u32,
+    /// The origin DPoP proofs at the gateway must name; `None`: from the forwarded headers.
+    pub public_origin: Option<String>,
+    pub dpop_nonce: bool,
     pub allow_private_image_urls: bool,
     /// Extra CAs for https image URLs; `None`: the built-in roots only.
     pub image_fetch_ca_file: Option<PathBuf>,
@@ -251,6 +258,12 @@ impl Settings {
                 merged.allow_secrets_over_http,
             )?,
             failure_limit: required("failure_limit", merged.failure_limit)?,
+            public_origin: merged
+                .public_origin
+                .filter(|o| !o.trim().is_empty())
+                .map(|o| public_origin(&o))
+                .transpose()?,
+            dpop_nonce: required("dpop_nonce", merged.dpop_nonce)?,
             allow_private_image_urls: required(
                 "allow_private_image_urls",
                 merged.allow_private_image_urls,
@@ -306,6 +319,8 @@ impl Settings {
             trusted_proxies: self.trusted_proxy.clone(),
             allow_secrets_over_http: self.allow_secrets_over_http,
             failure_limit: self.failure_limit,
+            public_origin: self.public_origin.clone(),
+            dpop_nonce: self.dpop_nonce,
             server_tls: false,
         };
         config.tls = self
@@ -336,6 +351,27 @@ fn header_name(key: &str, value: Option<String>) -> Result<HeaderName, String> {
     HeaderName::from_bytes(value.trim().to_ascii_lowercase().as_bytes()).map_err(|_| {
         format!("the {key} '{value}' is not an HTTP header name (letters, digits and '-')")
     })
+}
+
+/// An origin: `http(s)://host[:port]`, with no path, query or fragment (a trailing `/` is
+/// dropped).
+fn public_origin(value: &str) -> Result<String, String> {
+    let origin = value.trim().trim_end_matches('/');
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && !host.contains(['/', '?', '#', '@'])
+                && host.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(origin.to_owned())
+        }
+        _ => Err(format!(
+            "the public_origin '{value}' is not an origin: give the scheme and host clients call, like https://api.example.com (no path)"
+        )),
+    }
 }
 
 /// A key every complete set of defaults has; missing only if the defaults table is wrong,

@@ -49,6 +49,7 @@ pub fn app_in(org: &OrgId, access: SandboxAccess) -> App {
         sandboxes: [("prod".to_owned(), access)].into(),
         token_ttl_seconds: None,
         quota: None,
+        dpop_bound_access_tokens: false,
         created_at: 0,
         tokens_invalid_before: None,
     }

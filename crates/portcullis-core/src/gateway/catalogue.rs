@@ -23,6 +23,22 @@ pub enum Code {
     RateLimited,
     /// Not in the vendors' catalogues: the proxy named a resource this server does not know.
     UnknownResource,
+    // DPoP (RFC 9449): sender-constrained tokens, one code per check of the proof.
+    DpopProofMissing,
+    DpopProofMalformed,
+    DpopProofType,
+    DpopAlgNotAllowed,
+    DpopKeyInvalid,
+    DpopPrivateKey,
+    DpopBadSignature,
+    DpopWrongMethod,
+    DpopWrongUri,
+    DpopStale,
+    DpopWrongAth,
+    DpopNonceRequired,
+    DpopReplayed,
+    DpopKeyMismatch,
+    DpopDowngrade,
 }
 
 /// One row of the catalogue.
@@ -68,7 +84,7 @@ const fn row(
 const INVALID: &str = "Invalid authorization token";
 
 /// The catalogue, in its order (and the order of [`Code`]'s variants).
-pub const CATALOGUE: [Entry; 12] = [
+pub const CATALOGUE: [Entry; 27] = [
     row(
         Code::InvalidRequest,
         "EXEG-0500-401",
@@ -177,6 +193,141 @@ pub const CATALOGUE: [Entry; 12] = [
         false,
         "Fix the proxy's resource id: it names no resource of this server (deleted, or mistyped). Copy the id from the resource's page.",
     ),
+    row(
+        Code::DpopProofMissing,
+        "PCS-0441-401",
+        401,
+        "DPoP proof missing",
+        "dpop-proof-missing",
+        true,
+        "Send exactly one DPoP header with a proof made for this request whenever the Authorization scheme is DPoP.",
+    ),
+    row(
+        Code::DpopProofMalformed,
+        "PCS-0442-401",
+        401,
+        "DPoP proof malformed",
+        "dpop-proof-malformed",
+        true,
+        "Make the DPoP header one signed JWT with the claims jti, htm, htu, iat and ath; the detail names the part that is wrong.",
+    ),
+    row(
+        Code::DpopProofType,
+        "PCS-0443-401",
+        401,
+        "DPoP proof type",
+        "dpop-proof-type",
+        true,
+        "Set typ to dpop+jwt in the DPoP proof's header; another JWT sent as a proof is refused.",
+    ),
+    row(
+        Code::DpopAlgNotAllowed,
+        "PCS-0444-401",
+        401,
+        "DPoP algorithm not allowed",
+        "dpop-alg-not-allowed",
+        true,
+        "Sign DPoP proofs with an asymmetric key and one of ES256, ES384, EdDSA, RS256 or PS256; none and HMAC are refused.",
+    ),
+    row(
+        Code::DpopKeyInvalid,
+        "PCS-0445-401",
+        401,
+        "DPoP key unusable",
+        "dpop-key-invalid",
+        true,
+        "Put the public key of the client's key pair in the proof header's jwk member, as a JWK of the proof's algorithm.",
+    ),
+    row(
+        Code::DpopPrivateKey,
+        "PCS-0446-401",
+        401,
+        "DPoP proof carries a private key",
+        "dpop-private-key",
+        true,
+        "Remove the private members from the proof's jwk, and replace the key pair: its private key has been sent over the network.",
+    ),
+    row(
+        Code::DpopBadSignature,
+        "PCS-0447-401",
+        401,
+        "DPoP proof signature invalid",
+        "dpop-bad-signature",
+        true,
+        "Sign the DPoP proof with the private key whose public half is in its jwk header member.",
+    ),
+    row(
+        Code::DpopWrongMethod,
+        "PCS-0448-401",
+        401,
+        "DPoP proof for another method",
+        "dpop-wrong-method",
+        true,
+        "Set the proof's htm to the HTTP method of the request it goes with, and make a new proof for every request.",
+    ),
+    row(
+        Code::DpopWrongUri,
+        "PCS-0449-401",
+        401,
+        "DPoP proof for another URI",
+        "dpop-wrong-uri",
+        true,
+        "Set the proof's htu to the URL the client calls, scheme, host and path, without query or fragment; check the gateway's public origin setting if it matches.",
+    ),
+    row(
+        Code::DpopStale,
+        "PCS-0450-401",
+        401,
+        "DPoP proof too old",
+        "dpop-stale",
+        false,
+        "Make a fresh DPoP proof for each request, with iat set to the current time, and keep the client's clock synchronised.",
+    ),
+    row(
+        Code::DpopWrongAth,
+        "PCS-0451-401",
+        401,
+        "DPoP proof for another token",
+        "dpop-wrong-ath",
+        true,
+        "Set the proof's ath to the base64url SHA-256 hash of the access token sent in the Authorization header.",
+    ),
+    row(
+        Code::DpopNonceRequired,
+        "PCS-0452-401",
+        401,
+        "DPoP nonce required",
+        "dpop-nonce-required",
+        false,
+        "Sign the proof again with the nonce from the DPoP-Nonce response header and retry; DPoP clients do this by themselves.",
+    ),
+    row(
+        Code::DpopReplayed,
+        "PCS-0453-401",
+        401,
+        "DPoP proof replayed",
+        "dpop-replayed",
+        true,
+        "Make a new DPoP proof with a fresh jti for every request; a proof is accepted once, on every node.",
+    ),
+    row(
+        Code::DpopKeyMismatch,
+        "PCS-0454-401",
+        401,
+        "DPoP key does not match the token",
+        "dpop-key-mismatch",
+        true,
+        "Sign the proof with the key the token was issued to; a token obtained with another key, or without one, cannot be used with this key.",
+    ),
+    row(
+        Code::DpopDowngrade,
+        "PCS-0455-401",
+        401,
+        "DPoP-bound token sent as bearer",
+        "dpop-downgrade",
+        true,
+        "Send a DPoP-bound token as Authorization: DPoP with a DPoP proof; the app requires DPoP, so its tokens are never accepted as Bearer.",
+    ),
 ];
 
 impl Code {
@@ -206,13 +357,35 @@ impl Code {
     pub fn fix(self) -> &'static str {
         self.entry().fix
     }
+    /// One of the DPoP proof's codes: answered with `WWW-Authenticate: DPoP`.
+    pub fn is_dpop(self) -> bool {
+        self as usize >= Code::DpopProofMissing as usize
+    }
+    /// `WWW-Authenticate` for this code's 401: `Bearer`, or for a refused DPoP proof or
+    /// binding the `DPoP` challenge with its error (RFC 9449 section 7.1) and the
+    /// algorithms proofs may use.
+    pub fn challenge(self) -> String {
+        if !self.is_dpop() {
+            return "Bearer".into();
+        }
+        let error = match self {
+            Code::DpopNonceRequired => "use_dpop_nonce",
+            Code::DpopKeyMismatch | Code::DpopDowngrade => "invalid_token",
+            _ => "invalid_dpop_proof",
+        };
+        format!(
+            "DPoP error=\"{error}\", error_description=\"{}\", algs=\"{}\"",
+            self.title(),
+            crate::dpop::ALG_NAMES.join(" ")
+        )
+    }
     /// The code whose stable text is `text` (`"403003"`, `"EXEG-0503-401"`, …).
     pub fn from_text(text: &str) -> Option<Code> {
         CATALOGUE.iter().find(|e| e.text == text).map(|e| e.code)
     }
 
     /// Every code, in the catalogue's order (for metrics and docs).
-    pub const ALL: [Code; 12] = [
+    pub const ALL: [Code; 27] = [
         Code::InvalidRequest,
         Code::InvalidToken,
         Code::TokenExpired,
@@ -225,6 +398,21 @@ impl Code {
         Code::SandboxNotAccessible,
         Code::RateLimited,
         Code::UnknownResource,
+        Code::DpopProofMissing,
+        Code::DpopProofMalformed,
+        Code::DpopProofType,
+        Code::DpopAlgNotAllowed,
+        Code::DpopKeyInvalid,
+        Code::DpopPrivateKey,
+        Code::DpopBadSignature,
+        Code::DpopWrongMethod,
+        Code::DpopWrongUri,
+        Code::DpopStale,
+        Code::DpopWrongAth,
+        Code::DpopNonceRequired,
+        Code::DpopReplayed,
+        Code::DpopKeyMismatch,
+        Code::DpopDowngrade,
     ];
 }
 

@@ -24,6 +24,7 @@ mod authorize;
 pub mod catalogue;
 mod key_secret;
 
+pub use access_token::{DPOP_SCOPE_PREFIX, dpop_replay_scope, dpop_replayed, proof_denial};
 pub use app_signed::{APP_JWT_LEEWAY, APP_JWT_MAX_SKEW, is_app_signed, replayed};
 pub use catalogue::Code;
 
@@ -118,6 +119,41 @@ pub struct CheckRequest<'a> {
     /// The names of the `x-api-key` and org headers on this server (configurable), for
     /// details that tell people what to send.
     pub names: HeaderNames<'a>,
+    /// The `DPoP` header: the proof of possession that goes with `Authorization: DPoP`.
+    pub dpop: Option<&'a str>,
+    /// More than one `DPoP` header was sent (refused: a request carries one proof).
+    pub dpop_repeated: bool,
+    /// The URL the client called (scheme, host, path), which a DPoP proof's `htu` must
+    /// name; `None` when the caller cannot tell it (a proof is then refused).
+    pub htu: Option<&'a str>,
+    /// How DPoP proofs are checked beyond the request itself.
+    pub dpop_rules: DpopRules<'a>,
+}
+
+/// The server's DPoP settings, as the decision reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct DpopRules<'a> {
+    /// How old a proof may be, in seconds.
+    pub max_age: i64,
+    /// How far ahead of this server's clock a proof's `iat` may be.
+    pub leeway: i64,
+    /// When set, every proof must carry a nonce this server gave (`DPoP-Nonce`).
+    pub nonces: Option<crate::dpop::Nonces<'a>>,
+}
+
+/// How old a DPoP proof may be by default, in seconds.
+pub const DPOP_MAX_AGE: i64 = 60;
+/// How far in the future a DPoP proof's `iat` may be by default, in seconds.
+pub const DPOP_LEEWAY: i64 = 5;
+
+impl Default for DpopRules<'_> {
+    fn default() -> Self {
+        Self {
+            max_age: DPOP_MAX_AGE,
+            leeway: DPOP_LEEWAY,
+            nonces: None,
+        }
+    }
 }
 
 /// The configurable header names of the gateway decision (see `docs/reference.md`).
@@ -164,6 +200,7 @@ impl<'a> CheckRequest<'a> {
             org_header: read(names.org)?,
             user_key: read(USER_KEY_HEADER)?,
             user_secret: read(USER_SECRET_HEADER)?,
+            dpop: read("dpop")?,
             names,
             ..CheckRequest::default()
         })
@@ -267,11 +304,22 @@ pub fn decide_with(
             "The request presents both an Authorization header and userKey/secret; send one credential.",
         )),
         (Some(authorization), false) => {
-            let token = bearer(authorization)?;
+            let (scheme, token) = credentials(authorization)?;
             if is_app_signed(token, view) {
+                if scheme == Scheme::DPoP {
+                    return Err(deny(
+                        Code::InvalidRequest,
+                        "An app-signed JWT is sent as 'Authorization: Bearer <jwt>'; DPoP binds only Portcullis access tokens.",
+                    ));
+                }
                 app_signed::app_signed(req, view, resource, token, issuer, now, replay)
             } else {
-                access_token::access_token(req, view, resource, token, issuer, now, verify)
+                let presented = access_token::Presented {
+                    token,
+                    scheme,
+                    replay,
+                };
+                access_token::access_token(req, view, resource, presented, issuer, now, verify)
             }
         }
         (None, true) => key_secret::key_and_secret(req, view, resource, now),
@@ -313,18 +361,30 @@ pub fn decide_with(
     }
 }
 
-/// The token of `Bearer <token>`, or why the header is not that.
-fn bearer(value: &str) -> Result<&str, Denial> {
+/// How a token is presented in `Authorization`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer <token>`: whoever holds the token may use it.
+    Bearer,
+    /// `DPoP <token>` with a `DPoP` proof header (RFC 9449 section 7.1).
+    DPoP,
+}
+
+/// The scheme and token of `Bearer <token>` or `DPoP <token>`, or why the header is
+/// neither.
+fn credentials(value: &str) -> Result<(Scheme, &str), Denial> {
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    if scheme.eq_ignore_ascii_case("bearer") {
-        let t = rest.trim();
-        if t.is_empty() {
-            return Err(deny(
-                Code::InvalidRequest,
-                "The Authorization header has no token after 'Bearer'.",
-            ));
+    for (name, s) in [("Bearer", Scheme::Bearer), ("DPoP", Scheme::DPoP)] {
+        if scheme.eq_ignore_ascii_case(name) {
+            let t = rest.trim();
+            if t.is_empty() {
+                return Err(deny(
+                    Code::InvalidRequest,
+                    format!("The Authorization header has no token after '{name}'."),
+                ));
+            }
+            return Ok((s, t));
         }
-        return Ok(t);
     }
     if scheme.eq_ignore_ascii_case("bearar") {
         return Err(deny(
@@ -349,7 +409,7 @@ fn bearer(value: &str) -> Result<&str, Denial> {
     Err(deny(
         Code::InvalidRequest,
         format!(
-            "The Authorization scheme '{}' is not supported; send 'Authorization: Bearer <token>'.",
+            "The Authorization scheme '{}' is not supported; send 'Authorization: Bearer <token>' (or 'DPoP <token>' with a DPoP proof for a DPoP-bound token).",
             short(scheme)
         ),
     ))

@@ -47,6 +47,7 @@ fn fixture() -> Fixture {
         sandboxes: [("prod".to_owned(), SandboxAccess::Read)].into(),
         token_ttl_seconds: None,
         quota: None,
+        dpop_bound_access_tokens: false,
         created_at: 0,
         tokens_invalid_before: None,
     };
@@ -136,6 +137,7 @@ impl Fixture {
             exp,
             jti: new_jti(),
             cred: Some(self.secret_id.to_string()),
+            cnf: None,
         })
     }
     fn check(&self, method: &str, authorization: Option<&str>) -> Result<Allow, Denial> {

@@ -60,6 +60,7 @@ pub fn grant(
         exp: iat + ttl,
         jti: new_jti(),
         cred: Some(client.credential_id.to_string()),
+        cnf: None,
     })
 }
 

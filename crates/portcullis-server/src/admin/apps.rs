@@ -41,6 +41,9 @@ pub struct AppBody {
     /// The cap on the app's allowed gateway requests, if any.
     #[schema(value_type = Option<QuotaDoc>)]
     pub quota: Option<Quota>,
+    /// Every token of the app is bound to the client's key (DPoP): the token endpoint
+    /// refuses a token request without a DPoP proof, and the gateway a token sent as Bearer.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
 }
 
@@ -71,6 +74,7 @@ impl AppBody {
             sandboxes: app.sandboxes.to_map(),
             token_ttl_seconds: app.token_ttl_seconds,
             quota: app.quota,
+            dpop_bound_access_tokens: app.dpop_bound_access_tokens,
             created_at: app.created_at,
         }
     }
@@ -93,6 +97,9 @@ pub struct CreateApp {
     /// Gateway request quota: `{"requests": 100, "per": "second" | "minute"}`.
     #[schema(value_type = Option<QuotaDoc>)]
     pub quota: Option<Quota>,
+    /// Require DPoP-bound tokens (default false).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     #[schema(value_type = Option<String>)]
     pub status: Option<AppStatus>,
 }
@@ -119,6 +126,9 @@ pub struct UpdateApp {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<QuotaDoc>)]
     pub quota: Option<Option<Quota>>,
+    /// `true`: every token of the app must be DPoP-bound from now on (tokens issued as
+    /// bearer tokens before stop working at the gateway).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The largest quota one app may be given, per period.
@@ -243,6 +253,7 @@ pub async fn create(
         sandboxes: body.sandboxes.into(),
         token_ttl_seconds: body.token_ttl_seconds,
         quota: body.quota,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
         created_at: state.now(),
         tokens_invalid_before: None,
     };
@@ -333,6 +344,9 @@ pub async fn update(
     }
     if let Some(q) = body.quota {
         app.quota = q;
+    }
+    if let Some(d) = body.dpop_bound_access_tokens {
+        app.dpop_bound_access_tokens = d;
     }
     validate(&state, &who, &org, &app).await?;
     state.store.update_app(&app).await?;

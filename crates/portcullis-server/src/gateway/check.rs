@@ -7,7 +7,10 @@ use crate::limits::{blocked, record_failure};
 use crate::request::{client_facts, header_str, header_text};
 use crate::state::AppState;
 use portcullis_core::app_jwt::DeferredJti;
-use portcullis_core::gateway::{Allow, CheckRequest, Code, Denial, HeaderNames, decide_with};
+use portcullis_core::dpop::Nonces;
+use portcullis_core::gateway::{
+    Allow, CheckRequest, Code, Denial, DpopRules, HeaderNames, decide_with,
+};
 use portcullis_core::model::{QuotaPeriod, Resource};
 use portcullis_core::view::{AppEntry, View};
 use std::sync::Arc;
@@ -34,6 +37,51 @@ fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
     }
     (key, secret)
 }
+/// `Authorization: DPoP …`.
+fn is_dpop_scheme(authorization: &str) -> bool {
+    authorization
+        .trim_start()
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+}
+
+/// The URL the client called, without its query: the public origin and the client's
+/// path (the request's own, or the original URI the proxy forwarded).
+fn client_url(
+    state: &AppState,
+    q: &Question<'_>,
+    headers: &axum::http::HeaderMap,
+) -> Option<String> {
+    let origin = crate::request::public_origin(&state.gateway, q.peer, headers)?;
+    let path = q.path.or_else(|| {
+        header_str(headers, "x-original-uri").or_else(|| header_str(headers, "x-forwarded-uri"))
+    })?;
+    let path = portcullis_core::dpop::htu_of(path);
+    path.starts_with('/').then(|| format!("{origin}{path}"))
+}
+
+/// How DPoP nonces are made and checked, when the server requires them.
+pub fn nonce_rule<'v>(state: &AppState, view: &'v View) -> Option<Nonces<'v>> {
+    if !state.gateway.dpop_nonce {
+        return None;
+    }
+    view.hash_key().map(|key| Nonces {
+        key,
+        period: DPOP_NONCE_PERIOD,
+    })
+}
+
+/// The nonce a DPoP client should use now, as a `DPoP-Nonce` value; `None` unless the
+/// server requires nonces.
+pub fn dpop_nonce(state: &AppState) -> Option<axum::http::HeaderValue> {
+    let view = state.view.get();
+    let nonces = nonce_rule(state, &view)?;
+    axum::http::HeaderValue::from_str(&nonces.current(state.now())).ok()
+}
+
+/// Seconds per DPoP nonce window: a nonce is accepted for one to two of them.
+pub const DPOP_NONCE_PERIOD: i64 = 300;
+
 /// The gateway's answer to `q`, from the in-memory view only: failure limits, then core's
 /// decision, then the app's quota. Every answer is counted once in the usage counts.
 ///
@@ -128,6 +176,18 @@ async fn evaluate_inner(
     req.user_key = user_key.as_deref();
     req.user_secret = user_secret.as_deref();
     req.secrets_allowed = secrets_allowed;
+    // DPoP: the URL the client called, worked out only for a request that uses it.
+    let htu = req
+        .authorization
+        .is_some_and(is_dpop_scheme)
+        .then(|| client_url(state, q, headers))
+        .flatten();
+    req.htu = htu.as_deref();
+    req.dpop_repeated = headers.get_all("dpop").iter().nth(1).is_some();
+    req.dpop_rules = DpopRules {
+        nonces: nonce_rule(state, view),
+        ..DpopRules::default()
+    };
     let verify = |token: &str| {
         let (result, hit) = state
             .token_cache

@@ -13,9 +13,9 @@
 mod check;
 mod respond;
 
-pub use check::evaluate;
+pub use check::{dpop_nonce, evaluate, nonce_rule};
 use respond::respond;
-pub use respond::{allowed, denied};
+pub use respond::{allowed, denied, denied_for};
 
 use crate::request::Peer;
 use crate::state::AppState;
@@ -43,6 +43,10 @@ pub struct Question<'a> {
     /// `secret` (as SAP Gigya's REST calls send them). `None` for `/gateway/v1/check`, whose own query is the proxy's:
     /// there the client's query is the one of `X-Original-URI` / `X-Forwarded-Uri`.
     pub query: Option<&'a str>,
+    /// The path the client called, when this request is the client's own (a first-party
+    /// API) or carries it (Envoy's path prefix); `None` takes it from `X-Original-URI` /
+    /// `X-Forwarded-Uri`. A DPoP proof's `htu` must name it.
+    pub path: Option<&'a str>,
 }
 
 /// `GET|POST|… /gateway/v1/check[?resource=<id>]`
@@ -55,6 +59,7 @@ pub async fn check(
 ) -> Response {
     let resource = q.get("resource").map(String::as_str);
     respond(
+        &state,
         evaluate(
             &state,
             &Question {
@@ -64,6 +69,7 @@ pub async fn check(
                 peer,
                 always_write: false,
                 query: None,
+                path: None,
             },
         )
         .await,
@@ -82,7 +88,12 @@ pub async fn check_path(
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
+    // Envoy appends the client's path after the resource id.
+    let client_path = first
+        .and_then(|f| rest.get(f.len()..))
+        .filter(|p| p.starts_with('/'));
     respond(
+        &state,
         evaluate(
             &state,
             &Question {
@@ -92,6 +103,7 @@ pub async fn check_path(
                 peer,
                 always_write: false,
                 query: uri.query(),
+                path: client_path,
             },
         )
         .await,

@@ -1,15 +1,27 @@
 //! The gateway's answer as HTTP: an allowed request's headers for the upstream, a denied
 //! one's status, problem+json body and `x-portcullis-*` headers.
 
+use crate::state::AppState;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::gateway::{Allow, Denial};
+use portcullis_core::gateway::{Allow, Code, Denial};
 
-pub(super) fn respond(result: Result<Allow, Denial>) -> Response {
+pub(super) fn respond(state: &AppState, result: Result<Allow, Denial>) -> Response {
     match result {
         Ok(allow) => allowed(&allow),
-        Err(denial) => denied(&denial),
+        Err(denial) => denied_for(state, &denial),
     }
+}
+
+/// [`denied`], with a fresh nonce in `DPoP-Nonce` when the refusal asks for one.
+pub fn denied_for(state: &AppState, d: &Denial) -> Response {
+    let mut res = denied(d);
+    if d.code == Code::DpopNonceRequired
+        && let Some(v) = super::check::dpop_nonce(state)
+    {
+        res.headers_mut().insert("dpop-nonce", v);
+    }
+    res
 }
 
 /// 200, empty body, and the `x-portcullis-*` headers for the upstream.
@@ -76,7 +88,11 @@ pub fn denied(d: &Denial) -> Response {
     h.insert("x-portcullis-detail", header_safe(&d.detail));
     h.insert("x-portcullis-problem", problem);
     if status == StatusCode::UNAUTHORIZED {
-        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(&d.code.challenge())
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer")),
+        );
     }
     if let Some(retry) = d.retry_after {
         h.insert(header::RETRY_AFTER, HeaderValue::from(retry.max(1)));

@@ -30,6 +30,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         // The algorithms of app keys: RSA certificates and key pairs (RS256), P-256 (ES256).
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+        "dpop_signing_alg_values_supported": portcullis_core::dpop::ALG_NAMES,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "access_token_signing_alg_values_supported": algs,

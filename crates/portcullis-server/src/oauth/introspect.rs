@@ -94,11 +94,11 @@ fn answer(
     if scope.is_empty() && !claims.scope.trim().is_empty() {
         return Ok(inactive);
     }
-    Ok(json!({
+    let mut answer = json!({
         "active": true,
         "scope": scope.join(" "),
         "client_id": claims.client_id,
-        "token_type": "Bearer",
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "exp": claims.exp,
         "iat": claims.iat,
         "sub": claims.sub,
@@ -106,5 +106,11 @@ fn answer(
         "iss": claims.iss,
         "jti": claims.jti,
         "org": claims.org,
-    }))
+    });
+    // A DPoP-bound token's key (RFC 9449 section 6.2): the resource server checks the
+    // proof that comes with it against this thumbprint.
+    if let Some(cnf) = &claims.cnf {
+        answer["cnf"] = json!({"jkt": cnf.jkt});
+    }
+    Ok(answer)
 }

@@ -1,6 +1,10 @@
 //! `POST /oauth/token`: the client credentials grant (RFC 6749 section 4.4) and the JWT bearer
 //! grant (RFC 7523 section 2.1); clients authenticate with a secret or with `private_key_jwt`
 //! (RFC 7523 section 2.2). Reads only the in-memory view: no SQL on this path.
+//!
+//! A request with a `DPoP` proof header (RFC 9449) gets a token bound to the proof's key
+//! (`cnf.jkt`, `token_type: DPoP`); an app set to `dpop_bound_access_tokens` gets no token
+//! without one.
 
 use super::client_auth::{authenticate_token_client, claimed_client_id, has_client_auth};
 use super::form::OAuthForm;
@@ -12,13 +16,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_core::app_jwt::DeferredJti;
+use portcullis_core::app_jwt::{DeferredJti, Replay};
+use portcullis_core::dpop::{Expected, Proof, verify_proof};
+use portcullis_core::gateway::{DPOP_LEEWAY, DPOP_MAX_AGE, DPOP_SCOPE_PREFIX, dpop_replay_scope};
 use portcullis_core::grant::OAUTH_DEFAULT_TTL;
 use portcullis_core::grant::client_assertion::AssertionContext;
 use portcullis_core::grant::client_credentials::{GrantContext, grant};
 use portcullis_core::grant::jwt_bearer;
 use portcullis_core::oauth_error::OAuthError;
-use portcullis_core::token::AccessClaims;
+use portcullis_core::token::{AccessClaims, Confirmation};
 use portcullis_core::view::View;
 use serde::Serialize;
 
@@ -35,11 +41,15 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// The response for a token signed from `claims`.
+    /// The response for a token signed from `claims`: a `DPoP` token when it is bound.
     pub fn new(access_token: String, claims: AccessClaims) -> Self {
         Self {
             access_token,
-            token_type: "Bearer",
+            token_type: if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: claims.exp - claims.iat,
             scope: claims.scope,
             client_id: claims.client_id,
@@ -76,7 +86,11 @@ pub async fn token(
     }
     state.metrics.grant(grant, result.is_ok());
     count_usage(&state, &headers, form.as_ref().ok(), grant, &result);
-    match result {
+    let nonce = (headers.contains_key("dpop")
+        || result.as_ref().is_err_and(|e| e.error == "use_dpop_nonce"))
+    .then(|| crate::gateway::dpop_nonce(&state))
+    .flatten();
+    let mut res = match result {
         Ok(res) => no_store(Json(res).into_response()),
         Err(e) => {
             if e.error == "invalid_client" {
@@ -84,7 +98,99 @@ pub async fn token(
             }
             OAuthResponseError(e).into_response()
         }
+    };
+    // With nonces required, every answer to a DPoP request carries the one to use next.
+    if let Some(n) = nonce {
+        res.headers_mut().insert("dpop-nonce", n);
     }
+    res
+}
+
+/// The token request's `DPoP` proof, checked (RFC 9449 section 4.3) for a POST to this
+/// endpoint; `None` without one. Its `jti` is spent once the client is known
+/// ([`bind`]).
+fn token_request_proof(
+    state: &AppState,
+    view: &View,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<Option<Proof>, OAuthError> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(OAuthError::invalid_dpop_proof(
+            "The request has more than one DPoP header; send exactly one proof.",
+        ));
+    }
+    let proof = first.to_str().map_err(|_| {
+        OAuthError::invalid_dpop_proof(
+            "The DPoP header is not valid text: send the proof as a compact JWS.",
+        )
+    })?;
+    let want = Expected {
+        htm: "POST",
+        htu: endpoint,
+        now: state.now(),
+        max_age: DPOP_MAX_AGE,
+        leeway: DPOP_LEEWAY,
+        access_token: None,
+        nonce: crate::gateway::nonce_rule(state, view),
+    };
+    verify_proof(proof, &want).map(Some).map_err(|e| {
+        let mut text = e.to_string();
+        if let Some(first) = text.get(..1) {
+            text = format!("{}{}.", first.to_uppercase(), &text[1..]);
+        }
+        match e {
+            portcullis_core::dpop::ProofError::WrongNonce => OAuthError::use_dpop_nonce(text),
+            _ => OAuthError::invalid_dpop_proof(text),
+        }
+    })
+}
+
+/// Bind the token of `claims` to the proof's key, spending the proof's `jti` with the
+/// app's other `jti`s; without a proof, refuse an app that requires one.
+fn bind(r: &Request<'_>, claims: &mut AccessClaims) -> Result<(), OAuthError> {
+    let Some(proof) = r.proof else {
+        if r.view
+            .app(&claims.client_id)
+            .is_some_and(|e| e.app.dpop_bound_access_tokens)
+        {
+            return Err(OAuthError::invalid_dpop_proof(format!(
+                "The application '{}' requires DPoP-bound tokens: send a DPoP header with a proof signed by the client's key (RFC 9449).",
+                claims.client_id
+            )));
+        }
+        return Ok(());
+    };
+    let scope = dpop_replay_scope(&claims.client_id);
+    match r
+        .ctx
+        .replay
+        .first_use(&scope, &proof.jti, proof.iat + DPOP_MAX_AGE, r.ctx.now)
+    {
+        Ok(()) => {}
+        Err(Replay::Replayed) => return Err(proof_replayed()),
+        Err(Replay::Full) => {
+            return Err(OAuthError {
+                error: "temporarily_unavailable",
+                description: "Too many DPoP proofs of this application are being remembered against replay right now; retry shortly.".into(),
+                status: 503,
+            });
+        }
+    }
+    claims.cnf = Some(Confirmation {
+        jkt: proof.jkt.clone(),
+    });
+    Ok(())
+}
+
+fn proof_replayed() -> OAuthError {
+    OAuthError::invalid_dpop_proof(
+        "The DPoP proof was used before; a proof is accepted once. Make a new proof, with a fresh jti, for every request.",
+    )
 }
 
 /// Count the token request: for the app the token went to, or else the one the request
@@ -164,6 +270,7 @@ async fn first_use_everywhere(
 ) -> Result<(), OAuthError> {
     match shared.confirm_first_use(&pending, now).await {
         Ok(None) => Ok(()),
+        Ok(Some(i)) if pending[i].scope.starts_with(DPOP_SCOPE_PREFIX) => Err(proof_replayed()),
         Ok(Some(i)) => {
             let text = portcullis_core::grant::assertion::replayed(&pending[i].jti);
             Err(if i == 0 && client_asserted {
@@ -196,12 +303,22 @@ fn issue(
     };
     let view = state.view.get();
     let endpoint = format!("{}/oauth/token", state.issuer);
+    let label = match grant_type {
+        CLIENT_CREDENTIALS => CLIENT_CREDENTIALS,
+        jwt_bearer::GRANT_TYPE => "jwt_bearer",
+        _ => "unsupported",
+    };
+    let proof = match token_request_proof(state, &view, headers, &endpoint) {
+        Ok(p) => p,
+        Err(e) => return (label, Err(e)),
+    };
     let req = Request {
         state,
         view: &view,
         headers,
         form,
         ctx: assertion_context(state, &endpoint, deferred),
+        proof: proof.as_ref(),
     };
     match grant_type {
         CLIENT_CREDENTIALS => (CLIENT_CREDENTIALS, client_credentials(req)),
@@ -243,6 +360,8 @@ struct Request<'a> {
     headers: &'a HeaderMap,
     form: &'a OAuthForm,
     ctx: AssertionContext<'a>,
+    /// The request's DPoP proof, checked; its `jti` not yet spent.
+    proof: Option<&'a Proof>,
 }
 
 fn client_credentials(r: Request<'_>) -> Result<TokenResponse, OAuthError> {
@@ -290,6 +409,7 @@ fn respond(
     if let Some(resource) = r.form.get("resource") {
         claims.aud = check_resource(resource)?.to_owned();
     }
+    bind(&r, &mut claims)?;
     let access_token = sign(r.view, &claims)?;
     if let Some(id) = secret_used {
         r.state.note_secret_use(id, claims.iat);

@@ -106,6 +106,7 @@ async fn an_app_created_by_another_process_gets_tokens_within_a_second() {
         sandboxes: Default::default(),
         token_ttl_seconds: None,
         quota: None,
+        dpop_bound_access_tokens: false,
         created_at: 0,
         tokens_invalid_before: None,
     };

@@ -175,6 +175,7 @@ fn app_with_secret(org: &OrgId, hash_key: &HashKey, now: i64) -> (App, Secret, S
         sandboxes: [(SANDBOX.to_owned(), SandboxAccess::Write)].into(),
         token_ttl_seconds: None,
         quota: None,
+        dpop_bound_access_tokens: false,
         created_at: now,
         tokens_invalid_before: None,
     };
