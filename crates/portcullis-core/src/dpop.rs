@@ -186,6 +186,35 @@ pub fn htu_of(uri: &str) -> &str {
     &uri[..end]
 }
 
+/// The key's type and size are the ones `alg` signs with: an EC key of the alg's curve
+/// with full-length coordinates (RFC 7518 section 6.2.1), an Ed25519 key, or an RSA key
+/// of at least 2048 bits.
+fn check_key_shape(
+    alg: Algorithm,
+    jwk: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ProofError> {
+    let text = |m: &str| jwk.get(m).and_then(|v| v.as_str()).unwrap_or("");
+    let len = |m: &str| B64.decode(text(m)).map(|b| b.len()).unwrap_or(0);
+    let ok = match alg {
+        Algorithm::ES256 => {
+            text("kty") == "EC" && text("crv") == "P-256" && len("x") == 32 && len("y") == 32
+        }
+        Algorithm::ES384 => {
+            text("kty") == "EC" && text("crv") == "P-384" && len("x") == 48 && len("y") == 48
+        }
+        Algorithm::EdDSA => text("kty") == "OKP" && text("crv") == "Ed25519" && len("x") == 32,
+        _ => {
+            let n = B64.decode(text("n")).unwrap_or_default();
+            let bits = n
+                .iter()
+                .position(|b| *b != 0)
+                .map_or(0, |i| (n.len() - i) * 8);
+            text("kty") == "RSA" && bits >= 2048 && len("e") > 0
+        }
+    };
+    if ok { Ok(()) } else { Err(ProofError::BadKey) }
+}
+
 /// Check `proof` against the request it came with; see the module's documentation.
 pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofError> {
     jose::precheck(proof).map_err(|e| ProofError::Malformed(e.to_string()))?;
@@ -210,6 +239,7 @@ pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofErro
     if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
         return Err(ProofError::PrivateKey);
     }
+    check_key_shape(alg, members)?;
     let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::BadKey)?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::BadKey)?;
 
@@ -487,6 +517,15 @@ mod tests {
         h.jwk = Some(serde_json::from_value(jwk.clone()).unwrap());
         let hs = jsonwebtoken::encode(&h, &claims(), &EncodingKey::from_secret(b"k")).unwrap();
         assert_eq!(verify_proof(&hs, &want()), Err(ProofError::AlgNotAllowed));
+        // A key of another size or curve than the alg's.
+        let mut short = jwk.clone();
+        short["x"] = json!("AAAA");
+        let bad = sign(&pkcs8, "dpop+jwt", &short, &claims());
+        assert_eq!(verify_proof(&bad, &want()), Err(ProofError::BadKey));
+        let mut curve = jwk.clone();
+        curve["crv"] = json!("P-384");
+        let bad = sign(&pkcs8, "dpop+jwt", &curve, &claims());
+        assert_eq!(verify_proof(&bad, &want()), Err(ProofError::BadKey));
         // alg none.
         let none = format!(
             "{}.{}.",

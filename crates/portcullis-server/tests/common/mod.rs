@@ -982,3 +982,93 @@ pub fn python_with(modules: &str) -> Option<String> {
     eprintln!("skipped: {python} cannot import {modules}");
     None
 }
+
+/// A DPoP client's key pair: P-256, its proofs signed with `jsonwebtoken` (a library the
+/// server does not sign with), the public JWK in their header as a client sends it.
+pub struct DpopKey {
+    pkcs8: Vec<u8>,
+    pub jwk: Value,
+}
+
+impl Default for DpopKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DpopKey {
+    pub fn new() -> Self {
+        let k = portcullis_core::token::generate_key(portcullis_core::token::Alg::ES256, "dpop")
+            .expect("a P-256 key");
+        let mut jwk = k.public_jwk;
+        for member in ["kid", "use", "alg"] {
+            jwk.as_object_mut().unwrap().remove(member);
+        }
+        Self {
+            pkcs8: k.pkcs8,
+            jwk,
+        }
+    }
+
+    /// The key's RFC 7638 thumbprint: a bound token's `cnf.jkt`.
+    pub fn jkt(&self) -> String {
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(self.jwk.clone()).unwrap();
+        jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap()
+    }
+
+    /// A fresh proof (new `jti`, `iat` now) for `htm` `htu`, with `ath` for `token` and
+    /// `nonce` when given.
+    pub fn proof(&self, htm: &str, htu: &str, token: Option<&str>, nonce: Option<&str>) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = json!({
+            "jti": hex::encode(portcullis_core::random_bytes::<12>()),
+            "htm": htm,
+            "htu": htu,
+            "iat": now,
+        });
+        if let Some(t) = token {
+            claims["ath"] = portcullis_core::dpop::ath(t).into();
+        }
+        if let Some(n) = nonce {
+            claims["nonce"] = n.into();
+        }
+        self.sign(&claims)
+    }
+
+    /// A proof with exactly `claims`.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.typ = Some("dpop+jwt".into());
+        h.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
+        jsonwebtoken::encode(
+            &h,
+            claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8),
+        )
+        .unwrap()
+    }
+}
+
+impl TestApp {
+    /// `POST /oauth/token` (client_credentials, secret in the form) with a DPoP proof.
+    pub async fn dpop_token(&self, client_id: &str, secret: &str, proof: Option<&str>) -> Response {
+        let mut req = self.http.post(format!("{}/oauth/token", self.base)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ]);
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// The token endpoint's URL as a proof names it.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/oauth/token", self.issuer)
+    }
+}

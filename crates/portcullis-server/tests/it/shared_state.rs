@@ -1,5 +1,6 @@
 //! Two real nodes on one database and one real Redis (`--redis-url`): what one
-//! node has seen, the other refuses — an app-signed JWT's `jti`, an OAuth 1.0 nonce — and
+//! node has seen, the other refuses — an app-signed JWT's `jti`, a DPoP proof, an OAuth 1.0
+//! nonce — and
 //! failed authentications on both count against one limit.
 //!
 //! Needs Redis at 127.0.0.1:6379 (or `PORTCULLIS_TEST_REDIS_URL`): skipped with a printed
@@ -68,6 +69,8 @@ async fn cluster(failure_limit: u32) -> Option<Cluster> {
         gateway: GatewayConfig {
             allow_secrets_over_http: true,
             failure_limit,
+            // Both nodes behind one name, as a DPoP proof names it.
+            public_origin: Some(API_ORIGIN.into()),
             ..Default::default()
         },
         redis: Some((redis_url(), prefix.clone())),
@@ -83,6 +86,9 @@ async fn cluster(failure_limit: u32) -> Option<Cluster> {
         _dir: dir,
     })
 }
+
+/// The origin clients call the cluster's APIs at.
+const API_ORIGIN: &str = "https://api.shared.test";
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -427,4 +433,81 @@ async fn a_jti_spent_on_one_path_of_node_a_is_spent_on_every_path_of_node_b() {
         p["detail"].as_str().unwrap().contains("already used"),
         "{p}"
     );
+}
+
+/// A gateway check of `w`'s resource with a DPoP-bound token and `proof`.
+async fn dpop_check(
+    app: &TestApp,
+    w: &GatewayWorld,
+    token: &str,
+    proof: &str,
+) -> reqwest::Response {
+    app.http
+        .get(app.url(&format!("/gateway/v1/check?resource={}", w.resource)))
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", proof)
+        .header("x-api-key", &w.client_id)
+        .header("x-gw-ims-org-id", &w.org)
+        .header("x-original-uri", "/orders/7")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A DPoP proof spent on one node — at the token endpoint or the gateway — is a replay
+/// on the other.
+#[tokio::test]
+async fn a_dpop_proof_spent_on_one_node_is_a_replay_on_the_other() {
+    let Some(c) = cluster(1000).await else {
+        return;
+    };
+    let w = c.a.gateway_world(false).await;
+    let key = DpopKey::new();
+    let endpoint = c.a.token_endpoint();
+    assert_eq!(endpoint, c.b.token_endpoint(), "one issuer");
+    let url = format!("{API_ORIGIN}/orders/7");
+
+    let spent = key.proof("POST", &endpoint, None, None);
+    let r = c.a.dpop_token(&w.client_id, &w.secret, Some(&spent)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Node B follows the store: wait (fresh proofs each time) until it passes a proof.
+    let start = Instant::now();
+    loop {
+        let r = dpop_check(
+            &c.b,
+            &w,
+            &token,
+            &key.proof("GET", &url, Some(&token), None),
+        )
+        .await;
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "node B never learned the app"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = c.b.dpop_token(&w.client_id, &w.secret, Some(&spent)).await;
+    let v = assert_oauth_error(r, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+    assert!(
+        v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used before"),
+        "{v}"
+    );
+
+    let proof = key.proof("GET", &url, Some(&token), None);
+    assert_eq!(
+        dpop_check(&c.a, &w, &token, &proof).await.status(),
+        StatusCode::OK
+    );
+    let r = dpop_check(&c.b, &w, &token, &proof).await;
+    assert_gateway_denial(r, 401, "PCS-0453-401").await;
 }
