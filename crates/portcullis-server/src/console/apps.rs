@@ -200,6 +200,13 @@ pub(super) async fn app_detail(
                     dt { "Products" } dd { (words(&app.products)) }
                     dt { "Sandboxes" } dd { (words(&sandboxes)) }
                     dt { "Token lifetime" } dd { @if let Some(t) = app.token_ttl_seconds { (t) " s" } @else { "the default (1 hour)" } }
+                    dt { "Tokens" } dd #token-binding {
+                        @if app.dpop_bound_access_tokens {
+                            "bound to the client's key (DPoP required): each request needs a proof signed with that key"
+                        } @else {
+                            "bearer tokens; bound to the client's key (DPoP) when the client sends a proof"
+                        }
+                    }
                     dt { "Created" } dd { (time(app.created_at)) }
                 }
             }

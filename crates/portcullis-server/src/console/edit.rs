@@ -1,6 +1,6 @@
 //! Editing an app: what `PATCH /admin/v1/apps/{client_id}` takes — name, status, scopes
-//! or a permission group, products, sandbox access, token lifetime and quota — and the
-//! product and sandbox fields the create form shares.
+//! or a permission group, products, sandbox access, token lifetime, quota and whether
+//! tokens must be DPoP-bound — and the product and sandbox fields the create form shares.
 
 use super::apps::{app_page, app_path, load_app};
 use super::common::{Page, see_other};
@@ -101,6 +101,8 @@ struct Typed {
     token_ttl_seconds: String,
     quota_requests: String,
     quota_per: String,
+    /// The "Require DPoP-bound tokens" checkbox.
+    dpop: bool,
 }
 
 impl Typed {
@@ -127,6 +129,7 @@ impl Typed {
                 .map(|q| q.requests.to_string())
                 .unwrap_or_default(),
             quota_per: app.quota.map_or("minute", |q| q.per.as_str()).to_owned(),
+            dpop: app.dpop_bound_access_tokens,
         }
     }
 
@@ -156,6 +159,8 @@ impl Typed {
             typed.quota_requests = q;
             typed.quota_per = text("quota_per").unwrap_or_default();
         }
+        // A checkbox: a form without the field says "unticked".
+        typed.dpop = checkbox(form, DPOP).unwrap_or(false);
         typed
     }
 }
@@ -213,6 +218,11 @@ fn edit_form(
                         }
                         small #quota-help { "Empty for no quota. Past it the gateway refuses with 429." }
                     }
+                    fieldset {
+                        legend { "Sender-constrained tokens" }
+                        label.check { input #dpop type="checkbox" name=(DPOP) value="true" checked[app.dpop] aria-describedby="dpop-help"; " Require DPoP-bound tokens" }
+                        small #dpop-help { "Each token is then tied to a key pair the client holds (DPoP, RFC 9449): the client signs a proof with it for every request, so a stolen token is useless alone. Token requests without a proof are refused, and so are tokens issued before without one. Unticked, a client still gets a bound token when it sends a proof." }
+                    }
                     button.primary type="submit" { "Save changes" }
                 }
             }))
@@ -248,6 +258,21 @@ pub(super) async fn edit_page(Signed(ctx): Signed, Path(cid): Path<String>) -> P
     ))
 }
 
+/// The name of the DPoP checkbox: the admin API's field.
+const DPOP: &str = "dpop_bound_access_tokens";
+
+/// The DPoP checkbox: ticked (sent as `true`, or a browser's default `on`) or absent.
+fn checkbox(form: &ConsoleForm, name: &str) -> Result<bool, PageError> {
+    match form.opt(name)? {
+        None => Ok(false),
+        Some("true" | "on") => Ok(true),
+        Some(_) => Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            format!("The form's '{name}' is a checkbox: 'true' when ticked, absent otherwise."),
+        )),
+    }
+}
+
 fn number(form: &ConsoleForm, name: &str, what: &str) -> Result<Option<u64>, PageError> {
     match form.one(name)?.trim() {
         "" => Ok(None),
@@ -278,6 +303,7 @@ fn patch_of(form: &ConsoleForm) -> Result<Value, PageError> {
             "token_ttl_seconds",
             "quota_requests",
             "quota_per",
+            DPOP,
         ]
         .map(str::to_owned),
     );
@@ -294,6 +320,7 @@ fn patch_of(form: &ConsoleForm) -> Result<Value, PageError> {
         "sandboxes": sandboxes,
         "token_ttl_seconds": number(form, "token_ttl_seconds", "The token lifetime")?,
         "quota": quota,
+        DPOP: checkbox(form, DPOP)?,
     }))
 }
 

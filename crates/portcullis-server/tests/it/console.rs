@@ -769,6 +769,7 @@ async fn a_refused_edit_shows_what_was_typed_not_what_is_stored() {
                 ("token_ttl_seconds", "5"),
                 ("quota_requests", "7"),
                 ("quota_per", "second"),
+                ("dpop_bound_access_tokens", "true"),
             ],
         )
         .await;
@@ -785,6 +786,7 @@ async fn a_refused_edit_shows_what_was_typed_not_what_is_stored() {
         "name=\"quota_requests\" value=\"7\"",
         "<option value=\"suspended\" selected>",
         "<option value=\"second\" selected>",
+        "name=\"dpop_bound_access_tokens\" value=\"true\" checked",
     ] {
         assert!(html.contains(typed), "{typed} in {html}");
     }
@@ -794,6 +796,95 @@ async fn a_refused_edit_shows_what_was_typed_not_what_is_stored() {
         .await;
     assert_eq!(stored["name"], "Partner app");
     assert_eq!(stored["status"], "active");
+    assert_eq!(stored["dpop_bound_access_tokens"], false);
+}
+
+#[tokio::test]
+async fn the_edit_form_requires_dpop_and_an_unticked_box_stops_requiring_it() {
+    let app = TestApp::spawn().await;
+    let org = developer(&app).await;
+    let created = app.create_app(&org, &["read"]).await;
+    let cid = created["client_id"].as_str().unwrap();
+    assert_eq!(created["dpop_bound_access_tokens"], false);
+    let dev = app
+        .console_session("dev@example.com", "correct horse battery")
+        .await;
+    let (page, path) = (
+        format!("/console/apps/{cid}"),
+        format!("/console/apps/{cid}/edit"),
+    );
+    let stored = || async {
+        let (status, app_now) = app
+            .call(Method::GET, &format!("/admin/v1/apps/{cid}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{app_now}");
+        app_now
+    };
+    let html = dev.get(&app, &page).await.text().await.unwrap();
+    assert!(
+        html.contains("bearer tokens; bound to the client"),
+        "{html}"
+    );
+    let html = dev.get(&app, &path).await.text().await.unwrap();
+    assert!(html.contains("Require DPoP-bound tokens"), "{html}");
+    assert!(
+        html.contains("name=\"dpop_bound_access_tokens\" value=\"true\" aria-describedby"),
+        "unticked: {html}"
+    );
+    // The form as a browser sends it, with the box ticked.
+    let fields = |dpop: Option<&'static str>| {
+        let mut f = vec![
+            ("name", "Partner app"),
+            ("status", "active"),
+            ("group", ""),
+            ("scopes", "read"),
+            ("token_ttl_seconds", "600"),
+            ("quota_requests", ""),
+            ("quota_per", "minute"),
+        ];
+        f.extend(dpop.map(|v| ("dpop_bound_access_tokens", v)));
+        f
+    };
+    // Without the session's CSRF token, nothing changes.
+    let r = dev
+        .http
+        .post(app.url(&path))
+        .header("cookie", &dev.cookie)
+        .form(&fields(Some("true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(stored().await["dpop_bound_access_tokens"], false);
+    let r = dev.post(&app, &path, &fields(Some("true"))).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let now = stored().await;
+    assert_eq!(now["dpop_bound_access_tokens"], true);
+    assert_eq!(now["token_ttl_seconds"], 600, "the other fields as well");
+    let html = dev.get(&app, &page).await.text().await.unwrap();
+    assert!(
+        html.contains("bound to the client's key (DPoP required)"),
+        "{html}"
+    );
+    let html = dev.get(&app, &path).await.text().await.unwrap();
+    assert!(
+        html.contains("name=\"dpop_bound_access_tokens\" value=\"true\" checked"),
+        "ticked: {html}"
+    );
+    // A checkbox holds true or nothing: another value is refused.
+    let r = dev.post(&app, &path, &fields(Some("false"))).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("is a checkbox"));
+    assert_eq!(stored().await["dpop_bound_access_tokens"], true);
+    // Unticked, the box is absent from the form: that turns the requirement off.
+    let r = dev.post(&app, &path, &fields(None)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(stored().await["dpop_bound_access_tokens"], false);
+    let html = dev.get(&app, &page).await.text().await.unwrap();
+    assert!(
+        html.contains("bearer tokens; bound to the client"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

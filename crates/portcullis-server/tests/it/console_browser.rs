@@ -412,7 +412,7 @@ async fn certificates_key_pairs_api_keys_and_edits_in_chromium() {
     .await;
     assert_eq!(pairs["items"], json!([]));
 
-    // Editing the app: its name and scopes, through PATCH.
+    // Editing the app: its name, scopes and DPoP requirement, through PATCH.
     click_link(&c, "Edit application").await;
     wait_for_title(&c, "Edit application").await;
     shot(&c, "14-edit-application").await;
@@ -422,10 +422,18 @@ async fn certificates_key_pairs_api_keys_and_edits_in_chromium() {
     let scopes = c.find(Locator::Css("#scopes")).await.unwrap();
     scopes.clear().await.unwrap();
     scopes.send_keys("read").await.unwrap();
+    c.find(Locator::Css("#dpop"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     click_button(&c, "Save changes").await;
     wait_for_title(&c, "Billing caller").await;
+    assert!(text(&c, "#token-binding").await.contains("DPoP required"));
     let edited = admin_get(&app, &format!("/admin/v1/apps/{}", world.client_id)).await;
     assert_eq!(edited["scopes"], json!(["read"]));
+    assert_eq!(edited["dpop_bound_access_tokens"], true, "the ticked box");
     assert_eq!(edited["products"], json!(["events"]), "kept");
     assert_eq!(edited["sandboxes"], json!({"prod": "read"}), "kept");
     // A bad value is the admin API's refusal, on the form.

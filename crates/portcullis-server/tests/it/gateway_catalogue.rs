@@ -795,3 +795,39 @@ async fn envoys_path_form_carries_the_clients_query() {
         .unwrap();
     denied(r, 401, "EXEG-0500-401").await;
 }
+
+/// `docs/reference.md` has a row for every code of the catalogue with its status and
+/// title, the DPoP codes with their slug and what to do as well, and the token endpoint's
+/// DPoP errors with what to do: a new code or a changed text fails here until the
+/// reference says it too.
+#[test]
+fn the_reference_has_a_row_for_every_code() {
+    use portcullis_core::gateway::Code;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/reference.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let row_of = |start: &str| text.lines().find(|l| l.starts_with(start));
+    for code in Code::ALL {
+        let start = format!(
+            "| `{}` | {} | {} |",
+            code.code(),
+            code.status(),
+            code.title()
+        );
+        let row = row_of(&start)
+            .unwrap_or_else(|| panic!("docs/reference.md has no row starting {start}"));
+        if code.is_dpop() {
+            let rest = format!(" `{}` | {} |", code.slug(), code.fix());
+            assert_eq!(&row[start.len()..], rest, "the row of {}", code.code());
+        }
+    }
+    for error in ["invalid_dpop_proof", "use_dpop_nonce"] {
+        let start = format!("| `{error}` |");
+        let row = row_of(&start)
+            .unwrap_or_else(|| panic!("docs/reference.md has no row starting {start}"));
+        let fix = portcullis_core::oauth_error::fix(error).unwrap();
+        assert!(
+            row.ends_with(&format!("| {fix} |")),
+            "the row of {error}: {row}"
+        );
+    }
+}
