@@ -272,7 +272,7 @@ pub const CATALOGUE: [Entry; 27] = [
         "DPoP proof for another URI",
         "dpop-wrong-uri",
         true,
-        "Set the proof's htu to the URL the client calls, scheme, host and path, without query or fragment; check the gateway's public origin setting if it matches.",
+        "Set the proof's htu to the URL the client calls (scheme, host and path, no query or fragment); if it already is, the operator sets public_origin to that scheme and host.",
     ),
     row(
         Code::DpopStale,
@@ -326,7 +326,7 @@ pub const CATALOGUE: [Entry; 27] = [
         "DPoP-bound token sent as bearer",
         "dpop-downgrade",
         true,
-        "Send a DPoP-bound token as Authorization: DPoP with a DPoP proof; the app requires DPoP, so its tokens are never accepted as Bearer.",
+        "Send a DPoP-bound token as Authorization: DPoP with a proof of its key; an app that requires DPoP needs a bound token for every call, never a bearer one.",
     ),
 ];
 

@@ -99,6 +99,11 @@ pub async fn issue(
             "The application's organization is disabled.",
         ));
     }
+    if app.dpop_bound_access_tokens {
+        return Err(Problem::conflict(
+            "The application requires DPoP-bound tokens, and a token made here would be a bearer token the gateway refuses: the app's client obtains its own tokens at POST /oauth/token with a DPoP proof of its key.",
+        ));
+    }
     // The grant rule wants the credential that authenticated the client; this token has
     // none (`cred` is cleared below), so the id is only a placeholder.
     let client = AuthenticatedClient {

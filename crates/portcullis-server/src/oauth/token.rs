@@ -417,8 +417,20 @@ fn respond(
     Ok(TokenResponse::new(access_token, claims))
 }
 
-/// Sign `claims` with the current signing key.
+/// Sign `claims` with the current signing key. A bearer token (no `cnf`) of an app that
+/// requires DPoP is refused: every surface but this endpoint with a proof makes those,
+/// and the gateway would refuse it anyway.
 pub fn sign(view: &View, claims: &AccessClaims) -> Result<String, OAuthError> {
+    if claims.cnf.is_none()
+        && view
+            .app(&claims.client_id)
+            .is_some_and(|e| e.app.dpop_bound_access_tokens)
+    {
+        return Err(OAuthError::invalid_dpop_proof(format!(
+            "The application '{}' requires DPoP-bound tokens: obtain them at POST /oauth/token with a DPoP header holding a proof of the client's key.",
+            claims.client_id
+        )));
+    }
     let signer = view.signer().ok_or_else(|| OAuthError {
         error: "temporarily_unavailable",
         description: "The server has no signing key yet; try again shortly.".into(),

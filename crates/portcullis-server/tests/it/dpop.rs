@@ -489,6 +489,30 @@ async fn the_token_endpoint_checks_the_proof_and_an_app_can_require_one() {
             .contains("requires DPoP"),
         "{v}"
     );
+    // Nor do the endpoints that only make bearer tokens.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/admin/v1/apps/{}/tokens", w.client_id),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("DPoP"), "{body}");
+    let r = app
+        .post_form(
+            "/ims/token/v3",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &w.client_id),
+                ("client_secret", &w.secret),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_dpop_proof", "{v}");
+
     let (token, key) = bound_token(&app, &w).await;
     let proof = key.proof("GET", &api_url(&app), Some(&token), None);
     let r = check(&app, &w, "GET", &format!("DPoP {token}"), &[&proof]).await;
