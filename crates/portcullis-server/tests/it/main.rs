@@ -22,6 +22,7 @@ mod connection;
 mod console;
 mod console_browser;
 mod cross_process;
+mod dpop_oracle;
 mod edge;
 mod gateway;
 mod gateway_catalogue;
