@@ -47,6 +47,7 @@ const recordingFetch = async (url, options) => {
     url: String(url),
     sent: Object.fromEntries(headers.entries()),
     proof: proof ? claimsOf(proof) : null,
+    proof_alg: proof ? JSON.parse(Buffer.from(proof.split('.')[0], 'base64url').toString()).alg : null,
     status: response.status,
     code: response.headers.get('x-portcullis-code'),
     www_authenticate: response.headers.get('www-authenticate'),
@@ -171,5 +172,32 @@ out.fresh_proof = {
   status: later.status,
   requests: wire.slice(mark).map(({ sent, ...r }) => r),
 };
+
+// 6. Every algorithm discovery lists, each with a key pair of its own: a bound token, and
+// the API with it.
+out.algorithms = {};
+for (const alg of out.discovery.dpop_signing_alg_values_supported) {
+  const handle = client.getDPoPHandle(config, await client.randomDPoPKeyPair(alg));
+  mark = wire.length;
+  try {
+    const t = await client.clientCredentialsGrant(config, {}, { DPoP: handle });
+    const r = await client.fetchProtectedResource(
+      config,
+      t.access_token,
+      apiUrl,
+      'GET',
+      undefined,
+      gatewayHeaders(),
+      { DPoP: handle },
+    );
+    out.algorithms[alg] = {
+      bound: claimsOf(t.access_token).cnf?.jkt === (await handle.calculateThumbprint()),
+      status: r.status,
+    };
+  } catch (err) {
+    out.algorithms[alg] = { error: String(err), ...(err?.response ? refusal(err) : {}) };
+  }
+  out.algorithms[alg].requests = wire.slice(mark).map(({ sent, ...r }) => r);
+}
 
 console.log(JSON.stringify(out));

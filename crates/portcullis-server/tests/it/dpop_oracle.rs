@@ -193,10 +193,28 @@ fn assert_the_flow(run: &Run) {
 
     // And a fresh proof is accepted again.
     assert_eq!(o["fresh_proof"]["status"], 200, "{o}");
+
+    // Every algorithm discovery lists works with openid-client's keys of that kind.
+    let algs = o["discovery"]["dpop_signing_alg_values_supported"]
+        .as_array()
+        .unwrap();
+    for alg in algs {
+        let alg = alg.as_str().unwrap();
+        let step = &o["algorithms"][alg];
+        assert_eq!(step["bound"], true, "{alg}: {step}");
+        assert_eq!(step["status"], 200, "{alg}: {step}");
+    }
+    // openid-client signs with an Ed25519 key under RFC 9864's name, whichever name it
+    // was asked for.
+    for alg in ["Ed25519", "EdDSA"] {
+        for r in requests(&o["algorithms"][alg]) {
+            assert_eq!(r["proof_alg"], "Ed25519", "{alg}: {r}");
+        }
+    }
     assert_eq!(
         run.api.hits(),
-        2,
-        "only the two accepted requests reach the API"
+        2 + algs.len(),
+        "only the accepted requests reach the API"
     );
 }
 
