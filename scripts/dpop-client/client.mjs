@@ -2,7 +2,7 @@
 // underneath) gets a DPoP-bound token from Portcullis's token endpoint and calls an API
 // through nginx with the shipped configuration (deploy/nginx/portcullis.conf), unmodified.
 // Then the same token with another key pair, and a proof sent a second time, both of which
-// the gateway must refuse.
+// the gateway must refuse; last, a token and a call for each algorithm discovery lists.
 //
 // Run by crates/portcullis-server/tests/it/dpop_oracle.rs, which checks the JSON this
 // prints on stdout. Install the packages first with `npm ci` in this directory.
