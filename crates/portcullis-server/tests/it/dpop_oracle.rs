@@ -19,6 +19,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+/// The path and query the client calls through nginx.
+const CLIENT_PATH: &str = "/v1/th%C3%A9ngs/a%20b?page=2";
+
 /// `node` (`PORTCULLIS_TEST_NODE`, else `node` on the PATH) and the client's directory
 /// with its packages installed; `None` (after saying why) outside CI when either is missing.
 fn dpop_client() -> Option<(String, PathBuf)> {
@@ -76,7 +79,9 @@ async fn run_oracle(nonces: bool) -> Option<Run> {
     let w = app.gateway_world(false).await;
     let api = Api::spawn().await;
     let nginx = Nginx::start(&app.base, api.addr, &[w.resource.as_str()]).await;
-    let api_url = nginx.url(0);
+    // A path with percent-encoded bytes: the proof names it as the client encoded it, and
+    // X-Original-URI carries it as sent.
+    let api_url = nginx.url(0).replace(API_PATH, CLIENT_PATH);
     let htu = api_url.split('?').next().unwrap().to_owned();
 
     let child = tokio::process::Command::new(&node)
@@ -151,7 +156,7 @@ fn assert_the_flow(run: &Run) {
     assert_eq!(resource["status"], 200, "{resource}");
     let echo = &resource["body"];
     assert_eq!(echo["method"], "GET");
-    assert_eq!(echo["uri"], API_PATH);
+    assert_eq!(echo["uri"], CLIENT_PATH);
     assert_eq!(
         echo["headers"]["x-portcullis-client-id"],
         json!([w.client_id])
