@@ -4,7 +4,9 @@
 //! (`deploy/nginx/portcullis.conf`), unmodified on both sides. The same token with another
 //! key pair, and the accepted request sent again with its proof, are refused. With server
 //! nonces (`--dpop-nonce`), the client learns the nonce from each refusal (at the token
-//! endpoint directly, at the gateway through nginx) and retries by itself.
+//! endpoint directly, at the gateway through nginx) and retries by itself. Last, every
+//! algorithm discovery lists, with a key pair openid-client makes for it (its Ed25519 keys
+//! sign under RFC 9864's name `Ed25519`, not `EdDSA`).
 //!
 //! Needs nginx (see `nginx.rs`), node, and the packages of `scripts/dpop-client` (`npm ci`
 //! there; `.ci/run` does it). Without them these tests print why and pass, except under CI
