@@ -17,21 +17,24 @@ use crate::secret::HashKey;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 /// The signature algorithms a proof may use: asymmetric ones only (a proof signed with a
-/// shared secret proves nothing about a key pair).
-pub const ALGS: [Algorithm; 5] = [
+/// shared secret proves nothing about a key pair). Ed25519 has two names: `EdDSA` and the
+/// fully-specified `Ed25519` (RFC 9864), which current clients (openid-client's
+/// oauth4webapi among them) put in the header of every proof signed with an Ed25519 key.
+pub const ALGS: [Algorithm; 6] = [
     Algorithm::ES256,
     Algorithm::ES384,
+    Algorithm::EdDSA,
     Algorithm::EdDSA,
     Algorithm::RS256,
     Algorithm::PS256,
 ];
 
 /// Their names, as discovery metadata lists them (`dpop_signing_alg_values_supported`).
-pub const ALG_NAMES: [&str; 5] = ["ES256", "ES384", "EdDSA", "RS256", "PS256"];
+pub const ALG_NAMES: [&str; 6] = ["ES256", "ES384", "Ed25519", "EdDSA", "RS256", "PS256"];
 
 /// Members of a JWK that only a private or symmetric key has.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -130,7 +133,7 @@ pub enum ProofError {
     Malformed(String),
     #[error("the DPoP proof's header must have typ 'dpop+jwt'")]
     WrongType,
-    #[error("the DPoP proof's alg must be one of ES256, ES384, EdDSA, RS256, PS256")]
+    #[error("the DPoP proof's alg must be one of ES256, ES384, Ed25519, EdDSA, RS256, PS256")]
     AlgNotAllowed,
     #[error("the DPoP proof's header must carry the public key it is signed with as 'jwk'")]
     NoKey,
@@ -228,10 +231,13 @@ pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofErro
     if !typ.eq_ignore_ascii_case("dpop+jwt") {
         return Err(ProofError::WrongType);
     }
-    let alg = header
+    let alg_name = header
         .get("alg")
         .and_then(|a| a.as_str())
-        .and_then(|a| ALG_NAMES.iter().position(|n| *n == a))
+        .ok_or(ProofError::AlgNotAllowed)?;
+    let alg = ALG_NAMES
+        .iter()
+        .position(|n| *n == alg_name)
         .map(|i| ALGS[i])
         .ok_or(ProofError::AlgNotAllowed)?;
     let jwk_value = header.get("jwk").ok_or(ProofError::NoKey)?;
@@ -240,24 +246,35 @@ pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofErro
         return Err(ProofError::PrivateKey);
     }
     check_key_shape(alg, members)?;
-    let jwk: Jwk = serde_json::from_value(jwk_value.clone()).map_err(|_| ProofError::BadKey)?;
+    // jsonwebtoken knows no `alg` named Ed25519, in a JWK or a header: the JWK's optional
+    // `alg` goes (the thumbprint does not include it), and the signature is verified
+    // below under the algorithm the header's name stands for.
+    let mut jwk_value = jwk_value.clone();
+    if let Some(m) = jwk_value.as_object_mut()
+        && m.get("alg").and_then(|a| a.as_str()) == Some("Ed25519")
+    {
+        m.remove("alg");
+    }
+    let jwk: Jwk = serde_json::from_value(jwk_value).map_err(|_| ProofError::BadKey)?;
     let key = DecodingKey::from_jwk(&jwk).map_err(|_| ProofError::BadKey)?;
 
-    let mut validation = Validation::new(alg);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::BadSignature,
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm
-            | jsonwebtoken::errors::ErrorKind::InvalidKeyFormat
-            | jsonwebtoken::errors::ErrorKind::InvalidEcdsaKey
-            | jsonwebtoken::errors::ErrorKind::InvalidRsaKey(_)
-            | jsonwebtoken::errors::ErrorKind::InvalidEddsaKey => ProofError::BadKey,
-            _ => ProofError::Malformed("the claims are not a DPoP proof's".into()),
-        })?
-        .claims;
+    // Three segments, as precheck made sure.
+    let (message, signature) = proof.rsplit_once('.').unwrap_or((proof, ""));
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key, alg) {
+        Ok(true) => {}
+        Ok(false) => return Err(ProofError::BadSignature),
+        Err(e) => {
+            return Err(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => ProofError::BadSignature,
+                _ => ProofError::BadKey,
+            });
+        }
+    }
+    let claims: Claims = message
+        .split_once('.')
+        .and_then(|(_, payload)| B64.decode(payload).ok())
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or_else(|| ProofError::Malformed("the claims are not a DPoP proof's".into()))?;
 
     let jti = claims
         .jti
@@ -396,6 +413,84 @@ mod tests {
         assert_eq!(
             jwk.thumbprint(ThumbprintHash::SHA256).unwrap(),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    /// A client's Ed25519 key: its PKCS#8 and public JWK, as a client sends it.
+    fn ed25519_key() -> (Vec<u8>, Value) {
+        let k = generate_key(Alg::EdDSA, "client").unwrap();
+        let mut jwk = k.public_jwk.clone();
+        for m in ["kid", "use", "alg"] {
+            jwk.as_object_mut().unwrap().remove(m);
+        }
+        (k.pkcs8, jwk)
+    }
+
+    /// A proof signed with the Ed25519 key `pkcs8`, with `alg_name` and `jwk` in its header
+    /// (jsonwebtoken's own headers know no `alg` named Ed25519).
+    fn ed25519_sign(pkcs8: &[u8], alg_name: &str, jwk: &Value) -> String {
+        let header = json!({"alg": alg_name, "typ": "dpop+jwt", "jwk": jwk});
+        let message = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims().to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_ed_der(pkcs8),
+            Algorithm::EdDSA,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn ed25519_proofs_pass_under_either_name() {
+        // RFC 9864's fully-specified name, as openid-client (oauth4webapi) signs, and the
+        // older EdDSA; also with a JWK that names its alg Ed25519.
+        let (pkcs8, jwk) = ed25519_key();
+        let parsed: Jwk = serde_json::from_value(jwk.clone()).unwrap();
+        let jkt = parsed.thumbprint(ThumbprintHash::SHA256).unwrap();
+        let mut named = jwk.clone();
+        named["alg"] = json!("Ed25519");
+        for (name, key) in [("Ed25519", &jwk), ("EdDSA", &jwk), ("Ed25519", &named)] {
+            let p = verify_proof(&ed25519_sign(&pkcs8, name, key), &want())
+                .unwrap_or_else(|e| panic!("{name} {key}: {e}"));
+            assert_eq!(p.jkt, jkt, "{name} {key}");
+        }
+        // Discovery lists both names.
+        assert!(ALG_NAMES.contains(&"Ed25519") && ALG_NAMES.contains(&"EdDSA"));
+    }
+
+    #[test]
+    fn ed25519_proofs_need_the_signers_ed25519_key() {
+        let (pkcs8, _) = ed25519_key();
+        // A P-256 key in the header.
+        let (_, ec) = client_key();
+        assert_eq!(
+            verify_proof(&ed25519_sign(&pkcs8, "Ed25519", &ec), &want()),
+            Err(ProofError::BadKey)
+        );
+        // Another client's Ed25519 key.
+        let (_, other) = ed25519_key();
+        assert_eq!(
+            verify_proof(&ed25519_sign(&pkcs8, "Ed25519", &other), &want()),
+            Err(ProofError::BadSignature)
+        );
+        // Ed448 is not supported, under any name.
+        let (_, mut ed448) = ed25519_key();
+        ed448["crv"] = json!("Ed448");
+        for name in ["Ed25519", "EdDSA"] {
+            assert_eq!(
+                verify_proof(&ed25519_sign(&pkcs8, name, &ed448), &want()),
+                Err(ProofError::BadKey),
+                "{name}"
+            );
+        }
+        let (_, jwk) = ed25519_key();
+        assert_eq!(
+            verify_proof(&ed25519_sign(&pkcs8, "Ed448", &jwk), &want()),
+            Err(ProofError::AlgNotAllowed)
         );
     }
 

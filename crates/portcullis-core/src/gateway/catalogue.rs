@@ -227,7 +227,7 @@ pub const CATALOGUE: [Entry; 27] = [
         "DPoP algorithm not allowed",
         "dpop-alg-not-allowed",
         true,
-        "Sign DPoP proofs with an asymmetric key and one of ES256, ES384, EdDSA, RS256 or PS256; none and HMAC are refused.",
+        "Sign DPoP proofs with an asymmetric key and one of ES256, ES384, Ed25519 (also named EdDSA), RS256 or PS256; none and HMAC are refused.",
     ),
     row(
         Code::DpopKeyInvalid,

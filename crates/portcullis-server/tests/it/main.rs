@@ -23,6 +23,7 @@ mod console;
 mod console_browser;
 mod cross_process;
 mod dpop;
+mod dpop_oracle;
 mod edge;
 mod gateway;
 mod gateway_catalogue;

@@ -23,17 +23,17 @@ use std::time::{Duration, Instant};
 
 const NGINX: &str = "/usr/sbin/nginx";
 const UNKNOWN_RESOURCE: &str = "res_0000000000000000";
-const API_PATH: &str = "/v1/things?page=2";
+pub(crate) const API_PATH: &str = "/v1/things?page=2";
 
 /// The API behind nginx: answers every request with the method, URI and headers it
 /// received, as JSON, and counts the requests.
-struct Api {
-    addr: SocketAddr,
+pub(crate) struct Api {
+    pub(crate) addr: SocketAddr,
     hits: Arc<AtomicUsize>,
 }
 
 impl Api {
-    async fn spawn() -> Self {
+    pub(crate) async fn spawn() -> Self {
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
         let echo = axum::Router::new().fallback(move |req: Request| {
@@ -63,14 +63,14 @@ impl Api {
         Self { addr, hits }
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
 
 /// A real nginx in a temporary prefix, one `server` per resource, each including the
 /// shipped file unchanged. Killed on drop.
-struct Nginx {
+pub(crate) struct Nginx {
     child: Child,
     dir: tempfile::TempDir,
     /// The port of the server for each resource given to [`Nginx::start`], in order.
@@ -78,7 +78,7 @@ struct Nginx {
 }
 
 /// Whether nginx is there; under CI its absence is a failure.
-fn nginx_installed() -> bool {
+pub(crate) fn nginx_installed() -> bool {
     if Path::new(NGINX).exists() {
         return true;
     }
@@ -100,7 +100,7 @@ fn free_port() -> u16 {
 }
 
 impl Nginx {
-    async fn start(portcullis: &str, api: SocketAddr, resources: &[&str]) -> Self {
+    pub(crate) async fn start(portcullis: &str, api: SocketAddr, resources: &[&str]) -> Self {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../deploy/nginx/portcullis.conf")
             .canonicalize()
@@ -150,7 +150,7 @@ impl Nginx {
         nginx
     }
 
-    fn error_log(&self) -> String {
+    pub(crate) fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
@@ -178,7 +178,7 @@ impl Nginx {
         }
     }
 
-    fn url(&self, server: usize) -> String {
+    pub(crate) fn url(&self, server: usize) -> String {
         format!("http://127.0.0.1:{}{API_PATH}", self.ports[server])
     }
 }
@@ -311,6 +311,7 @@ struct Seen {
     detail: Vec<String>,
     www_authenticate: Vec<String>,
     retry_after: Vec<String>,
+    dpop_nonce: Vec<String>,
     body: String,
 }
 
@@ -330,6 +331,7 @@ impl Seen {
             detail: all("x-portcullis-detail"),
             www_authenticate: all("www-authenticate"),
             retry_after: all("retry-after"),
+            dpop_nonce: all("dpop-nonce"),
             body: r.text().await.unwrap(),
         }
     }
