@@ -406,3 +406,85 @@ async fn the_snapshot_holds_no_secret_hash_and_needs_the_verify_scope() {
         .unwrap();
     assert_problem(r, StatusCode::BAD_REQUEST).await;
 }
+
+/// A DPoP-bound token through the verifier: a proof of its key for the service's own
+/// URL passes once; its replay, a thief's key and the token as Bearer are refused with
+/// the server's codes and the DPoP challenge.
+#[tokio::test]
+async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_for_the_services_url() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let v = app.create_app(&w.org, &["verify"]).await;
+    let v_id = v["client_id"].as_str().unwrap().to_owned();
+    let (_, v_secret) = app.create_secret(&v_id).await;
+    let origin = "https://api.example.com";
+    let verifier =
+        Verifier::connect(Config::new(app.base.clone(), v_id, v_secret).with_public_origin(origin))
+            .await
+            .expect("the verifier connects");
+    let service = service(&verifier, &w.resource).await;
+    let key = common::DpopKey::new();
+    let r = app
+        .dpop_token(
+            &w.client_id,
+            &w.secret,
+            Some(&key.proof("POST", &app.token_endpoint(), None, None)),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let token = r.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let send = |proof: String, scheme: &'static str| {
+        http.get(format!("{service}/data"))
+            .header("authorization", format!("{scheme} {token}"))
+            .header("dpop", proof)
+            .header("x-api-key", &w.client_id)
+            .header("x-gw-ims-org-id", &w.org)
+            .send()
+    };
+    let url = format!("{origin}/data");
+    // The verifier learns of the app from its stream: wait with fresh proofs.
+    let passed = until(Duration::from_secs(5), || async {
+        let r = send(key.proof("GET", &url, Some(&token), None), "DPoP")
+            .await
+            .unwrap();
+        r.status() == reqwest::StatusCode::OK
+    })
+    .await;
+    assert!(passed.is_some(), "a fresh proof passes");
+    let proof = key.proof("GET", &url, Some(&token), None);
+    let r = send(proof.clone(), "DPoP").await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), w.client_id);
+
+    let code = |r: &reqwest::Response| {
+        (
+            r.status().as_u16(),
+            r.headers()["www-authenticate"].to_str().unwrap().to_owned(),
+        )
+    };
+    let r = send(proof, "DPoP").await.unwrap();
+    let (status, www) = code(&r);
+    assert_eq!(status, 401);
+    assert!(
+        www.starts_with("DPoP error=\"invalid_dpop_proof\""),
+        "{www}"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "PCS-0453-401", "{body}");
+
+    let thief = common::DpopKey::new();
+    let r = send(thief.proof("GET", &url, Some(&token), None), "DPoP")
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "PCS-0454-401", "{body}");
+    let r = send(key.proof("GET", &url, Some(&token), None), "Bearer")
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "PCS-0455-401", "{body}");
+}

@@ -875,6 +875,17 @@ pub struct ExplainCredentials {
     #[arg(long, value_name = "TOKEN|-")]
     pub token: Option<String>,
 
+    /// The DPoP proof the client sends with a DPoP-bound token, or `-` to read it from stdin
+    /// (the line after the token's when both are `-`). The token then goes as
+    /// `Authorization: DPoP <TOKEN>`; give the URL the client called with --url
+    #[arg(long, value_name = "PROOF|-", requires_all = ["token", "url"])]
+    pub dpop: Option<String>,
+
+    /// With --dpop: the URL the client called (scheme, host, path), which the proof's htu
+    /// must name
+    #[arg(long, value_name = "URL", requires = "dpop")]
+    pub url: Option<String>,
+
     /// An application's client id, sent as x-user-key with --secret (the userKey + secret way
     /// of calling an API)
     #[arg(long, value_name = "CLIENT_ID", requires = "secret")]

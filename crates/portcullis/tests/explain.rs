@@ -539,3 +539,83 @@ fn explain_help_documents_every_flag_and_reading_secrets_from_stdin() {
     assert!(help.matches("from stdin").count() >= 2, "{help}");
     assert!(help.contains("0 allowed, 1 denied, 2"), "{help}");
 }
+
+/// A DPoP-bound token and its proof: `explain` decodes the proof beside the token, says
+/// whether its key is the token's, and the decision (here and from the server) names the
+/// check that fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dpop_proof_is_decoded_beside_the_token_and_its_failing_check_named() {
+    let w = world().await;
+    let key = common::DpopKey::new();
+    let r = w
+        .app
+        .dpop_token(
+            &w.client_id,
+            &w.secret,
+            Some(&key.proof("POST", &w.app.token_endpoint(), None, None)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/orders/7", w.app.base);
+    let args = |proof: &str, url: &str| {
+        strings(&[
+            "--token",
+            &token,
+            "--dpop",
+            proof,
+            "--url",
+            url,
+            "--api-key",
+            &w.client_id,
+            "--org",
+            &w.org,
+        ])
+    };
+
+    let good = key.proof("GET", &url, Some(&token), None);
+    let out = w.here(&args(&good, &url), "").await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("DPoP proof"), "{text}");
+    assert!(text.contains("(the key the token is bound to)"), "{text}");
+    assert!(text.contains("ath        the hash of the token"), "{text}");
+    assert!(!text.contains(&good[..13]), "the proof is shown shortened");
+
+    // Another key's proof: named in the decoding and refused with its code.
+    let thief = common::DpopKey::new();
+    let stolen = thief.proof("GET", &url, Some(&token), None);
+    let out = w.here(&args(&stolen, &url), "").await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("NOT the key the token is bound to"), "{text}");
+    assert!(text.contains("PCS-0454-401"), "{text}");
+
+    // A proof for another URL, asked of the server (which spends proofs: a fresh one).
+    let elsewhere = key.proof(
+        "GET",
+        &format!("{}/orders/8", w.app.base),
+        Some(&token),
+        None,
+    );
+    let out = w.there(&args(&elsewhere, &url)).await;
+    let v = {
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+        assert!(text.contains("PCS-0449-401"), "{text}");
+        text
+    };
+    assert!(v.contains("/orders/8"), "the decoded htu is shown: {v}");
+    let fresh = key.proof("GET", &url, Some(&token), None);
+    let out = w.there(&args(&fresh, &url)).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}

@@ -1025,7 +1025,10 @@ impl DpopKey {
             .unwrap()
             .as_secs();
         let mut claims = json!({
-            "jti": hex::encode(portcullis_core::random_bytes::<12>()),
+            "jti": base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                portcullis_core::random_bytes::<12>()
+            ),
             "htm": htm,
             "htu": htu,
             "iat": now,

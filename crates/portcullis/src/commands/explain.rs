@@ -17,6 +17,7 @@
 //! never the secret, and nothing here logs.
 
 mod answer;
+mod proof;
 mod report;
 mod token;
 
@@ -55,8 +56,12 @@ pub async fn run(args: ExplainArgs) -> Result<ExitCode, Failure> {
         Source::Server(_) => SystemClock.now(),
     };
     let token = question.bearer_token().map(token::Decoded::of);
+    let proof = question
+        .header("dpop")
+        .map(|p| proof::Decoded::of(p, question.bearer_token()));
     let report = report::Report {
         token: token.as_ref(),
+        proof: proof.as_ref(),
         answer: &answer,
         source: &source,
         now,
@@ -91,6 +96,8 @@ struct Question {
     method: String,
     /// Lower-case names, each at most once, in the order given.
     headers: Vec<(String, String)>,
+    /// With a DPoP proof: the URL the client called.
+    url: Option<String>,
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -111,7 +118,23 @@ impl Question {
         let mut headers = Vec::new();
         if let Some(token) = &args.credentials.token {
             let token = from_stdin(token, "--token", stdin)?;
-            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+            let scheme = if args.credentials.dpop.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            headers.push(("authorization".to_owned(), format!("{scheme} {token}")));
+        }
+        if let Some(proof) = &args.credentials.dpop {
+            headers.push(("dpop".to_owned(), from_stdin(proof, "--dpop", stdin)?));
+        }
+        let url = args.credentials.url.as_deref().map(str::trim);
+        if let Some(u) = url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(usage(format!(
+                "--url '{u}' is not the URL the client called: give it whole, like https://api.example.com/orders/7"
+            )));
         }
         let flags = [
             (API_KEY_HEADER, &args.credentials.api_key),
@@ -141,6 +164,7 @@ impl Question {
             resource: args.resource.clone(),
             method,
             headers,
+            url: url.map(str::to_owned),
         })
     }
 
@@ -151,11 +175,14 @@ impl Question {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The token of `Authorization: Bearer <token>`, however it was given.
+    /// The token of `Authorization: Bearer <token>` (or `DPoP <token>`), however it was
+    /// given.
     fn bearer_token(&self) -> Option<&str> {
         let (scheme, token) = self.header("authorization")?.trim().split_once(' ')?;
         let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+        ((scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop"))
+            && !token.is_empty())
+        .then_some(token)
     }
 }
 
@@ -242,6 +269,8 @@ async fn decide_here(args: &ExplainArgs, q: &Question) -> Result<(Answer, Source
         // There is no transport here to be plain HTTP: the question is whether the
         // credentials are good.
         secrets_allowed: user_key.is_some() && user_secret.is_some(),
+        dpop: q.header("dpop"),
+        htu: q.url.as_deref(),
         ..Default::default()
     };
     let response = match decide(&req, &view, &issuer, now) {
@@ -282,6 +311,18 @@ async fn ask_server(url: &str, q: &Question) -> Result<Answer, Failure> {
         .query(&[("resource", &q.resource)]);
     for (name, value) in &q.headers {
         request = request.header(name, value);
+    }
+    // The URL the client called, as a proxy forwards it: its host and its path.
+    if let Some((host, path)) =
+        q.url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .map(|(_, rest)| {
+                rest.split_once('/')
+                    .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")))
+            })
+    {
+        request = request.header("host", host).header("x-original-uri", path);
     }
     let response = request.send().await.map_err(|e| {
         usage(format!(

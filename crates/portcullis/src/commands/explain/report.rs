@@ -3,6 +3,7 @@
 
 use super::Source;
 use super::answer::Answer;
+use super::proof;
 use super::token::Decoded;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
@@ -10,6 +11,8 @@ use std::fmt::Write as _;
 /// One explanation.
 pub struct Report<'a> {
     pub token: Option<&'a Decoded>,
+    /// The DPoP proof sent with the token, decoded.
+    pub proof: Option<&'a proof::Decoded>,
     pub answer: &'a Answer,
     pub source: &'a Source,
     /// The time the decision was made at (unix seconds): for "expires in".
@@ -27,6 +30,7 @@ impl Report<'_> {
         };
         json!({
             "token": self.token.map(|t| t.json(self.now)),
+            "dpop_proof": self.proof.map(|p| p.json(self.now)),
             "decision": self.answer.json(),
             "source": source,
         })
@@ -36,6 +40,12 @@ impl Report<'_> {
         let mut out = String::new();
         if let Some(token) = self.token {
             for line in token.lines(self.now) {
+                let _ = writeln!(out, "{line}");
+            }
+            out.push('\n');
+        }
+        if let Some(proof) = self.proof {
+            for line in proof.lines(self.now) {
                 let _ = writeln!(out, "{line}");
             }
             out.push('\n');
@@ -112,6 +122,7 @@ mod tests {
     ) -> Report<'a> {
         Report {
             token,
+            proof: None,
             answer,
             source,
             now: 0,
