@@ -189,6 +189,28 @@ pub fn htu_of(uri: &str) -> &str {
     &uri[..end]
 }
 
+/// `uri` without query and fragment, compared as RFC 3986 section 6 has it for `htu`:
+/// scheme and host in lower case, the scheme's default port left out, an empty path as
+/// `/`. The path itself is compared as sent.
+fn normal_htu(uri: &str) -> String {
+    let uri = htu_of(uri);
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
+    let mut authority = authority.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => "",
+    };
+    if !default.is_empty() && authority.ends_with(default) {
+        authority.truncate(authority.len() - default.len());
+    }
+    format!("{scheme}://{authority}{path}")
+}
+
 /// The key's type and size are the ones `alg` signs with: an EC key of the alg's curve
 /// with full-length coordinates (RFC 7518 section 6.2.1), an Ed25519 key, or an RSA key
 /// of at least 2048 bits.
@@ -287,7 +309,7 @@ pub fn verify_proof(proof: &str, want: &Expected<'_>) -> Result<Proof, ProofErro
         });
     }
     let htu = claims.htu.ok_or(ProofError::MissingClaim("htu"))?;
-    if htu_of(&htu) != htu_of(want.htu) {
+    if normal_htu(&htu) != normal_htu(want.htu) {
         return Err(ProofError::WrongUri {
             expected: htu_of(want.htu).to_owned(),
         });
@@ -397,6 +419,40 @@ mod tests {
             ..want()
         };
         assert!(verify_proof(&sign(&pkcs8, "dpop+jwt", &jwk, &c), &w).is_ok());
+    }
+
+    #[test]
+    fn htu_compares_scheme_and_host_in_any_case_and_without_default_ports() {
+        let (pkcs8, jwk) = client_key();
+        for htu in [
+            "HTTPS://API.Example/orders/7",
+            "https://api.example:443/orders/7",
+            "https://api.example/orders/7?x=1#f",
+        ] {
+            let mut c = claims();
+            c["htu"] = json!(htu);
+            assert!(
+                verify_proof(&sign(&pkcs8, "dpop+jwt", &jwk, &c), &want()).is_ok(),
+                "{htu}"
+            );
+        }
+        for htu in [
+            "https://api.example/Orders/7",
+            "https://api.example:8443/orders/7",
+            "http://api.example/orders/7",
+            "https://api.example.evil/orders/7",
+        ] {
+            let mut c = claims();
+            c["htu"] = json!(htu);
+            assert!(
+                matches!(
+                    verify_proof(&sign(&pkcs8, "dpop+jwt", &jwk, &c), &want()),
+                    Err(ProofError::WrongUri { .. })
+                ),
+                "{htu}"
+            );
+        }
+        assert_eq!(normal_htu("http://h:80"), "http://h/");
     }
 
     #[test]
