@@ -278,7 +278,7 @@ pub const CATALOGUE: [Entry; 27] = [
         Code::DpopStale,
         "PCS-0450-401",
         401,
-        "DPoP proof too old",
+        "DPoP proof outside its time window",
         "dpop-stale",
         false,
         "Make a fresh DPoP proof for each request, with iat set to the current time, and keep the client's clock synchronised.",

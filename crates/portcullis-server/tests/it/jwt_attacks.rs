@@ -6,6 +6,10 @@
 //! per path must still be accepted, so a refusal is not just a broken path. Adding a path
 //! is one line in `paths()`, adding an attack one line in `attacks()`.
 //!
+//! The DPoP proof that goes with a bound token at the gateway is one more path: signed with
+//! the key the token is bound to (here the app's certificate key), its attacks are the
+//! ones that mean something for a proof — a `kid`, `exp` or `nbf` means nothing in one.
+//!
 //! Paths that take a Portcullis access token (the gateway, introspection) cannot re-sign
 //! (the test holds no server key): their attacks keep the real token's signature, which
 //! is what an attacker holding a stolen token can do. Paths that take app-signed JWTs are
@@ -71,6 +75,17 @@ impl Base {
     }
     fn can_sign(&self) -> bool {
         matches!(self.signing, Signing::Key(_))
+    }
+    /// A DPoP proof: no `kid`, `exp` or `nbf` of its own is read.
+    fn is_dpop_proof(&self) -> bool {
+        self.header["typ"] == "dpop+jwt"
+    }
+    fn reads_kid(&self) -> bool {
+        !self.is_dpop_proof()
+    }
+    /// Signable, with `exp` and `nbf` read.
+    fn reads_exp(&self) -> bool {
+        self.can_sign() && !self.is_dpop_proof()
     }
     /// `header` with `changes` merged in.
     fn header_with(&self, changes: Value) -> Value {
@@ -159,20 +174,25 @@ fn attacks() -> Vec<Attack> {
             Some(hmac(w.public_jwk_for(b).as_bytes(), &h, &b.claims))
         }),
         ("kid path traversal", |b, _, _| {
-            Some(b.sign(
-                &b.header_with(json!({"kid": "../../../../etc/passwd"})),
-                &b.claims,
-            ))
+            b.reads_kid().then(|| {
+                b.sign(
+                    &b.header_with(json!({"kid": "../../../../etc/passwd"})),
+                    &b.claims,
+                )
+            })
         }),
         ("kid SQL injection", |b, _, _| {
-            Some(b.sign(
-                &b.header_with(json!({"kid": "x' OR '1'='1' --"})),
-                &b.claims,
-            ))
+            b.reads_kid().then(|| {
+                b.sign(
+                    &b.header_with(json!({"kid": "x' OR '1'='1' --"})),
+                    &b.claims,
+                )
+            })
         }),
         ("kid NUL and traversal", |b, _, _| {
             let kid = format!("{}\u{0}/../../x", b.header["kid"].as_str().unwrap_or(""));
-            Some(b.sign(&b.header_with(json!({"kid": kid})), &b.claims))
+            b.reads_kid()
+                .then(|| b.sign(&b.header_with(json!({"kid": kid})), &b.claims))
         }),
         ("jku to an attacker JWKS", |b, a, _| {
             let h = b.header_with(json!({"jku": a.jwks_url, "kid": "attacker"}));
@@ -247,17 +267,17 @@ fn attacks() -> Vec<Attack> {
             Some(b.sign_raw(&raw, &b.claims.to_string()))
         }),
         ("exp 61 s past (beyond the leeway)", |b, _, w| {
-            b.can_sign()
+            b.reads_exp()
                 .then(|| b.sign(&b.header, &b.claims_with(json!({"exp": w.now() - 61}))))
         }),
         ("exp as a string", |b, _, w| {
-            b.can_sign().then(|| {
+            b.reads_exp().then(|| {
                 let exp = (w.now() + 300).to_string();
                 b.sign(&b.header, &b.claims_with(json!({"exp": exp})))
             })
         }),
         ("nbf 120 s ahead", |b, _, w| {
-            b.can_sign()
+            b.reads_exp()
                 .then(|| b.sign(&b.header, &b.claims_with(json!({"nbf": w.now() + 120}))))
         }),
         ("iat 400 s ahead", |b, _, w| {
@@ -314,6 +334,8 @@ enum Path {
     AdminApi,
     /// An access token with the `verify` scope, at the verifiers' snapshot.
     EventStream,
+    /// The DPoP proof sent with a token bound to the app's certificate key.
+    GatewayDpopProof,
 }
 
 fn paths() -> Vec<(&'static str, Path)> {
@@ -326,6 +348,7 @@ fn paths() -> Vec<(&'static str, Path)> {
         ("/ims/exchange/jwt", Path::ImsExchangeJwt),
         ("admin API: access token", Path::AdminApi),
         ("/events/v1/snapshot", Path::EventStream),
+        ("gateway: DPoP proof", Path::GatewayDpopProof),
     ]
 }
 
@@ -340,7 +363,12 @@ struct World {
     kid: String,
     key: Arc<EcdsaKeyPair>,
     jti: AtomicUsize,
+    /// A token bound (DPoP) to the app's certificate key.
+    dpop_token: String,
 }
+
+/// The path the DPoP proofs are made for.
+const DPOP_PATH: &str = "/orders/7";
 
 impl World {
     fn now(&self) -> i64 {
@@ -365,6 +393,12 @@ impl World {
             }
             Signing::Reuse { .. } => self.server_jwk(),
         }
+    }
+    /// The public JWK of the app's certificate key, as a DPoP client sends it.
+    fn dpop_jwk(&self) -> Value {
+        let spki = self.key.public_key().as_ref().to_vec();
+        json!({"kty": "EC", "crv": "P-256", "x": B64.encode(&spki[1..33]),
+            "y": B64.encode(&spki[33..])})
     }
     fn server_jwk(&self) -> String {
         std::fs::read_to_string(self.app.data_dir.path().join("jwks.json"))
@@ -409,6 +443,13 @@ impl World {
                 }
             }
             Path::GatewayAppJwt => signed(json!({"iat": now, "jti": self.jti()})),
+            Path::GatewayDpopProof => Base {
+                header: json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": self.dpop_jwk()}),
+                claims: json!({"jti": self.jti(), "htm": "GET",
+                    "htu": format!("{}{DPOP_PATH}", self.app.base), "iat": now,
+                    "ath": portcullis_core::dpop::ath(&self.dpop_token)}),
+                signing: Signing::Key(self.key.clone()),
+            },
             Path::JwtBearerGrant => signed(json!({"iss": self.client_id, "sub": self.tech,
                 "aud": endpoint, "exp": now + 300, "iat": now, "jti": self.jti()})),
             Path::PrivateKeyJwt => signed(json!({"iss": self.client_id, "sub": self.client_id,
@@ -439,6 +480,17 @@ impl World {
                 }
                 req.send().await.unwrap()
             }
+            Path::GatewayDpopProof => app
+                .http
+                .get(app.url(&format!("/gateway/v1/check?resource={}", self.resource)))
+                .header("authorization", format!("DPoP {}", self.dpop_token))
+                .header("dpop", token)
+                .header("x-api-key", &self.client_id)
+                .header("x-gw-ims-org-id", &self.org)
+                .header("x-original-uri", DPOP_PATH)
+                .send()
+                .await
+                .unwrap(),
             Path::Introspection => app
                 .http
                 .post(app.url("/oauth/introspect"))
@@ -573,7 +625,7 @@ async fn world() -> World {
         .await
         .unwrap();
     std::fs::write(app.data_dir.path().join("jwks.json"), jwks).unwrap();
-    World {
+    let mut world = World {
         app,
         org,
         client_id,
@@ -584,7 +636,26 @@ async fn world() -> World {
         kid,
         key,
         jti: AtomicUsize::new(0),
+        dpop_token: String::new(),
+    };
+    // A token bound to the certificate key, obtained with a proof of it.
+    let proof = Base {
+        header: json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": world.dpop_jwk()}),
+        claims: json!({"jti": "token-request", "htm": "POST",
+            "htu": format!("{}/oauth/token", world.app.issuer), "iat": world.now()}),
+        signing: Signing::Key(world.key.clone()),
     }
+    .valid();
+    let r = world
+        .app
+        .dpop_token(&world.client_id, &world.secret, Some(&proof))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    world.dpop_token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world
 }
 
 async fn attacker() -> (Attacker, Arc<AtomicUsize>) {
