@@ -80,13 +80,15 @@ impl FromRequestParts<AppState> for Reader {
             .map_err(|_| {
                 Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
             })?;
-        let token = value
-            .get(..7)
-            .filter(|s| s.eq_ignore_ascii_case("bearer "))
-            .map(|_| value[7..].trim())
-            .ok_or_else(|| {
-                Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
-            })?;
+        // `DPoP` only for a DPoP-bound access token (checked below).
+        let (token, dpop_scheme) = crate::sender::credentials(value).ok_or_else(|| {
+            Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
+        })?;
+        if dpop_scheme && token.matches('.').count() != 2 {
+            return Err(Problem::unauthorized(format!(
+                "Only a DPoP-bound access token is sent with the DPoP scheme. {HOW}"
+            )));
+        }
         let now = state.now();
         let view = state.view.get();
         if token.matches('.').count() == 2 {
@@ -97,6 +99,7 @@ impl FromRequestParts<AppState> for Reader {
             check_live(&claims, &view).map_err(|e| {
                 Problem::unauthorized(format!("The access token is no longer valid: {e}."))
             })?;
+            crate::sender::check(state, parts, token, dpop_scheme, &claims).await?;
             if claims.aud != state.issuer {
                 return Err(Problem::unauthorized(format!(
                     "The access token is for another audience ('{}'): the decision data is read with a token whose audience is this server ('{}'). Request it without 'resource'.",

@@ -33,6 +33,7 @@ pub mod ops;
 pub mod problem;
 pub mod process_metrics;
 pub mod request;
+pub mod sender;
 pub mod state;
 pub mod unread_body;
 pub mod usage;

@@ -76,15 +76,42 @@ pub fn public_origin(
         .flatten()
         .and_then(|h| h.split(',').next())
         .map(str::trim);
+    // Only a host and port: anything else (a path, query, fragment, user info) in a
+    // client-chosen Host would rewrite the URL a proof is checked against.
     let host = forwarded
         .or_else(|| header_str(headers, "host"))
-        .filter(|h| !h.is_empty())?;
+        .filter(|h| is_host_and_port(h))?;
     let scheme = if client_facts(cfg, peer, headers).1 {
         "https"
     } else {
         "http"
     };
     Some(format!("{scheme}://{host}"))
+}
+
+/// `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port of
+/// digits.
+fn is_host_and_port(h: &str) -> bool {
+    let (host_ok, port) = match h.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, port)) => (v6.parse::<std::net::Ipv6Addr>().is_ok(), port),
+            None => return false,
+        },
+        None => {
+            let (name, port) = h.find(':').map_or((h, ""), |i| h.split_at(i));
+            let ok = !name.is_empty()
+                && name.len() <= 253
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    host_ok && port_ok
 }
 
 /// Whether a request may carry a secret that travels in the clear (`userKey` + `secret`,
@@ -131,4 +158,37 @@ fn client_address(
         }
     }
     Some(nearest)
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::is_host_and_port;
+
+    #[test]
+    fn only_a_host_and_a_port_make_an_origin() {
+        for ok in [
+            "api.example.com",
+            "api.example.com:8443",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[::1]",
+        ] {
+            assert!(is_host_and_port(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "rs-b.example/orders/7#",
+            "a.example?x",
+            "a.example#",
+            "user@a.example",
+            "a.example:",
+            "a.example:80:80",
+            "a.example:abc",
+            "[::1",
+            "[zz]:80",
+            "a b",
+        ] {
+            assert!(!is_host_and_port(bad), "{bad}");
+        }
+    }
 }

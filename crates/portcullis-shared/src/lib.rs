@@ -30,6 +30,9 @@ pub enum SharedError {
     Timeout(Duration),
 }
 
+/// Seconds a `jti` is kept past the last second its JWT or proof could be accepted.
+pub const JTI_MARGIN: i64 = 5;
+
 /// A handle on the shared store; cheap to clone (one multiplexed connection).
 #[derive(Clone)]
 pub struct Shared {
@@ -115,8 +118,13 @@ impl Shared {
         until: i64,
         now: i64,
     ) -> Result<bool, SharedError> {
-        self.first(format!("{}jti:{scope}:{jti}", self.prefix), until - now)
-            .await
+        // Kept past `until` by a margin: the check that accepts up to and including the
+        // second `until` may run on a node whose clock is a little behind this store's.
+        self.first(
+            format!("{}jti:{scope}:{jti}", self.prefix),
+            until - now + JTI_MARGIN,
+        )
+        .await
     }
 
     /// Spend, in order, the JWT ids a decision or a grant reached (collected by a

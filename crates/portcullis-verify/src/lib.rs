@@ -15,8 +15,8 @@
 //! **Credentials it accepts**: Portcullis access tokens (`Authorization: Bearer` with the
 //! `x-api-key` and org headers), and DPoP-bound ones as `Authorization: DPoP` with the
 //! client's `DPoP` proof for this request ([`Config::public_origin`] names the origin the
-//! proof's `htu` must have; give every verifier the shared replay cache so that a proof
-//! is single-use across all of them). App-signed JWTs only when given the replay cache every
+//! proof's `htu` must have) when given the shared replay cache, so that a proof is
+//! single-use across every verifier and node. App-signed JWTs only when given the replay cache every
 //! node and verifier shares ([`Config::replay`], Redis), since a JWT's `jti` must be
 //! single-use across all of them; without one they are refused with a problem saying so.
 //! Client secrets (`userKey` + `secret`) never: a verifier holds no secret hashes.
@@ -33,7 +33,7 @@
 use arc_swap::ArcSwap;
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
-use portcullis_core::app_jwt::{DeferredJti, ReplayCache};
+use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::decision_feed::{FeedEvent, FeedSnapshot};
 use portcullis_core::gateway::{
@@ -61,8 +61,8 @@ pub struct Config {
     /// The `x-api-key` and org header names, if the server's are not the defaults.
     pub api_key_header: String,
     pub org_header: String,
-    /// The replay cache every node and verifier shares; without it, app-signed JWTs are
-    /// refused, and a DPoP proof's `jti` is remembered by this verifier only.
+    /// The replay cache every node and verifier shares; without it, app-signed JWTs and
+    /// DPoP-bound tokens are refused.
     pub replay: Option<Shared>,
     /// The scheme and host clients call this service at (`https://api.example.com`): a
     /// DPoP proof must name it and the request's path. `None`: the request URI's own,
@@ -136,8 +136,6 @@ struct Inner {
     http: reqwest::Client,
     view: ArcSwap<View>,
     tokens: VerifiedTokenCache,
-    /// DPoP proof `jti`s this verifier accepted, without a shared replay cache.
-    jtis: ReplayCache,
     /// The change sequence the view includes (the `Last-Event-ID` to resume with).
     seq: AtomicI64,
     connected: AtomicBool,
@@ -147,8 +145,6 @@ struct Inner {
 
 /// How many verified access tokens are remembered (their signature is checked once).
 const TOKEN_CACHE: usize = 100_000;
-/// DPoP proof `jti`s remembered per app (each until its proof is too old to accept).
-const JTI_CAPACITY: usize = 250_000;
 /// A stream that carries nothing (not even the 15 s keep-alive) this long is dead.
 const IDLE: Duration = Duration::from_secs(45);
 
@@ -181,7 +177,6 @@ impl Verifier {
             http,
             view: ArcSwap::from_pointee(View::default()),
             tokens: VerifiedTokenCache::new(TOKEN_CACHE),
-            jtis: ReplayCache::new(JTI_CAPACITY),
             seq: AtomicI64::new(0),
             connected: AtomicBool::new(false),
             credential: tokio::sync::Mutex::new(None),
@@ -263,6 +258,18 @@ impl Verifier {
                 ),
             ));
         }
+        if i.cfg.replay.is_none()
+            && authorization.is_some_and(|a| {
+                a.trim_start()
+                    .get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+            })
+        {
+            return Err(denial(
+                Code::InvalidRequest,
+                "This API accepts DPoP-bound tokens only with a replay cache shared by every verifier (Redis), and it has none: a DPoP proof must be single-use across all of them. Ask the API's operator to give its verifier the shared replay cache.".into(),
+            ));
+        }
         req.resource = Some(resource);
         req.method = method.as_str();
         // DPoP: the URL this request was made to, as the client's proof must name it.
@@ -278,14 +285,12 @@ impl Verifier {
         req.user_key = None;
         req.user_secret = None;
         let verify = |token: &str| i.tokens.verify(token, &view, &i.issuer, now);
+        let jti = DeferredJti::new();
+        let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
         match &i.cfg.replay {
-            Some(shared) => {
-                let jti = DeferredJti::new();
-                let result = decide_with(&req, &view, &i.issuer, now, &verify, &jti);
-                shared.settle_decision(&jti, result, now).await
-            }
-            // App-signed JWTs are refused above; DPoP proofs are spent here.
-            None => decide_with(&req, &view, &i.issuer, now, &verify, &i.jtis),
+            Some(shared) => shared.settle_decision(&jti, result, now).await,
+            // App-signed JWTs and DPoP proofs are refused above: no jti was reached.
+            None => result,
         }
     }
 

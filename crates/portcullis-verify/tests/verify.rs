@@ -407,8 +407,9 @@ async fn the_snapshot_holds_no_secret_hash_and_needs_the_verify_scope() {
     assert_problem(r, StatusCode::BAD_REQUEST).await;
 }
 
-/// A DPoP-bound token through the verifier: a proof of its key for the service's own
-/// URL passes once; its replay, a thief's key and the token as Bearer are refused with
+/// A DPoP-bound token through the verifier (with the replay cache every verifier shares;
+/// without it the token is refused): a proof of its key for the service's own URL passes
+/// once; its replay, a thief's key and the token as Bearer are refused with
 /// the server's codes and the DPoP challenge.
 #[tokio::test]
 async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_for_the_services_url() {
@@ -418,10 +419,36 @@ async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_for_the_services_url(
     let v_id = v["client_id"].as_str().unwrap().to_owned();
     let (_, v_secret) = app.create_secret(&v_id).await;
     let origin = "https://api.example.com";
-    let verifier =
-        Verifier::connect(Config::new(app.base.clone(), v_id, v_secret).with_public_origin(origin))
-            .await
-            .expect("the verifier connects");
+    // Without the shared replay cache, a DPoP-bound token is refused with a reason.
+    let alone = Verifier::connect(
+        Config::new(app.base.clone(), v_id.clone(), v_secret.clone()).with_public_origin(origin),
+    )
+    .await
+    .expect("the verifier connects");
+    let redis = std::env::var("PORTCULLIS_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let shared = match portcullis_shared::Shared::connect(&redis).await {
+        Ok(s) => s.with_prefix(format!(
+            "pctest:{}:",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                portcullis_core::random_bytes::<8>()
+            )
+        )),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs Redis: {e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    let verifier = Verifier::connect(
+        Config::new(app.base.clone(), v_id, v_secret)
+            .with_public_origin(origin)
+            .with_replay(shared),
+    )
+    .await
+    .expect("the verifier connects");
+    let lone = service(&alone, &w.resource).await;
     let service = service(&verifier, &w.resource).await;
     let key = common::DpopKey::new();
     let r = app
@@ -455,6 +482,21 @@ async fn a_dpop_bound_token_needs_a_fresh_proof_of_its_key_for_the_services_url(
     })
     .await;
     assert!(passed.is_some(), "a fresh proof passes");
+    let r = http
+        .get(format!("{lone}/data"))
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", key.proof("GET", &url, Some(&token), None))
+        .header("x-api-key", &w.client_id)
+        .header("x-gw-ims-org-id", &w.org)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("replay cache"),
+        "{body}"
+    );
     let proof = key.proof("GET", &url, Some(&token), None);
     let r = send(proof.clone(), "DPoP").await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);

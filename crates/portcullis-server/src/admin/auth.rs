@@ -58,13 +58,15 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Str
         .map_err(|_| {
             Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
         })?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
-        })?;
+    // `DPoP` only for a DPoP-bound access token (checked below).
+    let (token, dpop_scheme) = crate::sender::credentials(value).ok_or_else(|| {
+        Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
+    })?;
+    if dpop_scheme && token.matches('.').count() != 2 {
+        return Err(Problem::unauthorized(format!(
+            "Only a DPoP-bound access token is sent with the DPoP scheme. {HOW}"
+        )));
+    }
     let now = state.now();
     let view = state.view.get();
 
@@ -90,6 +92,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Str
         check_live(&claims, &view).map_err(|e| {
             Problem::unauthorized(format!("The access token is no longer valid: {e}."))
         })?;
+        crate::sender::check(state, parts, token, dpop_scheme, &claims).await?;
         if claims.aud != state.issuer {
             return Err(Problem::unauthorized(format!(
                 "The access token is for another audience ('{}'): it was requested with a 'resource' and is good only there. Request a token without 'resource' (its audience is then this server, '{}').",

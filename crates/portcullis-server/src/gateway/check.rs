@@ -167,9 +167,15 @@ async fn evaluate_inner(
         });
     }
 
-    let original_method = header_str(headers, "x-forwarded-method")
-        .or_else(|| header_str(headers, "x-original-method"))
-        .unwrap_or(q.method.as_str());
+    // A first-party API (always a write) is the client's own request: its method is the
+    // one a DPoP proof names, whatever a forwarded-method header claims.
+    let original_method = if q.always_write {
+        q.method.as_str()
+    } else {
+        header_str(headers, "x-forwarded-method")
+            .or_else(|| header_str(headers, "x-original-method"))
+            .unwrap_or(q.method.as_str())
+    };
     req.resource = resource;
     req.method = original_method;
     req.always_write = q.always_write;

@@ -88,10 +88,12 @@ pub async fn check_path(
     headers: HeaderMap,
 ) -> Response {
     let first = rest.split('/').next().filter(|s| !s.is_empty());
-    // Envoy appends the client's path after the resource id.
-    let client_path = first
-        .and_then(|f| rest.get(f.len()..))
-        .filter(|p| p.starts_with('/'));
+    // Envoy appends the client's path after the resource id: taken from the raw URI, as
+    // the client sent it (the extracted `rest` is percent-decoded).
+    let client_path = uri
+        .path()
+        .strip_prefix("/gateway/v1/check/")
+        .and_then(|raw| raw.find('/').map(|i| &raw[i..]));
     respond(
         &state,
         evaluate(

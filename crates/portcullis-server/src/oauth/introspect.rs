@@ -83,6 +83,15 @@ fn answer(
     if claims.org != caller.entry.app.org_id.as_str() || check_live(&claims, &view).is_err() {
         return Ok(inactive);
     }
+    // An unbound token of an app that requires DPoP is good nowhere (the gateway refuses
+    // it): a resource server that introspects must not accept it either.
+    if claims.cnf.is_none()
+        && view
+            .app(&claims.client_id)
+            .is_some_and(|e| e.app.dpop_bound_access_tokens)
+    {
+        return Ok(inactive);
+    }
     // What the token may do now: its scopes the app still holds, as the gateway narrows
     // them. A token left with none of the scopes it was issued with is good for nothing.
     let live = view.app(&claims.client_id).map(|e| view.scopes_of(&e.app));

@@ -625,3 +625,205 @@ async fn the_configured_public_origin_is_the_one_a_proof_names() {
     let r = check(&app, &w, "GET", &format!("DPoP {token}"), &[&proof]).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// A bound token for `client_id` with `scope` (client_secret_basic), and its key.
+async fn bound_with_scope(
+    app: &TestApp,
+    client_id: &str,
+    secret: &str,
+    scope: &str,
+) -> (String, DpopKey) {
+    let key = DpopKey::new();
+    let proof = key.proof("POST", &app.token_endpoint(), None, None);
+    let r = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .header("dpop", proof)
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    (body["access_token"].as_str().unwrap().to_owned(), key)
+}
+
+/// The server's own APIs hold a bound token to its key as the gateway does: not as
+/// Bearer, with a proof of its key for the very request (the issuer's URL), once; and an
+/// app that requires DPoP has no bearer token there either.
+#[tokio::test]
+async fn the_admin_api_and_the_decision_feed_hold_a_bound_token_to_its_key() {
+    let app = TestApp::spawn().await;
+    let (cid, secret, org) = app.client(&["admin", "verify"]).await;
+    let list = format!("/admin/v1/apps?org={org}");
+    let (admin_token, key) = bound_with_scope(&app, &cid, &secret, "admin").await;
+    let (status, v) = app.call_as(&admin_token, Method::GET, &list, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("DPoP"), "{v}");
+
+    let url = format!("{}/admin/v1/apps", app.issuer);
+    let admin = |proof: String| {
+        app.http
+            .get(app.url(&list))
+            .header("authorization", format!("DPoP {admin_token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    let proof = key.proof("GET", &url, Some(&admin_token), None);
+    let r = admin(proof.clone()).await.unwrap();
+    let status = r.status();
+    assert_eq!(status, StatusCode::OK, "{}", r.text().await.unwrap());
+    assert_eq!(
+        admin(proof).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let thief = DpopKey::new();
+    let r = admin(thief.proof("GET", &url, Some(&admin_token), None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = admin(key.proof("GET", &format!("{url}/x"), Some(&admin_token), None))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let (verify_token, _) = bound_with_scope(&app, &cid, &secret, "verify").await;
+    let r = app
+        .http
+        .get(app.url("/events/v1/snapshot"))
+        .bearer_auth(&verify_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let old_bearer = app.access_token(&cid, &secret, Some("admin")).await;
+    assert_eq!(
+        app.call_as(&old_bearer, Method::GET, &list, None).await.0,
+        StatusCode::OK
+    );
+    let (status, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/apps/{cid}"),
+            Some(json!({"dpop_bound_access_tokens": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = app.call_as(&old_bearer, Method::GET, &list, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{v}");
+}
+
+/// The URL a proof is checked against is the client's: a Host that is not a host and
+/// port cannot rewrite it, a first-party API's method is its own, and the path of
+/// `/gateway/v1/check/<id>/<path>` is taken as the client sent it (not decoded).
+#[tokio::test]
+async fn a_client_cannot_rewrite_the_url_or_method_its_proof_is_checked_against() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org(&["events"], &["prod"]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = app
+        .create_app_with(json!({"org_id": org, "name": "writer",
+            "scopes": ["read", "write"], "products": ["events"], "sandboxes": {"prod": "write"}}))
+        .await;
+    let cid = a["client_id"].as_str().unwrap().to_owned();
+    let (_, secret) = app.create_secret(&cid).await;
+    let res = app
+        .create_resource_id(
+            &org,
+            json!({"name": "ds", "sandbox": "prod", "product": "events", "scopes": ["read"]}),
+        )
+        .await;
+    let (token, key) = bound_with_scope(&app, &cid, &secret, "read write").await;
+    let intake = |host: Option<&str>, method: Option<&str>, proof: String| {
+        let mut req = app
+            .http
+            .post(app.url(&format!("/ee/v2/interact?datastreamId={res}")))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .header("x-api-key", &cid)
+            .header("x-gw-ims-org-id", &org)
+            .json(&json!({"event": {}}));
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        if let Some(m) = method {
+            req = req.header("x-forwarded-method", m);
+        }
+        req.send()
+    };
+    // A proof the client made for another server's URL.
+    let foreign = key.proof("POST", "http://rs-b.example/orders/7", Some(&token), None);
+    let r = intake(Some("rs-b.example/orders/7#"), None, foreign)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["x-portcullis-code"], "PCS-0449-401");
+    let own = format!("{}/ee/v2/interact", app.base);
+    let r = intake(
+        None,
+        Some("GET"),
+        key.proof("GET", &own, Some(&token), None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.headers()["x-portcullis-code"], "PCS-0448-401");
+    let r = intake(None, None, key.proof("POST", &own, Some(&token), None))
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    // The path form: `%3F` is not a query, and `%20` is the client's own.
+    let w = app.gateway_world(false).await;
+    let (token, key) = bound_with_scope(&app, &w.client_id, &w.secret, "read").await;
+    let path_check = |path: &str, proof: String| {
+        app.http
+            .get(app.url(&format!("/gateway/v1/check/{}{path}", w.resource)))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .header("x-api-key", &w.client_id)
+            .header("x-gw-ims-org-id", &w.org)
+            .send()
+    };
+    let proof = key.proof("GET", &format!("{}/orders", app.base), Some(&token), None);
+    let r = path_check("/orders%3Fx/admin", proof).await.unwrap();
+    assert_eq!(r.headers()["x-portcullis-code"], "PCS-0449-401");
+    let proof = key.proof("GET", &format!("{}/a%20b", app.base), Some(&token), None);
+    let r = path_check("/a%20b", proof).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Introspection answers an unbound token of an app that requires DPoP as inactive: the
+/// gateway refuses it, and so must a resource server that introspects.
+#[tokio::test]
+async fn introspection_calls_a_bearer_token_of_a_dpop_app_inactive() {
+    let app = TestApp::spawn().await;
+    let w = app.gateway_world(false).await;
+    let old_bearer = app.access_token(&w.client_id, &w.secret, None).await;
+    let rs = app.create_app(&w.org, &["introspect"]).await["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, rs_secret) = app.create_secret(&rs).await;
+    let active = || async {
+        app.introspect(&rs, &rs_secret, &old_bearer)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["active"]
+            .clone()
+    };
+    assert_eq!(active().await, true);
+    let (status, v) = app
+        .call(
+            Method::PATCH,
+            &format!("/admin/v1/apps/{}", w.client_id),
+            Some(json!({"dpop_bound_access_tokens": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(active().await, false);
+}
