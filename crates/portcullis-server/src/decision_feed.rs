@@ -81,14 +81,7 @@ impl FromRequestParts<AppState> for Reader {
                 Problem::unauthorized(format!("The Authorization header is not valid text. {HOW}"))
             })?;
         // `DPoP` only for a DPoP-bound access token (checked below).
-        let (token, dpop_scheme) = crate::sender::credentials(value).ok_or_else(|| {
-            Problem::unauthorized(format!("The Authorization scheme must be Bearer. {HOW}"))
-        })?;
-        if dpop_scheme && token.matches('.').count() != 2 {
-            return Err(Problem::unauthorized(format!(
-                "Only a DPoP-bound access token is sent with the DPoP scheme. {HOW}"
-            )));
-        }
+        let (token, dpop_scheme) = crate::sender::credentials(value, HOW)?;
         let now = state.now();
         let view = state.view.get();
         if token.matches('.').count() == 2 {

@@ -13,21 +13,28 @@ use portcullis_core::dpop::{Expected, verify_proof};
 use portcullis_core::gateway::{DPOP_LEEWAY, DPOP_MAX_AGE, dpop_replay_scope};
 use portcullis_core::token::AccessClaims;
 
-/// The token of `Authorization: Bearer <token>` or `DPoP <token>`, and whether it came
-/// with the DPoP scheme.
-pub fn credentials(value: &str) -> Option<(&str, bool)> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    if token.is_empty() {
-        return None;
+/// The token of `Authorization: Bearer <token>`, or `DPoP <token>` for an access token
+/// (a JWT), and whether it came with the DPoP scheme; refusals end with `how` (what to
+/// send instead).
+pub fn credentials<'a>(value: &'a str, how: &str) -> Result<(&'a str, bool), Problem> {
+    let parsed = value.trim().split_once(' ').and_then(|(scheme, token)| {
+        let token = token.trim();
+        match () {
+            _ if token.is_empty() => None,
+            _ if scheme.eq_ignore_ascii_case("bearer") => Some((token, false)),
+            _ if scheme.eq_ignore_ascii_case("dpop") => Some((token, true)),
+            _ => None,
+        }
+    });
+    let (token, dpop) = parsed.ok_or_else(|| {
+        Problem::unauthorized(format!("The Authorization scheme must be Bearer. {how}"))
+    })?;
+    if dpop && token.matches('.').count() != 2 {
+        return Err(Problem::unauthorized(format!(
+            "Only a DPoP-bound access token is sent with the DPoP scheme. {how}"
+        )));
     }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some((token, false))
-    } else if scheme.eq_ignore_ascii_case("dpop") {
-        Some((token, true))
-    } else {
-        None
-    }
+    Ok((token, dpop))
 }
 
 /// Check the binding of `claims` (the verified `token`, sent with the DPoP scheme or not)
