@@ -31,7 +31,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub struct ClientKey {
     pair: EcdsaKeyPair,
     header: String,
-    jwk: Value,
 }
 
 impl ClientKey {
@@ -53,12 +52,14 @@ impl ClientKey {
             serde_json::to_vec(&json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk }))
                 .map_err(|e| e.to_string())?,
         );
-        Ok(Self { pair, header, jwk })
+        Ok(Self { pair, header })
     }
 
     /// The public key as the proofs' header carries it.
-    pub fn jwk(&self) -> &Value {
-        &self.jwk
+    #[cfg(test)]
+    fn jwk(&self) -> Value {
+        let header: Value = serde_json::from_slice(&B64.decode(&self.header).unwrap()).unwrap();
+        header["jwk"].clone()
     }
 
     /// A proof for `htm` `htu` with `jti` and `iat`, and `ath` for `access_token` when
@@ -236,7 +237,7 @@ mod tests {
         let got = verify_proof(&proof, &expected("the.token.sig", now as i64)).unwrap();
         assert_eq!(got.jti, "run.1");
         assert_eq!(got.iat, now as i64);
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk().clone()).unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk()).unwrap();
         assert_eq!(
             got.jkt,
             jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
