@@ -20,8 +20,8 @@
 # SAMPLE (apps whose credentials drive the load, 300), CONNECTIONS (64), NEVER_SEEN
 # (tokens minted for the never-seen load, 20000 x DURATION), DPOP_PROOFS (requests with a
 # fresh DPoP proof each for (g)'s warm-up and load, 25000 x (DURATION + 2); made right
-# before (g), and the server takes a proof for 60 s: keep DURATION at 30 or below), DPOP_PATH
-# (the client path (g)'s proofs name, /api), PORT (18080; PORT+1 for (f)),
+# before (g), and the server takes a proof for 60 s: keep DURATION at 30 or below),
+# DPOP_PATH (the client path (g)'s proofs name, /api), PORT (18080; PORT+1 for (f)),
 # PEER_PORT (18090; PEER_PORT+1 for the JWT peer), APACHE_PORT (18092), NGINX_PORT
 # (18093), JWKS_PORT (18094, the https copy of Portcullis's JWKS Apache reads),
 # SKIP_PEER=1 (no oidc-provider), SKIP_CONTROLS=1 (no Apache, no nginx), SERVER_CPU (0),
