@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The HTTP load benchmark of BENCHMARKS.md, in one command: builds release, seeds a store
 # (1,000 orgs, 100,000 apps), runs Portcullis pinned to CPU 0, drives it from CPU 1 with
-# wrk (and portcullis-load for the fixed-rate p99), then does the same, one after the
-# other on the same core, for
+# wrk (and portcullis-load for the fixed-rate p99) through loads (a)-(g) ((g): (a) with
+# DPoP, a fresh proof each request, given as a share of (a)), then does the same, one after
+# the other on the same core, for
 # - the peers: oidc-provider twice, issuing opaque tokens (token and introspection loads)
 #   and issuing ES256 JWTs as Portcullis does (token load); the token row compares
 #   Portcullis with the faster of the two;
@@ -17,7 +18,10 @@
 #
 # Settings (environment): DURATION (seconds a load, 10), ORGS (1000), APPS (100000),
 # SAMPLE (apps whose credentials drive the load, 300), CONNECTIONS (64), NEVER_SEEN
-# (tokens minted for the never-seen load, 20000 x DURATION), PORT (18080; PORT+1 for (f)),
+# (tokens minted for the never-seen load, 20000 x DURATION), DPOP_PROOFS (requests with a
+# fresh DPoP proof each for (g)'s warm-up and load, 25000 x (DURATION + 2); made right
+# before (g), and the server takes a proof for 60 s: keep DURATION at 30 or below),
+# DPOP_PATH (the client path (g)'s proofs name, /api), PORT (18080; PORT+1 for (f)),
 # PEER_PORT (18090; PEER_PORT+1 for the JWT peer), APACHE_PORT (18092), NGINX_PORT
 # (18093), JWKS_PORT (18094, the https copy of Portcullis's JWKS Apache reads),
 # SKIP_PEER=1 (no oidc-provider), SKIP_CONTROLS=1 (no Apache, no nginx), SERVER_CPU (0),
@@ -40,6 +44,8 @@ APPS=${APPS:-100000}
 SAMPLE=${SAMPLE:-300}
 CONNECTIONS=${CONNECTIONS:-64}
 NEVER_SEEN=${NEVER_SEEN:-$((20000 * DURATION))}
+DPOP_PROOFS=${DPOP_PROOFS:-$((25000 * (DURATION + 2)))}
+DPOP_PATH=${DPOP_PATH:-/api}
 PORT=${PORT:-18080}
 PEER_PORT=${PEER_PORT:-18090}
 APACHE_PORT=${APACHE_PORT:-18092}
@@ -235,6 +241,38 @@ say "(a) gateway check, tokens seen before: warm-up, then $DURATION s"
 wrk_load warmup gateway.lua "$api" 2
 wrk_load gateway_seen gateway.lua "$api" "$DURATION"; record gateway_seen
 peak=$RPS
+
+# (g) runs right after (a), on the same server, since it is stated as a share of (a).
+# portcullis-load makes one key and one DPoP-bound token per app, then one request line
+# per proof: GET /gateway/v1/check/<resource>$DPOP_PATH with the app's token (seen before
+# after the first round) and a proof of its own (a new jti, iat now) for
+# http://<Host>$DPOP_PATH. The first line is checked by hand: 200, then 401 when replayed.
+# The warm-up starts at the second, the load where the warm-up stopped: no proof is sent
+# twice.
+say "(g) gateway check with DPoP: $DPOP_PROOFS fresh proofs, warm-up, then $DURATION s"
+dpop_made=$(date +%s)
+$load dpop --url "$api" --credentials "$work/creds.tsv" --count "$DPOP_PROOFS" \
+  --path "$DPOP_PATH" --out "$work/dpop.tsv"
+IFS=$'\t' read -r dtok dcid dorg dres dproof < <(first_row "$work/dpop.tsv")
+dpop_headers=(-H "Authorization: DPoP $dtok" -H "DPoP: $dproof" -H "x-api-key: $dcid" -H "x-gw-ims-org-id: $dorg")
+must "a gateway check with DPoP" -o /dev/null "$api/gateway/v1/check/$dres$DPOP_PATH" "${dpop_headers[@]}"
+replayed=$(curl -s -o /dev/null -w '%{http_code}' "$api/gateway/v1/check/$dres$DPOP_PATH" "${dpop_headers[@]}")
+if [ "$replayed" = 200 ]; then say "a replayed DPoP proof was accepted: the load would not check proofs"; exit 1; fi
+say "DPoP: the first proof passed, and answered $replayed when replayed"
+export DPOP_FILE="$work/dpop.tsv" DPOP_PATH
+DPOP_FROM=2 wrk_load dpop_warmup dpop.lua "$api" 2
+next=$(awk '/^next line:/ { print $NF }' "$work/dpop_warmup.wrk")
+DPOP_FROM=${next:?the warm-up did not say where it stopped} wrk_load dpop dpop.lua "$api" "$DURATION"; record dpop
+passes=$(awk '/^proofs file passes:/ { print $NF }' "$work/dpop.wrk")
+if [ "${passes:-1}" -gt 1 ]; then
+  say "warning: the $DPOP_PROOFS proofs ran out (passes: $passes): raise DPOP_PROOFS"
+  errs[dpop]="${errs[dpop]} (proofs replayed)"
+fi
+dpop_age=$(( $(date +%s) - dpop_made ))
+if [ "$dpop_age" -gt 60 ]; then
+  say "warning: (g) ended $dpop_age s after its proofs were made; the server takes them for 60 s"
+  errs[dpop]="${errs[dpop]} (proofs aged out)"
+fi
 
 say "(b) gateway check, every token never seen before"
 TOKENS_FILE="$work/fresh.tsv" wrk_load gateway_fresh gateway.lua "$api" "$DURATION"
@@ -511,6 +549,7 @@ fi
 
 # --- the table ---------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
+share() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else print "-" }'; }
 of_nginx() {
   if [ -n "${rps[nginx_closed]:-}" ]; then
     awk -v a="${rps[$1]}" -v b="${rps[nginx_closed]}" 'BEGIN { if (b > 0) printf "%.0f %%", 100 * a / b; else print "-" }'
@@ -566,6 +605,7 @@ if [ "$USAGE_ROUNDS" -gt 0 ]; then
   row "(f) (a) with usage analytics on (mean of $USAGE_ROUNDS rounds; p50/p99 of the last)" usage_on gateway
   row "(f) (a) with usage analytics off, same rounds alternating" usage_off gateway
 fi
+row "(g) (a) with DPoP: fresh proof each request, token seen before ($(share "${rps[dpop]}" "${rps[gateway_seen]}") of (a))" dpop gateway
 
 if [ -z "$SKIP_PEER" ] || [ -z "$SKIP_CONTROLS" ]; then
   echo
@@ -595,6 +635,7 @@ if [ -z "$SKIP_CONTROLS" ]; then
   echo "Portcullis's gateway loads as a share of nginx's empty 200 (${rps[nginx_closed]} req/s): (a) $(of_nginx gateway_seen), (b) $(of_nginx gateway_fresh)"
   echo "(e) p99 / nginx's p99 at the same $target req/s: ${p99[rate]} / ${p99[nginx_rate]} = $(ratio "${p99us[rate]}" "${p99us[nginx_rate]}")"
 fi
+echo "(g) DPoP / (a): ${rps[dpop]} / ${rps[gateway_seen]} req/s = $(share "${rps[dpop]}" "${rps[gateway_seen]}") of (a); server CPU a request ${cpu[dpop]} us against ${cpu[gateway_seen]} us: $(awk -v g="${cpu[dpop]}" -v a="${cpu[gateway_seen]}" 'BEGIN { printf "%.1f", g - a }') us more for the proof"
 if [ "$USAGE_ROUNDS" -gt 0 ]; then
   echo "Usage analytics on / off, load (a): $usage_ratio (per round:$rounds; budget: at least 0.97)"
 fi

@@ -1,17 +1,20 @@
 -- Shared by the wrk scripts of bench/load.sh: reading the tab-separated files that
--- `portcullis bench-seed` (credentials) and `portcullis-load mint` (tokens) write, and
--- Base64 for client_secret_basic. Loaded with dofile() from the scripts' own folder.
+-- `portcullis bench-seed` (credentials), `portcullis-load mint` (tokens) and
+-- `portcullis-load dpop` (tokens with proofs) write, and Base64 for client_secret_basic.
+-- Loaded with dofile() from the scripts' own folder.
 local M = {}
 
--- Rows of a TSV file (lines starting with '#' skipped), each a list of fields.
-function M.read_tsv(path)
+-- Rows of a TSV file (lines starting with '#' skipped), each a list of `fields` fields
+-- (4 unless given).
+function M.read_tsv(path, fields)
+  fields = fields or 4
   assert(path and path ~= "", "the file's path is not set in the environment")
   local rows = {}
   for line in io.lines(path) do
     if line ~= "" and line:sub(1, 1) ~= "#" then
       local row = {}
       for field in line:gmatch("[^\t]+") do row[#row + 1] = field end
-      assert(#row == 4, "a line without 4 tab-separated fields in " .. path)
+      assert(#row == fields, "a line without " .. fields .. " tab-separated fields in " .. path)
       rows[#rows + 1] = row
     end
   end

@@ -71,27 +71,42 @@ pub fn tokens(path: &Path) -> Result<Vec<Minted>, String> {
         .collect())
 }
 
-pub fn write_tokens(path: &Path, minted: &[Minted]) -> Result<(), String> {
+/// A new owner-only (0600) file at `path`, truncated, buffered; and the error text for a
+/// failed write to it.
+pub fn create_private(
+    path: &Path,
+) -> Result<
+    (
+        std::io::BufWriter<std::fs::File>,
+        impl Fn(std::io::Error) -> String,
+    ),
+    String,
+> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let shown = path.display().to_string();
+    let fail = move |e: std::io::Error| format!("cannot write {shown}: {e}");
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(fail)?;
+        .map_err(&fail)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
-        .map_err(fail)?;
-    let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "# token\tclient_id\torg\tresource").map_err(fail)?;
+        .map_err(&fail)?;
+    Ok((std::io::BufWriter::new(file), fail))
+}
+
+pub fn write_tokens(path: &Path, minted: &[Minted]) -> Result<(), String> {
+    let (mut out, fail) = create_private(path)?;
+    writeln!(out, "# token\tclient_id\torg\tresource").map_err(&fail)?;
     for m in minted {
         writeln!(
             out,
             "{}\t{}\t{}\t{}",
             m.token, m.client_id, m.org, m.resource
         )
-        .map_err(fail)?;
+        .map_err(&fail)?;
     }
     out.flush().map_err(fail)
 }

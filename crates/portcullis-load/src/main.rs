@@ -9,10 +9,13 @@
 //!   moment each request was due (so a stalled server is not hidden by the generator
 //!   waiting for it: no coordinated omission), reporting p50 / p99 from an HDR histogram.
 //!   This is what wrk2 does; wrk2 is not packaged by Debian.
+//! - `dpop`: one key and one DPoP-bound token per app, and a file of requests each with a
+//!   fresh DPoP proof (RFC 9449) for a token seen before, for `bench/wrk/dpop.lua`.
 //!
 //! It runs on one thread (pin it with `taskset`), over HTTP/1.1 keep-alive connections
 //! opened up front.
 
+mod dpop;
 mod files;
 mod http;
 mod rate;
@@ -67,6 +70,28 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// One P-256 key and one DPoP-bound token per app of a credentials file, then `count`
+    /// lines of `token \t client_id \t org \t resource \t proof` (mode 0600), rotating
+    /// over the apps, each with a fresh proof (new jti, iat now) for GET of one URL. The
+    /// server takes a proof for 60 s: make the file right before the load
+    Dpop {
+        /// Base URL of the server, e.g. http://127.0.0.1:8080 (the proofs' htu is this
+        /// and --path)
+        #[arg(long)]
+        url: String,
+        /// The file `portcullis bench-seed --credentials-out` wrote
+        #[arg(long)]
+        credentials: PathBuf,
+        /// How many proof lines
+        #[arg(long)]
+        count: usize,
+        /// The URL path the proofs are for: what the gateway check takes as the client's
+        /// path (what follows the resource id in /gateway/v1/check/<id>/…)
+        #[arg(long, default_value = "/api")]
+        path: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +115,13 @@ fn main() -> ExitCode {
                 connections,
                 out,
             } => rate::mint(&url, &credentials, count, connections, &out).await,
+            Command::Dpop {
+                url,
+                credentials,
+                count,
+                path,
+                out,
+            } => dpop::run(&url, &credentials, count, &path, &out).await,
             Command::Rate {
                 url,
                 tokens,

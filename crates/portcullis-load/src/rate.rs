@@ -8,7 +8,7 @@
 //! not sleeping: the generator's core is busy, and the measured latency stays precise to
 //! microseconds.
 
-use crate::files::{self, Minted};
+use crate::files::{self, Credential, Minted};
 use crate::http::{Conn, authority};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -43,26 +43,7 @@ pub async fn mint(
                     return Ok::<_, String>(got);
                 }
                 let c = &creds[i % creds.len()];
-                let basic = base64::engine::general_purpose::STANDARD
-                    .encode(format!("{}:{}", c.client_id, c.secret));
-                let req = conn
-                    .request("POST", "/oauth/token")
-                    .header("authorization", format!("Basic {basic}"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(Full::new(Bytes::from_static(
-                        b"grant_type=client_credentials",
-                    )))
-                    .map_err(|e| e.to_string())?;
-                let (status, body) = conn.send(req).await?;
-                if !status.is_success() {
-                    return Err(format!(
-                        "token request for {} answered {status}: {}",
-                        c.client_id,
-                        String::from_utf8_lossy(&body)
-                    ));
-                }
-                let json: serde_json::Value = serde_json::from_slice(&body)
-                    .map_err(|e| format!("token response is not JSON: {e}"))?;
+                let json = client_credentials(&mut conn, c, None).await?;
                 let token = json["access_token"]
                     .as_str()
                     .ok_or("token response without access_token")?;
@@ -87,6 +68,38 @@ pub async fn mint(
     files::write_tokens(out, &minted)?;
     eprintln!("minted {} tokens into {}", minted.len(), out.display());
     Ok(())
+}
+
+/// One `client_credentials` token request for `c` (client_secret_basic), with a DPoP
+/// proof when given; the token response's JSON, or why there is none.
+pub async fn client_credentials(
+    conn: &mut Conn,
+    c: &Credential,
+    dpop: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.client_id, c.secret));
+    let mut req = conn
+        .request("POST", "/oauth/token")
+        .header("authorization", format!("Basic {basic}"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(proof) = dpop {
+        req = req.header("dpop", proof);
+    }
+    let req = req
+        .body(Full::new(Bytes::from_static(
+            b"grant_type=client_credentials",
+        )))
+        .map_err(|e| e.to_string())?;
+    let (status, body) = conn.send(req).await?;
+    if !status.is_success() {
+        return Err(format!(
+            "token request for {} answered {status}: {}",
+            c.client_id,
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("token response is not JSON: {e}"))
 }
 
 /// What one `rate` run measured.
