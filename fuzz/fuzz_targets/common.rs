@@ -55,6 +55,7 @@ fn build() -> World {
         sandboxes: [("prod".to_owned(), SandboxAccess::Write)].into(),
         token_ttl_seconds: None,
         quota: None,
+        dpop_bound_access_tokens: false,
         created_at: 0,
         tokens_invalid_before: None,
     };
@@ -102,7 +103,10 @@ fn build() -> World {
     };
     view.upsert_resource(resource.clone());
     let g = generate_key(Alg::ES256, "k1").unwrap();
-    view.set_keys(vec![VerifyKey::from_jwk(Alg::ES256, g.public_jwk).unwrap()], None);
+    view.set_keys(
+        vec![VerifyKey::from_jwk(Alg::ES256, g.public_jwk).unwrap()],
+        None,
+    );
     World {
         view,
         client_id: app.client_id.to_string(),

@@ -36,6 +36,9 @@ struct Input<'a> {
     real_secret: bool,
     user_secret: Option<&'a str>,
     secrets_allowed: bool,
+    /// A DPoP header, and whether it came twice.
+    dpop: Option<&'a str>,
+    dpop_repeated: bool,
 }
 
 fuzz_target!(|input: Input<'_>| {
@@ -80,6 +83,10 @@ fuzz_target!(|input: Input<'_>| {
             api_key: "x-api-key",
             org: "x-gw-ims-org-id",
         },
+        dpop: input.dpop,
+        dpop_repeated: input.dpop_repeated,
+        htu: Some("https://api.example/orders/7"),
+        dpop_rules: Default::default(),
     };
     let replay = ReplayCache::new(64);
     let verify = |t: &str| {
@@ -87,15 +94,26 @@ fuzz_target!(|input: Input<'_>| {
     };
     match decide_with(&req, &w.view, common::ISS, common::NOW, &verify, &replay) {
         Ok(allow) => {
-            assert!(allow.authenticated, "an unauthenticated allow on a protected resource");
-            assert_eq!(user_secret, Some(w.secret.as_str()), "allowed without the secret: {req:?}");
+            assert!(
+                allow.authenticated,
+                "an unauthenticated allow on a protected resource"
+            );
+            assert_eq!(
+                user_secret,
+                Some(w.secret.as_str()),
+                "allowed without the secret: {req:?}"
+            );
             assert!(input.secrets_allowed);
             assert_eq!(allow.client_id.as_deref(), Some(w.client_id.as_str()));
             assert_eq!(allow.org.as_deref(), Some(w.org_id.as_str()));
         }
         Err(d) => {
             let status = d.code.status();
-            assert!((400..500).contains(&status), "{:?} has status {status}", d.code);
+            assert!(
+                (400..500).contains(&status),
+                "{:?} has status {status}",
+                d.code
+            );
             assert!(!d.detail.is_empty());
             // (Unless the same text was also sent where it is echoed: an unknown resource
             // id, a client id.)
@@ -112,7 +130,11 @@ fuzz_target!(|input: Input<'_>| {
                         .flatten()
                         .any(|e| e.contains(s.trim_matches(|c| c == '\'' || c == '"')))
             }) {
-                assert!(!d.detail.contains(s), "the detail echoes the secret: {}", d.detail);
+                assert!(
+                    !d.detail.contains(s),
+                    "the detail echoes the secret: {}",
+                    d.detail
+                );
             }
             assert_eq!(d.retry_after.is_some(), d.code.status() == 429);
         }

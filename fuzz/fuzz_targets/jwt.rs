@@ -1,6 +1,7 @@
 //! JWT parsing on every path: the structural precheck, Portcullis access-token
-//! verification, app-signed JWT verification by kid, and the unverified claim reader the
-//! RFC 7523 paths use to find the app.
+//! verification, app-signed JWT verification by kid, the unverified claim reader the
+//! RFC 7523 paths use to find the app, and DPoP proof verification (the key in the
+//! proof's own header).
 //!
 //! Invariants: nothing the fuzzer makes verifies (it has no private key: a verified token
 //! is a forgery); whatever fails the precheck fails every path too; what the claim reader
@@ -12,6 +13,7 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::app_jwt;
+use portcullis_core::dpop::{Expected, ProofError, verify_proof};
 use portcullis_core::grant::assertion::Claims;
 use portcullis_core::jose;
 use portcullis_core::token::{TokenError, verify_access_token};
@@ -34,6 +36,24 @@ fuzz_target!(|data: &[u8]| {
     assert!(app.is_err(), "a fuzzed app JWT verified: {token:?}");
     if pre.is_err() {
         assert!(app_jwt::kid_of(token).is_err());
+    }
+    // A proof carries its own key, but the fuzzer cannot sign with it.
+    let want = Expected {
+        htm: "GET",
+        htu: "https://api.example/orders/7",
+        now: common::NOW,
+        max_age: 60,
+        leeway: 5,
+        access_token: Some("token"),
+        nonce: None,
+    };
+    let proof = verify_proof(token, &want);
+    assert!(proof.is_err(), "a fuzzed DPoP proof verified: {token:?}");
+    if pre.is_err() {
+        assert!(
+            matches!(proof, Err(ProofError::Malformed(_))),
+            "precheck refused but the proof check said {proof:?}"
+        );
     }
     if let Some(claims) = Claims::unverified(token) {
         assert!(pre.is_ok(), "claims read from a token the precheck refuses");
