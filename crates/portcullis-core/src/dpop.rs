@@ -165,6 +165,16 @@ pub enum ProofError {
     WrongNonce,
 }
 
+impl ProofError {
+    /// The message as a sentence, for a refusal's detail or description.
+    pub fn sentence(&self) -> String {
+        let text = self.to_string();
+        let mut chars = text.chars();
+        let first = chars.next().map(|c| c.to_ascii_uppercase());
+        format!("{}{}.", first.unwrap_or(' '), chars.as_str())
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
     jti: Option<String>,

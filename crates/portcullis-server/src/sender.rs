@@ -94,12 +94,7 @@ pub async fn check(
         access_token: Some(token),
         nonce: crate::gateway::nonce_rule(state, &view),
     };
-    let proof = verify_proof(proof, &want).map_err(|e| {
-        let text = e.to_string();
-        let mut chars = text.chars();
-        let first = chars.next().map(|c| c.to_ascii_uppercase());
-        Problem::unauthorized(format!("{}{}.", first.unwrap_or(' '), chars.as_str()))
-    })?;
+    let proof = verify_proof(proof, &want).map_err(|e| Problem::unauthorized(e.sentence()))?;
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
         proof.jkt.as_bytes(),
         cnf.jkt.as_bytes(),

@@ -38,7 +38,7 @@ use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::decision_feed::{FeedEvent, FeedSnapshot};
 use portcullis_core::gateway::{
     API_KEY_HEADER, Allow, CheckRequest, Code, Denial, HeaderNames, NotText, ORG_HEADER,
-    decide_with, is_app_signed,
+    decide_with, is_app_signed, is_dpop_scheme,
 };
 use portcullis_core::token_cache::VerifiedTokenCache;
 use portcullis_core::view::View;
@@ -258,13 +258,7 @@ impl Verifier {
                 ),
             ));
         }
-        if i.cfg.replay.is_none()
-            && authorization.is_some_and(|a| {
-                a.trim_start()
-                    .get(..5)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
-            })
-        {
+        if i.cfg.replay.is_none() && authorization.is_some_and(is_dpop_scheme) {
             return Err(denial(
                 Code::InvalidRequest,
                 "This API accepts DPoP-bound tokens only with a replay cache shared by every verifier (Redis), and it has none: a DPoP proof must be single-use across all of them. Ask the API's operator to give its verifier the shared replay cache.".into(),

@@ -51,11 +51,7 @@ pub fn proof_denial(e: ProofError) -> Denial {
         ProofError::WrongAth => Code::DpopWrongAth,
         ProofError::WrongNonce => Code::DpopNonceRequired,
     };
-    let mut detail = e.to_string();
-    if let Some(first) = detail.get(..1) {
-        detail = format!("{}{}.", first.to_uppercase(), &detail[1..]);
-    }
-    deny(code, detail)
+    deny(code, e.sentence())
 }
 
 /// The checks of a token's binding: a bound token only as `DPoP` with a proof of its key

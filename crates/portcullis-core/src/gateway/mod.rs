@@ -370,6 +370,15 @@ pub enum Scheme {
     DPoP,
 }
 
+/// Whether an `Authorization` value uses the DPoP scheme (`DPoP <token>`): callers
+/// work out what only a DPoP check needs (the client's URL) for these alone.
+pub fn is_dpop_scheme(authorization: &str) -> bool {
+    authorization
+        .trim_start()
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
+}
+
 /// The scheme and token of `Bearer <token>` or `DPoP <token>`, or why the header is
 /// neither.
 fn credentials(value: &str) -> Result<(Scheme, &str), Denial> {

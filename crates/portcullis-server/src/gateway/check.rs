@@ -9,7 +9,7 @@ use crate::state::AppState;
 use portcullis_core::app_jwt::DeferredJti;
 use portcullis_core::dpop::Nonces;
 use portcullis_core::gateway::{
-    Allow, CheckRequest, Code, Denial, DpopRules, HeaderNames, decide_with,
+    Allow, CheckRequest, Code, Denial, DpopRules, HeaderNames, decide_with, is_dpop_scheme,
 };
 use portcullis_core::model::{QuotaPeriod, Resource};
 use portcullis_core::view::{AppEntry, View};
@@ -37,14 +37,6 @@ fn key_and_secret_in(query: &str) -> (Option<String>, Option<String>) {
     }
     (key, secret)
 }
-/// `Authorization: DPoP …`.
-fn is_dpop_scheme(authorization: &str) -> bool {
-    authorization
-        .trim_start()
-        .get(..5)
-        .is_some_and(|s| s.eq_ignore_ascii_case("dpop "))
-}
-
 /// The URL the client called, without its query: the public origin and the client's
 /// path (the request's own, or the original URI the proxy forwarded).
 fn client_url(
@@ -182,18 +174,18 @@ async fn evaluate_inner(
     req.user_key = user_key.as_deref();
     req.user_secret = user_secret.as_deref();
     req.secrets_allowed = secrets_allowed;
-    // DPoP: the URL the client called, worked out only for a request that uses it.
-    let htu = req
-        .authorization
-        .is_some_and(is_dpop_scheme)
-        .then(|| client_url(state, q, headers))
-        .flatten();
-    req.htu = htu.as_deref();
-    req.dpop_repeated = headers.get_all("dpop").iter().nth(1).is_some();
-    req.dpop_rules = DpopRules {
-        nonces: nonce_rule(state, view),
-        ..DpopRules::default()
-    };
+    // DPoP: the URL the client called and the proof's rules, worked out only for a
+    // request that uses it (a bearer check never reads them).
+    let dpop = req.authorization.is_some_and(is_dpop_scheme);
+    let htu = dpop.then(|| client_url(state, q, headers)).flatten();
+    if dpop {
+        req.htu = htu.as_deref();
+        req.dpop_repeated = headers.get_all("dpop").iter().nth(1).is_some();
+        req.dpop_rules = DpopRules {
+            nonces: nonce_rule(state, view),
+            ..DpopRules::default()
+        };
+    }
     let verify = |token: &str| {
         let (result, hit) = state
             .token_cache

@@ -139,10 +139,7 @@ fn token_request_proof(
         nonce: crate::gateway::nonce_rule(state, view),
     };
     verify_proof(proof, &want).map(Some).map_err(|e| {
-        let mut text = e.to_string();
-        if let Some(first) = text.get(..1) {
-            text = format!("{}{}.", first.to_uppercase(), &text[1..]);
-        }
+        let text = e.sentence();
         match e {
             portcullis_core::dpop::ProofError::WrongNonce => OAuthError::use_dpop_nonce(text),
             _ => OAuthError::invalid_dpop_proof(text),
